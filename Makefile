@@ -1,0 +1,57 @@
+# Sterlet — `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+NODE     := node_modules/.bin/node
+ARCH_INC := /usr/include/$(shell gcc -dumpmachine)
+LIBBPF   := build/libbpf/.version
+BPF_SRC  := $(wildcard bpf/*.bpf.c)
+BPF_OBJ  := $(patsubst bpf/%.bpf.c,build/bpf/%.bpf.o,$(BPF_SRC))
+BPF_HDR  := $(wildcard bpf/include/*.h)
+CLANG_BPF := clang -O2 -g -target bpf -mcpu=v3 -Wall -Werror -Wno-unused-function \
+	-I bpf/include -I build/libbpf/include -I $(ARCH_INC)
+
+##@ Setup
+.PHONY: help setup
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2} /^##@/ {printf "\n%s\n", substr($$0, 5)}' $(MAKEFILE_LIST)
+
+setup: ## Install system packages, mount bpffs, npm ci (idempotent).
+	@scripts/setup.sh
+
+##@ Build
+.PHONY: libbpf bpf build typecheck
+libbpf: $(LIBBPF) ## Build the pinned libbpf release into build/libbpf.
+$(LIBBPF): scripts/libbpf.sh
+	@scripts/libbpf.sh
+
+bpf: $(BPF_OBJ) ## Compile the XDP programs in bpf/ into build/bpf.
+build/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDR) $(LIBBPF)
+	@mkdir -p build/bpf
+	$(CLANG_BPF) -c $< -o $@
+
+typecheck: ## Type-check all TypeScript.
+	@$(NODE) node_modules/.bin/tsc -p tsconfig.json
+
+build: setup libbpf bpf typecheck ## Everything the agent and tests need.
+
+##@ Test
+.PHONY: test test-unit test-bpf
+test: build ## Run every test suite (unit, BPF fixtures, e2e, Kubernetes, Helm).
+	@npm test --silent
+
+test-unit: setup ## Pure-logic unit tests only.
+	@npm run --silent test:unit
+
+test-bpf: setup libbpf bpf ## BPF_PROG_TEST_RUN fixture suite only.
+	@npm run --silent test:bpf
+
+##@ Benchmarks
+.PHONY: bench-dataplane
+bench-dataplane: setup libbpf bpf ## ns/packet of the XDP balancer per packet class.
+	@npm run --silent bench:dataplane
+
+##@ Cleanup
+.PHONY: clean
+clean: ## Remove build outputs (keeps the cache in ~/.cache/sterlet).
+	rm -rf build dist

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what building and testing Sterlet needs on a Debian 12 host: system
+# packages, bpffs, and the npm dependencies (which bring Node 24). Idempotent
+# and quick when everything is already there.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+
+packages=(clang llvm bpftool libelf-dev zlib1g-dev pkg-config make iproute2 ethtool iputils-ping
+  procps curl ca-certificates)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! mountpoint -q /sys/fs/bpf; then
+  mount -t bpf bpf /sys/fs/bpf
+fi
+
+# npm ci only when the lockfile changed since the last install.
+stamp="$root/node_modules/.sterlet-lock"
+if [[ ! -f "$stamp" ]] || ! cmp -s "$root/package-lock.json" "$stamp"; then
+  (cd "$root" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$root/package-lock.json" "$stamp"
+fi

@@ -1,0 +1,17 @@
+import { defineConfig } from 'vitest/config';
+
+// Projects split by what they need: `unit` is pure logic and runs anywhere;
+// the others touch the real kernel or a real API server, need root, and run
+// one file at a time because they share the machine's network and BPF state.
+const serial = { fileParallelism: false, testTimeout: 120_000, hookTimeout: 300_000 } as const;
+
+export default defineConfig({
+  test: {
+    projects: [
+      { test: { name: 'unit', include: ['src/**/*.test.ts', 'test/unit/**/*.test.ts'] } },
+      { test: { name: 'bpf', include: ['test/bpf/**/*.test.ts'], ...serial } },
+      { test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'], ...serial } },
+      { test: { name: 'k8s', include: ['test/k8s/**/*.test.ts', 'test/helm/**/*.test.ts'], ...serial } },
+    ],
+  },
+});
