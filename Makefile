@@ -20,7 +20,7 @@ setup: ## Install system packages, mount bpffs, npm ci (idempotent).
 	@scripts/setup.sh
 
 ##@ Build
-.PHONY: libbpf bpf build typecheck
+.PHONY: libbpf bpf build typecheck manifests verify-manifests
 libbpf: $(LIBBPF) ## Build the pinned libbpf release into build/libbpf.
 $(LIBBPF): scripts/libbpf.sh
 	@scripts/libbpf.sh
@@ -29,6 +29,12 @@ bpf: $(BPF_OBJ) ## Compile the XDP programs in bpf/ into build/bpf.
 build/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDR) $(LIBBPF)
 	@mkdir -p build/bpf
 	$(CLANG_BPF) -c $< -o $@
+
+manifests: ## Regenerate crds/*.yaml from the zod schemas in src/api.
+	@$(NODE) scripts/gen-crds.ts crds
+
+verify-manifests: ## Fail if crds/ differs from what src/api generates.
+	@$(NODE) scripts/gen-crds.ts --check crds
 
 typecheck: ## Type-check all TypeScript.
 	@$(NODE) node_modules/.bin/tsc -p tsconfig.json

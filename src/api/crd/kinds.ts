@@ -1,0 +1,104 @@
+// What each CRD is besides its schema: names, scope, printer columns.
+import type { z } from 'zod';
+import { BackendSpec, BackendStatus } from '../backend.ts';
+import { LoadBalancerNodeStatus } from '../load-balancer-node.ts';
+import { VirtualIPSpec, VirtualIPStatus } from '../virtual-ip.ts';
+import { VirtualIPPoolSpec, VirtualIPPoolStatus } from '../virtual-ip-pool.ts';
+
+export interface PrinterColumn {
+  readonly name: string;
+  readonly type: 'string' | 'integer' | 'number' | 'boolean' | 'date';
+  readonly jsonPath: string;
+  readonly description?: string;
+  readonly priority?: number;
+}
+
+export interface KindDefinition {
+  readonly kind: string;
+  readonly plural: string;
+  readonly singular: string;
+  readonly shortNames: readonly string[];
+  readonly scope: 'Namespaced' | 'Cluster';
+  readonly description: string;
+  readonly spec?: z.ZodType;
+  readonly status: z.ZodType;
+  readonly columns: readonly PrinterColumn[];
+}
+
+const condition = (type: string, field: 'status' | 'reason' = 'status'): string =>
+  `.status.conditions[?(@.type=="${type}")].${field}`;
+const age: PrinterColumn = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' };
+
+export const KINDS: readonly KindDefinition[] = [
+  {
+    kind: 'VirtualIP',
+    plural: 'virtualips',
+    singular: 'virtualip',
+    shortNames: ['vip'],
+    scope: 'Namespaced',
+    description:
+      'A virtual IP (address, port, protocol) that the XDP load-balancer nodes serve, spreading flows over the Backends it selects with Maglev consistent hashing.',
+    spec: VirtualIPSpec,
+    status: VirtualIPStatus,
+    columns: [
+      { name: 'Address', type: 'string', jsonPath: '.spec.address' },
+      { name: 'Port', type: 'integer', jsonPath: '.spec.port' },
+      { name: 'Protocol', type: 'string', jsonPath: '.spec.protocol' },
+      { name: 'Backends', type: 'integer', jsonPath: '.status.backends', description: 'Backends selected and usable.' },
+      { name: 'Programmed', type: 'string', jsonPath: condition('Programmed'), description: 'Programmed on every selected node.' },
+      { name: 'Nodes', type: 'string', jsonPath: '.status.nodes', description: 'Nodes programmed / selected.' },
+      { name: 'Reason', type: 'string', jsonPath: condition('Accepted', 'reason'), priority: 1 },
+      age,
+    ],
+  },
+  {
+    kind: 'Backend',
+    plural: 'backends',
+    singular: 'backend',
+    shortNames: ['be'],
+    scope: 'Namespaced',
+    description: 'A real server that VirtualIPs in the same namespace select by label and encapsulate packets to.',
+    spec: BackendSpec,
+    status: BackendStatus,
+    columns: [
+      { name: 'Address', type: 'string', jsonPath: '.spec.address' },
+      { name: 'Weight', type: 'integer', jsonPath: '.spec.weight' },
+      { name: 'QUIC-ID', type: 'integer', jsonPath: '.spec.quicServerId', priority: 1 },
+      age,
+    ],
+  },
+  {
+    kind: 'VirtualIPPool',
+    plural: 'virtualippools',
+    singular: 'virtualippool',
+    shortNames: ['vipp', 'vippool'],
+    scope: 'Cluster',
+    description:
+      'An address pool: which namespaces may claim which VIP addresses, and which backend addresses those VIPs may use. With pools enforced, a VIP no pool admits is not served.',
+    spec: VirtualIPPoolSpec,
+    status: VirtualIPPoolStatus,
+    columns: [
+      { name: 'Addresses', type: 'string', jsonPath: '.spec.addresses' },
+      { name: 'Backend-Addresses', type: 'string', jsonPath: '.spec.backendAddresses', priority: 1 },
+      { name: 'VIPs', type: 'integer', jsonPath: '.status.virtualIPs' },
+      age,
+    ],
+  },
+  {
+    kind: 'LoadBalancerNode',
+    plural: 'loadbalancernodes',
+    singular: 'loadbalancernode',
+    shortNames: ['lbn'],
+    scope: 'Cluster',
+    description:
+      "A load-balancer node's dataplane as its agent reports it: attached program, CPUs, and what it programmed per VIP.",
+    status: LoadBalancerNodeStatus,
+    columns: [
+      { name: 'Interface', type: 'string', jsonPath: '.status.interface' },
+      { name: 'Mode', type: 'string', jsonPath: '.status.xdpMode' },
+      { name: 'Program', type: 'integer', jsonPath: '.status.programId', priority: 1 },
+      { name: 'Ready', type: 'string', jsonPath: condition('Ready') },
+      age,
+    ],
+  },
+];

@@ -1,0 +1,104 @@
+// VirtualIP (namespaced, short name vip): an address/port/protocol the
+// load-balancer nodes answer for, and the Backends it spreads flows over.
+import { z } from 'zod';
+import {
+  API_VERSION,
+  conditions,
+  ipAddress,
+  labelSelector,
+  ObjectMeta,
+  observedGeneration,
+  Protocol,
+} from './meta.ts';
+
+export const Encapsulation = z.enum(['IPIP', 'GUE']);
+export const HashMode = z.enum(['FiveTuple', 'SourceAddress', 'DestinationPort']);
+export const ConnectionTracking = z.enum(['Enabled', 'Disabled']);
+
+/** Defaults applied when a field is omitted; `satisfies` keeps them in step with the enums. */
+export const VIRTUAL_IP_DEFAULTS = {
+  encapsulation: 'IPIP',
+  hash: 'FiveTuple',
+  connectionTracking: 'Enabled',
+  quic: false,
+} as const satisfies {
+  encapsulation: z.infer<typeof Encapsulation>;
+  hash: z.infer<typeof HashMode>;
+  connectionTracking: z.infer<typeof ConnectionTracking>;
+  quic: boolean;
+};
+
+export const VirtualIPSpec = z
+  .strictObject({
+    address: ipAddress('The virtual address clients connect to: IPv4 (10.200.0.10) or IPv6 (2001:db8::10).'),
+    port: z
+      .int()
+      .min(0)
+      .max(65535)
+      .meta({ description: 'Destination port, 1-65535; 0 serves every port of the address (a port-less VIP).' }),
+    protocol: Protocol.meta({ description: 'Transport protocol: TCP or UDP.' }),
+    backendSelector: labelSelector(
+      'Selects the Backends in this namespace that serve the VIP (matchLabels and matchExpressions, like a Deployment selector).',
+    ),
+    encapsulation: Encapsulation.default(VIRTUAL_IP_DEFAULTS.encapsulation).meta({
+      description:
+        'How packets reach backends: IPIP (IPIP, IP6IP6 or 4-in-6 by address family) or GUE (UDP encapsulation that spreads over backend RX queues). Default IPIP.',
+    }),
+    hash: HashMode.default(VIRTUAL_IP_DEFAULTS.hash).meta({
+      description:
+        'What the Maglev hash covers: FiveTuple (addresses, ports, protocol), SourceAddress (client address only: sticky per client) or DestinationPort (destination port only). Default FiveTuple.',
+    }),
+    connectionTracking: ConnectionTracking.default(VIRTUAL_IP_DEFAULTS.connectionTracking).meta({
+      description:
+        'Enabled keeps established flows on their backend through backend changes (per-CPU LRU table); Disabled hashes every packet (no LRU memory). Default Enabled.',
+    }),
+    quic: z.boolean().default(VIRTUAL_IP_DEFAULTS.quic).meta({
+      description:
+        'Route QUIC packets by the server id in their connection id (Backend spec.quicServerId), falling back to the hash. Requires protocol UDP. Default false.',
+    }),
+    nodeSelector: labelSelector(
+      'Selects the load-balancer nodes (by Node labels) that serve this VIP. Omitted or empty: every load-balancer node.',
+    ).optional(),
+  })
+  .meta({
+    description: 'Desired state of a virtual IP.',
+    'x-kubernetes-validations': [
+      {
+        rule: "!has(self.quic) || !self.quic || self.protocol == 'UDP'",
+        message: 'quic: true requires protocol: UDP (QUIC runs over UDP)',
+        fieldPath: '.quic',
+        reason: 'FieldValueInvalid',
+      },
+    ],
+  });
+export type VirtualIPSpec = z.infer<typeof VirtualIPSpec>;
+
+export const VirtualIPStatus = z
+  .strictObject({
+    observedGeneration: observedGeneration(),
+    conditions: conditions('Accepted, ResolvedRefs, Programmed and Ready (kstatus) conditions.'),
+    backends: z.int().min(0).optional().meta({ description: 'Number of Backends selected and usable.' }),
+    activeBackends: z
+      .int()
+      .min(0)
+      .optional()
+      .meta({ description: 'Number of selected Backends with weight > 0 (receiving new flows).' }),
+    nodes: z
+      .string()
+      .max(32)
+      .regex(/^[0-9]+\/[0-9]+$/)
+      .optional()
+      .meta({ description: 'Load-balancer nodes that programmed this generation / nodes selected, e.g. 3/3.' }),
+  })
+  .meta({ description: 'Observed state of a virtual IP, written by the controller.' });
+export type VirtualIPStatus = z.infer<typeof VirtualIPStatus>;
+
+export const VirtualIP = z.strictObject({
+  apiVersion: z.literal(API_VERSION),
+  kind: z.literal('VirtualIP'),
+  metadata: ObjectMeta,
+  spec: VirtualIPSpec,
+  status: VirtualIPStatus.optional(),
+});
+export type VirtualIP = z.infer<typeof VirtualIP>;
+export type VirtualIPInput = z.input<typeof VirtualIP>;
