@@ -1,0 +1,97 @@
+// apply: execute a plan's ops in order, batch by batch, through a DataplaneIO
+// (the pinned maps in production, a model in unit tests). reconcile: plan +
+// apply with retry to convergence: after a failed op the live maps are read
+// back and planned again, so a half-done apply is finished, never abandoned.
+// Because plan() orders ops safely, every intermediate state is servable.
+
+import { SterletError, errorText } from '../common/errors.ts';
+import type { DesiredVip, LiveReal, LiveState, LiveVip, Ring } from './model.ts';
+import { plan as makePlan, type Op, type Plan, type PlanOptions } from './plan.ts';
+
+/** What apply needs from the dataplane. Each call is one batch. */
+export interface DataplaneIO {
+  readLive(): LiveState;
+  deleteVips(vips: readonly LiveVip[]): void;
+  putVips(vips: readonly LiveVip[]): void;
+  putReals(reals: readonly LiveReal[]): void;
+  deleteReals(indices: readonly number[]): void;
+  /** `slots` undefined = the whole ring. */
+  writeRing(vipIndex: number, ring: Ring, slots: Uint32Array | undefined): void;
+  putQuic(entries: readonly { serverId: number; realIndex: number }[]): void;
+  deleteQuic(serverIds: readonly number[]): void;
+}
+
+export function executeOps(io: DataplaneIO, ops: readonly Op[]): void {
+  for (const op of ops) {
+    switch (op.kind) {
+      case 'vip-remove':
+        io.deleteVips(op.vips);
+        break;
+      case 'quic-remove':
+        io.deleteQuic(op.serverIds);
+        break;
+      case 'real-add':
+        io.putReals(op.reals);
+        break;
+      case 'ring-write':
+        io.writeRing(op.vipIndex, op.ring, op.slots);
+        break;
+      case 'vip-set':
+        io.putVips(op.vips);
+        break;
+      case 'quic-set':
+        io.putQuic(op.entries);
+        break;
+      case 'real-remove':
+        io.deleteReals(op.indices);
+        break;
+    }
+  }
+}
+
+export interface ReconcileOptions extends PlanOptions {
+  /** Live state known to match the maps (the cache); read from the maps when absent. */
+  readonly live?: LiveState | undefined;
+  /** Attempts before giving up (each re-reads the maps). Default 5. */
+  readonly maxAttempts?: number;
+  /** Called with each failed attempt's error before retrying. */
+  readonly onRetry?: (error: unknown, attempt: number) => void;
+}
+
+export interface ReconcileResult {
+  /** The plan of the first attempt (what `sterlet plan` would have shown). */
+  readonly first: Plan;
+  /** The live state now programmed. */
+  readonly live: LiveState;
+  readonly attempts: number;
+  /** Map entries written or deleted over all attempts. */
+  readonly writes: number;
+  readonly fingerprints: ReadonlyMap<string, string>;
+}
+
+export function reconcile(desired: readonly DesiredVip[], io: DataplaneIO, options: ReconcileOptions): ReconcileResult {
+  const maxAttempts = options.maxAttempts ?? 5;
+  let live = options.live ?? io.readLive();
+  let first: Plan | undefined;
+  let writes = 0;
+  let lastError: unknown;
+  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+    // Validation errors (capacity, conflicts) are thrown here, before any write.
+    const p = makePlan(desired, live, options);
+    first ??= p;
+    try {
+      executeOps(io, p.ops);
+      writes += p.writes;
+      return { first, live: p.expected, attempts: attempt, writes, fingerprints: p.fingerprints };
+    } catch (error) {
+      lastError = error;
+      options.onRetry?.(error, attempt);
+      live = io.readLive();
+    }
+  }
+  throw new SterletError('AGENT_APPLY_FAILED', `applying the desired state failed ${maxAttempts} times`, {
+    why: errorText(lastError),
+    fix: 'check the agent log for the failing map and errno; the previous state stays programmed where the writes did not land',
+    cause: lastError,
+  });
+}

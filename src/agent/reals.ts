@@ -1,0 +1,83 @@
+// Real-index allocation. A real (backend address) keeps its index for as long
+// as any desired VIP lists it (weight 0 included: drained backends still own
+// connection-table entries). A freed index is reused only once nothing in the
+// live maps refers to it: removals happen at the end of an apply, after the
+// ring rewrites that dropped the real, so an index freed by one apply becomes
+// allocatable in the next one, never in the same one.
+
+import { SterletError } from '../common/errors.ts';
+import type { IpFamily } from '../api/ip.ts';
+import type { LiveReal, LiveState } from './model.ts';
+
+export interface RealAssignment {
+  /** Address -> index for every desired real. */
+  readonly byAddress: ReadonlyMap<string, number>;
+  readonly added: readonly LiveReal[];
+  /** Live indices no desired VIP refers to any more (removed last). */
+  readonly removed: readonly number[];
+}
+
+export function assignReals(
+  wanted: ReadonlyMap<string, IpFamily>,
+  live: LiveState,
+  options: { maxReals: number },
+): RealAssignment {
+  const byAddress = new Map<string, number>();
+  const liveByAddress = new Map<string, number>();
+  for (const real of live.reals.values()) liveByAddress.set(real.address, real.index);
+
+  const busy = new Set<number>(live.reals.keys());
+  // Defensive: an index a live ring or QUIC entry still points at is busy even
+  // if its real entry is gone (e.g. after an interrupted apply).
+  for (const ring of live.rings.values()) for (const index of distinct(ring)) busy.add(index);
+  for (const index of live.quic.values()) busy.add(index);
+
+  const fresh: string[] = [];
+  for (const address of [...wanted.keys()].sort()) {
+    const index = liveByAddress.get(address);
+    if (index === undefined) fresh.push(address);
+    else byAddress.set(address, index);
+  }
+
+  const added: LiveReal[] = [];
+  let next = 1;
+  for (const address of fresh) {
+    while (next <= options.maxReals && busy.has(next)) next++;
+    if (next > options.maxReals) {
+      const desiredCount = wanted.size;
+      throw new SterletError('AGENT_REALS_CAPACITY', `no free real index for backend ${address}`, {
+        why:
+          desiredCount > options.maxReals
+            ? `the desired state has ${desiredCount} distinct backend addresses but --max-reals is ${options.maxReals}`
+            : `indices of removed backends are freed only after the apply that drops them (${busy.size} in use)`,
+        fix:
+          desiredCount > options.maxReals
+            ? 'raise --max-reals (needs a dataplane reload) or serve fewer backends'
+            : 'apply the removals first, then add the new backends',
+        details: { address, maxReals: options.maxReals, desired: desiredCount },
+      });
+    }
+    busy.add(next);
+    byAddress.set(address, next);
+    added.push({ index: next, address, family: wanted.get(address) ?? 'IPv4' });
+  }
+
+  const removed: number[] = [];
+  for (const real of live.reals.values()) if (!wanted.has(real.address)) removed.push(real.index);
+  removed.sort((a, b) => a - b);
+  return { byAddress, added, removed };
+}
+
+/** Distinct values of a ring, 0 excluded. */
+export function distinct(ring: ArrayLike<number>): Set<number> {
+  const out = new Set<number>();
+  let last = -1;
+  for (let i = 0; i < ring.length; i++) {
+    const v = ring[i] ?? 0;
+    if (v !== last) {
+      if (v !== 0) out.add(v);
+      last = v;
+    }
+  }
+  return out;
+}
