@@ -1,0 +1,101 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { fileSource } from './file.ts';
+import type { SourceEvent } from './types.ts';
+
+const manifest = (weight: number, port = 80): string => `
+apiVersion: sterlet.dev/v1alpha1
+kind: VirtualIP
+metadata: {name: web, namespace: default}
+spec:
+  address: 10.200.0.10
+  port: ${port}
+  protocol: TCP
+  backendSelector: {matchLabels: {app: web}}
+---
+apiVersion: sterlet.dev/v1alpha1
+kind: Backend
+metadata: {name: web-1, namespace: default, labels: {app: web}}
+spec: {address: 10.0.1.11, weight: ${weight}}
+---
+apiVersion: sterlet.dev/v1alpha1
+kind: Backend
+metadata: {name: web-2, namespace: default, labels: {app: web}}
+spec: {address: 10.0.1.12}
+`;
+
+let dir: string;
+let controller: AbortController;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'sterlet-file-source-'));
+  controller = new AbortController();
+});
+afterEach(async () => {
+  controller.abort();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function next(it: AsyncIterator<SourceEvent>): Promise<SourceEvent> {
+  const r = await Promise.race([
+    it.next(),
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no event within 5 s')), 5000)),
+  ]);
+  if (r.done === true) throw new Error('source ended');
+  return r.value;
+}
+
+describe('fileSource', () => {
+  it('yields the compiled state, then a new one when a file changes', async () => {
+    await writeFile(join(dir, 'web.yaml'), manifest(1));
+    const events = fileSource(dir, { debounceMs: 20, sighup: false }).events(controller.signal)[Symbol.asyncIterator]();
+    const first = await next(events);
+    expect(first.kind).toBe('state');
+    if (first.kind !== 'state') return;
+    expect(first.vips).toHaveLength(1);
+    expect(first.vips[0]).toMatchObject({ id: 'default/web', key: { address: '10.200.0.10', port: 80, protocol: 'TCP' } });
+    expect(first.vips[0]?.flags).toEqual({ hash: 'FiveTuple', connectionTracking: true, quic: false, encapsulation: 'IPIP' });
+    expect(first.vips[0]?.backends.map((b) => [b.address, b.weight])).toEqual([
+      ['10.0.1.11', 1],
+      ['10.0.1.12', 1],
+    ]);
+    await writeFile(join(dir, 'web.yaml'), manifest(3));
+    const second = await next(events);
+    expect(second.kind === 'state' && second.vips[0]?.backends[0]?.weight).toBe(3);
+  });
+
+  it('reports an invalid change with file, document, object and field', async () => {
+    const file = join(dir, 'web.yaml');
+    await writeFile(file, manifest(1));
+    const events = fileSource(file, { debounceMs: 20, sighup: false }).events(controller.signal)[Symbol.asyncIterator]();
+    expect((await next(events)).kind).toBe('state');
+    await writeFile(file, manifest(1, 70000));
+    const bad = await next(events);
+    expect(bad.kind).toBe('invalid');
+    if (bad.kind !== 'invalid') return;
+    expect(bad.problems[0]?.code).toBe('MANIFEST_INVALID');
+    expect(bad.problems[0]?.where).toContain(file);
+    expect(bad.problems[0]?.where).toContain('document 1');
+    expect(bad.problems[0]?.where).toContain('VirtualIP web');
+    expect(bad.problems[0]?.where).toContain('spec.port');
+  });
+
+  it('rejects the whole state when compile finds a problem', async () => {
+    await writeFile(join(dir, 'web.yaml'), manifest(1).replace('protocol: TCP', 'protocol: TCP\n  quic: true'));
+    const events = fileSource(dir, { sighup: false }).events(controller.signal)[Symbol.asyncIterator]();
+    const bad = await next(events);
+    expect(bad.kind === 'invalid' && bad.problems.map((p) => p.code)).toEqual(['QUIC_REQUIRES_UDP']);
+    expect(bad.kind === 'invalid' && bad.problems[0]?.where).toBe('VirtualIP default/web, spec.quic');
+  });
+
+  it('re-reads on SIGHUP', async () => {
+    await writeFile(join(dir, 'web.yaml'), manifest(1));
+    const events = fileSource(dir, { debounceMs: 60_000 }).events(controller.signal)[Symbol.asyncIterator]();
+    expect((await next(events)).kind).toBe('state');
+    await writeFile(join(dir, 'web.yaml'), manifest(5));
+    process.emit('SIGHUP');
+    const again = await next(events);
+    expect(again.kind === 'state' && again.vips[0]?.backends[0]?.weight).toBe(5);
+  });
+});

@@ -1,0 +1,38 @@
+// Manifests on disk -> desired VIPs, or the list of problems that make the
+// input unusable. Standalone, any problem rejects the whole change: the
+// compile step would merely drop the offending VIP, but on a host without a
+// controller nobody would see that condition, and dropping a VIP because of a
+// typo takes its traffic down. Keeping the last good state is the safe choice.
+
+import { compile } from '../../api/compile.ts';
+import { readManifests } from '../../api/manifests.ts';
+import { formatRef, type Labels } from '../../api/meta.ts';
+import { fromCompiledState } from '../desired.ts';
+import type { DesiredVip } from '../model.ts';
+import type { SourceProblem } from './types.ts';
+
+export type ManifestLoad =
+  | { readonly ok: true; readonly vips: DesiredVip[]; readonly files: readonly string[] }
+  | { readonly ok: false; readonly problems: SourceProblem[] };
+
+export async function loadManifests(path: string, options: { node?: { name: string; labels: Labels } } = {}): Promise<ManifestLoad> {
+  const set = await readManifests(path);
+  const problems: SourceProblem[] = set.errors.map((e) => ({
+    code: e.code,
+    where: [e.details.source, e.details.documentIndex === undefined ? undefined : `document ${e.details.documentIndex + 1}`, e.details.kind === undefined ? undefined : `${e.details.kind} ${e.details.name ?? ''}`.trim(), e.details.path]
+      .filter((p) => p !== undefined)
+      .join(', '),
+    message: e.message,
+  }));
+  if (problems.length > 0) return { ok: false, problems };
+  const result = compile(set.objects, options.node === undefined ? {} : { node: options.node });
+  for (const p of result.problems) {
+    problems.push({
+      code: p.code,
+      where: `${formatRef(p.object)}, ${p.field}`,
+      message: p.message,
+    });
+  }
+  if (problems.length > 0) return { ok: false, problems };
+  return { ok: true, vips: fromCompiledState(result.state), files: set.files };
+}
