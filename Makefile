@@ -36,6 +36,11 @@ manifests: ## Regenerate crds/*.yaml from the zod schemas in src/api.
 verify-manifests: ## Fail if crds/ differs from what src/api generates.
 	@$(NODE) scripts/gen-crds.ts --check crds
 
+# Small objects the libbpf adapter tests load (test/bpf/progs, not the dataplane).
+build/test/%.bpf.o: test/bpf/progs/%.bpf.c $(LIBBPF)
+	@mkdir -p build/test
+	$(CLANG_BPF) -c $< -o $@
+
 typecheck: ## Type-check all TypeScript.
 	@$(NODE) node_modules/.bin/tsc -p tsconfig.json
 

@@ -1,0 +1,339 @@
+// BpfMap: a map file descriptor with typed element, batch and iteration
+// operations. Keys and values are raw Buffers; codecs live above this layer.
+
+import { getSystemErrorName } from 'node:util';
+import { SterletError } from '../../common/errors.ts';
+import { check, closeFd, errnoFrom } from './call.ts';
+import { BATCH_MAP_TYPES, BPF_ANY, BPF_F_NUMA_NODE, PERCPU_MAP_TYPES } from './constants.ts';
+import { BpfError } from './errors.ts';
+import { c, clearWarnings, MapBatchOpts, MapCreateOpts, sizeOf } from './ffi.ts';
+
+export interface MapInfo {
+  readonly id: number;
+  readonly type: number;
+  readonly name: string;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly maxEntries: number;
+  readonly flags: number;
+}
+
+export interface MapCreateOptions {
+  readonly type: number;
+  readonly name: string;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly maxEntries: number;
+  readonly flags?: number;
+  /** Allocate on this NUMA node (sets BPF_F_NUMA_NODE). */
+  readonly numaNode?: number;
+  /** Template inner map for ARRAY_OF_MAPS / HASH_OF_MAPS. */
+  readonly innerMapFd?: number;
+}
+
+export interface BatchResult {
+  readonly keys: Buffer;
+  readonly values: Buffer;
+  readonly count: number;
+}
+
+let cpuCount: number | undefined;
+
+/** Number of possible CPUs: the slot count of per-CPU map values. */
+export function possibleCpus(): number {
+  cpuCount ??= check('libbpf_num_possible_cpus', () => c.numPossibleCpus() as number);
+  return cpuCount;
+}
+
+const MAP_INFO_SIZE = 88; // sizeof(struct bpf_map_info)
+
+/** struct bpf_map_info of any map fd. */
+export function mapInfoByFd(fd: number): MapInfo {
+  const buf = Buffer.alloc(MAP_INFO_SIZE);
+  const len = [MAP_INFO_SIZE];
+  check('bpf_obj_get_info_by_fd', () => c.objGetInfoByFd(fd, buf, len) as number);
+  const nameRaw = buf.subarray(24, 40);
+  const nul = nameRaw.indexOf(0);
+  return {
+    type: buf.readUInt32LE(0),
+    id: buf.readUInt32LE(4),
+    keySize: buf.readUInt32LE(8),
+    valueSize: buf.readUInt32LE(12),
+    maxEntries: buf.readUInt32LE(16),
+    flags: buf.readUInt32LE(20),
+    name: nameRaw.subarray(0, nul < 0 ? 16 : nul).toString('utf8'),
+  };
+}
+
+export class BpfMap {
+  readonly fd: number;
+  readonly type: number;
+  readonly keySize: number;
+  /** Value size as the kernel declares it (one CPU's slot for per-CPU maps). */
+  readonly valueSize: number;
+  readonly maxEntries: number;
+  readonly name: string;
+  /** Bytes of a value buffer in user space: per-CPU maps hold round_up(valueSize, 8) x possibleCpus(). */
+  readonly userValueSize: number;
+  readonly #owned: boolean;
+  #closed = false;
+
+  /** Wrap an fd; with `owned` the map closes it on close(). */
+  constructor(fd: number, options: { owned?: boolean } = {}) {
+    const info = mapInfoByFd(fd);
+    this.fd = fd;
+    this.#owned = options.owned ?? true;
+    this.type = info.type;
+    this.keySize = info.keySize;
+    this.valueSize = info.valueSize;
+    this.maxEntries = info.maxEntries;
+    this.name = info.name;
+    this.userValueSize = PERCPU_MAP_TYPES.has(info.type) ? roundUp8(info.valueSize) * possibleCpus() : info.valueSize;
+  }
+
+  static create(o: MapCreateOptions): BpfMap {
+    let flags = o.flags ?? 0;
+    if (o.numaNode !== undefined) flags |= BPF_F_NUMA_NODE;
+    const opts = {
+      sz: sizeOf(MapCreateOpts),
+      inner_map_fd: o.innerMapFd ?? 0,
+      map_flags: flags,
+      numa_node: o.numaNode ?? 0,
+    };
+    const fd = check(
+      'bpf_map_create',
+      () => c.mapCreate(o.type, o.name, o.keySize, o.valueSize, o.maxEntries, opts) as number,
+      {
+        name: o.name,
+        ...(o.numaNode !== undefined ? { numaNode: o.numaNode } : {}),
+        details: { type: o.type, keySize: o.keySize, valueSize: o.valueSize, maxEntries: o.maxEntries, flags },
+      },
+    );
+    return new BpfMap(fd);
+  }
+
+  static fromPinned(path: string): BpfMap {
+    const fd = check('bpf_obj_get', () => c.objGet(path) as number, { path });
+    return adopt(fd, path);
+  }
+
+  static fromId(id: number): BpfMap {
+    const fd = check('bpf_map_get_fd_by_id', () => c.mapGetFdById(id) as number, { details: { id } });
+    return adopt(fd, `map id ${id}`);
+  }
+
+  info(): MapInfo {
+    return mapInfoByFd(this.fd);
+  }
+
+  get isPerCpu(): boolean {
+    return PERCPU_MAP_TYPES.has(this.type);
+  }
+
+  /** Raw value; for per-CPU maps all CPUs' slots concatenated (see lookupPerCpu). */
+  lookup(key: Buffer): Buffer | undefined {
+    this.#checkKey(key);
+    const value = Buffer.alloc(this.userValueSize);
+    clearWarnings();
+    const ret = c.mapLookup(this.fd, key, value) as number;
+    if (ret < 0) {
+      const errno = errnoFrom(ret);
+      if (errnoName(errno) === 'ENOENT') return undefined;
+      throw new BpfError('bpf_map_lookup_elem', errno, { name: this.name });
+    }
+    return value;
+  }
+
+  /** Per-CPU value as one Buffer (valueSize bytes) per possible CPU. */
+  lookupPerCpu(key: Buffer): Buffer[] | undefined {
+    if (!this.isPerCpu) throw this.#usage('lookupPerCpu needs a per-CPU map');
+    const raw = this.lookup(key);
+    return raw === undefined ? undefined : splitPerCpu(raw, this.valueSize);
+  }
+
+  update(key: Buffer, value: Buffer, flags: number = BPF_ANY): void {
+    this.#checkKey(key);
+    this.#checkValue(value, 1);
+    check('bpf_map_update_elem', () => c.mapUpdate(this.fd, key, value, flags) as number, { name: this.name });
+  }
+
+  /** Deletes `key`; false when it was not present. */
+  delete(key: Buffer): boolean {
+    this.#checkKey(key);
+    clearWarnings();
+    const ret = c.mapDelete(this.fd, key) as number;
+    if (ret < 0) {
+      const errno = errnoFrom(ret);
+      if (errnoName(errno) === 'ENOENT') return false;
+      throw new BpfError('bpf_map_delete_elem', errno, { name: this.name });
+    }
+    return true;
+  }
+
+  /** Insert or update `count` entries at once; keys and values are concatenated records. */
+  updateBatch(keys: Buffer, values: Buffer, count: number, flags: number = BPF_ANY): void {
+    if (count === 0) return;
+    this.#checkRecords(keys, this.keySize, count, 'keys');
+    this.#checkValue(values, count);
+    const n = [count];
+    const opts = { sz: sizeOf(MapBatchOpts), elem_flags: flags, flags: 0 };
+    check('bpf_map_update_batch', () => c.mapUpdateBatch(this.fd, keys, values, n, opts) as number, {
+      name: this.name,
+      details: { count, done: n[0] },
+    });
+  }
+
+  /** Delete `count` keys at once; every key must exist (the kernel stops at the first ENOENT). */
+  deleteBatch(keys: Buffer, count: number): void {
+    if (count === 0) return;
+    this.#checkRecords(keys, this.keySize, count, 'keys');
+    const n = [count];
+    const opts = { sz: sizeOf(MapBatchOpts), elem_flags: 0, flags: 0 };
+    check('bpf_map_delete_batch', () => c.mapDeleteBatch(this.fd, keys, n, opts) as number, {
+      name: this.name,
+      details: { count, done: n[0] },
+    });
+  }
+
+  /** Every entry via BPF_MAP_LOOKUP_BATCH, as concatenated key and value records. */
+  lookupBatch(options: { chunk?: number } = {}): BatchResult {
+    const keyParts: Buffer[] = [];
+    const valueParts: Buffer[] = [];
+    let total = 0;
+    for (const part of this.#batches(options.chunk ?? 256)) {
+      keyParts.push(part.keys);
+      valueParts.push(part.values);
+      total += part.count;
+    }
+    return { keys: Buffer.concat(keyParts), values: Buffer.concat(valueParts), count: total };
+  }
+
+  /** Keys in kernel order via bpf_map_get_next_key. */
+  *keys(): Generator<Buffer> {
+    let prev: Buffer | null = null;
+    for (;;) {
+      const next = Buffer.alloc(this.keySize);
+      const ret = c.mapNextKey(this.fd, prev, next) as number;
+      if (ret < 0) {
+        const errno = errnoFrom(ret);
+        if (errnoName(errno) === 'ENOENT') return;
+        throw new BpfError('bpf_map_get_next_key', errno, { name: this.name });
+      }
+      yield next;
+      prev = next;
+    }
+  }
+
+  /** [key, value] pairs; batched where the map type supports it, else key by key. */
+  *entries(): Generator<[Buffer, Buffer]> {
+    if (BATCH_MAP_TYPES.has(this.type)) {
+      for (const part of this.#batches(256)) {
+        for (let i = 0; i < part.count; i++) {
+          yield [
+            part.keys.subarray(i * this.keySize, (i + 1) * this.keySize),
+            part.values.subarray(i * this.userValueSize, (i + 1) * this.userValueSize),
+          ];
+        }
+      }
+      return;
+    }
+    for (const key of this.keys()) {
+      const value = this.lookup(key);
+      if (value !== undefined) yield [key, value]; // deleted while iterating
+    }
+  }
+
+  pin(path: string): void {
+    check('bpf_obj_pin', () => c.objPin(this.fd, path) as number, { path, name: this.name });
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#owned) closeFd(this.fd);
+  }
+
+  *#batches(chunk: number): Generator<BatchResult> {
+    // The resume token is a bucket index (hash) or a key (array): max(keySize, 4) bytes.
+    const tokenSize = Math.max(this.keySize, 8);
+    let inBatch: Buffer | null = null;
+    let size = Math.max(1, Math.min(chunk, this.maxEntries));
+    for (;;) {
+      const outBatch = Buffer.alloc(tokenSize);
+      const keys = Buffer.alloc(size * this.keySize);
+      const values = Buffer.alloc(size * this.userValueSize);
+      const n = [size];
+      const opts = { sz: sizeOf(MapBatchOpts), elem_flags: 0, flags: 0 };
+      clearWarnings();
+      const ret = c.mapLookupBatch(this.fd, inBatch, outBatch, keys, values, n, opts) as number;
+      const got = n[0] ?? 0;
+      const errno = ret < 0 ? errnoFrom(ret) : 0;
+      const name = errno === 0 ? '' : errnoName(errno);
+      if (name === 'ENOSPC' && got === 0) {
+        // One hash bucket holds more entries than fit: retry this step bigger.
+        size *= 2;
+        continue;
+      }
+      if (errno !== 0 && name !== 'ENOENT') {
+        throw new BpfError('bpf_map_lookup_batch', errno, { name: this.name });
+      }
+      if (got > 0) yield { keys: keys.subarray(0, got * this.keySize), values: values.subarray(0, got * this.userValueSize), count: got };
+      if (name === 'ENOENT') return;
+      inBatch = outBatch;
+    }
+  }
+
+  #checkKey(key: Buffer): void {
+    if (key.length !== this.keySize) throw this.#usage(`key is ${key.length} bytes, map ${this.name} has ${this.keySize}-byte keys`);
+  }
+
+  #checkValue(value: Buffer, count: number): void {
+    const want = this.userValueSize * count;
+    if (value.length !== want) {
+      const per = this.isPerCpu ? ` (per-CPU: round_up(${this.valueSize}, 8) x ${possibleCpus()} CPUs per entry)` : '';
+      throw this.#usage(`value buffer is ${value.length} bytes, map ${this.name} needs ${want}${per}`);
+    }
+  }
+
+  #checkRecords(buf: Buffer, size: number, count: number, what: string): void {
+    if (buf.length !== size * count) throw this.#usage(`${what} buffer is ${buf.length} bytes, expected ${count} x ${size}`);
+  }
+
+  #usage(what: string): SterletError {
+    // Checked before the call: a short buffer would let the kernel read past it.
+    return new SterletError('BPF_BUFFER_SIZE', what, { fix: 'pass buffers of exactly the map key/value size' });
+  }
+}
+
+/** Join per-CPU slices (each valueSize bytes) into the layout the kernel expects. */
+export function joinPerCpu(values: readonly Buffer[], valueSize: number): Buffer {
+  const slot = roundUp8(valueSize);
+  const out = Buffer.alloc(slot * possibleCpus());
+  values.forEach((v, i) => v.copy(out, i * slot, 0, Math.min(v.length, valueSize)));
+  return out;
+}
+
+export function splitPerCpu(raw: Buffer, valueSize: number): Buffer[] {
+  const slot = roundUp8(valueSize);
+  const out: Buffer[] = [];
+  for (let off = 0; off + slot <= raw.length; off += slot) out.push(raw.subarray(off, off + valueSize));
+  return out;
+}
+
+function adopt(fd: number, what: string): BpfMap {
+  try {
+    return new BpfMap(fd);
+  } catch (err) {
+    closeFd(fd);
+    throw new SterletError('BPF_NOT_A_MAP', `${what} is not a BPF map`, { cause: err, fix: 'check the pin path or id' });
+  }
+}
+
+function roundUp8(n: number): number {
+  return (n + 7) & ~7;
+}
+
+function errnoName(errno: number): string {
+  return getSystemErrorName(-errno);
+}
+
