@@ -1,0 +1,31 @@
+// The e2e address plan. Everything lives only inside the namespaces a run
+// creates (they have no link to the host), so fixed addresses are safe and
+// make logs readable:
+//
+//   client 10.111.0.2 ── 10.111.0.1 router 10.111.1.1 ── 10.111.1.2 lb (XDP balancer)
+//                                    └ br0 10.111.2.1 ── backend-N 10.111.2.(10+N)
+//
+// The VIP is routed by the router to the lb leg; backends hold it on lo.
+
+export const CLIENT_ADDRESS = '10.111.0.2';
+export const ROUTER_CLIENT_ADDRESS = '10.111.0.1';
+export const LB_ADDRESS = '10.111.1.2';
+export const ROUTER_LB_ADDRESS = '10.111.1.1';
+export const ROUTER_BACKEND_ADDRESS = '10.111.2.1';
+export const PREFIX_LENGTH = 24;
+export const CLIENT_SUBNET = '10.111.0.0/24';
+
+export const VIP_V4 = '10.200.0.10';
+export const VIP_PORT = 80;
+
+/** Backend N (1-based) gets 10.111.2.(10+N): backend-1 is 10.111.2.11. */
+export function backendAddress(index: number): string {
+  if (!Number.isInteger(index) || index < 1 || index > 200) {
+    throw new RangeError(`backend index must be 1-200, got ${String(index)}`);
+  }
+  return `10.111.2.${String(10 + index)}`;
+}
+
+export function backendName(index: number): string {
+  return `backend-${String(index)}`;
+}
