@@ -47,7 +47,7 @@ typecheck: ## Type-check all TypeScript.
 build: setup libbpf bpf typecheck ## Everything the agent and tests need.
 
 ##@ Test
-.PHONY: test test-unit test-bpf
+.PHONY: test test-unit test-bpf test-e2e
 test: build ## Run every test suite (unit, BPF fixtures, e2e, Kubernetes, Helm).
 	@npm test --silent
 
@@ -56,6 +56,9 @@ test-unit: setup ## Pure-logic unit tests only.
 
 test-bpf: setup libbpf bpf ## BPF_PROG_TEST_RUN fixture suite only.
 	@npm run --silent test:bpf
+
+test-e2e: setup libbpf bpf ## Network-namespace end-to-end tests (real TCP through the XDP balancer).
+	@npm run --silent test:e2e
 
 ##@ Benchmarks
 .PHONY: bench-dataplane
