@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* balancer.bpf.c — the XDP balancer: the verdict pipeline only; concerns live in include/. */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "consts.h"
+#include "structs.h"
+#include "counters.h"
+#include "maps.h"
+#include "stats.h"
+#include "parsing.h"
+#include "hash.h"
+#include "encap.h"
+#include "icmp.h"
+#include "quic.h"
+
+/* VIP for (dst, dport, proto); port-less VIP (port 0) as fallback. */
+static __always_inline struct vip_meta *vip_lookup(const struct flow_key *f)
+{
+	struct vip_key k = {};
+	struct vip_meta *vip;
+
+	k.addr = f->dst;
+	k.port = f->dport;
+	k.proto = f->proto;
+	k.family = f->family;
+	vip = bpf_map_lookup_elem(&vips, &k);
+	if (vip)
+		return vip;
+	k.port = 0;
+	return bpf_map_lookup_elem(&vips, &k);
+}
+
+/* Is the destination one of our VIP addresses (address entry, proto 0)? */
+static __always_inline struct vip_meta *vip_addr_lookup(const struct flow_key *f)
+{
+	struct vip_key k = {};
+
+	k.addr = f->dst;
+	k.family = f->family;
+	return bpf_map_lookup_elem(&vips, &k);
+}
+
+/* Real index from the connection table or the VIP's ring; 0 = none. */
+static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_meta *vip,
+				       const struct lb_settings *cfg, __u32 hash)
+{
+	__u8 syn = p->flow.proto == IPPROTO_TCP_ &&
+		   (p->tcp_flags & (TCP_F_SYN | TCP_F_ACK)) == TCP_F_SYN;
+	__u8 udp = p->flow.proto == IPPROTO_UDP_;
+	struct lru_val nv = {}, *v = NULL;
+	void *lru = NULL;
+	__u32 slot, *r;
+
+	if (!(vip->flags & VIP_F_NO_LRU)) {
+		__u32 cpu = bpf_get_smp_processor_id();
+
+		lru = bpf_map_lookup_elem(&conn_tables, &cpu);
+		if (!lru) {
+			lru = &fallback_lru;
+			stat_add(&stats, STAT_EV_LRU_FALLBACK, 0);
+		}
+	}
+	if (udp)
+		nv.atime = bpf_ktime_get_coarse_ns() >> ATIME_SHIFT;
+	if (!lru || syn) {
+		stat_add(&stats, STAT_EV_LRU_SKIP, 0);
+	} else {
+		v = bpf_map_lookup_elem(lru, &p->flow);
+		if (v && udp && cfg->udp_timeout && nv.atime - v->atime > cfg->udp_timeout) {
+			stat_add(&stats, STAT_EV_LRU_EXPIRED, 0);
+		} else if (v) {
+			if (udp && v->atime != nv.atime)
+				v->atime = nv.atime;
+			stat_add(&stats, STAT_EV_LRU_HIT, 0);
+			return v->real;
+		}
+		stat_add(&stats, STAT_EV_LRU_MISS, 0);
+	}
+
+	slot = vip->index * ring_size + hash % ring_size;
+	r = bpf_map_lookup_elem(&ring, &slot);
+	if (!r || !*r)
+		return 0;
+	/* RST ends the flow and ICMP errors only follow one: neither creates an entry. */
+	if (lru && !p->icmp_err && !(p->tcp_flags & TCP_F_RST)) {
+		nv.real = *r;
+		if (bpf_map_update_elem(lru, &p->flow, &nv, BPF_ANY))
+			stat_add(&stats, STAT_EV_LRU_INSERT_FAIL, 0);
+	}
+	return *r;
+}
+
+/* Send a VIP packet to its real: pick, check size, encapsulate, count. */
+static __always_inline int forward(struct xdp_md *ctx, const struct pkt *p,
+				   const struct vip_meta *vip)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 bytes = data_end - data;
+	__u32 zero = 0, hash, ridx = 0, olen;
+	struct lb_settings *cfg;
+	struct real_def *real;
+	int st;
+
+	cfg = bpf_map_lookup_elem(&settings, &zero);
+	if (!cfg)
+		return STAT_DROP_NO_REAL;
+	hash = flow_hash(&p->flow, vip->flags);
+	if ((vip->flags & VIP_F_QUIC) && p->flow.proto == IPPROTO_UDP_ && !p->icmp_err)
+		ridx = quic_pick_real(data, data_end, p);
+	if (!ridx)
+		ridx = pick_real(p, vip, cfg, hash);
+	real = bpf_map_lookup_elem(&reals, &ridx);
+	if (!ridx || !real || !(real->flags & REAL_F_PRESENT))
+		return STAT_DROP_NO_REAL;
+
+	olen = (real->flags & REAL_F_V6 ? IPV6_HLEN : IPV4_HLEN) +
+	       (vip->flags & VIP_F_GUE ? UDP_HLEN + GUE_HLEN : 0);
+	if (cfg->mtu && p->ip_len + olen > cfg->mtu && !p->icmp_err &&
+	    p->ip_len >= (p->flow.family == FAMILY_V4 ? QUOTE4 : QUOTE6) && cfg->mtu > olen) {
+		stat_add(&stats, STAT_EV_ICMP_GENERATED, 0);
+		return send_too_big(ctx, p, cfg->mtu - olen);
+	}
+	st = encap(ctx, p, real, cfg, hash, vip->flags);
+	if (st)
+		return st;
+	stat_add(&stats, STAT_VIP_BASE + vip->index, bytes);
+	stat_add(&stats, STAT_VIP_BASE + max_vips + ridx, bytes);
+	return p->icmp_err ? STAT_TX_ICMP_ERR_FWD : STAT_TX_FORWARD;
+}
+
+/* ICMP/ICMPv6: echo to a VIP address, errors quoting a VIP flow; the rest passes. */
+static __always_inline int process_icmp(struct xdp_md *ctx, struct pkt *p)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct vip_meta *vip;
+	__u8 type;
+	int st;
+
+	st = icmp_kind(data, data_end, p, &type);
+	if (st != PARSE_OK)
+		return st;
+	if (p->flow.family == FAMILY_V4 ? type == ICMP_ECHO_ : type == ICMPV6_ECHO_REQUEST_) {
+		if (!vip_addr_lookup(&p->flow))
+			return STAT_PASS_NOT_VIP;
+		stat_add(&stats, STAT_EV_ICMP_GENERATED, 0);
+		return echo_reply(data, data_end, p);
+	}
+	if (p->flow.family == FAMILY_V4 ? type != ICMP_DEST_UNREACH_
+					: type != ICMPV6_DEST_UNREACH_ && type != ICMPV6_PKT_TOOBIG_)
+		return STAT_PASS_ICMP;
+	st = parse_icmp_quote(data, data_end, p);
+	if (st != PARSE_OK)
+		return st;
+	vip = vip_lookup(&p->flow);
+	if (!vip)
+		return STAT_PASS_NOT_VIP;
+	return forward(ctx, p, vip);
+}
+
+/* The pipeline; returns the one verdict counter of this packet. */
+static __always_inline int process_packet(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct vip_meta *vip;
+	struct pkt p = {};
+	__u16 eth_proto;
+	int st;
+
+	st = parse_l2(data, data_end, &p, &eth_proto);
+	if (st != PARSE_OK)
+		return st;
+	if (eth_proto == bpf_htons(ETH_P_IP_))
+		st = parse_ipv4(data, data_end, &p);
+	else if (eth_proto == bpf_htons(ETH_P_IPV6_))
+		st = parse_ipv6(data, data_end, &p);
+	else
+		return STAT_PASS_NON_IP;
+	/* Options and fragments are only our business when they target a VIP address. */
+	if (st == STAT_DROP_V4_OPTIONS || st == STAT_DROP_V4_FRAG || st == STAT_DROP_V6_FRAG)
+		return vip_addr_lookup(&p.flow) ? st : STAT_PASS_NOT_VIP;
+	if (st != PARSE_OK)
+		return st;
+	if (p.flow.proto == IPPROTO_ICMP_ || p.flow.proto == IPPROTO_ICMPV6_)
+		return process_icmp(ctx, &p);
+	st = parse_ports(data, data_end, &p);
+	if (st != PARSE_OK)
+		return st;
+	vip = vip_lookup(&p.flow);
+	if (!vip)
+		return STAT_PASS_NOT_VIP;
+	return forward(ctx, &p, vip);
+}
+
+SEC("xdp")
+int balancer_ingress(struct xdp_md *ctx)
+{
+	__u32 bytes = ctx->data_end - ctx->data;
+	int st = process_packet(ctx);
+
+	stat_add(&stats, st, bytes);
+	return stat_action(st);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

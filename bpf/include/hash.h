@@ -1,0 +1,73 @@
+/* hash.h — the flow hash (murmur3-style 32-bit mix), mirrored by src/agent/dataplane/hash.ts. */
+#ifndef STERLET_HASH_H
+#define STERLET_HASH_H
+
+#include "consts.h"
+#include "structs.h"
+
+#define HASH_SEED 0x5354524cU /* "STRL" */
+
+static __always_inline __u32 rotl32(__u32 x, int r)
+{
+	return (x << r) | (x >> (32 - r));
+}
+
+static __always_inline __u32 hash_mix(__u32 h, __u32 k)
+{
+	k *= 0xcc9e2d51U;
+	k = rotl32(k, 15);
+	k *= 0x1b873593U;
+	h ^= k;
+	h = rotl32(h, 13);
+	return h * 5 + 0xe6546b64U;
+}
+
+static __always_inline __u32 hash_final(__u32 h, __u32 nwords)
+{
+	h ^= nwords * 4;
+	h ^= h >> 16;
+	h *= 0x85ebca6bU;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35U;
+	h ^= h >> 16;
+	return h;
+}
+
+/*
+ * Words are the raw 32-bit loads of the key (little-endian host order), so
+ * TypeScript reproduces the hash from packet bytes. Modes:
+ *   default      src, dst, ports, proto (v4: 4 words; v6: 10 words)
+ *   VIP_F_HASH_SRC    source address only (v4: 1 word; v6: 4 words)
+ *   VIP_F_HASH_DPORT  destination port only (1 word)
+ */
+static __always_inline __u32 flow_hash(const struct flow_key *f, __u32 vip_flags)
+{
+	__u32 h = HASH_SEED;
+
+	if (vip_flags & VIP_F_HASH_DPORT)
+		return hash_final(hash_mix(h, f->dport), 1);
+	if (f->family == FAMILY_V4) {
+		h = hash_mix(h, f->src.v4);
+		if (vip_flags & VIP_F_HASH_SRC)
+			return hash_final(h, 1);
+		h = hash_mix(h, f->dst.v4);
+		h = hash_mix(h, ((__u32)f->dport << 16) | f->sport);
+		h = hash_mix(h, f->proto);
+		return hash_final(h, 4);
+	}
+	h = hash_mix(h, f->src.v6[0]);
+	h = hash_mix(h, f->src.v6[1]);
+	h = hash_mix(h, f->src.v6[2]);
+	h = hash_mix(h, f->src.v6[3]);
+	if (vip_flags & VIP_F_HASH_SRC)
+		return hash_final(h, 4);
+	h = hash_mix(h, f->dst.v6[0]);
+	h = hash_mix(h, f->dst.v6[1]);
+	h = hash_mix(h, f->dst.v6[2]);
+	h = hash_mix(h, f->dst.v6[3]);
+	h = hash_mix(h, ((__u32)f->dport << 16) | f->sport);
+	h = hash_mix(h, f->proto);
+	return hash_final(h, 10);
+}
+
+#endif

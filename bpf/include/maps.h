@@ -1,0 +1,89 @@
+/* maps.h — every balancer map; names and sizes are part of the TypeScript contract. */
+#ifndef STERLET_MAPS_H
+#define STERLET_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "consts.h"
+#include "structs.h"
+
+/* Sizes fixed per load; the loader sets them as rodata (and resizes maps to match). */
+const volatile __u32 max_vips = MAX_VIPS;
+const volatile __u32 max_reals = MAX_REALS;
+const volatile __u32 ring_size = RING_SIZE;
+
+/* (address, port, protocol) -> flags + index: the only per-VIP lookup. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct vip_key);
+	__type(value, struct vip_meta);
+	__uint(max_entries, MAX_VIPS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} vips SEC(".maps");
+
+/* real index -> address; index 0 stays empty (= no backend). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct real_def);
+	__uint(max_entries, MAX_REALS);
+} reals SEC(".maps");
+
+/* Maglev rings, one per VIP: slot vip.index * ring_size + hash % ring_size -> real index. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, MAX_VIPS * RING_SIZE);
+} ring SEC(".maps");
+
+/* Connection table for CPUs without an inner map (counted as STAT_EV_LRU_FALLBACK). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct flow_key);
+	__type(value, struct lru_val);
+	__uint(max_entries, FALLBACK_LRU_SIZE);
+} fallback_lru SEC(".maps");
+
+/* Template of the per-CPU connection tables user space creates (NUMA-local). */
+struct lru_inner {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct flow_key);
+	__type(value, struct lru_val);
+	__uint(max_entries, LRU_SIZE);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
+};
+
+/* CPU id -> that CPU's connection table. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__type(key, __u32);
+	__uint(max_entries, MAX_CPUS);
+	__array(values, struct lru_inner);
+} conn_tables SEC(".maps");
+
+/* QUIC CID server id -> real index (0 = unknown id, use the ring). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, QUIC_SERVER_IDS);
+} quic_servers SEC(".maps");
+
+/* Runtime settings, one entry; pinned so an upgraded program keeps them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct lb_settings);
+	__uint(max_entries, 1);
+} settings SEC(".maps");
+
+/* Counters: globals, then per VIP, then per real (see counters.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct lb_stat);
+	__uint(max_entries, STAT_GLOBAL_NR + MAX_VIPS + MAX_REALS);
+} stats SEC(".maps");
+
+#endif

@@ -1,0 +1,83 @@
+/* structs.h — map keys and values shared with TypeScript (src/agent/dataplane/layout.ts). */
+#ifndef STERLET_STRUCTS_H
+#define STERLET_STRUCTS_H
+
+#include <linux/types.h>
+
+/* An IPv4 address lives in v4 (= v6[0]); the other words stay zero. */
+union addr {
+	__be32 v4;
+	__be32 v6[4];
+};
+
+/* vips key: (address, port, protocol, family). Port 0 = every port. */
+struct vip_key {
+	union addr addr;
+	__be16 port;
+	__u8 proto; /* 0 with port 0 = address entry (VIP_F_ADDR) */
+	__u8 family;
+};
+
+/* vips value: everything the fast path needs from one lookup. */
+struct vip_meta {
+	__u32 flags; /* VIP_F_* */
+	__u32 index; /* ring base = index * ring_size; counters at STAT_VIP_BASE + index */
+};
+
+/* reals value, indexed by real index (0 reserved = no backend). */
+struct real_def {
+	union addr addr;
+	__u32 flags; /* REAL_F_* */
+};
+
+/* Connection-table key: the client -> VIP direction of a flow. */
+struct flow_key {
+	union addr src;
+	union addr dst;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 family;
+	__u16 pad;
+};
+
+/* Connection-table value. */
+struct lru_val {
+	__u32 real;  /* real index */
+	__u32 atime; /* coarse time >> ATIME_SHIFT, refreshed for UDP only */
+};
+
+/* Runtime settings the agent changes without reloading (one ARRAY entry). */
+struct lb_settings {
+	__u32 layout_version; /* LAYOUT_VERSION of whoever created the maps */
+	__u8 gw_mac[6];       /* destination MAC of every forwarded frame */
+	__u16 mtu;            /* L3 bytes toward reals incl. encap; 0 = never send too-big */
+	__be16 gue_dport;     /* GUE destination port */
+	__u8 src4_bits;       /* low bits of the v4 outer source taken from the flow hash */
+	__u8 src6_bits;       /* same for v6 (taken in the last 32-bit word) */
+	__be32 src4_prefix;   /* v4 outer source prefix */
+	__be32 src6_prefix[4];
+	__u32 udp_timeout; /* UDP LRU entry lifetime in atime units; 0 = never age */
+};
+
+/* Per-CPU counter slot. */
+struct lb_stat {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* decap: key of a local tunnel endpoint address. */
+struct decap_addr {
+	union addr addr;
+	__u8 family;
+	__u8 pad[3];
+};
+
+/* decap: runtime settings (one ARRAY entry). */
+struct decap_settings {
+	__u32 layout_version;
+	__be16 gue_dport; /* 0 = no GUE decap */
+	__u16 pad;
+};
+
+#endif
