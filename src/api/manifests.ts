@@ -66,8 +66,8 @@ function isKind(kind: unknown): kind is SterletKind {
   return typeof kind === 'string' && Object.hasOwn(KIND_SCHEMAS, kind);
 }
 
+/** undefined: a document of another API group, skipped. */
 function parseObject(raw: unknown, details: ManifestErrorDetails): SterletObject | ManifestError | undefined {
-  if (raw === null || raw === undefined) return undefined; // empty document
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     return new ManifestError(ManifestErrorCode.INVALID, details, 'a manifest must be a mapping with apiVersion and kind');
   }
@@ -128,9 +128,11 @@ export function parseManifests(text: string, source: string): ManifestSet {
         `${line === undefined ? '' : `line ${line.line}: `}${first?.message ?? 'invalid YAML'}`));
       return;
     }
-    const parsed = parseObject(doc.toJS(), details);
+    const raw: unknown = doc.toJS();
+    if (raw === null || raw === undefined) return; // empty document
+    const parsed = parseObject(raw, details);
     if (parsed === undefined) {
-      if (doc.contents !== null) ignored++;
+      ignored++;
       return;
     }
     if (parsed instanceof ManifestError) errors.push(parsed);
