@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryDataplane } from './memory-io.ts';
+import type { DesiredVip, Limits } from './model.ts';
+import { AgentRuntime, type ApplyRecord, type Log } from './runtime.ts';
+import type { DesiredStateSource, SourceEvent } from './sources/types.ts';
+
+const limits: Limits = { maxVips: 4, maxReals: 8, ringSize: 7 };
+const ring = (backends: readonly { id: string; weight: number }[], size: number): Uint32Array =>
+  Uint32Array.from({ length: size }, (_, i) => i % backends.length);
+
+function vip(backends: string[]): DesiredVip {
+  return {
+    id: 'default/web',
+    key: { address: '10.200.0.10', family: 'IPv4', port: 80, protocol: 'TCP' },
+    flags: { hash: 'FiveTuple', connectionTracking: true, quic: false, encapsulation: 'IPIP' },
+    backends: backends.map((address) => ({ address, family: 'IPv4', weight: 1 })),
+  };
+}
+
+/** A source fed by the test, one event at a time. */
+function scriptedSource(): DesiredStateSource & { push(e: SourceEvent): void; end(): void } {
+  const queue: (SourceEvent | null)[] = [];
+  let wake: (() => void) | undefined;
+  return {
+    name: 'test',
+    push: (e) => (queue.push(e), wake?.()),
+    end: () => (queue.push(null), wake?.()),
+    async *events() {
+      for (;;) {
+        while (queue.length === 0) await new Promise<void>((r) => (wake = r));
+        const e = queue.shift();
+        if (e === null || e === undefined) return;
+        yield e;
+      }
+    },
+  };
+}
+
+function recorder(): Log & { lines: { level: string; msg: string; obj: object }[] } {
+  const lines: { level: string; msg: string; obj: object }[] = [];
+  const at = (level: string) => (obj: object, msg: string) => void lines.push({ level, msg, obj });
+  return { lines, info: at('info'), warn: at('warn'), error: at('error'), debug: at('debug') };
+}
+
+const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 20));
+
+describe('AgentRuntime', () => {
+  it('applies states, keeps the last good one on a rejected change, and repairs drift on resync', async () => {
+    const io = new MemoryDataplane(limits);
+    const source = scriptedSource();
+    const log = recorder();
+    const records: ApplyRecord[] = [];
+    const rt = new AgentRuntime({ source, io, limits, buildRing: ring, log, resyncMs: 0, onApply: (r) => records.push(r) });
+    const done = rt.run(new AbortController().signal);
+
+    expect(rt.ready).toBe(false);
+    source.push({ kind: 'invalid', origin: 'm.yaml', problems: [{ code: 'MANIFEST_INVALID', where: 'm.yaml, document 1, VirtualIP web, spec.port', message: 'too big' }] });
+    await settle();
+    expect(rt.ready).toBe(false);
+    expect(log.lines.at(-1)?.msg).toContain('m.yaml, document 1, VirtualIP web, spec.port: too big');
+
+    source.push({ kind: 'state', origin: 'm.yaml', vips: [vip(['10.0.1.1', '10.0.1.2'])] });
+    await settle();
+    expect(rt.ready).toBe(true);
+    expect(log.lines.at(-1)).toMatchObject({ level: 'info', msg: 'applied', obj: { vips: 1, changes: 2 + 7 + 1 } });
+    const programmed = io.readLive();
+
+    source.push({ kind: 'invalid', origin: 'm.yaml', problems: [{ code: 'NO_BACKENDS', where: 'VirtualIP default/web, spec.backendSelector', message: 'none' }] });
+    await settle();
+    expect(io.readLive()).toEqual(programmed);
+
+    io.reals.delete(2); // drift: someone deleted a real behind the agent's back
+    await rt.resync();
+    // Index 2 is still named by the ring, so the real comes back under a fresh index.
+    expect([...io.reals.values()].map((r) => r.address).sort()).toEqual(['10.0.1.1', '10.0.1.2']);
+    expect(io.violation).toBe('TCP 10.200.0.10:80 slot 1 -> missing real 2'); // the tampering itself
+    const slots = io.readLive().rings.get(0) ?? [];
+    expect([...slots].every((r) => io.reals.has(r))).toBe(true);
+    expect(records.map((r) => [r.ok, r.reason])).toEqual([
+      [true, 'source'],
+      [true, 'resync'],
+    ]);
+
+    source.end();
+    await done;
+  });
+
+  it('logs a failed apply and stays on the previous state', async () => {
+    const io = new MemoryDataplane(limits);
+    const source = scriptedSource();
+    const log = recorder();
+    const rt = new AgentRuntime({ source, io, limits, buildRing: ring, log, resyncMs: 0 });
+    const done = rt.run(new AbortController().signal);
+    source.push({ kind: 'state', origin: 'x', vips: [vip(['10.0.1.1'])] });
+    await settle();
+    const many = ['1', '2', '3', '4', '5', '6', '7', '8', '9'].map((n) => `10.0.2.${n}`);
+    source.push({ kind: 'state', origin: 'x', vips: [vip(many)] });
+    await settle();
+    expect(log.lines.at(-1)).toMatchObject({ level: 'error', obj: { err: { code: 'AGENT_REALS_CAPACITY' } } });
+    expect([...io.reals.values()].map((r) => r.address)).toEqual(['10.0.1.1']);
+    source.end();
+    await done;
+  });
+});

@@ -1,0 +1,151 @@
+// The agent's control loop: consume desired states from a source, reconcile
+// them into the dataplane one at a time, and keep re-syncing (maps read back
+// and re-planned) so drift from any cause is repaired: level-based.
+// A rejected or failing state never replaces the last good one.
+
+import { errorText, isSterletError } from '../common/errors.ts';
+import { reconcile, type DataplaneIO } from './apply.ts';
+import type { DesiredVip, Limits, LiveState } from './model.ts';
+import type { RingBuilder, RingFingerprinter } from './rings.ts';
+import { RingCache } from './rings.ts';
+import type { DesiredStateSource, SourceProblem } from './sources/types.ts';
+
+/** The subset of a pino logger the runtime uses. */
+export interface Log {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
+}
+
+export interface ApplyRecord {
+  readonly ok: boolean;
+  readonly reason: 'source' | 'resync';
+  readonly durationMs: number;
+  readonly vips: number;
+  readonly writes: number;
+  readonly attempts: number;
+  readonly error?: unknown;
+}
+
+export interface RuntimeOptions {
+  readonly source: DesiredStateSource;
+  readonly io: DataplaneIO;
+  readonly limits: Limits;
+  readonly buildRing: RingBuilder;
+  readonly fingerprint?: RingFingerprinter;
+  readonly log: Log;
+  /** Read the maps back and reconcile the last good state this often; 0 = never. Default 60 s. */
+  readonly resyncMs?: number;
+  /** Every apply attempt (metrics). */
+  readonly onApply?: (record: ApplyRecord) => void;
+  /** Every state the source rejected (metrics). */
+  readonly onRejected?: (problems: readonly SourceProblem[]) => void;
+}
+
+export class AgentRuntime {
+  /** True once a desired state was applied successfully. */
+  ready = false;
+  readonly #o: RuntimeOptions;
+  readonly #cache = new RingCache();
+  #live: LiveState | undefined;
+  #lastGood: readonly DesiredVip[] | undefined;
+  #queue: Promise<void> = Promise.resolve();
+
+  constructor(options: RuntimeOptions) {
+    this.#o = options;
+  }
+
+  /** Runs until `signal` aborts. The dataplane stays attached and programmed afterwards. */
+  async run(signal: AbortSignal): Promise<void> {
+    const resyncMs = this.#o.resyncMs ?? 60_000;
+    const timer = resyncMs > 0 ? setInterval(() => void this.resync(), resyncMs) : undefined;
+    try {
+      for await (const event of this.#o.source.events(signal)) {
+        if (event.kind === 'invalid') {
+          this.#reject(event.origin, event.problems);
+          continue;
+        }
+        await this.#serial(() => this.#apply(event.vips, 'source', event.origin));
+      }
+    } finally {
+      clearInterval(timer);
+      await this.#queue;
+    }
+  }
+
+  /** Re-reads the maps and reconciles the last good state (repairs any drift). */
+  resync(): Promise<void> {
+    return this.#serial(() => {
+      if (this.#lastGood === undefined) return;
+      this.#live = undefined;
+      this.#apply(this.#lastGood, 'resync', 'resync');
+    });
+  }
+
+  #serial(fn: () => void | Promise<void>): Promise<void> {
+    const next = this.#queue.then(fn, fn);
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
+  #apply(vips: readonly DesiredVip[], reason: 'source' | 'resync', origin: string): void {
+    const { io, log } = this.#o;
+    const started = performance.now();
+    try {
+      const result = reconcile(vips, io, {
+        limits: this.#o.limits,
+        buildRing: this.#o.buildRing,
+        ...(this.#o.fingerprint === undefined ? {} : { fingerprint: this.#o.fingerprint }),
+        cache: this.#cache,
+        live: this.#live,
+        onRetry: (error, attempt) =>
+          log.warn({ err: errorJson(error), attempt, origin }, `apply attempt ${attempt} failed; re-reading the maps and planning again`),
+      });
+      this.#live = result.live;
+      this.#lastGood = vips;
+      this.ready = true;
+      const durationMs = Math.round((performance.now() - started) * 100) / 100;
+      const changed = result.first.summaries.filter((s) => s.change !== 'unchanged');
+      const fields = {
+        origin,
+        reason,
+        vips: vips.length,
+        changes: result.writes,
+        vipsChanged: changed.map((s) => `${s.change} ${s.id}`),
+        attempts: result.attempts,
+        durationMs,
+      };
+      if (reason === 'resync' && result.writes === 0) log.debug(fields, 'applied');
+      else log.info(fields, 'applied');
+      this.#o.onApply?.({ ok: true, reason, durationMs, vips: vips.length, writes: result.writes, attempts: result.attempts });
+      void this.#o.source.report?.({
+        ok: true,
+        vips: vips.map((v) => ({ id: v.id, revision: v.revision, ringFingerprint: result.fingerprints.get(v.id) })),
+      });
+    } catch (error) {
+      // Validation failures write nothing; apply failures were retried. Either
+      // way the maps hold a consistent state; re-read them next time.
+      this.#live = undefined;
+      const durationMs = performance.now() - started;
+      log.error({ err: errorJson(error), origin, reason }, `apply failed, keeping the last good state: ${errorText(error)}`);
+      this.#o.onApply?.({ ok: false, reason, durationMs, vips: vips.length, writes: 0, attempts: 0, error });
+      void this.#o.source.report?.({ ok: false, vips: [], error: errorText(error) });
+    }
+  }
+
+  #reject(origin: string, problems: readonly SourceProblem[]): void {
+    const first = problems[0];
+    const text = first === undefined ? 'no details' : `${first.where}: ${first.message}`;
+    this.#o.log.error(
+      { origin, problems, code: first?.code ?? 'DESIRED_STATE_INVALID' },
+      `desired state rejected, keeping the last good state: ${text}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`,
+    );
+    this.#o.onRejected?.(problems);
+  }
+}
+
+function errorJson(error: unknown): object {
+  if (isSterletError(error)) return error.toJSON();
+  return { message: errorText(error) };
+}
