@@ -1,9 +1,9 @@
 // BpfError: one failed libbpf/bpf() call, with the errno name, a hint that
 // says what usually causes that errno for that call, and libbpf's own warnings.
 
-import { getSystemErrorMessage, getSystemErrorName } from 'node:util';
+import { getSystemErrorName } from 'node:util';
 import { SterletError } from '../../common/errors.ts';
-import { recentWarnings } from './ffi.ts';
+import { recentWarnings, strerror } from './ffi.ts';
 
 export const BPF_CALL_FAILED = 'BPF_CALL_FAILED';
 
@@ -15,6 +15,8 @@ export interface BpfCallContext {
   readonly numaNode?: number;
   /** Map or program name. */
   readonly name?: string;
+  /** True when the map asked for BPF_F_NO_COMMON_LRU or is a per-CPU type. */
+  readonly perCpu?: boolean;
   /** True for XDP attach/detach with an expected old program. */
   readonly replace?: boolean;
   /** Extra structured detail for logs. */
@@ -68,11 +70,7 @@ export function errnoNameOf(errno: number): string {
 }
 
 function errnoMessage(errno: number): string {
-  try {
-    return getSystemErrorMessage(-Math.abs(errno));
-  } catch {
-    return `unknown error ${errno}`;
-  }
+  return strerror(Math.abs(errno)).toLowerCase();
 }
 
 function lastLines(text: string, n: number): string {
@@ -136,6 +134,12 @@ function explain(call: string, errnoName: string, ctx: BpfCallContext): Explanat
       if (call === 'bpf_obj_pin') return { why: `${ctx.path ?? 'the pin path'} is already pinned`, fix: 'unpin it first or adopt the pinned object' };
       return { why: 'the key already exists (BPF_NOEXIST)', fix: 'update with BPF_ANY or BPF_EXIST' };
     case 'EINVAL':
+      if (call === 'bpf_map_create' && ctx.numaNode !== undefined && ctx.perCpu === true) {
+        return {
+          why: 'the kernel refuses BPF_F_NUMA_NODE on per-CPU map types and on LRU maps with BPF_F_NO_COMMON_LRU',
+          fix: 'create one plain LRU_HASH per CPU on its node (map-in-map), or drop numaNode for the per-CPU map',
+        };
+      }
       if (call === 'bpf_map_create' && ctx.numaNode !== undefined) {
         return {
           why: `NUMA node ${ctx.numaNode} does not exist or is offline on this host (or the map type does not support BPF_F_NUMA_NODE)`,

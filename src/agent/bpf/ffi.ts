@@ -189,6 +189,12 @@ export const c = {
 } as const;
 
 const vsnprintf = libc.func('int vsnprintf(void *buf, size_t size, const char *fmt, void *args)');
+const strerrorC = libc.func('const char *strerror(int errnum)');
+
+/** The C library's text for an errno. */
+export function strerror(errno: number): string {
+  return strerrorC(errno) as string;
+}
 
 /** libbpf log levels (enum libbpf_print_level). */
 export type LibbpfLogLevel = 'warn' | 'info' | 'debug';

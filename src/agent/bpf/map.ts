@@ -4,7 +4,7 @@
 import { getSystemErrorName } from 'node:util';
 import { SterletError } from '../../common/errors.ts';
 import { check, closeFd, errnoFrom } from './call.ts';
-import { BATCH_MAP_TYPES, BPF_ANY, BPF_F_NUMA_NODE, PERCPU_MAP_TYPES } from './constants.ts';
+import { BATCH_MAP_TYPES, BPF_ANY, BPF_F_NO_COMMON_LRU, BPF_F_NUMA_NODE, PERCPU_MAP_TYPES } from './constants.ts';
 import { BpfError } from './errors.ts';
 import { c, clearWarnings, MapBatchOpts, MapCreateOpts, sizeOf } from './ffi.ts';
 
@@ -106,6 +106,7 @@ export class BpfMap {
       {
         name: o.name,
         ...(o.numaNode !== undefined ? { numaNode: o.numaNode } : {}),
+        perCpu: PERCPU_MAP_TYPES.has(o.type) || (flags & BPF_F_NO_COMMON_LRU) !== 0,
         details: { type: o.type, keySize: o.keySize, valueSize: o.valueSize, maxEntries: o.maxEntries, flags },
       },
     );
