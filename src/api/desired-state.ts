@@ -1,48 +1,73 @@
-// The compiled desired state: what the controller publishes and what every
-// agent (in a cluster or standalone) programs. Versioned so an agent can
-// refuse a state it does not understand instead of misprogramming it.
+// The compiled desired state: what the controller publishes (each VIP's entry
+// in its VirtualIP's status.compiled) and what every agent, in a cluster or
+// standalone, programs. Versioned so an agent refuses a state it does not
+// understand instead of misprogramming it.
 import { z } from 'zod';
-import { LabelSelector, MAX_IP_LENGTH, Protocol } from './meta.ts';
-import { ConnectionTracking, Encapsulation, HashMode } from './virtual-ip.ts';
+import { ConnectionTracking, Encapsulation, Family, HashMode } from './flags.ts';
+import { labelSelector, MAX_IP_LENGTH, Protocol } from './meta.ts';
 
 export const DESIRED_STATE_VERSION = 1;
 
-export const Family = z.enum(['IPv4', 'IPv6']);
-
-export const DesiredBackend = z.strictObject({
-  /** Canonical address text. */
-  address: z.string().max(MAX_IP_LENGTH),
-  family: Family,
-  weight: z.int().min(0).max(1000),
-  quicServerId: z.int().min(1).max(65535).optional(),
-  /** Name of the Backend object (same namespace as the VIP). */
-  name: z.string().max(253),
-});
+export const DesiredBackend = z
+  .strictObject({
+    address: z.string().max(MAX_IP_LENGTH).meta({ description: 'Backend address, canonical text.' }),
+    family: Family.meta({ description: 'Address family of the backend: IPv4 or IPv6.' }),
+    weight: z.int().min(0).max(1000).meta({ description: 'Relative weight; 0 = draining.' }),
+    quicServerId: z
+      .int()
+      .min(1)
+      .max(65535)
+      .optional()
+      .meta({ description: 'QUIC server id; present only on QUIC VIPs.' }),
+    name: z.string().max(253).meta({ description: 'Name of the Backend object (same namespace as the VIP).' }),
+  })
+  .meta({ description: 'One backend as programmed.' });
 export type DesiredBackend = z.infer<typeof DesiredBackend>;
+
+const compiledFields = {
+  key: z
+    .strictObject({
+      address: z.string().max(MAX_IP_LENGTH).meta({ description: 'VIP address, canonical text.' }),
+      family: Family.meta({ description: 'Address family of the VIP: IPv4 or IPv6.' }),
+      port: z.int().min(0).max(65535).meta({ description: 'Port; 0 = every port.' }),
+      protocol: Protocol.meta({ description: 'TCP or UDP.' }),
+    })
+    .meta({ description: 'The VIP lookup key in the dataplane.' }),
+  flags: z
+    .strictObject({
+      hash: HashMode.meta({ description: 'Maglev hash input.' }),
+      connectionTracking: ConnectionTracking.meta({ description: 'Whether the per-CPU LRU is used.' }),
+      quic: z.boolean().meta({ description: 'QUIC connection-id routing.' }),
+      encapsulation: Encapsulation.meta({ description: 'IPIP or GUE.' }),
+    })
+    .meta({ description: 'Per-VIP dataplane behaviour.' }),
+  generation: z
+    .int()
+    .min(0)
+    .meta({ description: 'metadata.generation of the VirtualIP compiled (1 for manifests without one).' }),
+  revision: z
+    .string()
+    .regex(/^[0-9a-f]{16}$/)
+    .meta({
+      description:
+        'Hash of key, flags, backends and nodeSelector: changes whenever what is programmed changes (Backend edits do not bump the VIP generation). Agents report it back.',
+    }),
+  backends: z
+    .array(DesiredBackend)
+    .meta({ description: 'Backends in programming order: by address, IPv4 first, then numerically.' }),
+  nodeSelector: labelSelector('Load-balancer nodes that serve the VIP; absent = all.').optional(),
+};
+
+/** A VIP's compiled form without its id: what the controller writes to VirtualIP status.compiled. */
+export const CompiledVip = z
+  .strictObject(compiledFields)
+  .meta({ description: 'What the load-balancer nodes program for this VIP, as compiled by the controller.' });
+export type CompiledVip = z.infer<typeof CompiledVip>;
 
 export const DesiredVip = z.strictObject({
   /** namespace/name of the VirtualIP; stable across updates. */
   id: z.string().min(3).max(317),
-  key: z.strictObject({
-    address: z.string().max(MAX_IP_LENGTH),
-    family: Family,
-    port: z.int().min(0).max(65535),
-    protocol: Protocol,
-  }),
-  flags: z.strictObject({
-    hash: HashMode,
-    connectionTracking: ConnectionTracking,
-    quic: z.boolean(),
-    encapsulation: Encapsulation,
-  }),
-  /** metadata.generation of the VirtualIP (1 for manifests without one). */
-  generation: z.int().min(0),
-  /** Hash of key, flags, backends and nodeSelector: changes whenever what is programmed changes. */
-  revision: z.string().regex(/^[0-9a-f]{16}$/),
-  /** Sorted by address (IPv4 first, then numerically): same input, same order on every node. */
-  backends: z.array(DesiredBackend),
-  /** Load-balancer nodes that serve it; absent = all. */
-  nodeSelector: LabelSelector.optional(),
+  ...compiledFields,
 });
 export type DesiredVip = z.infer<typeof DesiredVip>;
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Backend } from './backend.ts';
+import { compile } from './compile.ts';
 import { DesiredState } from './desired-state.ts';
 import { LoadBalancerNode } from './load-balancer-node.ts';
 import { VirtualIP } from './virtual-ip.ts';
@@ -165,5 +166,17 @@ describe('DesiredState schema', () => {
   it('accepts version 1 only', () => {
     expect(DesiredState.safeParse({ version: 1, vips: [] }).success).toBe(true);
     expect(DesiredState.safeParse({ version: 2, vips: [] }).success).toBe(false);
+  });
+});
+
+describe('VirtualIP status.compiled', () => {
+  it('holds a compiled entry (what the controller publishes) and rejects one with an id', () => {
+    const objects = [VirtualIP.parse(vip({ nodeSelector: { matchLabels: { tier: 'edge' } } })), Backend.parse(be({ weight: 3 }))];
+    const entry = compile(objects).state.vips[0];
+    expect(entry).toBeDefined();
+    const { id, ...compiled } = entry ?? expect.fail('no entry');
+    const withStatus = { ...vip({}), status: { observedGeneration: 1, compiled } };
+    expect(VirtualIP.parse(withStatus).status?.compiled).toEqual(compiled);
+    expect(VirtualIP.safeParse({ ...withStatus, status: { compiled: { ...compiled, id } } }).success).toBe(false);
   });
 });

@@ -1,6 +1,8 @@
 // VirtualIP (namespaced, short name vip): an address/port/protocol the
 // load-balancer nodes answer for, and the Backends it spreads flows over.
 import { z } from 'zod';
+import { CompiledVip } from './desired-state.ts';
+import { ConnectionTracking, Encapsulation, HashMode } from './flags.ts';
 import {
   API_VERSION,
   conditions,
@@ -11,9 +13,7 @@ import {
   Protocol,
 } from './meta.ts';
 
-export const Encapsulation = z.enum(['IPIP', 'GUE']);
-export const HashMode = z.enum(['FiveTuple', 'SourceAddress', 'DestinationPort']);
-export const ConnectionTracking = z.enum(['Enabled', 'Disabled']);
+export { ConnectionTracking, Encapsulation, HashMode };
 
 /** Defaults applied when a field is omitted; `satisfies` keeps them in step with the enums. */
 export const VIRTUAL_IP_DEFAULTS = {
@@ -88,7 +88,8 @@ export const VirtualIPStatus = z
       .max(32)
       .regex(/^[0-9]+\/[0-9]+$/)
       .optional()
-      .meta({ description: 'Load-balancer nodes that programmed this generation / nodes selected, e.g. 3/3.' }),
+      .meta({ description: 'Load-balancer nodes that programmed the current revision / nodes selected, e.g. 3/3.' }),
+    compiled: CompiledVip.optional(),
   })
   .meta({ description: 'Observed state of a virtual IP, written by the controller.' });
 export type VirtualIPStatus = z.infer<typeof VirtualIPStatus>;

@@ -102,6 +102,12 @@ describe('generated CRDs', () => {
     expect(names).toEqual(['Address', 'Port', 'Protocol', 'Backends', 'Programmed', 'Nodes', 'Reason', 'Age']);
   });
 
+  it('VirtualIP status keeps the compiled entry the controller publishes (not pruned)', () => {
+    const compiled = versionOf('virtualips').schema.openAPIV3Schema.properties.status.properties.compiled as Json;
+    expect(Object.keys(compiled.properties)).toEqual(['key', 'flags', 'generation', 'revision', 'backends', 'nodeSelector']);
+    expect(compiled.properties.backends.items.required).toEqual(['address', 'family', 'weight', 'name']);
+  });
+
   it('conditions are a list-map keyed by type', () => {
     const status = versionOf('virtualips').schema.openAPIV3Schema.properties.status as Json;
     expect(status.properties.conditions).toMatchObject({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] });
