@@ -78,7 +78,7 @@ static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_met
 		stat_add(&stats, STAT_EV_LRU_MISS, 0);
 	}
 
-	slot = vip->index * ring_size + hash % ring_size;
+	slot = vip->index * limits.ring_size + hash % limits.ring_size;
 	r = bpf_map_lookup_elem(&ring, &slot);
 	if (!r || !*r)
 		return 0;
@@ -126,7 +126,7 @@ static __always_inline int forward(struct xdp_md *ctx, const struct pkt *p,
 	if (st)
 		return st;
 	stat_add(&stats, STAT_VIP_BASE + vip->index, bytes);
-	stat_add(&stats, STAT_VIP_BASE + max_vips + ridx, bytes);
+	stat_add(&stats, STAT_VIP_BASE + limits.max_vips + ridx, bytes);
 	return p->icmp_err ? STAT_TX_ICMP_ERR_FWD : STAT_TX_FORWARD;
 }
 

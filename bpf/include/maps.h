@@ -7,10 +7,13 @@
 #include "consts.h"
 #include "structs.h"
 
-/* Sizes fixed per load; the loader sets them as rodata (and resizes maps to match). */
-const volatile __u32 max_vips = MAX_VIPS;
-const volatile __u32 max_reals = MAX_REALS;
-const volatile __u32 ring_size = RING_SIZE;
+/* Sizes fixed per load: the loader writes this rodata (and resizes the maps to match). */
+const volatile struct lb_limits limits = {
+	.max_vips = MAX_VIPS,
+	.max_reals = MAX_REALS,
+	.ring_size = RING_SIZE,
+	.layout_version = LAYOUT_VERSION,
+};
 
 /* (address, port, protocol) -> flags + index: the only per-VIP lookup. */
 struct {
@@ -37,21 +40,28 @@ struct {
 	__uint(max_entries, MAX_VIPS * RING_SIZE);
 } ring SEC(".maps");
 
-/* Connection table for CPUs without an inner map (counted as STAT_EV_LRU_FALLBACK). */
+/*
+ * Connection table for CPUs without an inner map (counted as STAT_EV_LRU_FALLBACK).
+ * Shared by several CPUs, so per-CPU LRU lists avoid one contended lock.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__type(key, struct flow_key);
 	__type(value, struct lru_val);
 	__uint(max_entries, FALLBACK_LRU_SIZE);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 } fallback_lru SEC(".maps");
 
-/* Template of the per-CPU connection tables user space creates (NUMA-local). */
+/*
+ * Template of the per-CPU connection tables user space creates (NUMA-local).
+ * Each is written by one CPU only: a common LRU is uncontended there and keeps
+ * the whole capacity usable (per-CPU lists would give that CPU 1/nr_cpus of it).
+ */
 struct lru_inner {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__type(key, struct flow_key);
 	__type(value, struct lru_val);
 	__uint(max_entries, LRU_SIZE);
-	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 };
 
 /* CPU id -> that CPU's connection table. */

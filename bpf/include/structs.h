@@ -60,6 +60,14 @@ struct lb_settings {
 	__u32 udp_timeout; /* UDP LRU entry lifetime in atime units; 0 = never age */
 };
 
+/* Sizes fixed at load (rodata `limits`). */
+struct lb_limits {
+	__u32 max_vips;
+	__u32 max_reals;
+	__u32 ring_size;
+	__u32 layout_version; /* LAYOUT_VERSION the object was built with */
+};
+
 /* Per-CPU counter slot. */
 struct lb_stat {
 	__u64 packets;

@@ -1,0 +1,93 @@
+// The dataplane contract as TypeScript sees it: layout version, map names,
+// struct sizes, flag bits and default sizes. Mirrors bpf/include/consts.h,
+// structs.h and maps.h; layout.test.ts checks the mirror against the headers.
+
+/**
+ * Bumped whenever a map key/value layout or the map set changes incompatibly.
+ * The agent stores it in `settings.layoutVersion` when it creates the maps, so
+ * an agent adopting pinned maps can tell whether they fit its program.
+ */
+export const LAYOUT_VERSION = 1;
+
+/** Balancer map names (bpf/include/maps.h). */
+export const BalancerMap = {
+  vips: 'vips',
+  reals: 'reals',
+  ring: 'ring',
+  connTables: 'conn_tables',
+  fallbackLru: 'fallback_lru',
+  quicServers: 'quic_servers',
+  settings: 'settings',
+  stats: 'stats',
+  /** Global data holding struct lb_limits. */
+  rodata: '.rodata',
+} as const;
+
+/** Decap map names (bpf/include/decap_maps.h). */
+export const DecapMap = {
+  addrs: 'decap_addrs',
+  settings: 'decap_cfg',
+  stats: 'decap_stats',
+} as const;
+
+export const BALANCER_PROGRAM = 'balancer_ingress';
+export const DECAP_PROGRAM = 'decap_ingress';
+
+/** sizeof() of every shared struct. */
+export const Size = {
+  vipKey: 20,
+  vipMeta: 8,
+  realDef: 20,
+  flowKey: 40,
+  lruVal: 8,
+  settings: 40,
+  limits: 16,
+  stat: 16,
+  decapAddr: 20,
+  decapSettings: 8,
+  u32: 4,
+} as const;
+
+/** vip_meta.flags (VIP_F_*). */
+export const VipFlag = {
+  hashSource: 1 << 0,
+  hashDestinationPort: 1 << 1,
+  noLru: 1 << 2,
+  quic: 1 << 3,
+  gue: 1 << 4,
+  /** Address entry (port 0, protocol 0): makes the address answer echo and own drops. */
+  address: 1 << 5,
+} as const;
+
+/** real_def.flags (REAL_F_*). */
+export const RealFlag = {
+  present: 1 << 0,
+  v6: 1 << 1,
+} as const;
+
+export const DecapFlag = { local: 1 << 0 } as const;
+
+/** Defaults of the `#ifndef` sizes in consts.h. */
+export const Defaults = {
+  maxVips: 512,
+  maxReals: 4096,
+  ringSize: 65537,
+  lruSize: 65536,
+  fallbackLruSize: 65536,
+  maxDecapAddrs: 64,
+  quicServerIds: 65536,
+} as const;
+
+/** LRU atime unit: 2^ATIME_SHIFT ns of bpf_ktime_get_coarse_ns(). */
+export const ATIME_SHIFT = 30;
+
+/** IP protocol numbers used in keys. */
+export const IpProto = { TCP: 6, UDP: 17 } as const;
+
+/** Family byte in keys. */
+export const Family = { IPv4: 4, IPv6: 6 } as const;
+
+/** Seconds -> atime units (rounded up, so entries never age early). */
+export function secondsToAtime(seconds: number): number {
+  return Math.ceil((seconds * 1e9) / 2 ** ATIME_SHIFT);
+}

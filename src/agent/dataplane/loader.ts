@@ -1,0 +1,198 @@
+// Opens the balancer / decap objects with this node's sizes, creates one
+// connection table per forwarding CPU on that CPU's NUMA node, loads, and hands
+// back typed map handles. Loading only: pinning and adoption of pinned maps sit
+// on top (pass their fds as `reuseMaps`), so a test or benchmark can load a
+// private copy and an agent can build upgrade logic around the same function.
+
+import { fileURLToPath } from 'node:url';
+import { SterletError } from '../../common/errors.ts';
+import { BpfMap, BpfObject, BpfProgram, MapType, possibleCpus } from '../bpf/libbpf.ts';
+import { encodeLimits, u32 } from './codec.ts';
+import { statsEntries } from './counters.ts';
+import { BALANCER_PROGRAM, BalancerMap, DECAP_PROGRAM, DecapMap, Defaults, Size } from './layout.ts';
+
+export interface BalancerSizes {
+  readonly maxVips: number;
+  readonly maxReals: number;
+  /** Prime; slots per VIP ring. */
+  readonly ringSize: number;
+  /** Entries of each per-CPU connection table. */
+  readonly lruSize: number;
+  readonly fallbackLruSize: number;
+}
+
+export interface ForwardingCpu {
+  readonly cpu: number;
+  /** NUMA node of that CPU; the table is allocated there (BPF_F_NUMA_NODE). */
+  readonly numaNode?: number | undefined;
+}
+
+export type BalancerMapName = keyof typeof BalancerMap;
+
+export interface OpenBalancerOptions {
+  /** Default: build/bpf/balancer.bpf.o of this checkout. */
+  readonly objectPath?: string;
+  readonly sizes?: Partial<BalancerSizes>;
+  /** CPUs that get their own connection table; default every possible CPU (no NUMA hint). */
+  readonly forwardingCpus?: readonly ForwardingCpu[];
+  /** Programs to load; default [balancer_ingress]. Others in the object are skipped. */
+  readonly programs?: readonly string[];
+  /** Existing maps (e.g. adopted pins) to use instead of creating them; conn_tables reused = no new tables. */
+  readonly reuseMaps?: Readonly<Partial<Record<Exclude<BalancerMapName, 'rodata'>, number>>>;
+}
+
+export interface BalancerMaps {
+  readonly vips: BpfMap;
+  readonly reals: BpfMap;
+  readonly ring: BpfMap;
+  readonly connTables: BpfMap;
+  readonly fallbackLru: BpfMap;
+  readonly quicServers: BpfMap;
+  readonly settings: BpfMap;
+  readonly stats: BpfMap;
+}
+
+export interface Balancer {
+  readonly object: BpfObject;
+  readonly sizes: BalancerSizes;
+  readonly maps: BalancerMaps;
+  /** cpu -> its connection table (created by this call). */
+  readonly lrus: ReadonlyMap<number, BpfMap>;
+  /** A loaded program of the object (default balancer_ingress); valid until close(). */
+  program(name?: string): BpfProgram;
+  /** Closes the object and the tables it created (pinned/attached ones stay alive). */
+  close(): void;
+}
+
+const repoFile = (rel: string): string => fileURLToPath(new URL(`../../../${rel}`, import.meta.url));
+export const DEFAULT_BALANCER_OBJECT = repoFile('build/bpf/balancer.bpf.o');
+export const DEFAULT_DECAP_OBJECT = repoFile('build/bpf/decap.bpf.o');
+
+export function resolveSizes(sizes: Partial<BalancerSizes> = {}): BalancerSizes {
+  const s: BalancerSizes = {
+    maxVips: sizes.maxVips ?? Defaults.maxVips,
+    maxReals: sizes.maxReals ?? Defaults.maxReals,
+    ringSize: sizes.ringSize ?? Defaults.ringSize,
+    lruSize: sizes.lruSize ?? Defaults.lruSize,
+    fallbackLruSize: sizes.fallbackLruSize ?? Defaults.fallbackLruSize,
+  };
+  for (const [k, v] of Object.entries(s)) {
+    if (!Number.isInteger(v) || v < 1) throw badSize(k, v, 'must be a positive integer');
+  }
+  if (s.maxVips * s.ringSize > 0xffffffff / 4) throw badSize('maxVips * ringSize', s.maxVips * s.ringSize, 'ring map would exceed 4 GiB');
+  return s;
+}
+
+function badSize(name: string, value: number, why: string): SterletError {
+  return new SterletError('DATAPLANE_BAD_SIZE', `dataplane size ${name} = ${value} is invalid`, { why, fix: 'pass sizes within the limits' });
+}
+
+/** Load the balancer with the given sizes and per-CPU connection tables. */
+export function openBalancer(options: OpenBalancerOptions = {}): Balancer {
+  const sizes = resolveSizes(options.sizes);
+  const cpus: readonly ForwardingCpu[] = options.forwardingCpus ?? Array.from({ length: possibleCpus() }, (_, cpu) => ({ cpu }));
+  const wanted = new Set(options.programs ?? [BALANCER_PROGRAM]);
+  const reuse = options.reuseMaps ?? {};
+  const obj = BpfObject.open(options.objectPath ?? DEFAULT_BALANCER_OBJECT);
+  const lrus = new Map<number, BpfMap>();
+  try {
+    for (const name of obj.programs()) obj.program(name).setAutoload(wanted.has(name));
+    obj.map(BalancerMap.rodata).setInitialValue(encodeLimits(sizes));
+    // Each VIP plus at most one address entry per VIP.
+    obj.map(BalancerMap.vips).setMaxEntries(sizes.maxVips * 2);
+    obj.map(BalancerMap.reals).setMaxEntries(sizes.maxReals);
+    obj.map(BalancerMap.ring).setMaxEntries(sizes.maxVips * sizes.ringSize);
+    obj.map(BalancerMap.connTables).setMaxEntries(possibleCpus());
+    obj.map(BalancerMap.fallbackLru).setMaxEntries(sizes.fallbackLruSize);
+    obj.map(BalancerMap.stats).setMaxEntries(statsEntries(sizes.maxVips, sizes.maxReals));
+    for (const [name, fd] of Object.entries(reuse)) obj.map(BalancerMap[name as keyof typeof reuse]).reuseFd(fd);
+
+    if (reuse.connTables === undefined) {
+      for (const { cpu, numaNode } of cpus) {
+        lrus.set(
+          cpu,
+          BpfMap.create({
+            type: MapType.LRU_HASH,
+            name: `lru_cpu${cpu}`,
+            keySize: Size.flowKey,
+            valueSize: Size.lruVal,
+            maxEntries: sizes.lruSize,
+            ...(numaNode !== undefined ? { numaNode } : {}),
+          }),
+        );
+      }
+      // The kernel checks inner maps against the template's type/sizes/flags:
+      // use a real table so NUMA flags match; with no tables, the BTF template.
+      const first = lrus.values().next().value;
+      if (first !== undefined) obj.map(BalancerMap.connTables).setInnerMap(first.fd);
+    }
+    obj.load();
+    const borrow = (name: string): BpfMap => new BpfMap(obj.map(name).fd, { owned: false });
+    const maps: BalancerMaps = {
+      vips: borrow(BalancerMap.vips),
+      reals: borrow(BalancerMap.reals),
+      ring: borrow(BalancerMap.ring),
+      connTables: borrow(BalancerMap.connTables),
+      fallbackLru: borrow(BalancerMap.fallbackLru),
+      quicServers: borrow(BalancerMap.quicServers),
+      settings: borrow(BalancerMap.settings),
+      stats: borrow(BalancerMap.stats),
+    };
+    for (const [cpu, m] of lrus) maps.connTables.update(u32(cpu), u32(m.fd));
+    return {
+      object: obj,
+      sizes,
+      maps,
+      lrus,
+      program: (name = BALANCER_PROGRAM) => new BpfProgram(obj.program(name).fd, { owned: false }),
+      close: () => {
+        for (const m of lrus.values()) m.close();
+        obj.close();
+      },
+    };
+  } catch (err) {
+    for (const m of lrus.values()) m.close();
+    obj.close();
+    throw err;
+  }
+}
+
+export interface DecapMaps {
+  readonly addrs: BpfMap;
+  readonly settings: BpfMap;
+  readonly stats: BpfMap;
+}
+
+export interface Decap {
+  readonly object: BpfObject;
+  readonly maps: DecapMaps;
+  readonly program: BpfProgram;
+  close(): void;
+}
+
+export interface OpenDecapOptions {
+  readonly objectPath?: string;
+  /** Local tunnel endpoint addresses the map can hold. */
+  readonly maxAddrs?: number;
+  readonly reuseMaps?: Readonly<Partial<Record<keyof typeof DecapMap, number>>>;
+}
+
+/** Load the backend decap program. */
+export function openDecap(options: OpenDecapOptions = {}): Decap {
+  const obj = BpfObject.open(options.objectPath ?? DEFAULT_DECAP_OBJECT);
+  try {
+    obj.map(DecapMap.addrs).setMaxEntries(options.maxAddrs ?? Defaults.maxDecapAddrs);
+    for (const [name, fd] of Object.entries(options.reuseMaps ?? {})) obj.map(DecapMap[name as keyof typeof DecapMap]).reuseFd(fd);
+    obj.load();
+    const borrow = (name: string): BpfMap => new BpfMap(obj.map(name).fd, { owned: false });
+    return {
+      object: obj,
+      maps: { addrs: borrow(DecapMap.addrs), settings: borrow(DecapMap.settings), stats: borrow(DecapMap.stats) },
+      program: new BpfProgram(obj.program(DECAP_PROGRAM).fd, { owned: false }),
+      close: () => obj.close(),
+    };
+  } catch (err) {
+    obj.close();
+    throw err;
+  }
+}
