@@ -1,0 +1,227 @@
+// The controller's view of the cluster: one informer per kind, parsed objects
+// (memoised per resourceVersion), and the indexes that turn any change into
+// the set of keys to reconcile: a Backend change queues the VIPs whose
+// selector matches its old or new labels; a VIP change queues every VIP that
+// claims the same address/port/protocol (conflicts move); a pool change queues
+// every VIP; a node change queues the VIPs it reports or could serve.
+
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { Backend } from '../api/backend.ts';
+import { formatIp, parseIp } from '../api/ip.ts';
+import { LoadBalancerNode } from '../api/load-balancer-node.ts';
+import { Condition, type Labels } from '../api/meta.ts';
+import { matchesSelector } from '../api/selector.ts';
+import { VirtualIP } from '../api/virtual-ip.ts';
+import { VirtualIPPool } from '../api/virtual-ip-pool.ts';
+import { type KubeClient, type KubeObject, objectKey, Resources } from '../common/kube.ts';
+import { Informer, type InformerHandler } from '../common/kube-informer.ts';
+
+export const VIP_PREFIX = 'VirtualIP:';
+export const BACKEND_PREFIX = 'Backend:';
+
+type Schema = typeof VirtualIP | typeof Backend | typeof VirtualIPPool | typeof LoadBalancerNode;
+const Conditions = z.array(Condition);
+
+/**
+ * Parses the parts the controller reads. Status is parsed separately and
+ * leniently (only its conditions), so a status field added by a newer version
+ * never makes an object unreadable.
+ */
+function parseObject<S extends Schema>(schema: S, raw: KubeObject): z.infer<S> | z.ZodError {
+  const { status, ...rest } = raw;
+  const result = schema.safeParse(rest);
+  if (!result.success) return result.error;
+  if (status !== undefined && status !== null && typeof status === 'object') {
+    const conditions = Conditions.safeParse((status as { conditions?: unknown }).conditions);
+    const keep = schema === LoadBalancerNode ? LoadBalancerNode.shape.status.safeParse(status) : undefined;
+    if (keep?.success === true && keep.data !== undefined) (result.data as { status?: unknown }).status = keep.data;
+    else if (conditions.success) (result.data as { status?: unknown }).status = { conditions: conditions.data };
+  }
+  return result.data as z.infer<S>;
+}
+
+export interface ControllerCacheOptions {
+  readonly log: Pick<Logger, 'debug' | 'info' | 'warn'>;
+  /** Receives every key that needs a reconcile. */
+  readonly enqueue: (key: string) => void;
+}
+
+export class ControllerCache {
+  readonly vips: Informer;
+  readonly backends: Informer;
+  readonly pools: Informer;
+  readonly nodes: Informer;
+  readonly namespaces: Informer;
+  readonly #enqueue: (key: string) => void;
+  readonly #parsed = new WeakMap<KubeObject, unknown>();
+  /** claim key (address|port|protocol) -> VIP keys, and the reverse. */
+  readonly #claims = new Map<string, Set<string>>();
+  readonly #claimOf = new Map<string, string>();
+  /** namespace -> Backend keys. */
+  readonly #backendsByNs = new Map<string, Set<string>>();
+  /** namespace -> VirtualIP keys. */
+  readonly #vipsByNs = new Map<string, Set<string>>();
+
+  constructor(client: KubeClient, options: ControllerCacheOptions) {
+    this.#enqueue = options.enqueue;
+    const log = options.log;
+    const make = (ref: (typeof Resources)[keyof typeof Resources], onChange: InformerHandler): Informer =>
+      new Informer(client, ref, { log, onChange });
+    this.vips = make(Resources.virtualIP, (ev, obj, old) => this.#onVip(ev, obj, old));
+    this.backends = make(Resources.backend, (ev, obj, old) => this.#onBackend(ev, obj, old));
+    this.pools = make(Resources.virtualIPPool, () => this.enqueueAllVips());
+    this.nodes = make(Resources.loadBalancerNode, (ev, obj, old) => this.#onNode(ev, obj, old));
+    this.namespaces = make(Resources.namespace, (ev, obj, old) => {
+      if (ev === 'update' && sameLabels(obj.metadata.labels, old?.metadata.labels)) return;
+      for (const k of this.#vipsByNs.get(obj.metadata.name) ?? []) this.#enqueue(VIP_PREFIX + k);
+    });
+  }
+
+  get informers(): Informer[] {
+    return [this.vips, this.backends, this.pools, this.nodes, this.namespaces];
+  }
+
+  /** Parsed object (memoised per cached version); a ZodError when it does not parse. */
+  parse<S extends Schema>(schema: S, raw: KubeObject): z.infer<S> | z.ZodError {
+    const hit = this.#parsed.get(raw);
+    if (hit !== undefined) return hit as z.infer<S> | z.ZodError;
+    const parsed = parseObject(schema, raw);
+    this.#parsed.set(raw, parsed);
+    return parsed;
+  }
+
+  vip(key: string): VirtualIP | undefined {
+    const raw = this.vips.get(key);
+    if (raw === undefined) return undefined;
+    const parsed = this.parse(VirtualIP, raw);
+    return parsed instanceof z.ZodError ? undefined : parsed;
+  }
+
+  /** Every VIP claiming the same address/port/protocol as `key` (itself included). */
+  claimGroup(key: string): VirtualIP[] {
+    const claim = this.#claimOf.get(key);
+    const keys = claim === undefined ? [key] : [...(this.#claims.get(claim) ?? [])];
+    return keys.map((k) => this.vip(k)).filter((v): v is VirtualIP => v !== undefined);
+  }
+
+  /** Backends of `namespace` the selector matches. */
+  selectedBackends(namespace: string, selector: VirtualIP['spec']['backendSelector']): Backend[] {
+    const out: Backend[] = [];
+    for (const k of this.#backendsByNs.get(namespace) ?? []) {
+      const raw = this.backends.get(k);
+      if (raw === undefined || !matchesSelector(selector, raw.metadata.labels)) continue;
+      const parsed = this.parse(Backend, raw);
+      if (!(parsed instanceof z.ZodError)) out.push(parsed);
+    }
+    return out;
+  }
+
+  vipKeysIn(namespace: string): string[] {
+    return [...(this.#vipsByNs.get(namespace) ?? [])];
+  }
+
+  poolList(): VirtualIPPool[] {
+    return this.pools.list().map((raw) => this.parse(VirtualIPPool, raw)).filter((p): p is VirtualIPPool => !(p instanceof z.ZodError));
+  }
+
+  nodeList(): LoadBalancerNode[] {
+    return this.nodes.list().map((raw) => this.parse(LoadBalancerNode, raw)).filter((n): n is LoadBalancerNode => !(n instanceof z.ZodError));
+  }
+
+  namespaceLabels(): Map<string, Labels> {
+    return new Map(this.namespaces.list().map((ns) => [ns.metadata.name, ns.metadata.labels ?? {}]));
+  }
+
+  enqueueAllVips(): void {
+    for (const raw of this.vips.list()) this.#enqueue(VIP_PREFIX + objectKey(raw));
+  }
+
+  enqueueAllBackends(): void {
+    for (const raw of this.backends.list()) this.#enqueue(BACKEND_PREFIX + objectKey(raw));
+  }
+
+  #onVip(ev: string, obj: KubeObject, old: KubeObject | undefined): void {
+    const key = objectKey(obj);
+    const ns = obj.metadata.namespace ?? 'default';
+    const before = this.#claimOf.get(key);
+    const after = ev === 'delete' ? undefined : claimKey(obj);
+    if (before !== after) {
+      if (before !== undefined) {
+        this.#claims.get(before)?.delete(key);
+        for (const k of this.#claims.get(before) ?? []) this.#enqueue(VIP_PREFIX + k);
+        if (this.#claims.get(before)?.size === 0) this.#claims.delete(before);
+      }
+      if (after !== undefined) {
+        const set = this.#claims.get(after) ?? new Set<string>();
+        set.add(key);
+        this.#claims.set(after, set);
+        this.#claimOf.set(key, after);
+        for (const k of set) this.#enqueue(VIP_PREFIX + k);
+      } else {
+        this.#claimOf.delete(key);
+      }
+    }
+    indexAdd(this.#vipsByNs, ns, key, ev !== 'delete');
+    // Status-only updates (our own writes) change neither spec nor metadata we read.
+    if (ev === 'update' && old !== undefined && sameSpecAndMeta(obj, old)) return;
+    this.#enqueue(VIP_PREFIX + key);
+  }
+
+  #onBackend(ev: string, obj: KubeObject, old: KubeObject | undefined): void {
+    const key = objectKey(obj);
+    const ns = obj.metadata.namespace ?? 'default';
+    indexAdd(this.#backendsByNs, ns, key, ev !== 'delete');
+    if (ev === 'update' && old !== undefined && sameSpecAndMeta(obj, old)) return;
+    for (const vipKey of this.#vipsByNs.get(ns) ?? []) {
+      const vip = this.vips.get(vipKey);
+      const selector = (vip?.['spec'] as { backendSelector?: VirtualIP['spec']['backendSelector'] } | undefined)?.backendSelector;
+      if (selector === undefined) continue;
+      if (matchesSelector(selector, obj.metadata.labels) || (old !== undefined && matchesSelector(selector, old.metadata.labels))) {
+        this.#enqueue(VIP_PREFIX + vipKey);
+      }
+    }
+    this.#enqueue(BACKEND_PREFIX + key);
+  }
+
+  #onNode(ev: string, obj: KubeObject, old: KubeObject | undefined): void {
+    if (ev !== 'update' || !sameLabels(obj.metadata.labels, old?.metadata.labels)) {
+      this.enqueueAllVips();
+      return;
+    }
+    const ids = new Set<string>();
+    for (const o of [obj, old]) {
+      const list = (o?.['status'] as { virtualIPs?: { id?: unknown }[] } | undefined)?.virtualIPs ?? [];
+      for (const v of list) if (typeof v.id === 'string') ids.add(v.id);
+    }
+    for (const id of ids) this.#enqueue(VIP_PREFIX + id);
+  }
+}
+
+function claimKey(obj: KubeObject): string | undefined {
+  const spec = obj['spec'] as { address?: unknown; port?: unknown; protocol?: unknown } | undefined;
+  if (typeof spec?.address !== 'string') return undefined;
+  const ip = parseIp(spec.address);
+  return `${ip === undefined ? spec.address : formatIp(ip)}|${String(spec.port)}|${String(spec.protocol)}`;
+}
+
+function indexAdd(index: Map<string, Set<string>>, ns: string, key: string, present: boolean): void {
+  const set = index.get(ns) ?? new Set<string>();
+  if (present) set.add(key);
+  else set.delete(key);
+  if (set.size === 0) index.delete(ns);
+  else index.set(ns, set);
+}
+
+function sameLabels(a: Record<string, string> | undefined, b: Record<string, string> | undefined): boolean {
+  return JSON.stringify(Object.entries(a ?? {}).sort()) === JSON.stringify(Object.entries(b ?? {}).sort());
+}
+
+function sameSpecAndMeta(a: KubeObject, b: KubeObject): boolean {
+  return (
+    a.metadata.generation === b.metadata.generation &&
+    a.metadata.deletionTimestamp === b.metadata.deletionTimestamp &&
+    JSON.stringify(a.metadata.finalizers ?? []) === JSON.stringify(b.metadata.finalizers ?? []) &&
+    sameLabels(a.metadata.labels, b.metadata.labels)
+  );
+}

@@ -1,0 +1,104 @@
+// Every condition type, reason and Event reason the controller writes, in one
+// place (kubebuilder's conditions.go): tests, docs, alerts and GitOps health
+// checks match on these strings, so they never change once released.
+
+import type { Condition } from '../api/meta.ts';
+import { PROBLEM_REASONS } from '../api/problems.ts';
+
+export const ConditionType = {
+  /** The spec is valid, admitted by a pool and not in conflict. */
+  Accepted: 'Accepted',
+  /** Backends were selected and resolved. */
+  ResolvedRefs: 'ResolvedRefs',
+  /** Every selected load-balancer node programmed the current revision. */
+  Programmed: 'Programmed',
+  /** kstatus: the object reached its desired state. */
+  Ready: 'Ready',
+  /** kstatus: the controller is working towards the desired state (abnormal-true). */
+  Reconciling: 'Reconciling',
+  /** kstatus: progress is blocked until the input changes (abnormal-true). */
+  Stalled: 'Stalled',
+} as const;
+export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
+
+export const Reason = {
+  // Accepted
+  Valid: 'Valid',
+  Conflict: PROBLEM_REASONS.DUPLICATE_VIP,
+  Invalid: PROBLEM_REASONS.QUIC_REQUIRES_UDP,
+  AddressNotAllowed: PROBLEM_REASONS.ADDRESS_NOT_ALLOWED,
+  NoBackends: PROBLEM_REASONS.NO_BACKENDS,
+  // ResolvedRefs
+  Resolved: 'Resolved',
+  BackendNotAllowed: PROBLEM_REASONS.BACKEND_NOT_ALLOWED,
+  BackendsExcluded: 'BackendsExcluded',
+  NotAccepted: 'NotAccepted',
+  // Programmed
+  AllNodesProgrammed: 'AllNodesProgrammed',
+  Pending: 'Pending',
+  RingMismatch: 'RingMismatch',
+  NodeError: 'NodeError',
+  NoNodes: 'NoNodes',
+  Withdrawn: 'Withdrawn',
+  // Ready / Reconciling / Stalled
+  Ready: 'Ready',
+  Progressing: 'Progressing',
+  Deleting: 'Deleting',
+} as const;
+export type Reason = (typeof Reason)[keyof typeof Reason];
+
+/** Event reasons (Normal unless marked). */
+export const EventReason = {
+  Accepted: 'Accepted',
+  /** Warning: the VIP is not served; the message says why. */
+  NotAccepted: 'NotAccepted',
+  Programmed: 'Programmed',
+  /** Warning: some node reports an error for this VIP. */
+  ProgrammingFailed: 'ProgrammingFailed',
+  Withdrawn: 'Withdrawn',
+  BackendsExcluded: 'BackendsExcluded',
+} as const;
+
+export type ConditionStatus = 'True' | 'False' | 'Unknown';
+
+export interface ConditionInput {
+  readonly type: ConditionType;
+  readonly status: ConditionStatus;
+  readonly reason: string;
+  readonly message: string;
+}
+
+/**
+ * The new condition list: each input replaces the condition of its type,
+ * keeping lastTransitionTime when the status did not change (API conventions);
+ * types not in `next` are dropped, so abnormal-true kstatus conditions vanish
+ * once resolved.
+ */
+export function mergeConditions(
+  previous: readonly Condition[] | undefined,
+  next: readonly ConditionInput[],
+  generation: number,
+  now: string,
+): Condition[] {
+  return next.map((c) => {
+    const old = previous?.find((p) => p.type === c.type);
+    const lastTransitionTime = old !== undefined && old.status === c.status ? old.lastTransitionTime : now;
+    return { type: c.type, status: c.status, observedGeneration: generation, lastTransitionTime, reason: c.reason, message: truncate(c.message) };
+  });
+}
+
+/** Conditions whose status or reason differ: what deserves an Event. */
+export function transitions(previous: readonly Condition[] | undefined, next: readonly ConditionInput[]): ConditionInput[] {
+  return next.filter((c) => {
+    const old = previous?.find((p) => p.type === c.type);
+    return old === undefined || old.status !== c.status || old.reason !== c.reason;
+  });
+}
+
+export function findCondition(list: readonly Condition[] | undefined, type: ConditionType): Condition | undefined {
+  return list?.find((c) => c.type === type);
+}
+
+function truncate(message: string): string {
+  return message.length <= 32_000 ? message : `${message.slice(0, 31_990)} (cut)`;
+}

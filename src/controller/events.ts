@@ -1,0 +1,61 @@
+// Kubernetes Events (events.k8s.io/v1) for condition transitions, so
+// `kubectl describe vip web` and `kubectl get events` tell the story. Emitting
+// is best effort: an Event that cannot be written is logged, never retried and
+// never fails a reconcile.
+
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { type KubeClient, type KubeObject, Resources } from '../common/kube.ts';
+import { microTime } from './leader.ts';
+
+export const REPORTING_CONTROLLER = 'sterlet.dev/controller';
+
+export interface EventInput {
+  readonly type: 'Normal' | 'Warning';
+  readonly reason: string;
+  readonly note: string;
+  readonly action?: string;
+}
+
+export class EventRecorder {
+  readonly #client: KubeClient;
+  readonly #instance: string;
+  readonly #log: Pick<Logger, 'warn' | 'debug'> | undefined;
+
+  constructor(client: KubeClient, instance: string, log?: Pick<Logger, 'warn' | 'debug'>) {
+    this.#client = client;
+    this.#instance = instance.slice(0, 128);
+    this.#log = log;
+  }
+
+  /** Writes one Event about `regarding` (its namespace, or `default` for cluster-scoped objects). */
+  async emit(regarding: KubeObject, event: EventInput): Promise<void> {
+    const namespace = regarding.metadata.namespace ?? 'default';
+    const name = `${regarding.metadata.name}.${randomBytes(8).toString('hex')}`;
+    const body: KubeObject = {
+      apiVersion: 'events.k8s.io/v1',
+      kind: 'Event',
+      metadata: { name, namespace },
+      eventTime: microTime(),
+      reportingController: REPORTING_CONTROLLER,
+      reportingInstance: this.#instance,
+      action: event.action ?? 'Reconcile',
+      reason: event.reason,
+      type: event.type,
+      note: event.note.length > 1024 ? `${event.note.slice(0, 1020)} ...` : event.note,
+      regarding: {
+        apiVersion: regarding.apiVersion,
+        kind: regarding.kind,
+        name: regarding.metadata.name,
+        namespace: regarding.metadata.namespace,
+        uid: regarding.metadata.uid,
+        resourceVersion: regarding.metadata.resourceVersion,
+      },
+    };
+    try {
+      await this.#client.create(Resources.event, body, namespace);
+    } catch (err) {
+      this.#log?.warn({ err: String(err), reason: event.reason, object: `${namespace}/${regarding.metadata.name}` }, 'could not write an Event');
+    }
+  }
+}

@@ -1,0 +1,154 @@
+// `sterlet controller`: caches start at once on every replica (a standby is
+// warm when it takes over); only the Lease holder runs reconcile workers.
+// Resolves when `signal` aborts, after releasing the Lease.
+
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { SterletError } from '../common/errors.ts';
+import { isConflict, KubeClient } from '../common/kube.ts';
+import { createLogger, type Logger } from '../common/log.ts';
+import { BACKEND_PREFIX, ControllerCache, VIP_PREFIX } from './cache.ts';
+import { EventRecorder } from './events.ts';
+import { LeaderElector } from './leader.ts';
+import { ControllerMetrics, type MetricsServer, serveMetrics } from './metrics.ts';
+import { Reconciler } from './reconcile.ts';
+import { WorkQueue } from './workqueue.ts';
+
+export interface ControllerOptions {
+  /** Kubeconfig path; absent = in-cluster service account (or $KUBECONFIG). */
+  readonly kubeconfig?: string | undefined;
+  /** Default true. With false, this process reconciles without a Lease (one replica only!). */
+  readonly leaderElect?: boolean | undefined;
+  readonly leaseNamespace?: string | undefined;
+  readonly leaseName?: string | undefined;
+  /** Seconds; default 15. Failover happens within this time after the leader dies. */
+  readonly leaseDurationSeconds?: number | undefined;
+  /** host:port for /metrics, /healthz, /readyz; default 0.0.0.0:8080; "" disables. */
+  readonly metricsAddr?: string | undefined;
+  readonly logLevel?: string | undefined;
+  /** Lease holder identity; default $POD_NAME or hostname, plus a random suffix. */
+  readonly identity?: string | undefined;
+  /** Nodes whose agent has not reported for this long stop counting (default 90 s). */
+  readonly heartbeatTimeoutSeconds?: number | undefined;
+  /** Re-check every VirtualIP this often (node liveness is time-based; default 30 s). */
+  readonly resyncSeconds?: number | undefined;
+  readonly workers?: number | undefined;
+  readonly log?: Logger | undefined;
+  readonly signal?: AbortSignal | undefined;
+}
+
+export interface RunningController {
+  readonly metricsAddress: string | undefined;
+}
+
+const DEFAULTS = { leaseNamespace: 'sterlet-system', leaseName: 'sterlet-controller', metricsAddr: '0.0.0.0:8080', workers: 4 } as const;
+
+/** Runs the controller until `options.signal` aborts (or SIGTERM/SIGINT when no signal is given). */
+export async function runController(options: ControllerOptions = {}): Promise<void> {
+  const log = options.log ?? createLogger({ name: 'controller', ...(options.logLevel === undefined ? {} : { level: options.logLevel }) });
+  const workers = options.workers ?? DEFAULTS.workers;
+  if (!Number.isInteger(workers) || workers < 1) {
+    throw new SterletError('CONTROLLER_OPTIONS_INVALID', `workers must be a positive integer, got ${workers}`, { fix: 'pass 1 or more' });
+  }
+  const signal = options.signal ?? processSignal(log);
+  const identity = options.identity ?? `${process.env['POD_NAME'] ?? hostname()}_${randomBytes(4).toString('hex')}`;
+  const client = KubeClient.create({ kubeconfig: options.kubeconfig, userAgent: `sterlet-controller/${identity}` });
+  const metrics = new ControllerMetrics();
+  const queue = new WorkQueue({ onDepth: (d) => metrics.queueDepth.set(d) });
+  const cache = new ControllerCache(client, { log, enqueue: (k) => queue.add(k) });
+  const reconciler = new Reconciler({
+    client, cache, metrics, log,
+    events: new EventRecorder(client, identity, log),
+    enqueue: (k) => queue.add(k),
+    heartbeatTimeoutMs: (options.heartbeatTimeoutSeconds ?? 90) * 1000,
+  });
+  const elect = options.leaderElect ?? true;
+  let server: MetricsServer | undefined;
+  const addr = options.metricsAddr ?? DEFAULTS.metricsAddr;
+  const ready = (): boolean => cache.informers.every((i) => i.synced);
+  if (addr !== '') {
+    server = await serveMetrics(addr, metrics, ready);
+    log.info({ address: server.address }, 'metrics and health endpoints listening');
+  }
+  log.info({ identity, leaderElect: elect, server: client.server.origin }, 'controller starting');
+  const informerRuns = cache.informers.map((i) => i.run(signal));
+  try {
+    const lead = async (leadership: AbortSignal): Promise<void> => {
+      metrics.leader.set(1);
+      try {
+        await Promise.all(cache.informers.map((i) => i.waitForSync(leadership)));
+        log.info({ vips: cache.vips.list().length, backends: cache.backends.list().length }, 'caches synced; reconciling');
+        cache.enqueueAllVips();
+        cache.enqueueAllBackends();
+        const resync = setInterval(() => cache.enqueueAllVips(), (options.resyncSeconds ?? 30) * 1000);
+        resync.unref();
+        try {
+          await runWorkers(queue, reconciler, metrics, log, workers, leadership);
+        } finally {
+          clearInterval(resync);
+        }
+      } catch (err) {
+        if (!leadership.aborted) throw err;
+      } finally {
+        metrics.leader.set(0);
+      }
+    };
+    if (elect) {
+      const elector = new LeaderElector(client, {
+        namespace: options.leaseNamespace ?? DEFAULTS.leaseNamespace,
+        name: options.leaseName ?? DEFAULTS.leaseName,
+        identity,
+        log,
+        ...(options.leaseDurationSeconds === undefined ? {} : { leaseDurationSeconds: options.leaseDurationSeconds }),
+      });
+      await elector.run(signal, lead);
+    } else {
+      await lead(signal);
+    }
+  } finally {
+    queue.shutdown();
+    await Promise.allSettled(informerRuns);
+    await server?.close();
+    log.info({ identity }, 'controller stopped');
+  }
+}
+
+/** Worker loop: `workers` concurrent reconciles until `stop` aborts; failures back off per key. */
+async function runWorkers(queue: WorkQueue, reconciler: Reconciler, metrics: ControllerMetrics, log: Logger, workers: number, stop: AbortSignal): Promise<void> {
+  const worker = async (): Promise<void> => {
+    while (!stop.aborted) {
+      const key = await queue.get(stop);
+      if (key === undefined) return;
+      const kind = key.startsWith(VIP_PREFIX) ? 'VirtualIP' : 'Backend';
+      const name = key.slice(kind === 'VirtualIP' ? VIP_PREFIX.length : BACKEND_PREFIX.length);
+      const end = metrics.reconcileSeconds.startTimer({ kind });
+      try {
+        const result = kind === 'VirtualIP' ? await reconciler.reconcileVip(name) : await reconciler.reconcileBackend(name);
+        queue.forget(key);
+        if (result.requeueAfterMs !== undefined) queue.addAfter(key, result.requeueAfterMs);
+        metrics.reconciles.inc({ kind, result: result.requeueAfterMs === undefined ? 'success' : 'requeue' });
+      } catch (err) {
+        const conflict = isConflict(err);
+        if (conflict) metrics.apiConflicts.inc();
+        const delay = queue.addRateLimited(key);
+        metrics.reconciles.inc({ kind, result: 'error' });
+        (conflict ? log.debug.bind(log) : log.warn.bind(log))({ key, err: err instanceof Error ? err.message : String(err), retryMs: delay }, 'reconcile failed; retrying');
+      } finally {
+        end();
+        queue.done(key);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: workers }, worker));
+}
+
+function processSignal(log: Logger): AbortSignal {
+  const controller = new AbortController();
+  const stop = (sig: string): void => {
+    log.info({ signal: sig }, 'shutting down');
+    controller.abort(new Error(sig));
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  return controller.signal;
+}

@@ -1,0 +1,95 @@
+// Controller metrics (prom-client, own registry) and the HTTP endpoint that
+// serves them with /healthz (process alive) and /readyz (caches synced, or a
+// standby replica waiting for the Lease: both are healthy states).
+
+import http from 'node:http';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { SterletError } from '../common/errors.ts';
+
+export class ControllerMetrics {
+  readonly registry = new Registry();
+  readonly reconciles = new Counter({
+    name: 'sterlet_controller_reconcile_total',
+    help: 'Reconciles by kind and result (success, error, requeue).',
+    labelNames: ['kind', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly reconcileSeconds = new Histogram({
+    name: 'sterlet_controller_reconcile_duration_seconds',
+    help: 'Time to reconcile one object, including API writes.',
+    labelNames: ['kind'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly queueDepth = new Gauge({
+    name: 'sterlet_controller_queue_depth',
+    help: 'Keys waiting in the work queue.',
+    registers: [this.registry],
+  });
+  readonly conflicts = new Gauge({
+    name: 'sterlet_controller_vip_conflicts',
+    help: 'VirtualIPs not accepted because an older VirtualIP claims the same address, port and protocol.',
+    registers: [this.registry],
+  });
+  readonly apiConflicts = new Counter({
+    name: 'sterlet_controller_api_conflicts_total',
+    help: 'Writes refused with 409 Conflict (stale resourceVersion); the key is retried.',
+    registers: [this.registry],
+  });
+  readonly statusWrites = new Counter({
+    name: 'sterlet_controller_status_writes_total',
+    help: 'Status patches written, by kind (unchanged statuses are not written).',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly leader = new Gauge({
+    name: 'sterlet_controller_leader',
+    help: '1 while this replica holds the leader Lease.',
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'sterlet_controller_' });
+  }
+}
+
+export interface MetricsServer {
+  readonly address: string;
+  close(): Promise<void>;
+}
+
+/** Serves /metrics, /healthz and /readyz on `addr` (host:port; port 0 picks a free one). */
+export async function serveMetrics(addr: string, metrics: ControllerMetrics, ready: () => boolean): Promise<MetricsServer> {
+  const match = /^(.*):(\d+)$/.exec(addr);
+  if (match === null) {
+    throw new SterletError('CONTROLLER_METRICS_ADDR_INVALID', `--metrics-addr ${addr} is not host:port`, { fix: 'pass e.g. --metrics-addr 0.0.0.0:8080' });
+  }
+  const host = (match[1] ?? '').replace(/^\[|\]$/g, '');
+  const port = Number(match[2]);
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/metrics') {
+      metrics.registry.metrics().then(
+        (body) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(body),
+        (err: unknown) => res.writeHead(500).end(String(err)),
+      );
+    } else if (path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+    } else if (path === '/readyz') {
+      const ok = ready();
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'not ready\n');
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => reject(new SterletError('CONTROLLER_METRICS_LISTEN', `cannot listen on ${addr}`, { why: err.message, fix: 'choose a free port with --metrics-addr', cause: err })));
+    server.listen(port, host === '' ? undefined : host, resolve);
+  });
+  const bound = server.address();
+  const address = typeof bound === 'object' && bound !== null ? `${bound.address}:${bound.port}` : addr;
+  return {
+    address,
+    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+  };
+}

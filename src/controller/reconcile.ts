@@ -1,0 +1,238 @@
+// Level-triggered reconcile of one key, always recomputed from the caches:
+// VirtualIP -> compile (its claim group and selected backends only, which
+// gives exactly the cluster-wide result for it) -> status with conditions and
+// status.compiled -> Events on transitions; the finalizer holds deletion until
+// no live node reports the VIP. Backend -> which VIPs use it. Invalid input is
+// a condition, never an error: only API failures are retried with backoff.
+
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { Backend } from '../api/backend.ts';
+import { compile } from '../api/compile.ts';
+import type { LoadBalancerNode } from '../api/load-balancer-node.ts';
+import type { Condition } from '../api/meta.ts';
+import type { Problem } from '../api/problems.ts';
+import { VirtualIP } from '../api/virtual-ip.ts';
+import { type KubeClient, type KubeObject, Resources } from '../common/kube.ts';
+import { BACKEND_PREFIX, type ControllerCache } from './cache.ts';
+import { ConditionType, EventReason, transitions } from './conditions.ts';
+import type { EventRecorder } from './events.ts';
+import type { ControllerMetrics } from './metrics.ts';
+import { backendStatus, type NodeView, type VipOutcome, vipStatus } from './status.ts';
+
+export const FINALIZER = 'sterlet.dev/dataplane';
+
+export interface ReconcilerOptions {
+  readonly client: KubeClient;
+  readonly cache: ControllerCache;
+  readonly events: EventRecorder;
+  readonly metrics: ControllerMetrics;
+  readonly log: Pick<Logger, 'debug' | 'info' | 'warn'>;
+  readonly enqueue: (key: string) => void;
+  /** A node whose agent has not reported for this long no longer counts (default 90 s). */
+  readonly heartbeatTimeoutMs?: number;
+}
+
+/** What a reconcile asks of the queue besides "done". */
+export interface ReconcileResult {
+  readonly requeueAfterMs?: number;
+}
+
+interface Usage {
+  readonly namespace: string;
+  readonly backends: ReadonlySet<string>;
+  readonly backendProblems: readonly Problem[];
+  readonly conflict: boolean;
+}
+
+export class Reconciler {
+  readonly #o: ReconcilerOptions;
+  readonly #heartbeatMs: number;
+  /** Last outcome per VIP key: which Backends it uses and which it excluded. */
+  readonly #usage = new Map<string, Usage>();
+
+  constructor(options: ReconcilerOptions) {
+    this.#o = options;
+    this.#heartbeatMs = options.heartbeatTimeoutMs ?? 90_000;
+  }
+
+  nodeViews(now = Date.now()): NodeView[] {
+    return this.#o.cache.nodeList().map((node) => ({ node, live: now - heartbeat(node) <= this.#heartbeatMs }));
+  }
+
+  /** The compile outcome of one VIP, identical to compiling the whole cluster. */
+  outcome(vip: VirtualIP): VipOutcome {
+    const { cache } = this.#o;
+    const id = `${vip.metadata.namespace ?? 'default'}/${vip.metadata.name}`;
+    const group = cache.claimGroup(id);
+    const selected = cache.selectedBackends(vip.metadata.namespace ?? 'default', vip.spec.backendSelector);
+    const result = compile([...(group.some((v) => v === vip) ? group : [...group, vip]), ...selected], {
+      admission: { mode: 'Pools', pools: cache.poolList(), namespaceLabels: cache.namespaceLabels() },
+    });
+    return {
+      desired: result.state.vips.find((v) => v.id === id),
+      problems: result.problems.filter((p) => p.virtualIP === id),
+      pool: result.admittedBy.get(id),
+    };
+  }
+
+  async reconcileVip(key: string): Promise<ReconcileResult> {
+    const { cache, client } = this.#o;
+    const raw = cache.vips.get(key);
+    if (raw === undefined) {
+      this.#setUsage(key, undefined);
+      return {};
+    }
+    const parsed = cache.parse(VirtualIP, raw);
+    if (parsed instanceof z.ZodError) {
+      this.#o.log.warn({ vip: key, err: parsed.message }, 'VirtualIP does not parse; the CRD schema should have rejected it');
+      return {};
+    }
+    const deleting = raw.metadata.deletionTimestamp !== undefined;
+    const finalizers = raw.metadata.finalizers ?? [];
+    if (deleting && !finalizers.includes(FINALIZER)) return {};
+    if (!deleting && !finalizers.includes(FINALIZER)) {
+      const patched = await client.mergePatch(Resources.virtualIP, raw.metadata.name,
+        { metadata: { finalizers: [...finalizers, FINALIZER], resourceVersion: raw.metadata.resourceVersion } },
+        { namespace: raw.metadata.namespace });
+      cache.vips.upsert(patched);
+      return this.reconcileVip(key);
+    }
+
+    const outcome = this.outcome(parsed);
+    const nodes = this.nodeViews();
+    const result = vipStatus(key, parsed, outcome, nodes, { deleting, now: new Date().toISOString() });
+    const previous = parsed.status?.conditions;
+    await this.#writeStatus(raw, result.status, 'VirtualIP');
+    await this.#emitTransitions(raw, previous, result.inputs);
+    this.#setUsage(key, deleting ? undefined : {
+      namespace: parsed.metadata.namespace ?? 'default',
+      backends: new Set(outcome.desired?.backends.map((b) => b.name) ?? []),
+      backendProblems: outcome.problems.filter((p) => p.object.kind === 'Backend'),
+      conflict: outcome.problems.some((p) => p.code === 'DUPLICATE_VIP'),
+    });
+
+    if (deleting) {
+      if (result.summary.stillReporting.length > 0) {
+        this.#o.log.debug({ vip: key, nodes: result.summary.stillReporting }, 'waiting for nodes to withdraw the VIP');
+        return { requeueAfterMs: 2_000 };
+      }
+      const current = cache.vips.get(key) ?? raw;
+      const remaining = (current.metadata.finalizers ?? []).filter((f) => f !== FINALIZER);
+      await client.mergePatch(Resources.virtualIP, raw.metadata.name,
+        { metadata: { finalizers: remaining.length === 0 ? null : remaining, resourceVersion: current.metadata.resourceVersion } },
+        { namespace: raw.metadata.namespace });
+      this.#o.log.info({ vip: key }, 'withdrawn from every live node; finalizer removed');
+      return {};
+    }
+    // Pending nodes report through LoadBalancerNode events; this only bounds staleness.
+    return {};
+  }
+
+  async reconcileBackend(key: string): Promise<ReconcileResult> {
+    const { cache } = this.#o;
+    const raw = cache.backends.get(key);
+    if (raw === undefined) return {};
+    const parsed = cache.parse(Backend, raw);
+    if (parsed instanceof z.ZodError) return {};
+    const ns = parsed.metadata.namespace ?? 'default';
+    const usedBy: string[] = [];
+    const problems: Problem[] = [];
+    for (const vipKey of cache.vipKeysIn(ns)) {
+      const usage = this.#usage.get(vipKey);
+      if (usage === undefined) continue;
+      if (usage.backends.has(parsed.metadata.name)) usedBy.push(vipKey.slice(ns.length + 1));
+      problems.push(...usage.backendProblems.filter((p) => p.object.name === parsed.metadata.name));
+    }
+    const status = backendStatus(parsed, usedBy, problems, new Date().toISOString());
+    await this.#writeStatus(raw, status, 'Backend');
+    return {};
+  }
+
+  /** VIPs currently refused with Conflict (for the metric). */
+  conflictCount(): number {
+    let n = 0;
+    for (const u of this.#usage.values()) if (u.conflict) n++;
+    return n;
+  }
+
+  #setUsage(key: string, next: Usage | undefined): void {
+    const prev = this.#usage.get(key);
+    if (next === undefined) this.#usage.delete(key);
+    else this.#usage.set(key, next);
+    const ns = next?.namespace ?? prev?.namespace;
+    if (ns === undefined) return;
+    const touched = new Set<string>([...(prev?.backends ?? []), ...(next?.backends ?? [])]);
+    for (const p of [...(prev?.backendProblems ?? []), ...(next?.backendProblems ?? [])]) touched.add(p.object.name);
+    for (const name of touched) {
+      const was = prev?.backends.has(name) === true || prev?.backendProblems.some((p) => p.object.name === name) === true;
+      const is = next?.backends.has(name) === true || next?.backendProblems.some((p) => p.object.name === name) === true;
+      if (was !== is || prev === undefined || next === undefined) this.#o.enqueue(`${BACKEND_PREFIX}${ns}/${name}`);
+    }
+    this.#o.metrics.conflicts.set(this.conflictCount());
+  }
+
+  /** Merge-patches status when it differs; fields that disappeared are sent as null. */
+  async #writeStatus(raw: KubeObject, next: object, kind: 'VirtualIP' | 'Backend'): Promise<void> {
+    const current = (raw['status'] ?? {}) as Record<string, unknown>;
+    if (stableJson(pick(current, next)) === stableJson(next) && !hasExtra(current, next)) return;
+    const patch: Record<string, unknown> = { ...next };
+    for (const k of Object.keys(current)) if (!(k in next)) patch[k] = null;
+    const ref = kind === 'VirtualIP' ? Resources.virtualIP : Resources.backend;
+    const written = await this.#o.client.patchStatus(ref, raw.metadata.name, patch, raw.metadata.namespace);
+    this.#o.metrics.statusWrites.inc({ kind });
+    (kind === 'VirtualIP' ? this.#o.cache.vips : this.#o.cache.backends).upsert(written);
+  }
+
+  async #emitTransitions(raw: KubeObject, previous: readonly Condition[] | undefined, inputs: readonly { type: string; status: string; reason: string; message: string }[]): Promise<void> {
+    const changed = transitions(previous, inputs.filter((c) => c.type === ConditionType.Accepted || c.type === ConditionType.Programmed || c.type === ConditionType.ResolvedRefs) as never);
+    for (const c of changed) {
+      const event = eventFor(c.type, c.status, c.reason, c.message, previous !== undefined);
+      if (event !== undefined) await this.#o.events.emit(raw, event);
+    }
+  }
+}
+
+function eventFor(type: string, status: string, reason: string, message: string, hadStatus: boolean): { type: 'Normal' | 'Warning'; reason: string; note: string } | undefined {
+  if (type === ConditionType.Accepted) {
+    return status === 'True'
+      ? { type: 'Normal', reason: EventReason.Accepted, note: message }
+      : { type: 'Warning', reason: EventReason.NotAccepted, note: `${reason}: ${message}` };
+  }
+  if (type === ConditionType.Programmed) {
+    if (status === 'True') return { type: 'Normal', reason: EventReason.Programmed, note: message };
+    if (reason === 'NodeError' || reason === 'RingMismatch') return { type: 'Warning', reason: EventReason.ProgrammingFailed, note: `${reason}: ${message}` };
+    if (reason === 'Withdrawn' && hadStatus) return { type: 'Normal', reason: EventReason.Withdrawn, note: message };
+    return undefined; // Pending is progress, not news
+  }
+  if (type === ConditionType.ResolvedRefs && status === 'False') {
+    return { type: 'Warning', reason: EventReason.BackendsExcluded, note: `${reason}: ${message}` };
+  }
+  return undefined;
+}
+
+/** When the node's agent last reported: lastAppliedTime, else when the node registered. */
+export function heartbeat(node: LoadBalancerNode): number {
+  const t = node.status?.lastAppliedTime ?? node.metadata.creationTimestamp;
+  const ms = t === undefined ? Number.NaN : Date.parse(t);
+  return Number.isNaN(ms) ? 0 : ms;
+}
+
+function pick(current: Record<string, unknown>, next: object): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(next)) if (k in current) out[k] = current[k];
+  return out;
+}
+
+function hasExtra(current: Record<string, unknown>, next: object): boolean {
+  return Object.keys(current).some((k) => !(k in next));
+}
+
+function stableJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}

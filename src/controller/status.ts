@@ -1,0 +1,191 @@
+// Pure status computation: what a VirtualIP's and a Backend's status should say
+// given the compile outcome and what the load-balancer nodes report. No I/O,
+// so every condition rule is unit-tested without a cluster.
+
+import type { DesiredVip } from '../api/desired-state.ts';
+import type { LoadBalancerNode } from '../api/load-balancer-node.ts';
+import type { Condition } from '../api/meta.ts';
+import { type Problem, ProblemEffect } from '../api/problems.ts';
+import { matchesSelector } from '../api/selector.ts';
+import type { VirtualIP } from '../api/virtual-ip.ts';
+import { type ConditionInput, ConditionType, mergeConditions, Reason } from './conditions.ts';
+
+/** The compiled form published in status.compiled: the desired-state entry without its id. */
+export type CompiledVip = Omit<DesiredVip, 'id'>;
+
+export interface VipStatusBody {
+  observedGeneration: number;
+  conditions: Condition[];
+  backends?: number;
+  activeBackends?: number;
+  nodes?: string;
+  compiled?: CompiledVip;
+}
+
+export interface VipOutcome {
+  /** The VIP's entry in the compiled state; undefined when it is not served. */
+  readonly desired: DesiredVip | undefined;
+  /** Problems whose virtualIP is this VIP. */
+  readonly problems: readonly Problem[];
+  /** Pool that admitted it (pool mode). */
+  readonly pool: string | undefined;
+}
+
+export interface NodeView {
+  readonly node: LoadBalancerNode;
+  /** False when its agent has not reported for longer than the heartbeat timeout. */
+  readonly live: boolean;
+}
+
+export interface ProgrammedSummary {
+  readonly total: number;
+  readonly programmed: number;
+  readonly condition: ConditionInput;
+  /** Live nodes that still report this VIP (any revision): what the finalizer waits for. */
+  readonly stillReporting: readonly string[];
+}
+
+/** Whether every selected live node runs the current revision with one ring fingerprint. */
+export function programmedSummary(vipId: string, vip: VirtualIP, desired: DesiredVip | undefined, nodes: readonly NodeView[]): ProgrammedSummary {
+  const stillReporting = nodes
+    .filter((n) => n.live && (n.node.status?.virtualIPs ?? []).some((v) => v.id === vipId))
+    .map((n) => n.node.metadata.name)
+    .sort();
+  const selected = nodes.filter((n) => matchesSelector(vip.spec.nodeSelector, n.node.metadata.labels));
+  const live = selected.filter((n) => n.live);
+  const stale = selected.filter((n) => !n.live).map((n) => n.node.metadata.name);
+  const staleNote = stale.length === 0 ? '' : `; not counted (no heartbeat): ${stale.join(', ')}`;
+  const total = live.length;
+  if (desired === undefined) {
+    return { total, programmed: 0, stillReporting, condition: { type: ConditionType.Programmed, status: 'False', reason: Reason.Withdrawn, message: 'not served: nothing is published to the load-balancer nodes (see Accepted and ResolvedRefs)' } };
+  }
+  if (total === 0) {
+    return {
+      total, programmed: 0, stillReporting,
+      condition: { type: ConditionType.Programmed, status: 'False', reason: Reason.NoNodes, message: `no live LoadBalancerNode matches the nodeSelector${staleNote}` },
+    };
+  }
+  const errors: string[] = [];
+  const done: { name: string; fingerprint: string | undefined }[] = [];
+  const waiting: string[] = [];
+  for (const { node } of live) {
+    const entry = (node.status?.virtualIPs ?? []).find((v) => v.id === vipId);
+    if (entry?.error !== undefined) errors.push(`${node.metadata.name}: ${entry.error.code}: ${entry.error.message}`);
+    else if (entry !== undefined && entry.revision === desired.revision) done.push({ name: node.metadata.name, fingerprint: entry.ringFingerprint });
+    else waiting.push(node.metadata.name);
+  }
+  const programmed = done.length;
+  const counts = `programmed on ${programmed}/${total} nodes`;
+  let condition: ConditionInput;
+  if (errors.length > 0) {
+    condition = { type: ConditionType.Programmed, status: 'False', reason: Reason.NodeError, message: `${counts}; errors: ${errors.join('; ')}${staleNote}` };
+  } else if (programmed < total) {
+    condition = { type: ConditionType.Programmed, status: 'False', reason: Reason.Pending, message: `${counts}; waiting for revision ${desired.revision} on ${waiting.join(', ')}${staleNote}` };
+  } else if (new Set(done.map((d) => d.fingerprint)).size > 1) {
+    const detail = done.map((d) => `${d.name}=${d.fingerprint ?? 'none'}`).join(', ');
+    condition = { type: ConditionType.Programmed, status: 'False', reason: Reason.RingMismatch, message: `${counts} but their Maglev rings differ (${detail}): the same flow may reach different backends via different nodes${staleNote}` };
+  } else {
+    condition = { type: ConditionType.Programmed, status: 'True', reason: Reason.AllNodesProgrammed, message: `${counts}${staleNote}` };
+  }
+  return { total, programmed, stillReporting, condition };
+}
+
+function acceptedCondition(outcome: VipOutcome): ConditionInput {
+  const blocking = outcome.problems.find((p) => p.effect === ProblemEffect.VirtualIPExcluded && p.code !== 'NO_BACKENDS');
+  if (blocking !== undefined) {
+    return { type: ConditionType.Accepted, status: 'False', reason: blocking.reason, message: blocking.message };
+  }
+  const pool = outcome.pool === undefined ? '' : ` by VirtualIPPool ${outcome.pool}`;
+  return { type: ConditionType.Accepted, status: 'True', reason: Reason.Valid, message: `valid, admitted${pool}, no conflicting VirtualIP` };
+}
+
+function resolvedRefsCondition(outcome: VipOutcome, accepted: boolean): ConditionInput {
+  const type = ConditionType.ResolvedRefs;
+  if (!accepted) return { type, status: 'Unknown', reason: Reason.NotAccepted, message: 'backends are not resolved for a VirtualIP that is not accepted' };
+  const none = outcome.problems.find((p) => p.code === 'NO_BACKENDS');
+  if (none !== undefined) return { type, status: 'False', reason: none.reason, message: none.message };
+  const backends = outcome.desired?.backends ?? [];
+  const active = backends.filter((b) => b.weight > 0).length;
+  const counts = `${backends.length} backends selected, ${active} with weight > 0`;
+  const excluded = outcome.problems.filter((p) => p.effect === ProblemEffect.BackendExcluded);
+  const first = excluded[0];
+  if (first !== undefined) {
+    return { type, status: 'False', reason: first.reason, message: `${counts}; ${excluded.length} excluded: ${excluded.map((p) => p.message).join(' ')}` };
+  }
+  return { type, status: 'True', reason: Reason.Resolved, message: counts };
+}
+
+/** kstatus conditions: Ready, plus abnormal-true Reconciling or Stalled while not Ready. */
+function kstatusConditions(accepted: ConditionInput, resolved: ConditionInput, programmed: ConditionInput, deleting: boolean): ConditionInput[] {
+  const ready = (status: 'True' | 'False', reason: string, message: string): ConditionInput => ({ type: ConditionType.Ready, status, reason, message });
+  if (deleting) {
+    return [ready('False', Reason.Deleting, 'being deleted: waiting until no load-balancer node serves it'), { type: ConditionType.Reconciling, status: 'True', reason: Reason.Deleting, message: 'withdrawing from the load-balancer nodes' }];
+  }
+  if (accepted.status !== 'True') {
+    return [ready('False', accepted.reason, accepted.message), { type: ConditionType.Stalled, status: 'True', reason: accepted.reason, message: accepted.message }];
+  }
+  if (resolved.reason === Reason.NoBackends) {
+    return [ready('False', resolved.reason, resolved.message), { type: ConditionType.Stalled, status: 'True', reason: resolved.reason, message: resolved.message }];
+  }
+  if (programmed.status === 'True') return [ready('True', Reason.Ready, programmed.message)];
+  if (programmed.reason === Reason.NodeError || programmed.reason === Reason.RingMismatch || programmed.reason === Reason.NoNodes) {
+    return [ready('False', programmed.reason, programmed.message), { type: ConditionType.Stalled, status: 'True', reason: programmed.reason, message: programmed.message }];
+  }
+  return [ready('False', Reason.Progressing, programmed.message), { type: ConditionType.Reconciling, status: 'True', reason: Reason.Progressing, message: programmed.message }];
+}
+
+export interface VipStatusResult {
+  readonly status: VipStatusBody;
+  /** The condition inputs, for transition Events. */
+  readonly inputs: readonly ConditionInput[];
+  readonly summary: ProgrammedSummary;
+}
+
+/** The full status a VirtualIP should have now. `now` is an RFC 3339 time for new transitions. */
+export function vipStatus(vipId: string, vip: VirtualIP, outcome: VipOutcome, nodes: readonly NodeView[], options: { deleting: boolean; now: string }): VipStatusResult {
+  const accepted = acceptedCondition(outcome);
+  const resolved = resolvedRefsCondition(outcome, accepted.status === 'True');
+  const desired = options.deleting ? undefined : outcome.desired;
+  const summary = programmedSummary(vipId, vip, desired, nodes);
+  const inputs = [accepted, resolved, summary.condition, ...kstatusConditions(accepted, resolved, summary.condition, options.deleting)];
+  const generation = vip.metadata.generation ?? 0;
+  const status: VipStatusBody = {
+    observedGeneration: generation,
+    conditions: mergeConditions(vip.status?.conditions, inputs, generation, options.now),
+  };
+  if (outcome.desired !== undefined) {
+    status.backends = outcome.desired.backends.length;
+    status.activeBackends = outcome.desired.backends.filter((b) => b.weight > 0).length;
+  }
+  if (desired !== undefined) {
+    status.nodes = `${summary.programmed}/${summary.total}`;
+    const { id: _id, ...compiled } = desired;
+    status.compiled = compiled;
+  }
+  return { status, inputs, summary };
+}
+
+export interface BackendStatusBody {
+  observedGeneration: number;
+  conditions: Condition[];
+  usedBy: string[];
+}
+
+/** A Backend's status: the VIPs sending to it, and Accepted=False when some VIP had to leave it out. */
+export function backendStatus(
+  backend: { metadata: { name: string; generation?: number | undefined }; status?: { conditions?: Condition[] | undefined } | undefined },
+  usedBy: readonly string[],
+  problems: readonly Problem[],
+  now: string,
+): BackendStatusBody {
+  const generation = backend.metadata.generation ?? 0;
+  const first = problems[0];
+  const input: ConditionInput = first === undefined
+    ? { type: ConditionType.Accepted, status: 'True', reason: Reason.Valid, message: usedBy.length === 0 ? 'valid; no VirtualIP selects it' : `used by ${usedBy.length} VirtualIPs` }
+    : { type: ConditionType.Accepted, status: 'False', reason: first.reason, message: problems.map((p) => p.message).join(' ') };
+  return {
+    observedGeneration: generation,
+    conditions: mergeConditions(backend.status?.conditions, [input], generation, now),
+    usedBy: [...usedBy].sort().slice(0, 1024),
+  };
+}
