@@ -50,6 +50,17 @@ describe('e2e harness (plain routing, no balancer)', () => {
     expect(two).toMatchObject({ ok: 20, failures: 0, counts: { 'backend-2': 20 } });
   });
 
+  it('probes the same 5-tuples twice in a row (the backend accepts SYNs over TIME_WAIT)', async () => {
+    const t = topology!;
+    await t.routeVipToBackend(t.backends[0]!);
+    for (let i = 0; i < 2; i++) {
+      const probe = await client.probe(20_000, 40);
+      expect(probe).toMatchObject({ ok: 40, failures: 0 });
+      expect(new Set(Object.values(probe.byPort))).toEqual(new Set(['backend-1']));
+      expect(Object.keys(probe.byPort)).toHaveLength(40);
+    }
+  });
+
   it('keeps long-lived connections on their backend across rounds', async () => {
     const t = topology!;
     await t.routeVipToBackend(t.backends[0]!);

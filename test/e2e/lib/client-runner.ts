@@ -3,6 +3,9 @@
 // stdin and answers each with one JSON line `{id, ok, result|error}` on
 // stdout (see client.ts for the typed side). Commands:
 //   burst {count, concurrency, timeoutMs}   N brand-new connections, one GET each
+//   probe {firstPort, count, concurrency, timeoutMs}  like burst, but connection i
+//                                           binds local port firstPort+i: the same
+//                                           5-tuples every time, to see where each lands
 //   open {count, timeoutMs}                 K keep-alive connections, held open
 //   round {timeoutMs}                       one GET on every held connection
 //   closeAll {}                             close the held connections
@@ -69,13 +72,14 @@ class Tally {
   }
 }
 
-/** One GET on a brand-new connection; the server closes it after answering. */
-async function newConnectionRequest(timeoutMs: number, tally: Tally): Promise<void> {
+/** One GET on a brand-new connection; the server closes it after answering (its side keeps TIME_WAIT). */
+async function newConnectionRequest(timeoutMs: number, tally: Tally, localPort?: number): Promise<Outcome> {
   const started = performance.now();
-  const socket = connect({ host, port });
+  const socket = connect(localPort === undefined ? { host, port } : { host, port, localPort });
   const outcome = await exchange(socket, { host, close: true, timeoutMs });
   socket.destroy();
   tally.add(outcome, performance.now() - started);
+  return outcome;
 }
 
 async function burst(args: Record<string, unknown>): Promise<object> {
@@ -92,6 +96,26 @@ async function burst(args: Record<string, unknown>): Promise<object> {
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
   return tally.snapshot();
+}
+
+async function probe(args: Record<string, unknown>): Promise<object> {
+  const firstPort = positiveInt(args.firstPort, 'firstPort');
+  const count = positiveInt(args.count, 'count');
+  const concurrency = positiveInt(args.concurrency ?? 8, 'concurrency');
+  const timeoutMs = positiveInt(args.timeoutMs ?? 3000, 'timeoutMs');
+  if (firstPort + count > 65536) throw new Error('firstPort + count must stay within 65535');
+  const tally = new Tally();
+  const byPort: Record<string, string> = {};
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      const localPort = firstPort + next++;
+      const outcome = await newConnectionRequest(timeoutMs, tally, localPort);
+      byPort[String(localPort)] = outcome.ok ? outcome.backend : `!${outcome.kind}`;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  return { ...tally.snapshot(), byPort };
 }
 
 interface Held {
@@ -195,6 +219,8 @@ async function dispatch(op: unknown, args: Record<string, unknown>): Promise<obj
   switch (op) {
     case 'burst':
       return burst(args);
+    case 'probe':
+      return probe(args);
     case 'open':
       return open(args);
     case 'round':

@@ -23,6 +23,9 @@ export const TrafficStats = z.object({
 });
 export type TrafficStats = z.infer<typeof TrafficStats>;
 
+const ProbeResult = TrafficStats.extend({ byPort: z.record(z.string(), z.string()) });
+export type ProbeResult = z.infer<typeof ProbeResult>;
+
 const OpenResult = z.object({
   connections: z.array(z.object({ id: z.number(), localPort: z.number().optional(), dead: z.string().optional() })),
 });
@@ -63,6 +66,17 @@ export class TrafficClient {
   /** `count` brand-new connections (one GET each, server closes), `concurrency` at a time. */
   async burst(count: number, options: { concurrency?: number; timeoutMs?: number } = {}): Promise<TrafficStats> {
     return TrafficStats.parse(await this.call('burst', { count, concurrency: options.concurrency ?? 8, timeoutMs: options.timeoutMs ?? 3000 }));
+  }
+
+  /**
+   * Like burst, but connection i binds local port firstPort+i, so repeated
+   * probes send the same 5-tuples: byPort says where each landed
+   * (`backend-N`, or `!kind` on failure). Use ports outside the ephemeral range.
+   */
+  async probe(firstPort: number, count: number, options: { concurrency?: number; timeoutMs?: number } = {}): Promise<ProbeResult> {
+    return ProbeResult.parse(
+      await this.call('probe', { firstPort, count, concurrency: options.concurrency ?? 8, timeoutMs: options.timeoutMs ?? 3000 }),
+    );
   }
 
   /** Opens `count` keep-alive connections that later rounds reuse. */

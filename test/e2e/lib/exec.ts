@@ -36,6 +36,7 @@ export interface RunOptions {
   /** Run inside this network namespace (`ip netns exec NS ...`). */
   readonly netns?: string;
   readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
 }
 
 /** Runs argv to completion; rejects with CommandError on a non-zero exit or timeout. */
@@ -47,7 +48,12 @@ export function run(argv: readonly string[], options: RunOptions = {}): Promise<
     execFile(
       file,
       args,
-      { timeout: options.timeoutMs ?? 30_000, maxBuffer: 16 * 1024 * 1024, env: options.env ?? process.env },
+      {
+        timeout: options.timeoutMs ?? 30_000,
+        maxBuffer: 16 * 1024 * 1024,
+        env: options.env ?? process.env,
+        ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+      },
       (error, stdout, stderr) => {
         if (error) {
           const code = typeof error.code === 'number' ? error.code : null;
