@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalIp, cidrContains, compareIp, formatCidr, isCidr, isIp, parseCidr, parseIp } from './ip.ts';
+import { canonicalIp, cidrContains, compareIp, formatCidr, isCidr, isGlobalUnicast, isIp, parseCidr, parseIp } from './ip.ts';
 
 describe('parseIp', () => {
   it.each([
@@ -64,3 +64,16 @@ function formatV6(bytes: Uint8Array): string {
   for (let i = 0; i < 16; i += 2) groups.push((((bytes[i] ?? 0) << 8) | (bytes[i + 1] ?? 0)).toString(16));
   return groups.join(':');
 }
+
+describe('isGlobalUnicast', () => {
+  const unicast = (s: string): boolean => isGlobalUnicast(parseIp(s) ?? expect.fail(s));
+  it.each(['10.0.0.1', '192.0.2.1', '1.1.1.1', '0.1.2.3', '240.0.0.1', '2001:db8::1', 'fd00::1', '::2'])('%s is unicast', (s) => {
+    expect(unicast(s)).toBe(true);
+  });
+  it.each(['0.0.0.0', '127.0.0.1', '127.255.0.9', '224.0.0.1', '239.1.1.1', '169.254.1.1', '255.255.255.255', '::', '::1', 'ff02::1', 'fe80::1', 'febf::1'])(
+    '%s is not',
+    (s) => {
+      expect(unicast(s)).toBe(false);
+    },
+  );
+});

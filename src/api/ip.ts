@@ -171,3 +171,22 @@ export function compareIp(a: ParsedIp, b: ParsedIp): number {
   }
   return 0;
 }
+
+/**
+ * True for addresses that can be a VIP or a backend, with the semantics of
+ * Go's netip IsGlobalUnicast (which the CRDs' CEL `ip().isGlobalUnicast()`
+ * uses): not unspecified, loopback, multicast, link-local or IPv4 broadcast.
+ * Private ranges (10/8, fc00::/7) and documentation ranges count as unicast.
+ */
+export function isGlobalUnicast(ip: ParsedIp): boolean {
+  const b = ip.bytes;
+  if (ip.family === 'IPv4') {
+    const [a = 0, c = 0] = b;
+    if (b.every((x) => x === 0) || b.every((x) => x === 255)) return false;
+    return a !== 127 && (a & 0xf0) !== 0xe0 && !(a === 169 && c === 254);
+  }
+  if (b.every((x) => x === 0)) return false; // ::
+  if (b.subarray(0, 15).every((x) => x === 0) && b[15] === 1) return false; // ::1
+  const [a = 0, c = 0] = b;
+  return a !== 0xff && !(a === 0xfe && (c & 0xc0) === 0x80);
+}

@@ -4,7 +4,7 @@
 // rule the CRD enforces in the API server; zod enforces the same rule for
 // manifests read without Kubernetes.
 import { z } from 'zod';
-import { isCidr, isIp } from './ip.ts';
+import { isCidr, isGlobalUnicast, isIp, parseIp } from './ip.ts';
 
 export const GROUP = 'sterlet.dev';
 export const VERSION = 'v1alpha1';
@@ -14,6 +14,9 @@ export const API_VERSION = `${GROUP}/${VERSION}`;
 export const MAX_IP_LENGTH = 45;
 export const MAX_CIDR_LENGTH = 49;
 
+const UNICAST_MESSAGE =
+  'must be a unicast address: not unspecified (0.0.0.0, ::), loopback, multicast, link-local or broadcast';
+
 export function ipAddress(description: string): z.ZodString {
   return z
     .string()
@@ -22,10 +25,15 @@ export function ipAddress(description: string): z.ZodString {
     .refine(isIp, {
       message: 'must be an IPv4 or IPv6 address such as 10.200.0.10 or 2001:db8::10 (no zone, no ::ffff: form)',
     })
+    .refine((text) => { const ip = parseIp(text); return ip === undefined || isGlobalUnicast(ip); }, {
+      message: UNICAST_MESSAGE,
+    })
     .meta({
       description,
       'x-kubernetes-validations': [
         { rule: 'isIP(self)', message: 'must be an IPv4 or IPv6 address such as 10.200.0.10 or 2001:db8::10' },
+        // `||` short-circuits, so ip() never sees a malformed string (the rule above reports it).
+        { rule: '!isIP(self) || ip(self).isGlobalUnicast()', message: UNICAST_MESSAGE },
       ],
     });
 }

@@ -48,6 +48,8 @@ describe('VirtualIP schema', () => {
     ['malformed IP', { address: '10.200.0' }, 'spec.address'],
     ['hostname', { address: 'web.example' }, 'spec.address'],
     ['IPv4-mapped IPv6', { address: '::ffff:10.0.0.1' }, 'spec.address'],
+    ['unspecified address', { address: '0.0.0.0' }, 'spec.address'],
+    ['multicast address', { address: 'ff02::1' }, 'spec.address'],
     ['port > 65535', { port: 65536 }, 'spec.port'],
     ['negative port', { port: -1 }, 'spec.port'],
     ['fractional port', { port: 80.5 }, 'spec.port'],
@@ -107,6 +109,7 @@ describe('Backend schema', () => {
     ['quicServerId as string', { quicServerId: 'seven' }, 'spec.quicServerId'],
     ['malformed address', { address: '10.0.1.300' }, 'spec.address'],
     ['IPv6 with zone', { address: 'fe80::1%eth0' }, 'spec.address'],
+    ['loopback address', { address: '127.0.0.1' }, 'spec.address'],
     ['unknown field', { port: 8080 }, 'spec'],
   ])('rejects %s', (_name, spec, path) => {
     const result = Backend.safeParse(be(spec));
