@@ -13,6 +13,8 @@ export interface DataplaneIO {
   readLive(): LiveState;
   deleteVips(vips: readonly LiveVip[]): void;
   putVips(vips: readonly LiveVip[]): void;
+  deleteAddresses(addresses: readonly string[]): void;
+  putAddresses(addresses: readonly string[]): void;
   putReals(reals: readonly LiveReal[]): void;
   deleteReals(indices: readonly number[]): void;
   /** `slots` undefined = the whole ring. */
@@ -26,6 +28,12 @@ export function executeOps(io: DataplaneIO, ops: readonly Op[]): void {
     switch (op.kind) {
       case 'vip-remove':
         io.deleteVips(op.vips);
+        break;
+      case 'address-remove':
+        io.deleteAddresses(op.addresses);
+        break;
+      case 'address-add':
+        io.putAddresses(op.addresses);
         break;
       case 'quic-remove':
         io.deleteQuic(op.serverIds);

@@ -12,6 +12,7 @@ export class MemoryDataplane implements DataplaneIO {
   /** The whole ring array, like the BPF map: maxVips * ringSize slots. */
   readonly slots: Ring;
   readonly quic = new Map<number, number>();
+  readonly addresses = new Set<string>();
   writes = 0;
   /** Throw once the write counter would exceed this (failure injection). */
   failAfterWrites = Infinity;
@@ -32,7 +33,7 @@ export class MemoryDataplane implements DataplaneIO {
       const start = v.index * this.#limits.ringSize;
       rings.set(v.index, this.slots.slice(start, start + this.#limits.ringSize));
     }
-    return { vips: new Map(this.vips), reals: new Map(this.reals), rings, quic: new Map(this.quic) };
+    return { vips: new Map(this.vips), reals: new Map(this.reals), rings, quic: new Map(this.quic), addresses: new Set(this.addresses) };
   }
 
   deleteVips(vips: readonly LiveVip[]): void {
@@ -40,6 +41,12 @@ export class MemoryDataplane implements DataplaneIO {
   }
   putVips(vips: readonly LiveVip[]): void {
     for (const v of vips) this.#write(() => this.vips.set(vipKeyId(v.key), v));
+  }
+  deleteAddresses(addresses: readonly string[]): void {
+    for (const a of addresses) this.#write(() => this.addresses.delete(a));
+  }
+  putAddresses(addresses: readonly string[]): void {
+    for (const a of addresses) this.#write(() => this.addresses.add(a));
   }
   putReals(reals: readonly LiveReal[]): void {
     for (const r of reals) this.#write(() => this.reals.set(r.index, r));

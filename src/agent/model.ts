@@ -69,6 +69,8 @@ export interface LiveState {
   readonly rings: ReadonlyMap<number, Ring>;
   /** QUIC server id -> real index. */
   readonly quic: ReadonlyMap<number, number>;
+  /** VIP addresses with an address entry (ICMP echo, drop accounting): one per distinct VIP address. */
+  readonly addresses: ReadonlySet<string>;
 }
 
 export interface Limits {
@@ -80,7 +82,7 @@ export interface Limits {
 }
 
 export function emptyLive(): LiveState {
-  return { vips: new Map(), reals: new Map(), rings: new Map(), quic: new Map() };
+  return { vips: new Map(), reals: new Map(), rings: new Map(), quic: new Map(), addresses: new Set() };
 }
 
 /** A stable text id of a VIP key, e.g. `TCP 10.0.0.1:80` or `UDP [fd00::1]:443`. */

@@ -40,8 +40,8 @@ const kinds = (ops: readonly Op[]): string[] => ops.map((o) => o.kind);
 describe('plan', () => {
   it('orders an add as reals, rings, then the VIP', () => {
     const p = plan([vip('ns/web', '10.200.0.10', [be('10.0.1.11'), be('10.0.1.12')])], emptyLive(), options);
-    expect(kinds(p.ops)).toEqual(['real-add', 'ring-write', 'vip-set']);
-    expect(p.writes).toBe(2 + 13 + 1);
+    expect(kinds(p.ops)).toEqual(['real-add', 'ring-write', 'vip-set', 'address-add']);
+    expect(p.writes).toBe(2 + 13 + 1 + 1);
     expect([...p.expected.reals.values()].map((r) => [r.index, r.address])).toEqual([
       [1, '10.0.1.11'],
       [2, '10.0.1.12'],
@@ -67,7 +67,7 @@ describe('plan', () => {
     const io = new MemoryDataplane(limits);
     reconcile([vip('ns/web', '10.200.0.10', [be('10.0.1.11')])], io, options);
     const p = plan([], io.readLive(), options);
-    expect(kinds(p.ops)).toEqual(['vip-remove', 'ring-write', 'real-remove']);
+    expect(kinds(p.ops)).toEqual(['vip-remove', 'address-remove', 'ring-write', 'real-remove']);
     expect(p.summaries[0]).toMatchObject({ change: 'removed', backendsRemoved: ['10.0.1.11'] });
     reconcile([], io, options);
     expect(io.violation).toBeUndefined();
@@ -228,5 +228,20 @@ describe('reconcile', () => {
     expect(() => reconcile([vip('a/web', '10.200.0.10', [be('10.0.1.11')])], io, { ...options, maxAttempts: 3 })).toThrow(
       expect.objectContaining({ code: 'AGENT_APPLY_FAILED' }),
     );
+  });
+});
+
+describe('address entries', () => {
+  it('keeps one entry per VIP address while any VIP uses it', () => {
+    const io = new MemoryDataplane(limits);
+    const web = vip('a/web', '10.200.0.10', [be('10.0.1.11')]);
+    const dns = { ...vip('a/dns', '10.200.0.10', [be('10.0.1.12')]), key: { ...web.key, port: 53, protocol: 'UDP' as const } };
+    reconcile([web, dns], io, options);
+    expect([...io.addresses]).toEqual(['10.200.0.10']);
+    expect(kinds(plan([web], io.readLive(), options).ops)).toEqual(['vip-remove', 'ring-write', 'real-remove']);
+    reconcile([web], io, options);
+    expect([...io.addresses]).toEqual(['10.200.0.10']);
+    reconcile([], io, options);
+    expect(io.addresses.size).toBe(0);
   });
 });

@@ -2,11 +2,13 @@
 // dataplane into the desired one. Pure: no I/O, same input -> same output.
 //
 // Order (what a packet may observe at any point in between is always valid):
-//   1. VIPs removed        (packets stop matching them first)
+//   1. VIPs removed        (packets stop matching them first), then their
+//                          address entries if no other VIP uses the address
 //   2. QUIC ids removed
 //   3. reals added         (before any ring can point at them)
 //   4. rings written       (only slots that differ; rings of removed VIPs cleared)
-//   5. VIPs added/changed  (an added VIP becomes visible last, fully programmed)
+//   5. VIPs added/changed  (an added VIP becomes visible last, fully programmed),
+//                          then address entries of new addresses
 //   6. QUIC ids set
 //   7. reals removed       (after every ring that pointed at them was rewritten)
 
@@ -20,11 +22,13 @@ import { RingCache, type RingBuilder, type RingFingerprinter } from './rings.ts'
 
 export type Op =
   | { readonly kind: 'vip-remove'; readonly vips: readonly LiveVip[] }
+  | { readonly kind: 'address-remove'; readonly addresses: readonly string[] }
   | { readonly kind: 'quic-remove'; readonly serverIds: readonly number[] }
   | { readonly kind: 'real-add'; readonly reals: readonly LiveReal[] }
   /** `slots` undefined = every slot of the ring. */
   | { readonly kind: 'ring-write'; readonly vipIndex: number; readonly ring: Ring; readonly slots?: Uint32Array }
   | { readonly kind: 'vip-set'; readonly vips: readonly LiveVip[] }
+  | { readonly kind: 'address-add'; readonly addresses: readonly string[] }
   | { readonly kind: 'quic-set'; readonly entries: readonly { serverId: number; realIndex: number }[] }
   | { readonly kind: 'real-remove'; readonly indices: readonly number[] };
 
@@ -119,14 +123,21 @@ export function plan(desired: readonly DesiredVip[], live: LiveState, options: P
     .sort(([a], [b]) => a - b)
     .map(([serverId, realIndex]) => ({ serverId, realIndex }));
 
+  const addresses = new Set(resolved.map((r) => r.vip.key.address));
+  const addressesRemoved = [...live.addresses].filter((a) => !addresses.has(a)).sort();
+  const addressesAdded = [...addresses].filter((a) => !live.addresses.has(a)).sort();
+
   const ops: Op[] = [];
   if (removedVips.length > 0) ops.push({ kind: 'vip-remove', vips: removedVips });
+  if (addressesRemoved.length > 0) ops.push({ kind: 'address-remove', addresses: addressesRemoved });
   if (quicRemoved.length > 0) ops.push({ kind: 'quic-remove', serverIds: quicRemoved });
   if (reals.added.length > 0) ops.push({ kind: 'real-add', reals: reals.added });
   ops.push(...ringOps);
   if (vipSets.length > 0) ops.push({ kind: 'vip-set', vips: vipSets.sort((a, b) => a.index - b.index) });
+  if (addressesAdded.length > 0) ops.push({ kind: 'address-add', addresses: addressesAdded });
   if (quicSet.length > 0) ops.push({ kind: 'quic-set', entries: quicSet });
   if (reals.removed.length > 0) ops.push({ kind: 'real-remove', indices: reals.removed });
+  writes += addressesRemoved.length + addressesAdded.length;
   writes += removedVips.length + quicRemoved.length + reals.added.length + vipSets.length + quicSet.length + reals.removed.length;
 
   const expectedReals = new Map<number, LiveReal>();
@@ -139,7 +150,7 @@ export function plan(desired: readonly DesiredVip[], live: LiveState, options: P
     ops,
     writes,
     summaries,
-    expected: { vips: expectedVips, reals: expectedReals, rings: expectedRings, quic },
+    expected: { vips: expectedVips, reals: expectedReals, rings: expectedRings, quic, addresses },
     fingerprints,
   };
 }

@@ -62,7 +62,7 @@ describe('AgentRuntime', () => {
     source.push({ kind: 'state', origin: 'm.yaml', vips: [vip(['10.0.1.1', '10.0.1.2'])] });
     await settle();
     expect(rt.ready).toBe(true);
-    expect(log.lines.at(-1)).toMatchObject({ level: 'info', msg: 'applied', obj: { vips: 1, changes: 2 + 7 + 1 } });
+    expect(log.lines.at(-1)).toMatchObject({ level: 'info', msg: 'applied', obj: { vips: 1, changes: 2 + 7 + 1 + 1 } });
     const programmed = io.readLive();
 
     source.push({ kind: 'invalid', origin: 'm.yaml', problems: [{ code: 'NO_BACKENDS', where: 'VirtualIP default/web, spec.backendSelector', message: 'none' }] });
