@@ -8,6 +8,7 @@ LIBBPF   := build/libbpf/.version
 BPF_SRC  := $(wildcard bpf/*.bpf.c)
 BPF_OBJ  := $(patsubst bpf/%.bpf.c,build/bpf/%.bpf.o,$(BPF_SRC))
 BPF_HDR  := $(wildcard bpf/include/*.h)
+BENCH_OBJ := $(patsubst bpf/bench/%.bpf.c,build/bpf/bench/%.bpf.o,$(wildcard bpf/bench/*.bpf.c))
 CLANG_BPF := clang -O2 -g -target bpf -mcpu=v3 -Wall -Werror -Wno-unused-function \
 	-I bpf/include -I build/libbpf/include -I $(ARCH_INC)
 
@@ -25,9 +26,12 @@ libbpf: $(LIBBPF) ## Build the pinned libbpf release into build/libbpf.
 $(LIBBPF): scripts/libbpf.sh
 	@scripts/libbpf.sh
 
-bpf: $(BPF_OBJ) ## Compile the XDP programs in bpf/ into build/bpf.
+bpf: $(BPF_OBJ) $(BENCH_OBJ) ## Compile the XDP programs in bpf/ into build/bpf.
 build/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDR) $(LIBBPF)
 	@mkdir -p build/bpf
+	$(CLANG_BPF) -c $< -o $@
+build/bpf/bench/%.bpf.o: bpf/bench/%.bpf.c bpf/balancer.bpf.c $(BPF_HDR) $(LIBBPF)
+	@mkdir -p build/bpf/bench
 	$(CLANG_BPF) -c $< -o $@
 
 manifests: ## Regenerate crds/*.yaml from the zod schemas in src/api.
