@@ -55,11 +55,11 @@ static __always_inline int parse_tunnel(void *data, void *data_end, struct pkt *
 	if (proto == IPPROTO_IPIP_) {
 		t->inner_off = p->l4_off;
 		t->inner_family = FAMILY_V4;
-		t->counter = p->flow.family == FAMILY_V4 ? DSTAT_IPIP : DSTAT_4IN6;
+		t->counter = p->flow.family == FAMILY_V4 ? DSTAT_IPIP : DSTAT_V4_IN_V6;
 	} else if (proto == IPPROTO_IPV6_) {
 		t->inner_off = p->l4_off;
 		t->inner_family = FAMILY_V6;
-		t->counter = p->flow.family == FAMILY_V4 ? DSTAT_6IN4 : DSTAT_IP6IP6;
+		t->counter = p->flow.family == FAMILY_V4 ? DSTAT_V6_IN_V4 : DSTAT_IP6IP6;
 	} else if (proto == IPPROTO_UDP_ && gue_dport) {
 		struct udphdr *uh = data + PKT_OFF(p->l4_off);
 		int st;

@@ -42,8 +42,8 @@
 /* Decap `decap_stats` (PERCPU_ARRAY of struct lb_stat), same rules. */
 #define DSTAT_IPIP 0            /* IPv4 in IPv4 stripped */
 #define DSTAT_IP6IP6 1          /* IPv6 in IPv6 stripped */
-#define DSTAT_4IN6 2            /* IPv4 in IPv6 stripped */
-#define DSTAT_6IN4 3            /* IPv6 in IPv4 stripped */
+#define DSTAT_V4_IN_V6 2        /* IPv4 in IPv6 stripped */
+#define DSTAT_V6_IN_V4 3        /* IPv6 in IPv4 stripped */
 #define DSTAT_GUE4 4            /* GUE over IPv4 stripped */
 #define DSTAT_GUE6 5            /* GUE over IPv6 stripped */
 #define DSTAT_PASS_NOT_TUNNEL 6 /* not a tunnel packet */

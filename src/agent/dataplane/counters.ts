@@ -43,8 +43,8 @@ export const VERDICT_STATS: readonly StatName[] = (Object.keys(Stat) as StatName
 export const DecapStat = {
   ipip: 0,
   ip6ip6: 1,
-  fourIn6: 2,
-  sixIn4: 3,
+  v4InV6: 2,
+  v6InV4: 3,
   gue4: 4,
   gue6: 5,
   passNotTunnel: 6,
