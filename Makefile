@@ -36,9 +36,11 @@ build/bpf/bench/%.bpf.o: bpf/bench/%.bpf.c bpf/balancer.bpf.c $(BPF_HDR) $(LIBBP
 
 manifests: ## Regenerate crds/*.yaml and crds/README.md (API reference) from the zod schemas in src/api.
 	@$(NODE) scripts/gen-crds.ts crds
+	@$(NODE) scripts/chart-crds.ts
 
 verify-manifests: ## Fail if crds/ differs from what src/api generates.
 	@$(NODE) scripts/gen-crds.ts --check crds
+	@$(NODE) scripts/chart-crds.ts --check
 
 # Small objects the libbpf adapter tests load (test/bpf/progs, not the dataplane).
 build/test/%.bpf.o: test/bpf/progs/%.bpf.c $(LIBBPF)
