@@ -1,0 +1,135 @@
+// apply/reconcile against a really loaded balancer: the maps the XDP program
+// reads are written in safe order, read back identically, and converge after
+// a failure injected in the middle of an apply.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { reconcile } from '../../src/agent/apply.ts';
+import { openBalancer, type Balancer } from '../../src/agent/dataplane/loader.ts';
+import { readRing } from '../../src/agent/live.ts';
+import { buildRing, ringFingerprint } from '../../src/agent/maglev.ts';
+import { MapsIO } from '../../src/agent/maps-io.ts';
+import type { DesiredBackend, DesiredVip, Limits } from '../../src/agent/model.ts';
+import { plan } from '../../src/agent/plan.ts';
+import { RingCache } from '../../src/agent/rings.ts';
+
+const sizes = { maxVips: 8, maxReals: 33, ringSize: 251, lruSize: 1024, fallbackLruSize: 1024 };
+const limits: Limits = { maxVips: sizes.maxVips, maxReals: sizes.maxReals - 1, ringSize: sizes.ringSize };
+const options = { limits, buildRing, fingerprint: ringFingerprint };
+
+const be = (address: string, weight = 1, quicServerId?: number): DesiredBackend => ({
+  address,
+  family: address.includes(':') ? 'IPv6' : 'IPv4',
+  weight,
+  quicServerId,
+});
+function vip(id: string, address: string, port: number, backends: DesiredBackend[], flags: Partial<DesiredVip['flags']> = {}): DesiredVip {
+  return {
+    id,
+    key: { address, family: address.includes(':') ? 'IPv6' : 'IPv4', port, protocol: flags.quic === true ? 'UDP' : 'TCP' },
+    flags: { hash: 'FiveTuple', connectionTracking: true, quic: false, encapsulation: 'IPIP', ...flags },
+    backends,
+  };
+}
+
+/** Every ring slot of every programmed VIP names a present real. */
+function assertConsistent(io: MapsIO): void {
+  const live = io.readLive();
+  for (const v of live.vips.values()) {
+    for (const real of live.rings.get(v.index) ?? []) if (real !== 0) expect(live.reals.has(real)).toBe(true);
+  }
+}
+
+let balancer: Balancer;
+beforeEach(() => {
+  balancer = openBalancer({ sizes, forwardingCpus: [{ cpu: 0 }] });
+});
+afterEach(() => balancer.close());
+
+describe('apply against the loaded balancer', () => {
+  const v1 = [
+    vip('ns/web', '10.200.0.10', 80, [be('10.0.1.11'), be('10.0.1.12', 2), be('10.0.1.13', 0)]),
+    vip('ns/six', 'fd00:200::10', 443, [be('fd00:1::11'), be('fd00:1::12')], { encapsulation: 'GUE', hash: 'SourceAddress' }),
+    vip('ns/quic', '10.200.0.20', 443, [be('10.0.1.11', 1, 7), be('fd00:1::12', 1, 8)], { quic: true, connectionTracking: false }),
+  ];
+
+  it('adds, reads back identically, and writes nothing the second time', () => {
+    const io = new MapsIO(balancer.maps, limits);
+    const first = reconcile(v1, io, { ...options, cache: new RingCache() });
+    expect(io.writes).toBeGreaterThan(3 * 251);
+    expect(first.first.ops.map((o) => o.kind)).toEqual(['real-add', 'ring-write', 'ring-write', 'ring-write', 'vip-set', 'address-add', 'quic-set']);
+
+    const live = io.readLive();
+    expect([...live.vips.keys()].sort()).toEqual(['TCP 10.200.0.10:80', 'TCP [fd00:200::10]:443', 'UDP 10.200.0.20:443']);
+    expect(live.vips.get('TCP [fd00:200::10]:443')?.flags).toEqual({ hash: 'SourceAddress', connectionTracking: true, quic: false, encapsulation: 'GUE' });
+    expect(live.vips.get('UDP 10.200.0.20:443')?.flags).toMatchObject({ quic: true, connectionTracking: false });
+    expect([...live.addresses].sort()).toEqual(['10.200.0.10', '10.200.0.20', 'fd00:200::10']);
+    expect([...live.reals.values()].map((r) => r.address).sort()).toEqual(['10.0.1.11', '10.0.1.12', '10.0.1.13', 'fd00:1::11', 'fd00:1::12']);
+    const quicReals = [...live.quic].map(([id, index]) => [id, live.reals.get(index)?.address]);
+    expect(quicReals).toEqual([
+      [7, '10.0.1.11'],
+      [8, 'fd00:1::12'],
+    ]);
+    for (const [index, ring] of first.live.rings) expect(readRing(balancer.maps, index, limits)).toEqual(ring);
+    // weights 1:2 (and a drained backend with no slots)
+    const web = live.rings.get(live.vips.get('TCP 10.200.0.10:80')?.index ?? -1) ?? new Uint16Array();
+    const count = (addr: string): number => [...web].filter((r) => live.reals.get(r)?.address === addr).length;
+    expect(count('10.0.1.13')).toBe(0);
+    expect(count('10.0.1.12') / count('10.0.1.11')).toBeCloseTo(2, 1);
+
+    const writes = io.writes;
+    expect(reconcile(v1, io, { ...options, cache: new RingCache() }).writes).toBe(0);
+    expect(plan(v1, io.readLive(), options).ops).toEqual([]);
+    expect(io.writes).toBe(writes);
+    assertConsistent(io);
+  });
+
+  it('changes and removes, leaving empty maps behind', () => {
+    const io = new MapsIO(balancer.maps, limits);
+    reconcile(v1, io, options);
+    const v2 = [vip('ns/web', '10.200.0.10', 80, [be('10.0.1.11'), be('10.0.1.14')], { connectionTracking: false })];
+    const second = reconcile(v2, io, options);
+    expect(second.first.summaries.find((s) => s.id === 'ns/web')).toMatchObject({
+      change: 'changed',
+      backendsAdded: ['10.0.1.14'],
+      backendsRemoved: ['10.0.1.12'],
+    });
+    const live = io.readLive();
+    expect(live.vips.size).toBe(1);
+    expect([...live.reals.values()].map((r) => r.address).sort()).toEqual(['10.0.1.11', '10.0.1.14']);
+    expect(live.quic.size).toBe(0);
+    expect([...live.addresses]).toEqual(['10.200.0.10']);
+    assertConsistent(io);
+
+    reconcile([], io, options);
+    const empty = io.readLive();
+    expect(empty.vips.size + empty.reals.size + empty.quic.size + empty.addresses.size).toBe(0);
+    expect([...readRing(balancer.maps, 0, limits)].every((s) => s === 0)).toBe(true);
+  });
+
+  it('converges after a map write fails in the middle of an apply', () => {
+    for (const failAtBatch of [1, 2, 4, 6]) {
+      let batches = 0;
+      let armed = false;
+      const io = new MapsIO(balancer.maps, limits, {
+        beforeWrite: (map) => {
+          if (armed && ++batches === failAtBatch) {
+            assertConsistent(io); // the state at the moment of failure is already safe
+            throw new Error(`injected failure writing ${map}`);
+          }
+        },
+      });
+      reconcile(v1, io, options);
+      armed = true;
+      const v3 = [
+        vip('ns/web', '10.200.0.10', 80, [be('10.0.1.15'), be('10.0.1.12')]),
+        vip('ns/new', '10.200.0.30', 8080, [be('10.0.1.16')]),
+      ];
+      const retries: unknown[] = [];
+      const result = reconcile(v3, io, { ...options, onRetry: (e) => retries.push(e) });
+      expect(retries).toHaveLength(1);
+      expect(result.attempts).toBe(2);
+      assertConsistent(io);
+      expect(plan(v3, io.readLive(), options).ops).toEqual([]);
+      reconcile([], new MapsIO(balancer.maps, limits), options);
+    }
+  });
+});
