@@ -4,8 +4,14 @@
 // is retried with capped exponential backoff while the cache keeps serving the
 // last known objects. Used by both the controller and the agent.
 
-import type { Logger } from 'pino';
 import { isGone, objectKey, type KubeClient, type KubeObject, type ResourceRef } from './kube.ts';
+
+/** The logging Sterlet's modules need (a pino Logger satisfies it). */
+export interface MiniLog {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
 
 export type InformerEvent = 'add' | 'update' | 'delete';
 export type InformerHandler = (event: InformerEvent, obj: KubeObject, old: KubeObject | undefined) => void;
@@ -13,7 +19,8 @@ export type InformerHandler = (event: InformerEvent, obj: KubeObject, old: KubeO
 export interface InformerOptions {
   readonly namespace?: string;
   readonly labelSelector?: string;
-  readonly log?: Pick<Logger, 'debug' | 'info' | 'warn'>;
+  readonly fieldSelector?: string;
+  readonly log?: MiniLog;
   /** Called for every change, after the cache is updated. */
   readonly onChange?: InformerHandler;
   /** Called whenever the connection state changes (true = watching). */
@@ -102,6 +109,7 @@ export class Informer {
             signal,
             ...(this.#options.namespace === undefined ? {} : { namespace: this.#options.namespace }),
             ...(this.#options.labelSelector === undefined ? {} : { labelSelector: this.#options.labelSelector }),
+            ...(this.#options.fieldSelector === undefined ? {} : { fieldSelector: this.#options.fieldSelector }),
           },
           (ev) => this.#apply(ev.type, ev.object),
         );
@@ -133,6 +141,7 @@ export class Informer {
       signal,
       ...(this.#options.namespace === undefined ? {} : { namespace: this.#options.namespace }),
       ...(this.#options.labelSelector === undefined ? {} : { labelSelector: this.#options.labelSelector }),
+      ...(this.#options.fieldSelector === undefined ? {} : { fieldSelector: this.#options.fieldSelector }),
     });
     const seen = new Set<string>();
     for (const obj of list.items) {

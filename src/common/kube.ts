@@ -138,6 +138,7 @@ export interface RequestOptions {
 export interface WatchOptions {
   readonly resourceVersion?: string | undefined;
   readonly labelSelector?: string | undefined;
+  readonly fieldSelector?: string | undefined;
   /** Server-side timeout; the server closes the watch cleanly after it. */
   readonly timeoutSeconds?: number;
   readonly signal?: AbortSignal | undefined;
@@ -256,13 +257,13 @@ export class KubeClient {
   }
 
   /** Lists every object (following `continue` pages); returns the list's resourceVersion. */
-  async list(ref: ResourceRef, options: { namespace?: string; labelSelector?: string; signal?: AbortSignal } = {}): Promise<ObjectList> {
+  async list(ref: ResourceRef, options: { namespace?: string; labelSelector?: string; fieldSelector?: string; signal?: AbortSignal } = {}): Promise<ObjectList> {
     const items: KubeObject[] = [];
     let cont: string | undefined;
     let resourceVersion: string | undefined;
     do {
       const page = await this.request<ObjectList>('GET', resourcePath(ref, { namespace: options.namespace }), {
-        query: { limit: 500, continue: cont, labelSelector: options.labelSelector },
+        query: { limit: 500, continue: cont, labelSelector: options.labelSelector, fieldSelector: options.fieldSelector },
         signal: options.signal,
       });
       items.push(...page.items);
@@ -308,6 +309,7 @@ export class KubeClient {
       allowWatchBookmarks: true,
       resourceVersion: options.resourceVersion,
       labelSelector: options.labelSelector,
+      fieldSelector: options.fieldSelector,
       timeoutSeconds: options.timeoutSeconds ?? 300,
     });
     const res = await this.#open('GET', url, { signal: options.signal }, 0);
