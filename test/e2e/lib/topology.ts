@@ -7,6 +7,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
+import { z } from 'zod';
 import {
   backendAddress,
   backendName,
@@ -18,6 +19,7 @@ import {
   ROUTER_LB_ADDRESS,
   VIP_V4,
 } from './addressing.ts';
+import { buildXdpPass } from './bpf-build.ts';
 import { ip, run, runQuiet, sysctl } from './exec.ts';
 import { uniqueRunId } from './names.ts';
 import { ProcessGroup } from './processes.ts';
@@ -142,6 +144,12 @@ export class Topology {
     return linkMac(this.router.netns, this.router.lbPort);
   }
 
+  /** Packet counters of one router port (`ip -s link`): the router sees every leg of the path. */
+  async routerCounters(port: string): Promise<LinkCounters> {
+    const { stdout } = await ip(this.router.netns, '-j', '-s', 'link', 'show', 'dev', port);
+    return LinkCountersJson.parse(JSON.parse(stdout))[0]!.stats64;
+  }
+
   async macOf(node: Node): Promise<string> {
     return linkMac(node.netns, node.iface);
   }
@@ -183,8 +191,12 @@ export class Topology {
     await ip(router, 'addr', 'add', `${ROUTER_LB_ADDRESS}/${String(PREFIX_LENGTH)}`, 'dev', this.router.lbPort);
     await ip(router, 'addr', 'add', `${ROUTER_BACKEND_ADDRESS}/${String(PREFIX_LENGTH)}`, 'dev', BRIDGE);
     for (const link of ['lo', this.router.clientPort, this.router.lbPort, BRIDGE]) await ip(router, 'link', 'set', link, 'up');
-    // XDP_TX on the lb's veth is dropped unless its peer has GRO on (or an XDP program).
+    // A veth drops (or strands) frames its peer sent with XDP_TX unless it runs
+    // NAPI: GRO on is the documented way, but on this kernel only an XDP
+    // program on the receiving side got them delivered, so do both.
     await run(['ethtool', '-K', this.router.lbPort, 'gro', 'on'], { netns: router });
+    const xdpPass = await buildXdpPass(this.scratch);
+    await ip(router, 'link', 'set', 'dev', this.router.lbPort, 'xdpdrv', 'obj', xdpPass, 'sec', 'xdp');
 
     for (const node of [this.client, this.lb]) {
       await ip(node.netns, 'link', 'set', 'lo', 'up');
@@ -192,6 +204,11 @@ export class Topology {
       await ip(node.netns, 'link', 'set', node.iface, 'up');
     }
     await ip(this.client.netns, 'route', 'add', 'default', 'via', ROUTER_CLIENT_ADDRESS);
+    // A veth passes packets on with the TCP checksum left for "hardware" to fill
+    // in (CHECKSUM_PARTIAL). XDP on the lb sees raw bytes, encapsulates them,
+    // and the backend then drops every segment as a checksum error. A real NIC
+    // puts complete checksums on the wire; make the client do the same.
+    await run(['ethtool', '-K', this.client.iface, 'tx', 'off'], { netns: this.client.netns });
     // The lb's default route is how the agent discovers its gateway MAC.
     await ip(this.lb.netns, 'route', 'add', 'default', 'via', ROUTER_LB_ADDRESS);
 
@@ -208,6 +225,14 @@ export class Topology {
     await run(['ip', 'link', 'add', nameA, 'netns', nsA, 'type', 'veth', 'peer', 'name', nameB, 'netns', nsB]);
   }
 }
+
+export interface LinkCounters {
+  readonly rx: { readonly packets: number };
+  readonly tx: { readonly packets: number };
+}
+const LinkCountersJson = z
+  .array(z.object({ stats64: z.object({ rx: z.object({ packets: z.number() }), tx: z.object({ packets: z.number() }) }) }))
+  .min(1);
 
 async function linkMac(netns: string, iface: string): Promise<string> {
   const { stdout } = await ip(netns, '-j', 'link', 'show', 'dev', iface);
