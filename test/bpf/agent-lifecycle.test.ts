@@ -1,0 +1,186 @@
+// Lifecycle against the real kernel: first start creates, pins and attaches;
+// a restart adopts without reloading; another program build is swapped in
+// atomically on the same maps; incompatible pins are refused with an
+// explanation; a non-existent NUMA node is named; detach removes everything.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { BpfProgram, xdpQuery } from '../../src/agent/bpf/libbpf.ts';
+import { encodeFlowKey, encodeLruVal, u32 } from '../../src/agent/dataplane/codec.ts';
+import { detachDataplane } from '../../src/agent/detach.ts';
+import { startBalancer, type StartBalancerOptions } from '../../src/agent/lifecycle.ts';
+import { balancerPins } from '../../src/agent/pins.ts';
+import type { Log } from '../../src/agent/runtime.ts';
+import { forwardingCpus, readTopology } from '../../src/agent/topology.ts';
+import { BpfMap } from '../../src/agent/bpf/libbpf.ts';
+
+const tag = `${process.pid}${Math.random().toString(36).slice(2, 6)}`;
+const veth = `stlc${tag}`.slice(0, 15);
+const peer = `stlp${tag}`.slice(0, 15);
+let bpffs: string;
+let scratch: string;
+let variant: string;
+let ifindex: number;
+
+const quiet: Log = { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined };
+const sizes = { maxVips: 4, maxReals: 17, ringSize: 13, lruSize: 256, fallbackLruSize: 256 };
+const settings = {
+  gatewayMac: '02:00:00:00:00:01',
+  mtu: 0,
+  gueDestinationPort: 6080,
+  sourcePrefixV4: { address: '172.16.0.0', hostBits: 16 },
+  sourcePrefixV6: { address: 'fd00:5354::', hostBits: 32 },
+  udpTimeout: 30,
+};
+const options = (extra: Partial<StartBalancerOptions> = {}): StartBalancerOptions => ({
+  interfaceName: veth,
+  ifindex,
+  bpffs,
+  xdpMode: 'native',
+  sizes,
+  forwardingCpus: [{ cpu: 0, numaNode: 0 }, { cpu: 1, numaNode: 0 }],
+  settings,
+  log: quiet,
+  ...extra,
+});
+
+beforeAll(() => {
+  scratch = mkdtempSync(join(tmpdir(), 'sterlet-lifecycle-'));
+  // "Another build" of the balancer: same source, other instruction set level -> other tag.
+  variant = join(scratch, 'balancer-v2.bpf.o');
+  const arch = execFileSync('gcc', ['-dumpmachine']).toString().trim();
+  execFileSync('clang', ['-O2', '-g', '-target', 'bpf', '-mcpu=v2', '-Wno-unused-function', '-I', 'bpf/include', '-I', 'build/libbpf/include', '-I', `/usr/include/${arch}`, '-c', 'bpf/balancer.bpf.c', '-o', variant]);
+});
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+beforeEach(() => {
+  execFileSync('ip', ['link', 'add', veth, 'type', 'veth', 'peer', 'name', peer]);
+  execFileSync('ip', ['link', 'set', veth, 'up']);
+  execFileSync('ip', ['link', 'set', peer, 'up']);
+  ifindex = Number(execFileSync('cat', [`/sys/class/net/${veth}/ifindex`]).toString());
+  bpffs = join('/sys/fs/bpf', `sterlet-test-${tag}`);
+});
+afterEach(() => {
+  try {
+    execFileSync('ip', ['link', 'del', veth]);
+  } finally {
+    rmSync(bpffs, { recursive: true, force: true });
+  }
+});
+
+function insertFlow(lruId: number): Buffer {
+  const key = encodeFlowKey({ protocol: 'TCP', src: { address: '192.0.2.7', port: 5555 }, dst: { address: '10.200.0.10', port: 80 } });
+  const lru = BpfMap.fromId(lruId);
+  lru.update(key, encodeLruVal(3));
+  lru.close();
+  return key;
+}
+
+function lruOfCpu0(): number {
+  const outer = BpfMap.fromPinned(balancerPins(bpffs).map('connTables'));
+  const id = outer.lookup(u32(0))?.readUInt32LE(0) ?? 0;
+  outer.close();
+  return id;
+}
+
+describe('balancer lifecycle', () => {
+  it('creates, adopts without reload, upgrades atomically, and detaches', () => {
+    const first = startBalancer(options());
+    expect(first.outcome).toBe('created');
+    expect(xdpQuery(ifindex)).toMatchObject({ progId: first.programId, mode: 'native' });
+    expect(readdirSync(bpffs).sort()).toEqual(['balancer_prog', 'conn_tables', 'fallback_lru', 'quic_servers', 'reals', 'ring', 'settings', 'stats', 'vips']);
+    first.maps.reals.update(u32(1), Buffer.alloc(20, 1));
+    const lruId = lruOfCpu0();
+    expect(lruId).toBeGreaterThan(0);
+    const flow = insertFlow(lruId);
+    first.close();
+
+    const again = startBalancer(options());
+    expect(again.outcome).toBe('adopted');
+    expect(again.programId).toBe(first.programId);
+    expect(xdpQuery(ifindex).progId).toBe(first.programId);
+    expect(again.maps.reals.lookup(u32(1))).toEqual(Buffer.alloc(20, 1));
+    expect(lruOfCpu0()).toBe(lruId);
+    again.close();
+
+    const upgraded = startBalancer(options({ objectPath: variant }));
+    expect(upgraded.outcome).toBe('upgraded');
+    expect(upgraded.programId).not.toBe(first.programId);
+    expect(upgraded.programTag).not.toBe(first.programTag);
+    expect(xdpQuery(ifindex).progId).toBe(upgraded.programId);
+    const pinned = BpfProgram.fromPinned(balancerPins(bpffs).program);
+    expect(pinned.info().id).toBe(upgraded.programId);
+    expect(pinned.info().mapIds).toContain(upgraded.maps.vips.info().id);
+    pinned.close();
+    expect(lruOfCpu0()).toBe(lruId);
+    const lru = BpfMap.fromId(lruId);
+    expect(lru.lookup(flow)?.readUInt32LE(0)).toBe(3);
+    lru.close();
+    upgraded.close();
+
+    const result = detachDataplane({ interfaceName: veth, ifindex, bpffs });
+    expect(result.detachedProgramId).toBe(upgraded.programId);
+    expect(xdpQuery(ifindex).progId).toBe(0);
+    expect(existsSync(join(bpffs, 'vips'))).toBe(false);
+  });
+
+  it('re-attaches pinned maps when the program was detached behind its back', () => {
+    startBalancer(options()).close();
+    execFileSync('ip', ['link', 'set', 'dev', veth, 'xdp', 'off']);
+    const back = startBalancer(options());
+    expect(back.outcome).toBe('reattached');
+    expect(xdpQuery(ifindex).progId).toBe(back.programId);
+    back.close();
+  });
+
+  it('refuses a pinned layout of another version, and maps sized differently', () => {
+    const first = startBalancer(options());
+    const settingsValue = first.maps.settings.lookup(u32(0)) ?? Buffer.alloc(40);
+    const bumped = Buffer.from(settingsValue);
+    bumped.writeUInt32LE(99, 0);
+    first.maps.settings.update(u32(0), bumped);
+    expect(() => startBalancer(options())).toThrow(expect.objectContaining({ code: 'AGENT_LAYOUT_MISMATCH', message: expect.stringMatching(/layout version 99.*needs 1.*sterlet detach/s) }));
+    first.maps.settings.update(u32(0), settingsValue);
+    expect(() => startBalancer(options({ sizes: { ...sizes, ringSize: 17 } }))).toThrow(
+      expect.objectContaining({ code: 'AGENT_SIZE_MISMATCH', message: expect.stringContaining('ringSize 13 pinned vs 17 configured') }),
+    );
+    // Nothing was recreated: the same program is still attached.
+    expect(xdpQuery(ifindex).progId).toBe(first.programId);
+    first.close();
+  });
+
+  it('refuses to take over an interface another XDP program owns, but finishes its own interrupted start', () => {
+    const other = join(bpffs, '..', `sterlet-test-other-${tag}`);
+    const first = startBalancer(options({ bpffs: other }));
+    try {
+      expect(() => startBalancer(options())).toThrow(expect.objectContaining({ code: 'AGENT_XDP_BUSY' }));
+      expect(xdpQuery(ifindex).progId).toBe(first.programId);
+      // A start of ours that died before pinning its completion marker is redone.
+      rmSync(join(other, 'settings'));
+      const redo = startBalancer(options({ bpffs: other }));
+      expect(redo.outcome).toBe('created');
+      expect(xdpQuery(ifindex).progId).toBe(redo.programId);
+      expect(redo.programId).not.toBe(first.programId);
+      redo.close();
+    } finally {
+      first.close();
+      rmSync(other, { recursive: true, force: true });
+    }
+  });
+
+  it('names the CPU and the NUMA node when the node does not exist (fake sysfs claiming node 5)', async () => {
+    const root = join(scratch, 'sysfs-node5');
+    mkdirSync(join(root, 'devices/system/cpu/cpu0/node5'), { recursive: true });
+    mkdirSync(join(root, 'devices/system/cpu/cpu1/node5'), { recursive: true });
+    writeFileSync(join(root, 'devices/system/cpu/online'), '0-1\n');
+    const cpus = forwardingCpus(await readTopology({ sysfsRoot: root })).map((c) => ({ cpu: c.cpu, numaNode: c.node }));
+    expect(cpus).toEqual([{ cpu: 0, numaNode: 5 }, { cpu: 1, numaNode: 5 }]);
+    expect(() => startBalancer(options({ forwardingCpus: cpus }))).toThrow(
+      expect.objectContaining({ code: 'AGENT_NUMA_NODE', message: expect.stringMatching(/CPU 0 on NUMA node 5/) }),
+    );
+    expect(xdpQuery(ifindex).progId).toBe(0);
+    expect(existsSync(join(bpffs, 'settings'))).toBe(false);
+  });
+});
