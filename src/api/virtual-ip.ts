@@ -38,7 +38,7 @@ export const VirtualIPSpec = z
       .meta({ description: 'Destination port, 1-65535; 0 serves every port of the address (a port-less VIP).' }),
     protocol: Protocol.meta({ description: 'Transport protocol: TCP or UDP.' }),
     backendSelector: labelSelector(
-      'Selects the Backends in this namespace that serve the VIP (matchLabels and matchExpressions, like a Deployment selector).',
+      'Selects the Backends in this namespace that serve the VIP (matchLabels and matchExpressions, like a Deployment selector); an empty selector selects every Backend in the namespace.',
     ),
     encapsulation: Encapsulation.default(VIRTUAL_IP_DEFAULTS.encapsulation).meta({
       description:
