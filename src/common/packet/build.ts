@@ -4,6 +4,7 @@
 import { SterletError } from '../errors.ts';
 import { ipBytes, macBytes } from './addr.ts';
 import { internetChecksum, pseudoHeader } from './checksum.ts';
+import { buildQuicLong, buildQuicShort } from './quic.ts';
 import {
   EtherType,
   ICMP_FRAG_NEEDED,
@@ -20,8 +21,6 @@ import {
   type Ipv6Layer,
   type Layer,
   type Payload,
-  type QuicLongLayer,
-  type QuicShortLayer,
   type TcpLayer,
   type UdpLayer,
 } from './types.ts';
@@ -288,40 +287,4 @@ function buildIcmp6(l: Icmp6Layer, ip: IpContext): Buffer {
   const msg = icmpMessage(l);
   msg.writeUInt16BE(l.checksum ?? l4Checksum(ip, IpProto.ICMPV6, msg), 2);
   return msg;
-}
-
-/** QUIC variable-length integer (RFC 9000 16), shortest encoding. */
-export function quicVarint(n: number): Buffer {
-  if (n < 0x40) return Buffer.from([n]);
-  if (n < 0x4000) return Buffer.from([0x40 | (n >>> 8), n & 0xff]);
-  if (n < 0x40000000) {
-    const b = Buffer.alloc(4);
-    b.writeUInt32BE((0x80000000 | n) >>> 0);
-    return b;
-  }
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64BE(BigInt(n) | (3n << 62n));
-  return b;
-}
-
-function buildQuicLong(q: QuicLongLayer): Buffer {
-  const type = q.packetType ?? 0;
-  const scid = q.scid ?? Buffer.alloc(0);
-  const head = Buffer.alloc(7);
-  head[0] = q.firstByte ?? 0xc0 | ((type & 3) << 4); // long form, fixed bit, 1-byte packet number
-  head.writeUInt32BE((q.version ?? 1) >>> 0, 1);
-  head[5] = q.dcid.length;
-  let body = q.body;
-  if (body === undefined) {
-    const pn = Buffer.from([(q.packetNumber ?? 0) & 0xff]);
-    const payload = q.payload ?? Buffer.alloc(0);
-    const token = type === 0 ? [quicVarint(q.token?.length ?? 0), q.token ?? Buffer.alloc(0)] : [];
-    body = Buffer.concat([...token, quicVarint(pn.length + payload.length), pn, payload]);
-  }
-  return Buffer.concat([head.subarray(0, 6), q.dcid, Buffer.from([scid.length]), scid, body]);
-}
-
-function buildQuicShort(q: QuicShortLayer): Buffer {
-  const body = q.body ?? Buffer.concat([Buffer.from([(q.packetNumber ?? 0) & 0xff]), q.payload ?? Buffer.alloc(0)]);
-  return Buffer.concat([Buffer.from([q.firstByte ?? 0x40]), q.dcid, body]);
 }

@@ -3,7 +3,11 @@
 // be parsed stays raw bytes and is marked truncated.
 
 import { ipText, macText } from './addr.ts';
-import { internetChecksum, pseudoHeader } from './checksum.ts';
+import { pseudoHeader } from './checksum.ts';
+import { checkSum, sub, truncated, type Ctx, type PacketProblem, type ParseOptions } from './problems.ts';
+import { parseQuic } from './quic.ts';
+
+export type { PacketProblem, ParseOptions } from './problems.ts';
 import {
   EtherType,
   Icmp6Type,
@@ -19,41 +23,10 @@ import {
   type Ipv4Layer,
   type Ipv6Layer,
   type Payload,
-  type QuicLongLayer,
-  type QuicShortLayer,
   type TcpLayer,
   type UdpLayer,
 } from './types.ts';
 
-export interface ParseOptions {
-  /** UDP destination ports that carry GUE (default [6080]). */
-  readonly guePorts?: readonly number[];
-  /** UDP ports (source or destination) whose payload is QUIC (default [443]). */
-  readonly quicPorts?: readonly number[];
-  /** DCID length of QUIC short headers, which do not carry it (default 8). */
-  readonly quicDcidLength?: number;
-  /** Accept a zero UDP checksum over IPv6 (RFC 6935 allows it for tunnels). Default false. */
-  readonly allowZeroUdp6Checksum?: boolean;
-}
-
-export interface PacketProblem {
-  /** Layer path, e.g. 'eth/ipv4/udp/gue/ipv6/tcp' or 'eth/ipv4/icmp/quoted-ipv4'. */
-  readonly path: string;
-  readonly offset: number;
-  readonly kind: 'checksum' | 'truncated' | 'zero-checksum';
-  /** Checksum found in the packet and the correct one (for kind 'checksum'). */
-  readonly found?: number;
-  readonly expected?: number;
-  readonly message: string;
-}
-
-interface Ctx {
-  readonly opts: ParseOptions;
-  readonly problems: PacketProblem[];
-  readonly path: string;
-  /** Inside an ICMP error's quote: truncation is normal and not a problem. */
-  readonly quoted: boolean;
-}
 
 interface IpCtx {
   readonly src: Buffer;
@@ -83,34 +56,6 @@ export function verifyChecksums(buf: Buffer, opts: ParseOptions & { readonly fro
   else parseEth(buf, ctx);
   return ctx.problems;
 }
-
-function sub(ctx: Ctx, name: string, quoted = ctx.quoted): Ctx {
-  return { ...ctx, path: ctx.path === '' ? name : `${ctx.path}/${name}`, quoted };
-}
-
-function truncated(ctx: Ctx, offset: number, what: string): void {
-  if (!ctx.quoted) ctx.problems.push({ path: ctx.path, offset, kind: 'truncated', message: `${ctx.path}: ${what}` });
-}
-
-/** Record a checksum problem if `whole` (checksum field included) does not sum to zero. */
-function checkSum(ctx: Ctx, offset: number, found: number, parts: Buffer[], fieldAt: number): void {
-  if (internetChecksum(...parts) === 0) return;
-  // Recompute with the field zeroed to report the value that would be right.
-  const last = Buffer.from(parts[parts.length - 1]!);
-  last.writeUInt16BE(0, fieldAt);
-  let expected = internetChecksum(...parts.slice(0, -1), last);
-  if (expected === 0 && ctx.path.endsWith('udp')) expected = 0xffff;
-  ctx.problems.push({
-    path: ctx.path,
-    offset,
-    kind: 'checksum',
-    found,
-    expected,
-    message: `${ctx.path}: checksum 0x${hex4(found)}, expected 0x${hex4(expected)}`,
-  });
-}
-
-const hex4 = (n: number): string => n.toString(16).padStart(4, '0');
 
 function parseEth(buf: Buffer, ctx: Ctx): EthLayer {
   if (buf.length < 14) {
@@ -331,7 +276,7 @@ function parseUdp(buf: Buffer, off: number, end: number, ip: IpCtx, ctx: Ctx): U
   const data = dgram.subarray(8);
   let payload: UdpLayer['payload'] = data;
   if ((ctx.opts.guePorts ?? [6080]).includes(dport)) payload = parseGue(buf.subarray(0, off + dgram.length), off + 8, ctx);
-  else if (quicPort(ctx.opts, sport, dport)) payload = parseQuic(data, off + 8, ctx.opts);
+  else if (quicPort(ctx.opts, sport, dport)) payload = parseQuic(data, off + 8, ctx.opts.quicDcidLength ?? 8);
   return { kind: 'udp', offset: off, sport, dport, length, checksum, payload };
 }
 
@@ -349,32 +294,6 @@ function parseGue(buf: Buffer, off: number, parent: Ctx): GueLayer | Buffer {
   const proto = buf[off + 1]!;
   const inner: IpLayer | Buffer = proto === IpProto.IPIP || proto === IpProto.IPV6 ? parseIpAt(buf, off + 4, ctx) : buf.subarray(off + 4);
   return { kind: 'gue', offset: off, variant: 0, proto, flags: buf.readUInt16BE(off + 2), payload: inner };
-}
-
-function parseQuic(data: Buffer, offset: number, opts: ParseOptions): QuicLongLayer | QuicShortLayer | Buffer {
-  const first = data[0];
-  if (first === undefined) return data;
-  if ((first & 0x80) !== 0) {
-    if (data.length < 7) return data;
-    const dlen = data[5]!;
-    const scidAt = 6 + dlen;
-    if (data.length < scidAt + 1) return data;
-    const slen = data[scidAt]!;
-    if (data.length < scidAt + 1 + slen) return data;
-    return {
-      kind: 'quic-long',
-      offset,
-      firstByte: first,
-      packetType: (first >>> 4) & 3,
-      version: data.readUInt32BE(1),
-      dcid: data.subarray(6, scidAt),
-      scid: data.subarray(scidAt + 1, scidAt + 1 + slen),
-      body: data.subarray(scidAt + 1 + slen),
-    };
-  }
-  const dlen = opts.quicDcidLength ?? 8;
-  if (data.length < 1 + dlen) return data;
-  return { kind: 'quic-short', offset, firstByte: first, dcid: data.subarray(1, 1 + dlen), body: data.subarray(1 + dlen) };
 }
 
 const ICMP4_ERRORS: ReadonlySet<number> = new Set([IcmpType.DEST_UNREACH, 4, 5, IcmpType.TIME_EXCEEDED, 12]);
