@@ -77,6 +77,16 @@ describe('buildRing', () => {
     ['one dominant weight', backends(20, (i) => (i === 5 ? 1000 : 1)), 4099],
     ['100 equal backends, default size', backends(100), DEFAULT_RING_SIZE],
     ['1000 mixed weights with drained ones', backends(1000, (i) => i % 5), DEFAULT_RING_SIZE],
+    [
+      'non-ASCII and very long ids',
+      [
+        { id: 'café/wéb-1', weight: 1 },
+        { id: 'ns/バックエンド', weight: 2 },
+        { id: `long/${'x'.repeat(300)}`, weight: 1 },
+        { id: 'plain', weight: 1 },
+      ],
+      1009,
+    ],
   ])('equals the textbook Maglev table: %s', (_name, list, size) => {
     expect(buildRing(list, size)).toEqual(referenceRing(list, size));
   });
