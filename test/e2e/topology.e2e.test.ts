@@ -50,6 +50,14 @@ describe('e2e harness (plain routing, no balancer)', () => {
     expect(two).toMatchObject({ ok: 20, failures: 0, counts: { 'backend-2': 20 } });
   });
 
+  it('routes the IPv6 VIP the same way', async () => {
+    const t = topology!;
+    await t.routeVipToBackend(t.backends[1]!);
+    const client6 = await TrafficClient.start(t, { host: t.vip6 });
+    const stats = await client6.burst(20, { concurrency: 4 });
+    expect(stats).toMatchObject({ ok: 20, failures: 0, counts: { 'backend-2': 20 } });
+  });
+
   it('probes the same 5-tuples twice in a row (the backend accepts SYNs over TIME_WAIT)', async () => {
     const t = topology!;
     await t.routeVipToBackend(t.backends[0]!);

@@ -6,6 +6,7 @@
 //                                    └ br0 10.111.2.1 ── backend-N 10.111.2.(10+N)
 //
 // The VIP is routed by the router to the lb leg; backends hold it on lo.
+// IPv6 mirrors it: 10.111.X.Y is fd00:111:X::Y, the VIP fd00:200::10.
 
 export const CLIENT_ADDRESS = '10.111.0.2';
 export const ROUTER_CLIENT_ADDRESS = '10.111.0.1';
@@ -15,7 +16,15 @@ export const ROUTER_BACKEND_ADDRESS = '10.111.2.1';
 export const PREFIX_LENGTH = 24;
 export const CLIENT_SUBNET = '10.111.0.0/24';
 
+export const CLIENT_ADDRESS6 = 'fd00:111:0::2';
+export const ROUTER_CLIENT_ADDRESS6 = 'fd00:111:0::1';
+export const LB_ADDRESS6 = 'fd00:111:1::2';
+export const ROUTER_LB_ADDRESS6 = 'fd00:111:1::1';
+export const ROUTER_BACKEND_ADDRESS6 = 'fd00:111:2::1';
+export const PREFIX_LENGTH6 = 64;
+
 export const VIP_V4 = '10.200.0.10';
+export const VIP_V6 = 'fd00:200::10';
 export const VIP_PORT = 80;
 
 /** Backend N (1-based) gets 10.111.2.(10+N): backend-1 is 10.111.2.11. */
@@ -24,6 +33,12 @@ export function backendAddress(index: number): string {
     throw new RangeError(`backend index must be 1-200, got ${String(index)}`);
   }
   return `10.111.2.${String(10 + index)}`;
+}
+
+/** Backend N's IPv6 address: fd00:111:2::(10+N), e.g. fd00:111:2::11. */
+export function backendAddress6(index: number): string {
+  backendAddress(index);
+  return `fd00:111:2::${String(10 + index)}`;
 }
 
 export function backendName(index: number): string {

@@ -51,12 +51,13 @@ export class TrafficClient {
     this.proc = proc;
   }
 
-  /** Starts the runner in the client namespace, aimed at the topology's VIP. */
-  static async start(topology: Topology, port = 80): Promise<TrafficClient> {
-    const proc = topology.processes.start([NODE_BIN, RUNNER, '--host', topology.vip, '--port', String(port)], {
-      name: 'client-runner',
+  /** Starts the runner in the client namespace, aimed at the topology's VIP (or `host`). */
+  static async start(topology: Topology, options: { host?: string; port?: number } = {}): Promise<TrafficClient> {
+    const host = options.host ?? topology.vip;
+    const proc = topology.processes.start([NODE_BIN, RUNNER, '--host', host, '--port', String(options.port ?? 80)], {
+      name: `client-runner ${host}`,
       netns: topology.client.netns,
-      logFile: join(topology.scratch, 'client-runner.log'),
+      logFile: join(topology.scratch, `client-runner-${host.replaceAll(':', '_')}.log`),
       stdin: true,
     });
     await proc.waitForLine(/"ready":true/, { what: 'its ready line' });

@@ -10,7 +10,7 @@ const { values } = parseArgs({
   options: {
     name: { type: 'string' },
     port: { type: 'string', default: '80' },
-    host: { type: 'string', default: '0.0.0.0' },
+    host: { type: 'string', default: '::' }, // dual stack: IPv4 and IPv6 VIPs
   },
 });
 const name = values.name;

@@ -10,14 +10,22 @@ import { tmpdir } from 'node:os';
 import { z } from 'zod';
 import {
   backendAddress,
+  backendAddress6,
   backendName,
   CLIENT_ADDRESS,
+  CLIENT_ADDRESS6,
   LB_ADDRESS,
+  LB_ADDRESS6,
   PREFIX_LENGTH,
+  PREFIX_LENGTH6,
   ROUTER_BACKEND_ADDRESS,
+  ROUTER_BACKEND_ADDRESS6,
   ROUTER_CLIENT_ADDRESS,
+  ROUTER_CLIENT_ADDRESS6,
   ROUTER_LB_ADDRESS,
+  ROUTER_LB_ADDRESS6,
   VIP_V4,
+  VIP_V6,
 } from './addressing.ts';
 import { buildXdpPass } from './bpf-build.ts';
 import { ip, run, runQuiet, sysctl } from './exec.ts';
@@ -32,6 +40,7 @@ export interface Node {
   readonly netns: string;
   readonly iface: string;
   readonly address: string;
+  readonly address6: string;
 }
 
 export interface BackendNode extends Node {
@@ -46,6 +55,7 @@ export interface TopologyOptions {
   /** Backends created up front (more with addBackend). */
   readonly backends: number;
   readonly vip?: string;
+  readonly vip6?: string;
   /** Keep the scratch directory (logs) after destroy. Default: keep on failure is the caller's call. */
   readonly keepScratch?: boolean;
 }
@@ -53,6 +63,7 @@ export interface TopologyOptions {
 export class Topology {
   readonly id: string;
   readonly vip: string;
+  readonly vip6: string;
   /** Per-run scratch directory: logs, manifests. */
   readonly scratch: string;
   /** Every process started for this run; destroy() stops them first. */
@@ -69,11 +80,18 @@ export class Topology {
   private constructor(options: TopologyOptions) {
     this.id = uniqueRunId();
     this.vip = options.vip ?? VIP_V4;
+    this.vip6 = options.vip6 ?? VIP_V6;
     this.keepScratch = options.keepScratch ?? false;
     this.scratch = join(tmpdir(), this.id);
-    this.client = { netns: `${this.id}-client`, iface: LEAF_IFACE, address: CLIENT_ADDRESS };
+    this.client = { netns: `${this.id}-client`, iface: LEAF_IFACE, address: CLIENT_ADDRESS, address6: CLIENT_ADDRESS6 };
     this.router = { netns: `${this.id}-router`, clientPort: 'cli0', lbPort: 'lb0' };
-    this.lb = { netns: `${this.id}-lb`, iface: LEAF_IFACE, address: LB_ADDRESS, gateway: ROUTER_LB_ADDRESS };
+    this.lb = {
+      netns: `${this.id}-lb`,
+      iface: LEAF_IFACE,
+      address: LB_ADDRESS,
+      address6: LB_ADDRESS6,
+      gateway: ROUTER_LB_ADDRESS,
+    };
   }
 
   /** Builds the whole network; on any failure tears down what was built and rethrows. */
@@ -103,6 +121,7 @@ export class Topology {
       netns: `${this.id}-be${String(index)}`,
       iface: LEAF_IFACE,
       address: backendAddress(index),
+      address6: backendAddress6(index),
       routerPort: `be${String(index)}`,
     };
     await this.addNamespace(backend.netns);
@@ -122,8 +141,11 @@ export class Topology {
     await ip(backend.netns, 'link', 'set', backend.iface, 'up');
     await ip(backend.netns, 'link', 'set', 'lo', 'up');
     await ip(backend.netns, 'addr', 'add', `${this.vip}/32`, 'dev', 'lo');
+    await addr6(backend.netns, backend.iface, `${backend.address6}/${String(PREFIX_LENGTH6)}`);
+    await addr6(backend.netns, 'lo', `${this.vip6}/128`);
     // DSR: replies (source VIP) go to the client straight through the router, never the lb.
     await ip(backend.netns, 'route', 'add', 'default', 'via', ROUTER_BACKEND_ADDRESS);
+    await ip(backend.netns, '-6', 'route', 'add', 'default', 'via', ROUTER_BACKEND_ADDRESS6);
     await sysctl(backend.netns, `net.ipv4.conf.${backend.iface}.rp_filter`, 0);
     this.backends.push(backend);
     return backend;
@@ -132,11 +154,13 @@ export class Topology {
   /** Sanity mode: the router sends VIP traffic straight to one backend (plain routing, no balancer). */
   async routeVipToBackend(backend: BackendNode): Promise<void> {
     await ip(this.router.netns, 'route', 'replace', `${this.vip}/32`, 'via', backend.address);
+    await ip(this.router.netns, '-6', 'route', 'replace', `${this.vip6}/128`, 'via', backend.address6);
   }
 
   /** Balancer mode: the router sends VIP traffic to the lb leg. */
   async routeVipToBalancer(): Promise<void> {
     await ip(this.router.netns, 'route', 'replace', `${this.vip}/32`, 'via', this.lb.address);
+    await ip(this.router.netns, '-6', 'route', 'replace', `${this.vip6}/128`, 'via', this.lb.address6);
   }
 
   /** MAC of the router's interface facing the lb: the balancer's gateway. */
@@ -181,6 +205,7 @@ export class Topology {
     // The router forwards, and does not drop DSR replies whose source (the VIP)
     // it routes elsewhere (to the lb leg): strict rp_filter would.
     await sysctl(router, 'net.ipv4.ip_forward', 1);
+    await sysctl(router, 'net.ipv6.conf.all.forwarding', 1);
     await sysctl(router, 'net.ipv4.conf.all.rp_filter', 0);
     await sysctl(router, 'net.ipv4.conf.default.rp_filter', 0);
 
@@ -190,6 +215,9 @@ export class Topology {
     await ip(router, 'addr', 'add', `${ROUTER_CLIENT_ADDRESS}/${String(PREFIX_LENGTH)}`, 'dev', this.router.clientPort);
     await ip(router, 'addr', 'add', `${ROUTER_LB_ADDRESS}/${String(PREFIX_LENGTH)}`, 'dev', this.router.lbPort);
     await ip(router, 'addr', 'add', `${ROUTER_BACKEND_ADDRESS}/${String(PREFIX_LENGTH)}`, 'dev', BRIDGE);
+    await addr6(router, this.router.clientPort, `${ROUTER_CLIENT_ADDRESS6}/${String(PREFIX_LENGTH6)}`);
+    await addr6(router, this.router.lbPort, `${ROUTER_LB_ADDRESS6}/${String(PREFIX_LENGTH6)}`);
+    await addr6(router, BRIDGE, `${ROUTER_BACKEND_ADDRESS6}/${String(PREFIX_LENGTH6)}`);
     for (const link of ['lo', this.router.clientPort, this.router.lbPort, BRIDGE]) await ip(router, 'link', 'set', link, 'up');
     // A veth drops (or strands) frames its peer sent with XDP_TX unless it runs
     // NAPI: GRO on is the documented way, but on this kernel only an XDP
@@ -201,9 +229,11 @@ export class Topology {
     for (const node of [this.client, this.lb]) {
       await ip(node.netns, 'link', 'set', 'lo', 'up');
       await ip(node.netns, 'addr', 'add', `${node.address}/${String(PREFIX_LENGTH)}`, 'dev', node.iface);
+      await addr6(node.netns, node.iface, `${node.address6}/${String(PREFIX_LENGTH6)}`);
       await ip(node.netns, 'link', 'set', node.iface, 'up');
     }
     await ip(this.client.netns, 'route', 'add', 'default', 'via', ROUTER_CLIENT_ADDRESS);
+    await ip(this.client.netns, '-6', 'route', 'add', 'default', 'via', ROUTER_CLIENT_ADDRESS6);
     // A veth passes packets on with the TCP checksum left for "hardware" to fill
     // in (CHECKSUM_PARTIAL). XDP on the lb sees raw bytes, encapsulates them,
     // and the backend then drops every segment as a checksum error. A real NIC
@@ -211,6 +241,7 @@ export class Topology {
     await run(['ethtool', '-K', this.client.iface, 'tx', 'off'], { netns: this.client.netns });
     // The lb's default route is how the agent discovers its gateway MAC.
     await ip(this.lb.netns, 'route', 'add', 'default', 'via', ROUTER_LB_ADDRESS);
+    await ip(this.lb.netns, '-6', 'route', 'add', 'default', 'via', ROUTER_LB_ADDRESS6);
 
     for (let i = 0; i < backends; i++) await this.addBackend();
   }
@@ -224,6 +255,11 @@ export class Topology {
   private async veth(nsA: string, nameA: string, nsB: string, nameB: string): Promise<void> {
     await run(['ip', 'link', 'add', nameA, 'netns', nsA, 'type', 'veth', 'peer', 'name', nameB, 'netns', nsB]);
   }
+}
+
+/** IPv6 address without duplicate address detection: usable at once, no 1-2 s tentative phase. */
+async function addr6(netns: string, iface: string, cidr: string): Promise<void> {
+  await ip(netns, '-6', 'addr', 'add', cidr, 'dev', iface, 'nodad');
 }
 
 export interface LinkCounters {
