@@ -23,8 +23,8 @@ export const MIN_RING_SIZE = 3;
 /** 2^24 slots = 64 MiB of u32 per VIP already; larger rings are a mistake. */
 export const MAX_RING_SIZE = 16_777_213;
 export const MAX_WEIGHT = 1_000_000;
-/** Marks an unfilled slot while building; never present in a returned ring. */
-const EMPTY_SLOT = 0xffff_ffff;
+/** A slot value no ring holds: marks a backend absent from the other ring. */
+const ABSENT = 0xffff_ffff;
 
 /**
  * Builds a Maglev lookup table of `size` slots. Slot values are positions in
@@ -306,7 +306,7 @@ export function slotsMoved(a: RingView, b: RingView): number {
   // Translate a's slot values into b's numbering once per backend, then the
   // per-slot comparison is integer only.
   const translate = new Uint32Array(a.ids.length);
-  for (let i = 0; i < a.ids.length; i++) translate[i] = indexInB.get(a.ids[i]!) ?? EMPTY_SLOT;
+  for (let i = 0; i < a.ids.length; i++) translate[i] = indexInB.get(a.ids[i]!) ?? ABSENT;
   let moved = 0;
   for (let s = 0; s < a.ring.length; s++) if (translate[a.ring[s]!] !== b.ring[s]) moved++;
   return moved;
