@@ -36,9 +36,11 @@ build/bpf/bench/%.bpf.o: bpf/bench/%.bpf.c bpf/balancer.bpf.c $(BPF_HDR) $(LIBBP
 
 manifests: ## Regenerate crds/*.yaml and crds/README.md (API reference) from the zod schemas in src/api.
 	@$(NODE) scripts/gen-crds.ts crds
+	@$(NODE) scripts/chart-crds.ts
 
 verify-manifests: ## Fail if crds/ differs from what src/api generates.
 	@$(NODE) scripts/gen-crds.ts --check crds
+	@$(NODE) scripts/chart-crds.ts --check
 
 # Small objects the libbpf adapter tests load (test/bpf/progs, not the dataplane).
 build/test/%.bpf.o: test/bpf/progs/%.bpf.c $(LIBBPF)
@@ -52,7 +54,7 @@ build: setup libbpf bpf typecheck ## Everything the agent and tests need.
 
 ##@ Test
 .PHONY: test test-unit test-bpf test-e2e
-test: build ## Run every test suite (unit, BPF fixtures, e2e, Kubernetes, Helm).
+test: build testbin ## Run every test suite (unit, BPF fixtures, e2e, Kubernetes, Helm).
 	@npm test --silent
 
 test-unit: setup ## Pure-logic unit tests only.
@@ -64,10 +66,25 @@ test-bpf: setup libbpf bpf ## BPF_PROG_TEST_RUN fixture suite only.
 test-e2e: setup libbpf bpf ## Network-namespace end-to-end tests (real TCP through the XDP balancer).
 	@npm run --silent test:e2e
 
+##@ Local Kubernetes
+.PHONY: testbin cluster-up cluster-down
+testbin: ## Build and cache kube-apiserver, kube-controller-manager, kubectl, etcd, helm (~/.cache/sterlet/testbin).
+	@scripts/testbin.sh
+
+cluster-up: testbin ## Start etcd + kube-apiserver on loopback; admin kubeconfig in build/kubeconfig.
+	@scripts/cluster.sh up
+
+cluster-down: ## Stop the local control plane and delete its state (build/cluster).
+	@scripts/cluster.sh down
+
 ##@ Benchmarks
 .PHONY: bench-dataplane
 bench-dataplane: setup libbpf bpf ## ns/packet of the XDP balancer per packet class.
 	@npm run --silent bench:dataplane
+
+.PHONY: bench-maglev
+bench-maglev: setup ## Maglev ring build ms (65537 slots x 10..4096 backends) and disruption.
+	@npm run --silent bench:maglev
 
 ##@ Cleanup
 .PHONY: clean
