@@ -95,6 +95,7 @@ export async function attachDecap(backend: BackendNode, bpffs: string): Promise<
     'decap',
     '--interface', backend.iface,
     '--local-address', backend.address,
+    '--local-address', backend.address6,
     '--xdp-mode', 'native',
     '--bpffs', join(bpffs, backend.name),
   ]);

@@ -16,18 +16,26 @@ export interface BackendEntry {
   readonly weight?: number;
 }
 
-/** A TCP VIP on port 80 selecting `app: web`, plus one Backend per entry. */
-export function webManifests(vip: string, backends: readonly BackendEntry[]): object[] {
+export interface VipManifestOptions {
+  /** VirtualIP name; its Backends are `<backend name>` (v4) or `<backend name>-v6`. Default web. */
+  readonly name?: string;
+  /** Use the backends' IPv6 addresses (an IPv6 VIP needs IPv6 backends). */
+  readonly ipv6?: boolean;
+}
+
+/** A TCP VIP on port 80 selecting `app: <name>`, plus one Backend per entry. */
+export function webManifests(vip: string, backends: readonly BackendEntry[], options: VipManifestOptions = {}): object[] {
+  const name = options.name ?? 'web';
   return [
     {
       apiVersion: API_VERSION,
       kind: 'VirtualIP',
-      metadata: { name: 'web', namespace: MANIFEST_NAMESPACE },
+      metadata: { name, namespace: MANIFEST_NAMESPACE },
       spec: {
         address: vip,
         port: VIP_PORT,
         protocol: 'TCP',
-        backendSelector: { matchLabels: { app: 'web' } },
+        backendSelector: { matchLabels: { app: name } },
         encapsulation: 'IPIP',
         hash: 'FiveTuple',
         connectionTracking: 'Enabled',
@@ -36,8 +44,8 @@ export function webManifests(vip: string, backends: readonly BackendEntry[]): ob
     ...backends.map(({ backend, weight }) => ({
       apiVersion: API_VERSION,
       kind: 'Backend',
-      metadata: { name: backend.name, namespace: MANIFEST_NAMESPACE, labels: { app: 'web' } },
-      spec: { address: backend.address, weight: weight ?? 1 },
+      metadata: { name: options.ipv6 === true ? `${backend.name}-v6` : backend.name, namespace: MANIFEST_NAMESPACE, labels: { app: name } },
+      spec: { address: options.ipv6 === true ? backend.address6 : backend.address, weight: weight ?? 1 },
     })),
   ];
 }

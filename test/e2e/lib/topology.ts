@@ -30,6 +30,7 @@ import {
 import { buildXdpPass } from './bpf-build.ts';
 import { ip, run, runQuiet, sysctl } from './exec.ts';
 import { uniqueRunId } from './names.ts';
+import { sweepStaleRuns } from './sweep.ts';
 import { ProcessGroup } from './processes.ts';
 
 /** The interface name every leaf namespace uses for its one link. */
@@ -96,6 +97,7 @@ export class Topology {
 
   /** Builds the whole network; on any failure tears down what was built and rethrows. */
   static async create(options: TopologyOptions): Promise<Topology> {
+    await sweepStaleRuns();
     const topology = new Topology(options);
     try {
       await mkdir(topology.scratch, { recursive: true });
