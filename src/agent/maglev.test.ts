@@ -130,6 +130,11 @@ describe('buildRing', () => {
     for (let i = 1; i < 100; i++) expect(Math.abs(skewed[i]! - DEFAULT_RING_SIZE / 1099)).toBeLessThan(3);
   });
 
+  it('depends only on weight ratios', () => {
+    const list = backends(30, (i) => 1 + (i % 3));
+    expect(buildRing(list.map((b) => ({ ...b, weight: b.weight * 7 })))).toEqual(buildRing(list));
+  });
+
   it('gives weight-0 backends no slots but keeps their sorted position', () => {
     const list = [
       { id: 'a', weight: 1 },
