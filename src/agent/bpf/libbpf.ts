@@ -26,7 +26,8 @@ export {
   XdpAttached,
   XdpFlag,
 } from './constants.ts';
-export { BpfMap, joinPerCpu, mapInfoByFd, possibleCpus, splitPerCpu, type BatchResult, type MapCreateOptions, type MapInfo } from './map.ts';
+export { BpfMap, type BatchResult, type MapCreateOptions } from './map.ts';
+export { joinPerCpu, mapInfoByFd, possibleCpus, splitPerCpu, type MapInfo } from './map-info.ts';
 export { BpfProgram, progInfoByFd, type ProgramInfo, type TestRunOptions, type TestRunResult } from './program.ts';
 export { BpfObject, ObjectMap, ObjectProgram, type InnerMapTemplate } from './object.ts';
 export { xdpAttach, xdpDetach, xdpQuery, type XdpAttachOptions, type XdpMode, type XdpQueryResult } from './xdp.ts';

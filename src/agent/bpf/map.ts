@@ -4,19 +4,10 @@
 import { getSystemErrorName } from 'node:util';
 import { SterletError } from '../../common/errors.ts';
 import { check, closeFd, errnoFrom } from './call.ts';
-import { BATCH_MAP_TYPES, BPF_ANY, BPF_F_NO_COMMON_LRU, BPF_F_NUMA_NODE, PERCPU_MAP_TYPES } from './constants.ts';
+import { BATCH_MAP_TYPES, BPF_ANY, MapType, BPF_F_NO_COMMON_LRU, BPF_F_NUMA_NODE, PERCPU_MAP_TYPES } from './constants.ts';
 import { BpfError } from './errors.ts';
 import { c, clearWarnings, MapBatchOpts, MapCreateOpts, sizeOf } from './ffi.ts';
-
-export interface MapInfo {
-  readonly id: number;
-  readonly type: number;
-  readonly name: string;
-  readonly keySize: number;
-  readonly valueSize: number;
-  readonly maxEntries: number;
-  readonly flags: number;
-}
+import { mapInfoByFd, possibleCpus, roundUp8, splitPerCpu, type MapInfo } from './map-info.ts';
 
 export interface MapCreateOptions {
   readonly type: number;
@@ -31,38 +22,17 @@ export interface MapCreateOptions {
   readonly innerMapFd?: number;
 }
 
+interface LookupStep {
+  readonly keys: Buffer;
+  readonly count: number;
+  readonly outBatch: Buffer;
+  readonly end: boolean;
+}
+
 export interface BatchResult {
   readonly keys: Buffer;
   readonly values: Buffer;
   readonly count: number;
-}
-
-let cpuCount: number | undefined;
-
-/** Number of possible CPUs: the slot count of per-CPU map values. */
-export function possibleCpus(): number {
-  cpuCount ??= check('libbpf_num_possible_cpus', () => c.numPossibleCpus() as number);
-  return cpuCount;
-}
-
-const MAP_INFO_SIZE = 88; // sizeof(struct bpf_map_info)
-
-/** struct bpf_map_info of any map fd. */
-export function mapInfoByFd(fd: number): MapInfo {
-  const buf = Buffer.alloc(MAP_INFO_SIZE);
-  const len = [MAP_INFO_SIZE];
-  check('bpf_obj_get_info_by_fd', () => c.objGetInfoByFd(fd, buf, len) as number);
-  const nameRaw = buf.subarray(24, 40);
-  const nul = nameRaw.indexOf(0);
-  return {
-    type: buf.readUInt32LE(0),
-    id: buf.readUInt32LE(4),
-    keySize: buf.readUInt32LE(8),
-    valueSize: buf.readUInt32LE(12),
-    maxEntries: buf.readUInt32LE(16),
-    flags: buf.readUInt32LE(20),
-    name: nameRaw.subarray(0, nul < 0 ? 16 : nul).toString('utf8'),
-  };
 }
 
 export class BpfMap {
@@ -254,34 +224,73 @@ export class BpfMap {
     if (this.#owned) closeFd(this.fd);
   }
 
+  /**
+   * Values of indices start..start+count-1 of an ARRAY / PERCPU_ARRAY map,
+   * concatenated (userValueSize bytes each), read with batch lookups that
+   * start mid-map: for arrays the resume token is the previous index.
+   */
+  lookupRange(start: number, count: number): Buffer {
+    const isArray = this.type === MapType.ARRAY || this.type === MapType.PERCPU_ARRAY;
+    if (!isArray || this.keySize !== 4 || !Number.isInteger(start) || start < 0 || count < 0 || start + count > this.maxEntries) {
+      throw this.#usage(`cannot read indices ${start}..${start + count - 1} of map ${this.name} (${this.maxEntries} entries, type ${this.type})`);
+    }
+    const values = Buffer.alloc(count * this.userValueSize);
+    let done = 0;
+    let inBatch: Buffer | null = start === 0 ? null : u32le(start - 1);
+    while (done < count) {
+      const step = this.#lookupStep(inBatch, count - done, values.subarray(done * this.userValueSize));
+      done += step.count;
+      if (step.end || step.count === 0) break;
+      inBatch = step.outBatch;
+    }
+    if (done !== count) {
+      throw new SterletError('BPF_RANGE_SHORT', `read ${done} of ${count} entries of map ${this.name} from index ${start}`, {
+        why: 'the kernel ended the batch early',
+        fix: 'retry; the map may have been replaced while reading',
+      });
+    }
+    return values;
+  }
+
   *#batches(chunk: number): Generator<BatchResult> {
-    // The resume token is a bucket index (hash) or a key (array): max(keySize, 4) bytes.
-    const tokenSize = Math.max(this.keySize, 8);
     let inBatch: Buffer | null = null;
     let size = Math.max(1, Math.min(chunk, this.maxEntries));
     for (;;) {
-      const outBatch = Buffer.alloc(tokenSize);
-      const keys = Buffer.alloc(size * this.keySize);
       const values = Buffer.alloc(size * this.userValueSize);
-      const n = [size];
-      const opts = { sz: sizeOf(MapBatchOpts), elem_flags: 0, flags: 0 };
-      clearWarnings();
-      const ret = c.mapLookupBatch(this.fd, inBatch, outBatch, keys, values, n, opts) as number;
-      const got = n[0] ?? 0;
-      const errno = ret < 0 ? errnoFrom(ret) : 0;
-      const name = errno === 0 ? '' : errnoName(errno);
-      if (name === 'ENOSPC' && got === 0) {
+      let step: LookupStep;
+      try {
+        step = this.#lookupStep(inBatch, size, values);
+      } catch (err) {
         // One hash bucket holds more entries than fit: retry this step bigger.
-        size *= 2;
-        continue;
+        if (err instanceof BpfError && err.errnoName === 'ENOSPC' && size < this.maxEntries) {
+          size = Math.min(size * 2, this.maxEntries);
+          continue;
+        }
+        throw err;
       }
-      if (errno !== 0 && name !== 'ENOENT') {
-        throw new BpfError('bpf_map_lookup_batch', errno, { name: this.name });
-      }
-      if (got > 0) yield { keys: keys.subarray(0, got * this.keySize), values: values.subarray(0, got * this.userValueSize), count: got };
-      if (name === 'ENOENT') return;
-      inBatch = outBatch;
+      const got = step.count;
+      if (got > 0) yield { keys: step.keys, values: values.subarray(0, got * this.userValueSize), count: got };
+      if (step.end) return;
+      inBatch = step.outBatch;
     }
+  }
+
+  /** One BPF_MAP_LOOKUP_BATCH call filling `values`; `end` when the map is exhausted. */
+  #lookupStep(inBatch: Buffer | null, size: number, values: Buffer): LookupStep {
+    // The resume token is a bucket index (hash) or a key (array).
+    const outBatch = Buffer.alloc(Math.max(this.keySize, 8));
+    const keys = Buffer.alloc(size * this.keySize);
+    const n = [size];
+    const opts = { sz: sizeOf(MapBatchOpts), elem_flags: 0, flags: 0 };
+    clearWarnings();
+    const ret = c.mapLookupBatch(this.fd, inBatch, outBatch, keys, values, n, opts) as number;
+    const got = n[0] ?? 0;
+    const errno = ret < 0 ? errnoFrom(ret) : 0;
+    const end = errno !== 0 && errnoName(errno) === 'ENOENT';
+    if (errno !== 0 && !end && !(got > 0 && errnoName(errno) === 'ENOSPC')) {
+      throw new BpfError('bpf_map_lookup_batch', errno, { name: this.name });
+    }
+    return { keys: keys.subarray(0, got * this.keySize), count: got, outBatch, end };
   }
 
   #checkKey(key: Buffer): void {
@@ -306,21 +315,6 @@ export class BpfMap {
   }
 }
 
-/** Join per-CPU slices (each valueSize bytes) into the layout the kernel expects. */
-export function joinPerCpu(values: readonly Buffer[], valueSize: number): Buffer {
-  const slot = roundUp8(valueSize);
-  const out = Buffer.alloc(slot * possibleCpus());
-  values.forEach((v, i) => v.copy(out, i * slot, 0, Math.min(v.length, valueSize)));
-  return out;
-}
-
-export function splitPerCpu(raw: Buffer, valueSize: number): Buffer[] {
-  const slot = roundUp8(valueSize);
-  const out: Buffer[] = [];
-  for (let off = 0; off + slot <= raw.length; off += slot) out.push(raw.subarray(off, off + valueSize));
-  return out;
-}
-
 function adopt(fd: number, what: string): BpfMap {
   try {
     return new BpfMap(fd);
@@ -330,8 +324,10 @@ function adopt(fd: number, what: string): BpfMap {
   }
 }
 
-function roundUp8(n: number): number {
-  return (n + 7) & ~7;
+function u32le(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n >>> 0);
+  return b;
 }
 
 function errnoName(errno: number): string {
