@@ -28,7 +28,8 @@ import {
 } from './packet/types.ts';
 
 export * from './packet/types.ts';
-export { build, quicVarint, tcpFlagBits } from './packet/build.ts';
+export { build, tcpFlagBits } from './packet/build.ts';
+export { quicVarint } from './packet/quic.ts';
 export { parseFrame, parsePacket, verifyChecksums, type PacketProblem, type ParseOptions } from './packet/parse.ts';
 export { internetChecksum, pseudoHeader } from './packet/checksum.ts';
 export { ipBytes, ipText, macBytes, macText } from './packet/addr.ts';
