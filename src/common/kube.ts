@@ -320,9 +320,18 @@ export class KubeClient {
       throw apiError('WATCH', url, status, Buffer.concat(chunks).toString('utf8'));
     }
     res.socket.setKeepAlive(true, 10_000);
+    // The server ends the watch after timeoutSeconds; silence well past that
+    // means a dead path (no RST ever arrives across a partition): give up.
+    const idleMs = ((options.timeoutSeconds ?? 300) + 30) * 1000;
+    let idle = setTimeout(() => res.destroy(new Error(`no data for ${idleMs} ms`)), idleMs);
     const lines = createInterface({ input: res, crlfDelay: Infinity });
     let failure: unknown;
     res.on('error', (err) => { failure = err; });
+    res.on('close', () => clearTimeout(idle));
+    res.on('data', () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => res.destroy(new Error(`no data for ${idleMs} ms`)), idleMs);
+    });
     for await (const line of lines) {
       if (line.trim() === '') continue;
       const event = JSON.parse(line) as WatchEvent;
