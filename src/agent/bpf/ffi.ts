@@ -149,7 +149,8 @@ export const c = {
   objGetProgInfo: lib.func(
     'int bpf_obj_get_info_by_fd(int fd, _Inout_ bpf_prog_info_prefix *info, _Inout_ uint32 *info_len)',
   ),
-  progTestRun: lib.func('int bpf_prog_test_run_opts(int fd, _Inout_ bpf_test_run_opts *opts)'),
+  // Takes a pointer into native scratch memory (see Scratch): no per-call struct marshalling.
+  progTestRun: lib.func('int bpf_prog_test_run_opts(int fd, void *opts)'),
 
   xdpAttach: lib.func('int bpf_xdp_attach(int ifindex, int prog_fd, uint32 flags, const bpf_xdp_attach_opts *opts)'),
   xdpDetach: lib.func('int bpf_xdp_detach(int ifindex, uint32 flags, const bpf_xdp_attach_opts *opts)'),
@@ -245,6 +246,31 @@ export function lastErrno(): number {
 /** Size in bytes of one of the structs above. */
 export function sizeOf(type: TypeObject): number {
   return koffi.sizeof(type);
+}
+
+/** Byte offset of a member of one of the structs above. */
+export function offsetOf(type: TypeObject, member: string): number {
+  return koffi.offsetof(type, member);
+}
+
+/**
+ * Native memory at a fixed address, viewed as a Buffer. Used where a struct
+ * must hold pointers to our bytes (test-run opts): filled in place, passed by
+ * pointer, read back without koffi converting objects on every call.
+ */
+export interface Scratch {
+  readonly ptr: unknown;
+  readonly address: bigint;
+  readonly bytes: Buffer;
+}
+
+export function allocScratch(size: number): Scratch {
+  const ptr = koffi.alloc('uint8', size);
+  return { ptr, address: koffi.address(ptr), bytes: Buffer.from(koffi.view(ptr, size)) };
+}
+
+export function freeScratch(s: Scratch): void {
+  koffi.free(s.ptr);
 }
 
 /** True when a koffi pointer return value is NULL. */

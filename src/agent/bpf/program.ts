@@ -2,7 +2,7 @@
 
 import { SterletError } from '../../common/errors.ts';
 import { check, closeFd } from './call.ts';
-import { c, ProgInfoPrefix, sizeOf, TestRunOpts } from './ffi.ts';
+import { allocScratch, c, freeScratch, offsetOf, ProgInfoPrefix, type Scratch, sizeOf, TestRunOpts } from './ffi.ts';
 
 export interface ProgramInfo {
   readonly id: number;
@@ -37,6 +37,23 @@ export interface TestRunResult {
 }
 
 const PROG_INFO_SIZE = sizeOf(ProgInfoPrefix);
+const OPTS_SIZE = sizeOf(TestRunOpts);
+const OFF = Object.fromEntries(
+  ['sz', 'data_in', 'data_out', 'data_size_in', 'data_size_out', 'ctx_in', 'ctx_size_in', 'retval', 'repeat', 'duration', 'flags', 'cpu'].map(
+    (m) => [m, offsetOf(TestRunOpts, m)],
+  ),
+) as Record<'sz' | 'data_in' | 'data_out' | 'data_size_in' | 'data_size_out' | 'ctx_in' | 'ctx_size_in' | 'retval' | 'repeat' | 'duration' | 'flags' | 'cpu', number>;
+
+// One scratch area for all test runs (JS is single-threaded and the call is
+// synchronous); it grows when a bigger frame comes along.
+let scratch: Scratch | undefined;
+function scratchOf(size: number): Scratch {
+  if (scratch === undefined || scratch.bytes.length < size) {
+    if (scratch !== undefined) freeScratch(scratch);
+    scratch = allocScratch(Math.max(size, 8192));
+  }
+  return scratch;
+}
 
 export class BpfProgram {
   readonly fd: number;
@@ -68,28 +85,37 @@ export class BpfProgram {
 
   testRun(o: TestRunOptions): TestRunResult {
     const outSize = o.dataOutSize ?? o.data.length + 256;
-    const out = Buffer.alloc(outSize);
-    const opts = {
-      sz: sizeOf(TestRunOpts),
-      data_in: o.data,
-      data_out: out,
-      data_size_in: o.data.length,
-      data_size_out: outSize,
-      ctx_in: o.ctxIn ?? null,
-      ctx_out: null,
-      ctx_size_in: o.ctxIn?.length ?? 0,
-      ctx_size_out: 0,
-      retval: 0,
-      repeat: o.repeat ?? 1,
-      duration: 0,
-      flags: o.flags ?? 0,
-      cpu: o.cpu ?? 0,
-      batch_size: 0,
-    };
-    check('bpf_prog_test_run_opts', () => c.progTestRun(this.fd, opts) as number, {
+    const ctxLen = o.ctxIn?.length ?? 0;
+    // Layout in scratch memory: [opts][data in][data out][ctx in].
+    const dataIn = OPTS_SIZE;
+    const dataOut = dataIn + o.data.length;
+    const ctxIn = dataOut + outSize;
+    const s = scratchOf(ctxIn + ctxLen);
+    const b = s.bytes;
+    b.fill(0, 0, OPTS_SIZE);
+    b.writeBigUInt64LE(BigInt(OPTS_SIZE), OFF.sz);
+    b.writeBigUInt64LE(s.address + BigInt(dataIn), OFF.data_in);
+    b.writeBigUInt64LE(s.address + BigInt(dataOut), OFF.data_out);
+    b.writeUInt32LE(o.data.length, OFF.data_size_in);
+    b.writeUInt32LE(outSize, OFF.data_size_out);
+    if (o.ctxIn !== undefined) {
+      o.ctxIn.copy(b, ctxIn);
+      b.writeBigUInt64LE(s.address + BigInt(ctxIn), OFF.ctx_in);
+      b.writeUInt32LE(ctxLen, OFF.ctx_size_in);
+    }
+    b.writeInt32LE(o.repeat ?? 1, OFF.repeat);
+    b.writeUInt32LE(o.flags ?? 0, OFF.flags);
+    b.writeUInt32LE(o.cpu ?? 0, OFF.cpu);
+    o.data.copy(b, dataIn);
+    check('bpf_prog_test_run_opts', () => c.progTestRun(this.fd, s.ptr) as number, {
       details: { dataSize: o.data.length, dataOutSize: outSize },
     });
-    return { retval: opts.retval, data: out.subarray(0, opts.data_size_out), durationNs: opts.duration };
+    const outLen = Math.min(b.readUInt32LE(OFF.data_size_out), outSize);
+    return {
+      retval: b.readUInt32LE(OFF.retval),
+      data: Buffer.from(b.subarray(dataOut, dataOut + outLen)),
+      durationNs: b.readUInt32LE(OFF.duration),
+    };
   }
 
   close(): void {
