@@ -63,18 +63,18 @@ static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_met
 	}
 	if (udp)
 		nv.atime = bpf_ktime_get_coarse_ns() >> ATIME_SHIFT;
+	if (lru)
+		v = bpf_map_lookup_elem(lru, &p->flow);
 	if (!lru || syn) {
 		stat_add(&stats, STAT_EV_LRU_SKIP, 0);
+	} else if (v && !(udp && cfg->udp_timeout && nv.atime - v->atime > cfg->udp_timeout)) {
+		if (udp && v->atime != nv.atime)
+			v->atime = nv.atime;
+		stat_add(&stats, STAT_EV_LRU_HIT, 0);
+		return v->real;
 	} else {
-		v = bpf_map_lookup_elem(lru, &p->flow);
-		if (v && udp && cfg->udp_timeout && nv.atime - v->atime > cfg->udp_timeout) {
+		if (v)
 			stat_add(&stats, STAT_EV_LRU_EXPIRED, 0);
-		} else if (v) {
-			if (udp && v->atime != nv.atime)
-				v->atime = nv.atime;
-			stat_add(&stats, STAT_EV_LRU_HIT, 0);
-			return v->real;
-		}
 		stat_add(&stats, STAT_EV_LRU_MISS, 0);
 	}
 
@@ -82,12 +82,24 @@ static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_met
 	r = bpf_map_lookup_elem(&ring, &slot);
 	if (!r || !*r)
 		return 0;
-	/* RST ends the flow and ICMP errors only follow one: neither creates an entry. */
-	if (lru && !p->icmp_err && !(p->tcp_flags & TCP_F_RST)) {
-		nv.real = *r;
-		if (bpf_map_update_elem(lru, &p->flow, &nv, BPF_ANY))
-			stat_add(&stats, STAT_EV_LRU_INSERT_FAIL, 0);
+	/* RST ends the flow and ICMP errors only follow one: neither touches the table. */
+	if (!lru || p->icmp_err || (p->tcp_flags & TCP_F_RST))
+		return *r;
+	/* An existing entry (SYN on a reused port, expired UDP) is corrected in place. */
+	if (v) {
+		v->real = *r;
+		v->atime = nv.atime;
+		return *r;
 	}
+	/*
+	 * A SYN creates no entry; the handshake's ACK does. A SYN flood then costs a
+	 * ring lookup per packet and cannot evict established flows from the table.
+	 */
+	if (syn)
+		return *r;
+	nv.real = *r;
+	if (bpf_map_update_elem(lru, &p->flow, &nv, BPF_ANY))
+		stat_add(&stats, STAT_EV_LRU_INSERT_FAIL, 0);
 	return *r;
 }
 

@@ -6,7 +6,7 @@
 
 import { fileURLToPath } from 'node:url';
 import { SterletError } from '../../common/errors.ts';
-import { BpfMap, BpfObject, BpfProgram, MapType, possibleCpus } from '../bpf/libbpf.ts';
+import { BPF_F_NO_COMMON_LRU, BpfMap, BpfObject, BpfProgram, MapType, possibleCpus } from '../bpf/libbpf.ts';
 import { encodeLimits, u32 } from './codec.ts';
 import { statsEntries } from './counters.ts';
 import { BALANCER_PROGRAM, BalancerMap, DECAP_PROGRAM, DecapMap, Defaults, Size } from './layout.ts';
@@ -35,6 +35,13 @@ export interface OpenBalancerOptions {
   readonly sizes?: Partial<BalancerSizes>;
   /** CPUs that get their own connection table; default every possible CPU (no NUMA hint). */
   readonly forwardingCpus?: readonly ForwardingCpu[];
+  /**
+   * Create the per-CPU tables with BPF_F_NO_COMMON_LRU (per-CPU LRU lists).
+   * Default false: each table is written by one CPU only, so the common LRU is
+   * uncontended and keeps all lruSize entries usable by that CPU (per-CPU lists
+   * would give it lruSize / possible CPUs).
+   */
+  readonly noCommonLru?: boolean;
   /** Programs to load; default [balancer_ingress]. Others in the object are skipped. */
   readonly programs?: readonly string[];
   /** Existing maps (e.g. adopted pins) to use instead of creating them; conn_tables reused = no new tables. */
@@ -117,6 +124,7 @@ export function openBalancer(options: OpenBalancerOptions = {}): Balancer {
             keySize: Size.flowKey,
             valueSize: Size.lruVal,
             maxEntries: sizes.lruSize,
+            flags: options.noCommonLru === true ? BPF_F_NO_COMMON_LRU : 0,
             ...(numaNode !== undefined ? { numaNode } : {}),
           }),
         );

@@ -1,0 +1,155 @@
+// ns/packet of the XDP balancer per packet class, through BPF_PROG_TEST_RUN.
+// Every run re-processes the ORIGINAL frame: the bench entries restore it
+// (bpf/bench/bench.bpf.c), and the restore cost is measured as a floor in the
+// same process. Each measured run must move exactly the expected verdict and
+// event counters by `repeat`, else the benchmark fails. Pinned to one CPU
+// (re-executes itself under taskset). Usage: npm run bench:dataplane
+//   env: BENCH_CPU (default: last CPU), BENCH_RUNS (7), BENCH_REPEAT (20000)
+
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { XdpAction } from '../src/agent/bpf/libbpf.ts';
+import type { StatName } from '../src/agent/dataplane/counters.ts';
+import { build } from '../src/common/packet/build.ts';
+import type { Layer } from '../src/common/packet/types.ts';
+import { BENCH_OBJECT, Rig, VIP, type ProgramName } from './lib/dataplane-rig.ts';
+
+const cpu = Number(process.env.BENCH_CPU ?? availableParallelism() - 1);
+const runs = Number(process.env.BENCH_RUNS ?? 7);
+const repeat = Number(process.env.BENCH_REPEAT ?? 20000);
+const LRU_SIZE = 65536;
+
+if (process.env.STERLET_BENCH_PINNED !== String(cpu)) {
+  const r = spawnSync('taskset', ['-c', String(cpu), process.execPath, fileURLToPath(import.meta.url)], {
+    stdio: 'inherit',
+    env: { ...process.env, BENCH_CPU: String(cpu), STERLET_BENCH_PINNED: String(cpu) },
+  });
+  process.exit(r.status ?? 1);
+}
+if (!existsSync(BENCH_OBJECT)) {
+  console.error(`${BENCH_OBJECT} is missing: run \`make bpf\` first`);
+  process.exit(1);
+}
+
+const eth = (payload: Layer): Buffer => build({ kind: 'eth', src: '02:00:00:00:00:01', dst: '02:00:00:00:00:02', payload });
+const tcp4 = (flags: string, dst: string = VIP.web4.address): Buffer => eth({ kind: 'ipv4', src: '192.0.2.7', dst, payload: { kind: 'tcp', sport: 40000, dport: 80, flags } });
+const frames = {
+  tcp4: tcp4('A'),
+  syn4: tcp4('S'),
+  tcp6: eth({ kind: 'ipv6', src: '2001:db8::7', dst: VIP.web6.address, payload: { kind: 'tcp', sport: 40000, dport: 80, flags: 'A' } }),
+  udp4: eth({ kind: 'ipv4', src: '192.0.2.7', dst: VIP.dns4.address, payload: { kind: 'udp', sport: 40000, dport: 53, payload: Buffer.alloc(32) } }),
+  nonVip: tcp4('A', '10.9.9.9'),
+};
+/** Offset of the IPv4 source address: stamped with a per-run sequence number = a new flow every run. */
+const SRC4 = 14 + 12;
+
+interface Case {
+  readonly name: string;
+  readonly program: ProgramName;
+  readonly frame: Buffer;
+  readonly seqOffset?: number;
+  readonly retval: number;
+  /** Counters that must grow by exactly `repeat` per run. */
+  readonly expect: readonly StatName[];
+  /** Katran's figure in the same harness (ns), if any. */
+  readonly katran?: number;
+  /** Before each run (after the frame is set). */
+  readonly before?: (rig: Rig) => void;
+  /** Before the first run. */
+  readonly warm?: (rig: Rig) => void;
+}
+
+/** Insert `n` new flows through the program itself (same CPU, same path as traffic). */
+function fill(rig: Rig, n: number): void {
+  rig.setFrame(frames.tcp4, SRC4);
+  rig.program('balancer').testRun({ data: frames.tcp4, repeat: n });
+}
+
+const warmOnce = (frame: Buffer) => (rig: Rig): void => void rig.program('balancer').testRun({ data: frame });
+
+const cases: Case[] = [
+  { name: 'floor: trivial XDP program', program: 'trivial', frame: frames.tcp4, retval: XdpAction.PASS, expect: [] },
+  { name: 'floor: restore frame only', program: 'restore', frame: frames.tcp4, retval: XdpAction.TX, expect: [] },
+  { name: 'floor: restore + parse + IPIP encap, no lookups', program: 'encap', frame: frames.tcp4, retval: XdpAction.TX, expect: [] },
+  { name: 'v4 TCP LRU hit', program: 'balancer', frame: frames.tcp4, retval: XdpAction.TX, expect: ['txForward', 'evLruHit'], katran: 154, warm: warmOnce(frames.tcp4) },
+  { name: 'v6 TCP LRU hit', program: 'balancer', frame: frames.tcp6, retval: XdpAction.TX, expect: ['txForward', 'evLruHit'], katran: 146, warm: warmOnce(frames.tcp6) },
+  { name: 'v4 UDP LRU hit', program: 'balancer', frame: frames.udp4, retval: XdpAction.TX, expect: ['txForward', 'evLruHit'], katran: 183, warm: warmOnce(frames.udp4) },
+  { name: 'v4 SYN, same flow every run', program: 'balancer', frame: frames.syn4, retval: XdpAction.TX, expect: ['txForward', 'evLruSkip'], katran: 308, warm: warmOnce(frames.tcp4) },
+  { name: 'v4 SYN, new flow every run (SYN flood)', program: 'balancer', frame: frames.syn4, seqOffset: SRC4, retval: XdpAction.TX, expect: ['txForward', 'evLruSkip'], katran: 308 },
+  { name: 'v4 new flow, LRU empty', program: 'balancer', frame: frames.tcp4, seqOffset: SRC4, retval: XdpAction.TX, expect: ['txForward', 'evLruMiss'], katran: 1070, before: (r) => r.freshTable() },
+  {
+    name: 'v4 new flow, LRU half full',
+    program: 'balancer',
+    frame: frames.tcp4,
+    seqOffset: SRC4,
+    retval: XdpAction.TX,
+    expect: ['txForward', 'evLruMiss'],
+    katran: 1070,
+    before: (r) => {
+      r.freshTable();
+      fill(r, LRU_SIZE / 2);
+    },
+  },
+  { name: 'v4 new flow, LRU full + evicting', program: 'balancer', frame: frames.tcp4, seqOffset: SRC4, retval: XdpAction.TX, expect: ['txForward', 'evLruMiss'], katran: 1070, warm: (r) => fill(r, LRU_SIZE * 2) },
+  { name: 'non-VIP pass', program: 'balancer', frame: frames.nonVip, retval: XdpAction.PASS, expect: ['passNotVip'], katran: 79 },
+];
+
+interface Row {
+  readonly name: string;
+  readonly median: number;
+  readonly min: number;
+  readonly max: number;
+  readonly katran?: number | undefined;
+}
+
+function measure(rig: Rig, c: Case): Row {
+  rig.freshTable();
+  rig.setFrame(c.frame, c.seqOffset ?? 0);
+  c.warm?.(rig);
+  const samples: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    c.before?.(rig);
+    rig.setFrame(c.frame, c.seqOffset ?? 0);
+    const before = rig.counters();
+    const r = rig.program(c.program).testRun({ data: c.frame, repeat });
+    const after = rig.counters();
+    if (r.retval !== c.retval) throw new Error(`${c.name}: verdict ${r.retval}, expected ${c.retval}`);
+    for (const name of c.expect) {
+      const d = after[name] - before[name];
+      if (d !== BigInt(repeat)) throw new Error(`${c.name}: counter ${name} moved by ${d}, expected ${repeat}: not every run took the measured path`);
+    }
+    samples.push(r.durationNs);
+  }
+  samples.sort((a, b) => a - b);
+  return { name: c.name, median: samples[Math.floor(samples.length / 2)]!, min: samples[0]!, max: samples[samples.length - 1]!, katran: c.katran };
+}
+
+const rig = new Rig({ cpu, lruSize: LRU_SIZE, ringSize: 65537, noCommonLru: process.env.BENCH_NO_COMMON_LRU === '1' });
+let rows: Row[];
+try {
+  rows = cases.map((c) => measure(rig, c));
+} finally {
+  rig.close();
+}
+
+const floor = (prefix: string): number => rows.find((r) => r.name.startsWith(prefix))!.median;
+const overhead = floor('floor: restore frame only') - floor('floor: trivial');
+const pad = (s: string | number, n: number): string => String(s).padStart(n);
+console.log(`Sterlet XDP balancer, BPF_PROG_TEST_RUN on CPU ${cpu}: median of ${runs} runs x ${repeat} packets, ns/packet`);
+console.log(`net = median - (restore floor - trivial floor): the balancer alone, comparable with Katran's figures (which include the ~22 ns trivial floor)\n`);
+console.log(`${'class'.padEnd(48)} ${pad('median', 7)} ${pad('min', 7)} ${pad('max', 7)} ${pad('net', 7)}  vs Katran target (-20%)`);
+let failed = 0;
+for (const r of rows) {
+  const net = r.katran === undefined ? '' : (r.median - overhead).toFixed(0);
+  let verdict = '';
+  if (r.katran !== undefined) {
+    const target = r.katran * 0.8;
+    const ok = r.median - overhead < target;
+    if (!ok) failed++;
+    verdict = `${ok ? 'ok  ' : 'SLOW'} Katran ${r.katran}, target < ${target.toFixed(0)}`;
+  }
+  console.log(`${r.name.padEnd(48)} ${pad(r.median, 7)} ${pad(r.min, 7)} ${pad(r.max, 7)} ${pad(net, 7)}  ${verdict}`);
+}
+console.log(`\n${failed === 0 ? 'every class beats its target' : `${failed} class(es) miss the target`}`);
