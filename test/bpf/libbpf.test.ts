@@ -425,6 +425,23 @@ describe('BpfProgram', () => {
     expect(small.errnoName).toBe('ENOSPC');
   });
 
+  it('passes an xdp_md context and grows its scratch memory for big frames', () => {
+    const o = loadObject();
+    const prog = track(o.program('xdp_pass').asProgram());
+    // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex.
+    const ctx = Buffer.alloc(24);
+    ctx.writeUInt32LE(1, 12); // lo
+    expect(prog.testRun({ data: Buffer.alloc(64), ctxIn: ctx }).retval).toBe(XdpAction.PASS);
+    ctx.writeUInt32LE(0x7ffffff0, 12);
+    expect(bpfError(() => prog.testRun({ data: Buffer.alloc(64), ctxIn: ctx })).errnoName).toBe('ENODEV');
+
+    const big = Buffer.alloc(3000);
+    big.fill(0x5a);
+    const out = prog.testRun({ data: big, dataOutSize: 9000 });
+    expect(out.data).toEqual(big);
+    expect(prog.testRun({ data: Buffer.alloc(64, 1) }).data).toEqual(Buffer.alloc(64, 1)); // after growth
+  });
+
   it('reports info, pins and adopts by pin and id', () => {
     const o = loadObject();
     const prog = track(o.program('xdp_adapter').asProgram());
