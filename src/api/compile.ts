@@ -5,9 +5,10 @@
 // everything else is still compiled, so one bad object never blanks a node.
 import { createHash } from 'node:crypto';
 import type { Backend } from './backend.ts';
+import { BackendIndex } from './backend-index.ts';
 import { DESIRED_STATE_VERSION, type DesiredBackend, type DesiredState, type DesiredVip } from './desired-state.ts';
 import { compareIp, formatIp, parseIp, type ParsedIp } from './ip.ts';
-import type { Labels, ObjectRef } from './meta.ts';
+import type { Labels, LabelSelector, ObjectRef } from './meta.ts';
 import { ADMIT_ALL, type Admission, admitVip, backendAllowed, type PreparedPool, preparePools } from './pools.ts';
 import { type Problem, type ProblemCode, ProblemEffect, PROBLEM_REASONS } from './problems.ts';
 import { matchesSelector } from './selector.ts';
@@ -58,18 +59,19 @@ export function compareAge(a: Aged, b: Aged): number {
   return cmp(`${namespaceOf(a)}/${a.metadata.name}`, `${namespaceOf(b)}/${b.metadata.name}`);
 }
 
-function stableJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value).filter(([, v]) => v !== undefined);
-    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`).join(',')}}`;
+/** The selector with its label map in key order, so equal selectors hash equally. */
+function canonicalSelector(selector: LabelSelector): LabelSelector {
+  const out: LabelSelector = {};
+  if (selector.matchLabels !== undefined) {
+    out.matchLabels = Object.fromEntries(Object.entries(selector.matchLabels).sort(([a], [b]) => cmp(a, b)));
   }
-  return JSON.stringify(value);
+  if (selector.matchExpressions !== undefined) out.matchExpressions = selector.matchExpressions;
+  return out;
 }
 
-function revisionOf(vip: Omit<DesiredVip, 'revision' | 'generation' | 'id'>): string {
-  return createHash('sha256').update(stableJson(vip)).digest('hex').slice(0, 16);
+/** Hash of what the dataplane programs; the body is built with a fixed key order, so JSON is canonical. */
+function revisionOf(body: Omit<DesiredVip, 'revision' | 'generation' | 'id'>): string {
+  return createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 16);
 }
 
 function ref(kind: 'VirtualIP' | 'Backend', o: Aged): ObjectRef {
@@ -100,7 +102,7 @@ interface VipContext {
 /** Selected, usable backends of one VIP, sorted by address; excluded ones are reported. */
 function resolveBackends(ctx: VipContext, candidates: readonly Backend[], problems: Problems): DesiredBackend[] {
   const { vip, id } = ctx;
-  const byAddress = new Map<string, { backend: Backend; ip: ParsedIp }>();
+  const byAddress = new Map<string, { backend: Backend; ip: ParsedIp; address: string }>();
   const byQuicId = new Map<number, Backend>();
   for (const backend of candidates) {
     const beRef = ref('Backend', backend);
@@ -133,12 +135,12 @@ function resolveBackends(ctx: VipContext, candidates: readonly Backend[], proble
       }
       byQuicId.set(quicId, backend);
     }
-    byAddress.set(address, { backend, ip });
+    byAddress.set(address, { backend, ip, address });
   }
   return [...byAddress.values()]
     .sort((a, b) => compareIp(a.ip, b.ip))
-    .map(({ backend, ip }) => {
-      const out: DesiredBackend = { address: formatIp(ip), family: ip.family, weight: backend.spec.weight, name: backend.metadata.name };
+    .map(({ backend, ip, address }) => {
+      const out: DesiredBackend = { address, family: ip.family, weight: backend.spec.weight, name: backend.metadata.name };
       // QUIC ids only matter (and are only checked unique) on QUIC VIPs.
       if (vip.spec.quic && backend.spec.quicServerId !== undefined) out.quicServerId = backend.spec.quicServerId;
       return out;
@@ -151,6 +153,7 @@ export function compile(objects: readonly CompileInput[], options: CompileOption
   const problems = new Problems();
   const vips = objects.filter((o): o is VirtualIP => o.kind === 'VirtualIP').sort(compareAge);
   const backends = objects.filter((o): o is Backend => o.kind === 'Backend').sort(compareAge);
+  const index = new BackendIndex(backends, namespaceOf);
   const claims = new Map<string, string>();
   const seen = new Set<string>();
   const admittedBy = new Map<string, string>();
@@ -192,9 +195,7 @@ export function compile(objects: readonly CompileInput[], options: CompileOption
     }
     claims.set(claimKey, id);
 
-    const selected = backends.filter(
-      (b) => namespaceOf(b) === namespace && matchesSelector(vip.spec.backendSelector, b.metadata.labels),
-    );
+    const selected = index.select(namespace, vip.spec.backendSelector);
     const resolved = resolveBackends({ vip, id, ip, pool }, selected, problems);
     if (resolved.length === 0) {
       const why = selected.length === 0
@@ -215,7 +216,7 @@ export function compile(objects: readonly CompileInput[], options: CompileOption
         encapsulation: vip.spec.encapsulation,
       },
       backends: resolved,
-      ...(vip.spec.nodeSelector === undefined ? {} : { nodeSelector: vip.spec.nodeSelector }),
+      ...(vip.spec.nodeSelector === undefined ? {} : { nodeSelector: canonicalSelector(vip.spec.nodeSelector) }),
     };
     out.push({ id, generation: vip.metadata.generation ?? 1, revision: revisionOf(body), ...body });
   }
