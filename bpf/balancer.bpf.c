@@ -45,8 +45,8 @@ static __always_inline struct vip_meta *vip_addr_lookup(const struct flow_key *f
 static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_meta *vip,
 				       const struct lb_settings *cfg, __u32 hash)
 {
-	__u8 syn = p->flow.proto == IPPROTO_TCP_ &&
-		   (p->tcp_flags & (TCP_F_SYN | TCP_F_ACK)) == TCP_F_SYN;
+	__u8 syn =
+	    p->flow.proto == IPPROTO_TCP_ && (p->tcp_flags & (TCP_F_SYN | TCP_F_ACK)) == TCP_F_SYN;
 	__u8 udp = p->flow.proto == IPPROTO_UDP_;
 	struct lru_val nv = {}, *v = NULL;
 	void *lru = NULL;
@@ -160,8 +160,9 @@ static __always_inline int process_icmp(struct xdp_md *ctx, struct pkt *p)
 		stat_add(&stats, STAT_EV_ICMP_GENERATED, 0);
 		return echo_reply(data, data_end, p);
 	}
-	if (p->flow.family == FAMILY_V4 ? type != ICMP_DEST_UNREACH_
-					: type != ICMPV6_DEST_UNREACH_ && type != ICMPV6_PKT_TOOBIG_)
+	if (p->flow.family == FAMILY_V4
+		? type != ICMP_DEST_UNREACH_
+		: type != ICMPV6_DEST_UNREACH_ && type != ICMPV6_PKT_TOOBIG_)
 		return STAT_PASS_ICMP;
 	st = parse_icmp_quote(data, data_end, p);
 	if (st != PARSE_OK)

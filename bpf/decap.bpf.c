@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* decap.bpf.c — backend XDP: strip IPIP / IP6IP6 / 4-in-6 / 6-in-4 / GUE sent to a local address. */
+/* decap.bpf.c — backend XDP: strip IPIP / IP6IP6 / 4-in-6 / 6-in-4 / GUE sent to a local address.
+ */
 #include <linux/bpf.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
@@ -47,8 +48,8 @@ static __always_inline int parse_gue(void *data, void *data_end, __u32 off, stru
 }
 
 /* Outer IPv4/IPv6 (+UDP) of a tunnel to a local address; PARSE_OK or a DSTAT_*. */
-static __always_inline int parse_tunnel(void *data, void *data_end, struct pkt *p,
-					struct tunnel *t, __u8 proto, __be16 gue_dport)
+static __always_inline int parse_tunnel(void *data, void *data_end, struct pkt *p, struct tunnel *t,
+					__u8 proto, __be16 gue_dport)
 {
 	struct decap_addr key = {};
 

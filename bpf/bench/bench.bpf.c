@@ -12,8 +12,8 @@
 #define BENCH_FRAME_MAX 256
 
 struct bench_frame {
-	__u32 len;      /* bytes of data to restore */
-	__u32 seq_off;  /* offset of a u32 set to a per-run sequence number; 0 = none */
+	__u32 len;	/* bytes of data to restore */
+	__u32 seq_off;	/* offset of a u32 set to a per-run sequence number; 0 = none */
 	__u32 seq_base; /* first sequence number */
 	__u32 pad;
 	__u8 data[BENCH_FRAME_MAX];

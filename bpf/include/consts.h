@@ -33,55 +33,55 @@
 #endif
 #define QUIC_SERVER_IDS 65536
 
-#define ETH_P_IP_ 0x0800
-#define ETH_P_IPV6_ 0x86DD
-#define ETH_P_8021Q_ 0x8100
+#define ETH_P_IP_     0x0800
+#define ETH_P_IPV6_   0x86DD
+#define ETH_P_8021Q_  0x8100
 #define ETH_P_8021AD_ 0x88A8
-#define ETH_HLEN_ 14
-#define VLAN_HLEN_ 4
+#define ETH_HLEN_     14
+#define VLAN_HLEN_    4
 
-#define IPPROTO_IPIP_ 4
-#define IPPROTO_TCP_ 6
-#define IPPROTO_UDP_ 17
-#define IPPROTO_IPV6_ 41
-#define IPPROTO_FRAG_ 44
-#define IPPROTO_ICMP_ 1
+#define IPPROTO_IPIP_	4
+#define IPPROTO_TCP_	6
+#define IPPROTO_UDP_	17
+#define IPPROTO_IPV6_	41
+#define IPPROTO_FRAG_	44
+#define IPPROTO_ICMP_	1
 #define IPPROTO_ICMPV6_ 58
 
-#define IPV4_HLEN 20
-#define IPV6_HLEN 40
-#define UDP_HLEN 8
-#define GUE_HLEN 4
-#define ICMP_HLEN 8
-#define IP_DF 0x4000
+#define IPV4_HLEN    20
+#define IPV6_HLEN    40
+#define UDP_HLEN     8
+#define GUE_HLEN     4
+#define ICMP_HLEN    8
+#define IP_DF	     0x4000
 #define IP_MF_OFFSET 0x3FFF
-#define DEFAULT_TTL 64
+#define DEFAULT_TTL  64
 
 #define TCP_F_FIN 0x01
 #define TCP_F_SYN 0x02
 #define TCP_F_RST 0x04
 #define TCP_F_ACK 0x10
 
-#define ICMP_ECHO_REPLY_ 0
-#define ICMP_DEST_UNREACH_ 3
-#define ICMP_FRAG_NEEDED_ 4
-#define ICMP_ECHO_ 8
+#define ICMP_ECHO_REPLY_     0
+#define ICMP_DEST_UNREACH_   3
+#define ICMP_FRAG_NEEDED_    4
+#define ICMP_ECHO_	     8
 #define ICMPV6_DEST_UNREACH_ 1
-#define ICMPV6_PKT_TOOBIG_ 2
+#define ICMPV6_PKT_TOOBIG_   2
 #define ICMPV6_ECHO_REQUEST_ 128
-#define ICMPV6_ECHO_REPLY_ 129
+#define ICMPV6_ECHO_REPLY_   129
 
 /* vip_meta.flags */
-#define VIP_F_HASH_SRC (1U << 0)   /* hash the source address only */
+#define VIP_F_HASH_SRC	 (1U << 0) /* hash the source address only */
 #define VIP_F_HASH_DPORT (1U << 1) /* hash the destination port only */
-#define VIP_F_NO_LRU (1U << 2)     /* connection tracking off: ring every packet */
-#define VIP_F_QUIC (1U << 3)       /* route QUIC short headers by CID server id */
-#define VIP_F_GUE (1U << 4)        /* GUE (UDP) instead of IPIP / IP6IP6 / 4-in-6 */
-#define VIP_F_ADDR (1U << 5)       /* address entry (port 0, proto 0): echo, drops */
+#define VIP_F_NO_LRU	 (1U << 2) /* connection tracking off: ring every packet */
+#define VIP_F_QUIC	 (1U << 3) /* route QUIC short headers by CID server id */
+#define VIP_F_GUE	 (1U << 4) /* GUE (UDP) instead of IPIP / IP6IP6 / 4-in-6 */
+#define VIP_F_ADDR	 (1U << 5) /* address entry (port 0, proto 0): echo, drops */
 
 /* real_def.flags */
 #define REAL_F_PRESENT (1U << 0) /* slot holds a real (0 = deleted/unused) */
-#define REAL_F_V6 (1U << 1)      /* address is IPv6 */
+#define REAL_F_V6      (1U << 1) /* address is IPv6 */
 
 /* decap_addr value flags */
 #define DECAP_F_LOCAL (1U << 0)

@@ -46,7 +46,7 @@ static __always_inline __u64 csum_pseudo6(const __be32 *src, const __be32 *dst, 
 /* RFC 1624 incremental update of *csum when a 16-bit word changes from old to new. */
 static __always_inline void csum_replace2(__u16 *csum, __u16 old, __u16 new)
 {
-	__u64 sum = (__u16)~*csum;
+	__u64 sum = (__u16) ~*csum;
 	sum += (__u16)~old;
 	sum += new;
 	*csum = csum_fold(sum);

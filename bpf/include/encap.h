@@ -173,10 +173,10 @@ static __always_inline int encap(struct xdp_md *ctx, const struct pkt *p,
 	ip.check = csum_fold(csum_words(&ip, IPV4_HLEN / 2));
 	__builtin_memcpy(oh, &ip, sizeof(ip));
 	if (gue)
-		return write_gue((struct udphdr *)(oh + 1), data_end, p,
-				 csum_pseudo4(ip.saddr, ip.daddr, IPPROTO_UDP_,
-					      p->ip_len + UDP_HLEN + GUE_HLEN),
-				 cfg->gue_dport, hash, inner_proto);
+		return write_gue(
+		    (struct udphdr *)(oh + 1), data_end, p,
+		    csum_pseudo4(ip.saddr, ip.daddr, IPPROTO_UDP_, p->ip_len + UDP_HLEN + GUE_HLEN),
+		    cfg->gue_dport, hash, inner_proto);
 	return 0;
 }
 

@@ -55,7 +55,8 @@ static __always_inline int echo_reply(void *data, void *data_end, const struct p
 			      bpf_htons(DEFAULT_TTL << 8));
 		iph->ttl = DEFAULT_TTL;
 		ic->type = ICMP_ECHO_REPLY_;
-		csum_replace2(&ic->checksum, bpf_htons(ICMP_ECHO_ << 8), bpf_htons(ICMP_ECHO_REPLY_ << 8));
+		csum_replace2(&ic->checksum, bpf_htons(ICMP_ECHO_ << 8),
+			      bpf_htons(ICMP_ECHO_REPLY_ << 8));
 	} else {
 		struct ipv6hdr *ip6 = data + PKT_OFF(p->l3_off);
 		struct icmp6hdr *ic6 = data + PKT_OFF(p->l4_off);
@@ -195,10 +196,10 @@ static __always_inline int send_too_big(struct xdp_md *ctx, const struct pkt *p,
 		ic6->icmp6_code = 0;
 		ic6->icmp6_cksum = 0;
 		ic6->icmp6_mtu = bpf_htonl(mtu);
-		ic6->icmp6_cksum = csum_fold(csum_pseudo6(p->flow.dst.v6, p->flow.src.v6,
-							  IPPROTO_ICMPV6_, ICMP_HLEN + QUOTE6) +
-					     (__u32)bpf_csum_diff(NULL, 0, (void *)ic6,
-								  ICMP_HLEN + QUOTE6, 0));
+		ic6->icmp6_cksum =
+		    csum_fold(csum_pseudo6(p->flow.dst.v6, p->flow.src.v6, IPPROTO_ICMPV6_,
+					   ICMP_HLEN + QUOTE6) +
+			      (__u32)bpf_csum_diff(NULL, 0, (void *)ic6, ICMP_HLEN + QUOTE6, 0));
 	}
 	return STAT_TX_ICMP_TOO_BIG;
 }

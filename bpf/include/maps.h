@@ -9,10 +9,10 @@
 
 /* Sizes fixed per load: the loader writes this rodata (and resizes the maps to match). */
 const volatile struct lb_limits limits = {
-	.max_vips = MAX_VIPS,
-	.max_reals = MAX_REALS,
-	.ring_size = RING_SIZE,
-	.layout_version = LAYOUT_VERSION,
+    .max_vips = MAX_VIPS,
+    .max_reals = MAX_REALS,
+    .ring_size = RING_SIZE,
+    .layout_version = LAYOUT_VERSION,
 };
 
 /* (address, port, protocol) -> flags + index: the only per-VIP lookup. */
@@ -37,7 +37,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
 	__type(value, __u32);
-	__uint(max_entries, MAX_VIPS * RING_SIZE);
+	__uint(max_entries, MAX_VIPS *RING_SIZE);
 } ring SEC(".maps");
 
 /*

@@ -14,18 +14,18 @@
 
 #define PARSE_OK (-1)
 /* Offsets re-read from the stack lose their bounds; the mask restores them (all < 128). */
-#define PKT_OFF(off) ((off) & 0x7f)
+#define PKT_OFF(off) ((off)&0x7f)
 
 /* What the pipeline knows about the packet after parsing. */
 struct pkt {
 	struct flow_key flow; /* client -> VIP, even for ICMP errors (reversed quote) */
-	__u32 l3_off;         /* 14, or 18 with one VLAN tag */
+	__u32 l3_off;	      /* 14, or 18 with one VLAN tag */
 	__u32 l4_off;
 	__u32 ip_len; /* IP packet length from its header (frame may carry padding) */
 	__u8 tos;
 	__u8 tcp_flags;
 	__u8 udp_nocsum; /* UDP over IPv4 with checksum 0 */
-	__u8 icmp_err;   /* packet is an ICMP error quoting the flow */
+	__u8 icmp_err;	 /* packet is an ICMP error quoting the flow */
 };
 
 /* Ethernet + at most one 802.1Q/802.1ad tag; sets l3_off and the ethertype. */

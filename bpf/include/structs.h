@@ -50,11 +50,11 @@ struct lru_val {
 /* Runtime settings the agent changes without reloading (one ARRAY entry). */
 struct lb_settings {
 	__u32 layout_version; /* LAYOUT_VERSION of whoever created the maps */
-	__u8 gw_mac[6];       /* destination MAC of every forwarded frame */
-	__u16 mtu;            /* L3 bytes toward reals incl. encap; 0 = never send too-big */
+	__u8 gw_mac[6];	      /* destination MAC of every forwarded frame */
+	__u16 mtu;	      /* L3 bytes toward reals incl. encap; 0 = never send too-big */
 	__be16 gue_dport;     /* GUE destination port */
-	__u8 src4_bits;       /* low bits of the v4 outer source taken from the flow hash */
-	__u8 src6_bits;       /* same for v6 (taken in the last 32-bit word) */
+	__u8 src4_bits;	      /* low bits of the v4 outer source taken from the flow hash */
+	__u8 src6_bits;	      /* same for v6 (taken in the last 32-bit word) */
 	__be32 src4_prefix;   /* v4 outer source prefix */
 	__be32 src6_prefix[4];
 	__u32 udp_timeout; /* UDP LRU entry lifetime in atime units; 0 = never age */
