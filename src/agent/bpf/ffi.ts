@@ -8,15 +8,20 @@ import koffi from 'koffi';
 import type { LibraryHandle, TypeObject } from 'koffi';
 import { SterletError } from '../../common/errors.ts';
 
-/** Where libbpf.so.1 may live, in the order they are tried. */
+/**
+ * Where libbpf.so.1 may live, in the order they are tried. STERLET_LIBBPF,
+ * when set, is the only candidate: a wrong explicit path fails loudly instead
+ * of silently loading another build.
+ */
 export function libbpfCandidates(env: NodeJS.ProcessEnv = process.env): string[] {
-  const out: string[] = [];
   const override = env['STERLET_LIBBPF'];
-  if (override !== undefined && override !== '') out.push(override);
-  // src/agent/bpf/ffi.ts -> repo root is three directories up.
-  out.push(fileURLToPath(new URL('../../../build/libbpf/lib/libbpf.so.1', import.meta.url)));
-  out.push('/usr/local/lib/sterlet/libbpf.so.1');
-  return out;
+  if (override !== undefined && override !== '') return [override];
+  return [
+    // src/agent/bpf/ffi.ts -> the repository root is three directories up.
+    fileURLToPath(new URL('../../../build/libbpf/lib/libbpf.so.1', import.meta.url)),
+    // Where the container image installs it.
+    '/usr/local/lib/sterlet/libbpf.so.1',
+  ];
 }
 
 function loadLibbpf(): LibraryHandle {
@@ -35,7 +40,7 @@ function loadLibbpf(): LibraryHandle {
   }
   throw new SterletError('BPF_LIBBPF_NOT_FOUND', 'cannot load libbpf.so.1', {
     why: `tried ${tried.join(', ')}`,
-    fix: 'run `make libbpf`, or set STERLET_LIBBPF to the path of a libbpf 1.5 shared library',
+    fix: 'run `make libbpf`, or set STERLET_LIBBPF to the path of a libbpf 1.5 shared library (libbpf.so.1)',
   });
 }
 
