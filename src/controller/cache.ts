@@ -62,6 +62,15 @@ export class ControllerCache {
   readonly #backendsByNs = new Map<string, Set<string>>();
   /** namespace -> VirtualIP keys. */
   readonly #vipsByNs = new Map<string, Set<string>>();
+  /**
+   * Label indexes that keep 1,000 VIPs x 10,000 Backends linear: Backends by
+   * "ns/key=value" of each label; VIPs by the first matchLabels pair of their
+   * backendSelector (or in `#scanVips` when the selector has none).
+   */
+  readonly #backendsByLabel = new Map<string, Set<string>>();
+  readonly #vipsBySelector = new Map<string, Set<string>>();
+  readonly #scanVips = new Map<string, Set<string>>();
+  readonly #vipSelectorKey = new Map<string, string | undefined>();
 
   constructor(client: KubeClient, options: ControllerCacheOptions) {
     this.#enqueue = options.enqueue;
@@ -108,7 +117,11 @@ export class ControllerCache {
   /** Backends of `namespace` the selector matches. */
   selectedBackends(namespace: string, selector: VirtualIP['spec']['backendSelector']): Backend[] {
     const out: Backend[] = [];
-    for (const k of this.#backendsByNs.get(namespace) ?? []) {
+    const first = Object.entries(selector.matchLabels ?? {})[0];
+    const candidates = first === undefined
+      ? this.#backendsByNs.get(namespace)
+      : this.#backendsByLabel.get(labelKey(namespace, first[0], first[1]));
+    for (const k of candidates ?? []) {
       const raw = this.backends.get(k);
       if (raw === undefined || !matchesSelector(selector, raw.metadata.labels)) continue;
       const parsed = this.parse(Backend, raw);
@@ -163,6 +176,7 @@ export class ControllerCache {
       }
     }
     indexAdd(this.#vipsByNs, ns, key, ev !== 'delete');
+    this.#indexVipSelector(key, ns, ev === 'delete' ? undefined : obj);
     // Status-only updates (our own writes) change neither spec nor metadata we read.
     if (ev === 'update' && old !== undefined && sameSpecAndMeta(obj, old)) return;
     this.#enqueue(VIP_PREFIX + key);
@@ -172,16 +186,36 @@ export class ControllerCache {
     const key = objectKey(obj);
     const ns = obj.metadata.namespace ?? 'default';
     indexAdd(this.#backendsByNs, ns, key, ev !== 'delete');
+    for (const [k, v] of Object.entries(old?.metadata.labels ?? {})) indexAdd(this.#backendsByLabel, labelKey(ns, k, v), key, false);
+    if (ev !== 'delete') for (const [k, v] of Object.entries(obj.metadata.labels ?? {})) indexAdd(this.#backendsByLabel, labelKey(ns, k, v), key, true);
     if (ev === 'update' && old !== undefined && sameSpecAndMeta(obj, old)) return;
-    for (const vipKey of this.#vipsByNs.get(ns) ?? []) {
-      const vip = this.vips.get(vipKey);
-      const selector = (vip?.['spec'] as { backendSelector?: VirtualIP['spec']['backendSelector'] } | undefined)?.backendSelector;
+    const candidates = new Set<string>(this.#scanVips.get(ns));
+    for (const labels of [obj.metadata.labels, old?.metadata.labels]) {
+      for (const [k, v] of Object.entries(labels ?? {})) for (const vk of this.#vipsBySelector.get(labelKey(ns, k, v)) ?? []) candidates.add(vk);
+    }
+    for (const vipKey of candidates) {
+      const selector = selectorOf(this.vips.get(vipKey));
       if (selector === undefined) continue;
       if (matchesSelector(selector, obj.metadata.labels) || (old !== undefined && matchesSelector(selector, old.metadata.labels))) {
         this.#enqueue(VIP_PREFIX + vipKey);
       }
     }
     this.#enqueue(BACKEND_PREFIX + key);
+  }
+
+  #indexVipSelector(key: string, ns: string, obj: KubeObject | undefined): void {
+    const before = this.#vipSelectorKey.get(key);
+    if (this.#vipSelectorKey.has(key)) {
+      if (before === undefined) indexAdd(this.#scanVips, ns, key, false);
+      else indexAdd(this.#vipsBySelector, before, key, false);
+      this.#vipSelectorKey.delete(key);
+    }
+    if (obj === undefined) return;
+    const first = Object.entries(selectorOf(obj)?.matchLabels ?? {})[0];
+    const after = first === undefined ? undefined : labelKey(ns, first[0], first[1]);
+    this.#vipSelectorKey.set(key, after);
+    if (after === undefined) indexAdd(this.#scanVips, ns, key, true);
+    else indexAdd(this.#vipsBySelector, after, key, true);
   }
 
   #onNode(ev: string, obj: KubeObject, old: KubeObject | undefined): void {
@@ -196,6 +230,14 @@ export class ControllerCache {
     }
     for (const id of ids) this.#enqueue(VIP_PREFIX + id);
   }
+}
+
+function labelKey(ns: string, key: string, value: string): string {
+  return `${ns}/${key}=${value}`;
+}
+
+function selectorOf(obj: KubeObject | undefined): VirtualIP['spec']['backendSelector'] | undefined {
+  return (obj?.['spec'] as { backendSelector?: VirtualIP['spec']['backendSelector'] } | undefined)?.backendSelector;
 }
 
 function claimKey(obj: KubeObject): string | undefined {

@@ -55,7 +55,9 @@ export class EventRecorder {
     try {
       await this.#client.create(Resources.event, body, namespace);
     } catch (err) {
-      this.#log?.warn({ err: String(err), reason: event.reason, object: `${namespace}/${regarding.metadata.name}` }, 'could not write an Event');
+      // A namespace being deleted refuses new content; that is expected, not news.
+      const terminating = err instanceof Error && err.message.includes('being terminated');
+      (terminating ? this.#log?.debug.bind(this.#log) : this.#log?.warn.bind(this.#log))?.({ err: String(err), reason: event.reason, object: `${namespace}/${regarding.metadata.name}` }, 'could not write an Event');
     }
   }
 }
