@@ -10,7 +10,10 @@ export const VirtualIPPoolSpec = z
       .array(cidr('A VIP address range (IPv4 or IPv6 CIDR).'))
       .min(1)
       .max(64)
-      .meta({ description: 'VIP address ranges (CIDRs, IPv4 and/or IPv6) the selected namespaces may claim.' }),
+      .meta({
+        description:
+          'VIP address ranges (CIDRs, IPv4 and/or IPv6) the selected namespaces may claim. When several pools admit a VIP, the one with the longest matching range wins (then the pool name), and its backendAddresses apply.',
+      }),
     backendAddresses: z
       .array(cidr('A backend address range (IPv4 or IPv6 CIDR).'))
       .min(1)

@@ -16,6 +16,11 @@ function constraints(node: Json): string {
   if (node.maxItems !== undefined) parts.push(`≤ ${node.maxItems} items`);
   if (node.minItems !== undefined) parts.push(`≥ ${node.minItems} items`);
   for (const v of (node['x-kubernetes-validations'] ?? []) as Json[]) parts.push(`CEL: \`${v.rule}\``);
+  const items = node.items as Json | undefined;
+  if (items !== undefined && items.type !== 'object') {
+    const each = constraints(items);
+    if (each !== '') parts.push(`each: ${each}`);
+  }
   return parts.join('; ');
 }
 
