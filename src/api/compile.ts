@@ -3,6 +3,10 @@
 // Pure and deterministic: the same objects in any order give the same state.
 // A problem removes only what it concerns (a VIP, or one backend of a VIP);
 // everything else is still compiled, so one bad object never blanks a node.
+// Contract: whether a VIP holds its address/port/protocol claim depends only
+// on that VIP (spec checks and pool admission), never on its Backends, so a
+// caller may compile one conflict group (the VIPs sharing a key) plus one
+// VIP's Backends and get the same outcome for that VIP as a full compile.
 import { createHash } from 'node:crypto';
 import type { Backend } from './backend.ts';
 import { BackendIndex } from './backend-index.ts';
