@@ -186,6 +186,25 @@ function adopt(o: StartBalancerOptions, pins: BalancerPins): RunningBalancer {
   }
 }
 
+/**
+ * Read-only access to a pinned balancer (for plan, stats, simulate): maps and
+ * the sizes they were created with; undefined when nothing is pinned there.
+ */
+export function openPinnedBalancer(bpffs: string): { maps: BalancerMaps; sizes: BalancerSizes; limits: Limits; close(): void } | undefined {
+  const pins = balancerPins(bpffs);
+  if (!isComplete(pins)) return undefined;
+  const maps = openPinned(pins);
+  const sizes = pinnedSizes(maps);
+  return {
+    maps,
+    sizes,
+    limits: limitsOf(sizes),
+    close: () => {
+      for (const name of BALANCER_PINNED_MAPS) maps[name].close();
+    },
+  };
+}
+
 function openPinned(pins: BalancerPins): BalancerMaps {
   const opened: Partial<Record<keyof BalancerMaps, BpfMap>> = {};
   try {

@@ -6,6 +6,7 @@
 import { errorText, isSterletError } from '../common/errors.ts';
 import { reconcile, type DataplaneIO } from './apply.ts';
 import type { DesiredVip, Limits, LiveState } from './model.ts';
+import { vipKeyId } from './model.ts';
 import type { RingBuilder, RingFingerprinter } from './rings.ts';
 import { RingCache } from './rings.ts';
 import type { DesiredStateSource, SourceProblem } from './sources/types.ts';
@@ -50,10 +51,27 @@ export class AgentRuntime {
   readonly #cache = new RingCache();
   #live: LiveState | undefined;
   #lastGood: readonly DesiredVip[] | undefined;
+  #fingerprints: ReadonlyMap<string, string> = new Map();
+  #names: ReadonlyMap<string, string> = new Map();
   #queue: Promise<void> = Promise.resolve();
 
   constructor(options: RuntimeOptions) {
     this.#o = options;
+  }
+
+  /** The live state as last applied (undefined until the first apply, or after a failure). */
+  get live(): LiveState | undefined {
+    return this.#live;
+  }
+
+  /** VIP id -> Maglev ring fingerprint of what is programmed. */
+  get fingerprints(): ReadonlyMap<string, string> {
+    return this.#fingerprints;
+  }
+
+  /** VIP key id (e.g. `TCP 10.0.0.1:80`) -> VIP id (namespace/name). */
+  get names(): ReadonlyMap<string, string> {
+    return this.#names;
   }
 
   /** Runs until `signal` aborts. The dataplane stays attached and programmed afterwards. */
@@ -104,6 +122,8 @@ export class AgentRuntime {
       });
       this.#live = result.live;
       this.#lastGood = vips;
+      this.#fingerprints = result.fingerprints;
+      this.#names = new Map(vips.map((v) => [vipKeyId(v.key), v.id]));
       this.ready = true;
       const durationMs = Math.round((performance.now() - started) * 100) / 100;
       const changed = result.first.summaries.filter((s) => s.change !== 'unchanged');
@@ -136,7 +156,8 @@ export class AgentRuntime {
 
   #reject(origin: string, problems: readonly SourceProblem[]): void {
     const first = problems[0];
-    const text = first === undefined ? 'no details' : `${first.where}: ${first.message}`;
+    // Manifest errors already name their file/document/object/field in the message.
+    const text = first === undefined ? 'no details' : first.message.includes(first.where) ? first.message : `${first.where}: ${first.message}`;
     this.#o.log.error(
       { origin, problems, code: first?.code ?? 'DESIRED_STATE_INVALID' },
       `desired state rejected, keeping the last good state: ${text}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`,

@@ -1,0 +1,157 @@
+// `sterlet agent`: program this node's XDP balancer from desired state
+// (manifests on disk, or the cluster) and keep it programmed. SIGTERM stops
+// the agent and leaves the dataplane attached: traffic does not notice.
+
+import { buildRing, ringFingerprint } from '../agent/maglev.ts';
+import { discoverEnvironment } from '../agent/discovery.ts';
+import { secondsToAtime } from '../agent/dataplane/layout.ts';
+import { startBalancer } from '../agent/lifecycle.ts';
+import { MapsIO } from '../agent/maps-io.ts';
+import { createAgentMetrics, startMetricsServer } from '../agent/metrics.ts';
+import { readLive } from '../agent/live.ts';
+import { DEFAULT_BPFFS } from '../agent/pins.ts';
+import { AgentRuntime } from '../agent/runtime.ts';
+import { fileSource } from '../agent/sources/file.ts';
+import type { DesiredStateSource } from '../agent/sources/types.ts';
+import { readStats, toDataplaneCounters } from '../agent/stats.ts';
+import { forwardingCpus, readTopology } from '../agent/topology.ts';
+import { errorText, isSterletError } from '../common/errors.ts';
+import { UsageError, parseFlags, type FlagSpec } from './args.ts';
+import { BPF_OBJECT_FLAG, LOG_LEVEL_FLAG, XDP_MODE_FLAG, hostPort, logger, outerSource, positive, xdpMode } from './common.ts';
+
+export const AGENT_FLAGS: readonly FlagSpec[] = [
+  { name: 'interface', type: 'string', help: 'interface the balancer attaches to', required: true },
+  { name: 'manifests', type: 'string', help: 'YAML file or directory of VirtualIP/Backend manifests (standalone mode)' },
+  { name: 'kubeconfig', type: 'string', help: 'kubeconfig of the cluster (in a pod: in-cluster config when absent)' },
+  { name: 'node-name', type: 'string', help: 'this node\'s LoadBalancerNode name (cluster mode)' },
+  { name: 'bpffs', type: 'string', help: 'bpffs directory for the pins', default: DEFAULT_BPFFS },
+  XDP_MODE_FLAG,
+  { name: 'forwarding-cpus', type: 'string', help: 'CPUs that get a connection table, e.g. "0-3,6" (default: all online)' },
+  { name: 'sysfs-root', type: 'string', help: 'sysfs to read CPU/NUMA topology from', default: '/sys' },
+  { name: 'gateway-mac', type: 'string', help: 'next-hop MAC for forwarded packets (default: discovered from the default route)' },
+  { name: 'ring-size', type: 'number', help: 'Maglev ring slots per VIP (prime)', default: 65537 },
+  { name: 'max-vips', type: 'number', help: 'VIPs the maps hold', default: 512 },
+  { name: 'max-reals', type: 'number', help: 'distinct backend addresses the maps hold', default: 4096 },
+  { name: 'lru-size', type: 'number', help: 'connection-table entries per forwarding CPU', default: 1_000_000 },
+  { name: 'fallback-lru-size', type: 'number', help: 'entries of the table for CPUs without their own', default: 65536 },
+  { name: 'mtu', type: 'number', help: 'largest packet toward backends incl. encapsulation; bigger ones get ICMP too-big (0 = off)', default: 0 },
+  { name: 'gue-port', type: 'number', help: 'GUE destination port (backends decap it)', default: 6080 },
+  { name: 'outer-source-v4', type: 'string', help: 'outer IPv4 source prefix; host bits come from the flow hash (backend RSS)', default: '172.16.0.0/16' },
+  { name: 'outer-source-v6', type: 'string', help: 'outer IPv6 source prefix (>= /96)', default: 'fd00:5354::/96' },
+  { name: 'udp-timeout', type: 'number', help: 'seconds an idle UDP flow stays pinned to its backend', default: 30 },
+  { name: 'resync-interval', type: 'number', help: 'seconds between full re-reads of the maps (drift repair)', default: 60 },
+  { name: 'metrics-addr', type: 'string', help: 'HOST:PORT of /metrics, /healthz, /readyz ("" = off)', default: '0.0.0.0:9464' },
+  BPF_OBJECT_FLAG,
+  LOG_LEVEL_FLAG,
+];
+
+export async function agentCommand(argv: readonly string[]): Promise<number> {
+  const f = parseFlags('agent', argv, AGENT_FLAGS);
+  const manifests = f.str('manifests');
+  const inCluster = f.has('kubeconfig') || process.env['KUBERNETES_SERVICE_HOST'] !== undefined;
+  if (manifests === undefined && !inCluster) {
+    throw new UsageError('sterlet agent needs a source of desired state', 'pass --manifests PATH, or --kubeconfig PATH --node-name NAME (in a pod the in-cluster config is used)');
+  }
+  if (manifests !== undefined && f.has('kubeconfig')) throw new UsageError('--manifests and --kubeconfig exclude each other', 'pick one source');
+  const iface = f.str('interface') ?? '';
+  const mode = xdpMode(f.str('xdp-mode'));
+  const sizes = {
+    maxVips: positive(f.num('max-vips'), '--max-vips'),
+    // Real index 0 means "no backend": the map has one more slot than usable reals.
+    maxReals: positive(f.num('max-reals'), '--max-reals') + 1,
+    ringSize: positive(f.num('ring-size'), '--ring-size'),
+    lruSize: positive(f.num('lru-size'), '--lru-size'),
+    fallbackLruSize: positive(f.num('fallback-lru-size'), '--fallback-lru-size'),
+  };
+  const metricsAddr = f.str('metrics-addr') ?? '';
+  const listen = metricsAddr === '' ? undefined : hostPort(metricsAddr, '--metrics-addr');
+  const log = logger('agent', f.str('log-level'));
+
+  const env = await discoverEnvironment({ interface: iface, ...(f.has('gateway-mac') ? { gatewayMac: f.str('gateway-mac') ?? '' } : {}) });
+  const topology = await readTopology({ sysfsRoot: f.str('sysfs-root') ?? '/sys' });
+  const cpus = forwardingCpus(topology, f.str('forwarding-cpus'));
+  if (topology.cpusWithoutNode.length > 0) log.warn({ cpus: topology.cpusWithoutNode }, 'CPUs without a NUMA node in sysfs: their tables go to node 0');
+  const running = startBalancer({
+    interfaceName: iface,
+    ifindex: env.link.ifindex,
+    bpffs: f.str('bpffs') ?? DEFAULT_BPFFS,
+    xdpMode: mode,
+    objectPath: f.str('bpf-object'),
+    sizes,
+    forwardingCpus: cpus.map((c) => ({ cpu: c.cpu, numaNode: c.node })),
+    settings: {
+      gatewayMac: env.gateway.mac,
+      mtu: f.num('mtu') ?? 0,
+      gueDestinationPort: f.num('gue-port') ?? 6080,
+      sourcePrefixV4: outerSource(f.str('outer-source-v4') ?? '', 4, '--outer-source-v4'),
+      sourcePrefixV6: outerSource(f.str('outer-source-v6') ?? '', 6, '--outer-source-v6'),
+      udpTimeout: secondsToAtime(f.num('udp-timeout') ?? 30),
+    },
+    log,
+  });
+
+  const controller = new AbortController();
+  const stop = (signal: string): void => {
+    log.info({ signal }, 'stopping; the dataplane stays attached and programmed');
+    controller.abort();
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+
+  let source: DesiredStateSource;
+  if (manifests !== undefined) {
+    source = fileSource(manifests);
+  } else {
+    const nodeName = f.str('node-name') ?? process.env['NODE_NAME'];
+    if (nodeName === undefined) throw new UsageError('cluster mode needs --node-name', 'pass --node-name NAME (the chart sets it from spec.nodeName)');
+    const { kubernetesSource } = await import('../agent/sources/kubernetes.ts');
+    source = kubernetesSource({
+      nodeName,
+      kubeconfig: f.str('kubeconfig'),
+      log,
+      facts: () => ({
+        interface: iface,
+        xdpMode: running.xdpMode === 'native' ? 'Native' : 'Generic',
+        programId: running.programId,
+        numaNodes: [...new Set(cpus.map((c) => c.node))],
+        forwardingCpus: cpus.map((c) => c.cpu),
+      }),
+    });
+  }
+
+  const runtime: AgentRuntime = new AgentRuntime({
+    source,
+    io: new MapsIO(running.maps, running.limits),
+    limits: running.limits,
+    buildRing,
+    fingerprint: ringFingerprint,
+    log,
+    resyncMs: (f.num('resync-interval') ?? 60) * 1000,
+    onApply: (r) => {
+      metrics.applyDuration.observe({ result: r.ok ? 'success' : 'error' }, r.durationMs / 1000);
+      if (!r.ok) metrics.applyErrors.inc({ code: isSterletError(r.error) ? r.error.code : 'UNKNOWN' });
+    },
+    onRejected: (problems) => metrics.applyErrors.inc({ code: problems[0]?.code ?? 'DESIRED_STATE_INVALID' }),
+  });
+  const metrics = createAgentMetrics({
+    readCounters: () =>
+      toDataplaneCounters(readStats(running.maps, running.sizes.maxVips, runtime.live ?? readLive(running.maps, running.limits), runtime.names), runtime.fingerprints),
+    onReadError: (err) => log.warn({ err: errorText(err) }, 'reading dataplane counters failed'),
+  });
+  const server =
+    listen === undefined
+      ? undefined
+      : await startMetricsServer({ port: listen.port, host: listen.host, registry: metrics.registry, ready: () => runtime.ready, signal: controller.signal });
+  log.info(
+    { interface: iface, ifindex: env.link.ifindex, gateway: env.gateway, cpus: cpus.map((c) => `${c.cpu}@node${c.node}`), source: source.name, metrics: server?.url },
+    'agent started',
+  );
+  try {
+    await runtime.run(controller.signal);
+  } finally {
+    await server?.close();
+    running.close();
+  }
+  log.info({}, 'agent stopped');
+  return 0;
+}

@@ -1,0 +1,44 @@
+// `sterlet controller`: the cluster-wide controller (src/controller), loaded
+// only when asked for so agent-only images and commands do not pay for it.
+
+import { SterletError } from '../common/errors.ts';
+import { parseFlags, type FlagSpec } from './args.ts';
+import { LOG_LEVEL_FLAG } from './common.ts';
+
+export const CONTROLLER_FLAGS: readonly FlagSpec[] = [
+  { name: 'kubeconfig', type: 'string', help: 'kubeconfig (default: in-cluster service account or $KUBECONFIG)' },
+  { name: 'leader-elect', type: 'boolean', help: 'hold a Lease so only one replica reconciles', default: true },
+  { name: 'lease-namespace', type: 'string', help: 'namespace of the Lease', default: 'sterlet-system' },
+  { name: 'lease-name', type: 'string', help: 'name of the Lease', default: 'sterlet-controller' },
+  { name: 'metrics-addr', type: 'string', help: 'HOST:PORT of /metrics, /healthz, /readyz', default: '0.0.0.0:8080' },
+  LOG_LEVEL_FLAG,
+];
+
+interface ControllerModule {
+  runController(options: Record<string, unknown>): Promise<void>;
+}
+
+export async function controllerCommand(argv: readonly string[]): Promise<number> {
+  const f = parseFlags('controller', argv, CONTROLLER_FLAGS);
+  let mod: ControllerModule;
+  try {
+    const path = '../controller/main.ts';
+    mod = (await import(path)) as ControllerModule;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
+    throw new SterletError('CONTROLLER_NOT_BUILT', 'this build of sterlet has no controller', {
+      why: 'src/controller/main.ts is not part of it',
+      fix: 'use an image or checkout that includes the controller',
+      cause: err,
+    });
+  }
+  await mod.runController({
+    kubeconfig: f.str('kubeconfig'),
+    leaderElect: f.bool('leader-elect'),
+    leaseNamespace: f.str('lease-namespace'),
+    leaseName: f.str('lease-name'),
+    metricsAddr: f.str('metrics-addr'),
+    logLevel: f.str('log-level'),
+  });
+  return 0;
+}

@@ -1,0 +1,24 @@
+// `sterlet detach`: remove the program from the interface and the pins
+// (balancer or decap, whichever the directory holds). Connection tables are
+// lost: the next agent start creates a fresh dataplane.
+
+import { detachDataplane } from '../agent/detach.ts';
+import { DEFAULT_BPFFS } from '../agent/pins.ts';
+import { parseFlags, type FlagSpec } from './args.ts';
+import { ifindexOf } from './common.ts';
+
+export const DETACH_FLAGS: readonly FlagSpec[] = [
+  { name: 'interface', type: 'string', help: 'interface to detach from', required: true },
+  { name: 'bpffs', type: 'string', help: 'bpffs directory of the pins', default: DEFAULT_BPFFS },
+];
+
+export async function detachCommand(argv: readonly string[]): Promise<number> {
+  const f = parseFlags('detach', argv, DETACH_FLAGS);
+  const iface = f.str('interface') ?? '';
+  const bpffs = f.str('bpffs') ?? DEFAULT_BPFFS;
+  const result = detachDataplane({ interfaceName: iface, ifindex: await ifindexOf(iface), bpffs });
+  process.stdout.write(
+    `${result.detachedProgramId === undefined ? `no Sterlet program was attached to ${iface}` : `detached program ${result.detachedProgramId} from ${iface}`}; removed ${result.removedPins.length} pin(s) under ${bpffs}\n`,
+  );
+  return 0;
+}

@@ -1,0 +1,46 @@
+// `sterlet plan --manifests PATH`: what applying these manifests would change
+// in the pinned dataplane, per VIP. Reads only; writes nothing.
+
+import { openPinnedBalancer } from '../agent/lifecycle.ts';
+import { readLive } from '../agent/live.ts';
+import { buildRing } from '../agent/maglev.ts';
+import { emptyLive } from '../agent/model.ts';
+import { DEFAULT_BPFFS } from '../agent/pins.ts';
+import { plan } from '../agent/plan.ts';
+import { loadManifests } from '../agent/sources/manifests.ts';
+import { formatSummaries } from '../agent/summary.ts';
+import { parseFlags, type FlagSpec } from './args.ts';
+
+export const PLAN_FLAGS: readonly FlagSpec[] = [
+  { name: 'manifests', type: 'string', help: 'YAML file or directory of VirtualIP/Backend manifests', required: true },
+  { name: 'bpffs', type: 'string', help: 'bpffs directory of the running agent', default: DEFAULT_BPFFS },
+  { name: 'ring-size', type: 'number', help: 'ring size to assume when nothing is pinned yet', default: 65537 },
+  { name: 'max-vips', type: 'number', help: 'VIP capacity to assume when nothing is pinned yet', default: 512 },
+  { name: 'max-reals', type: 'number', help: 'real capacity to assume when nothing is pinned yet', default: 4096 },
+  { name: 'json', type: 'boolean', help: 'print the summaries as JSON' },
+];
+
+export async function planCommand(argv: readonly string[]): Promise<number> {
+  const f = parseFlags('plan', argv, PLAN_FLAGS);
+  const load = await loadManifests(f.str('manifests') ?? '');
+  if (!load.ok) {
+    for (const p of load.problems) process.stderr.write(`${p.code}: ${p.where}: ${p.message}\n`);
+    process.stderr.write('the manifests cannot be applied; nothing was planned\n');
+    return 1;
+  }
+  const pinned = openPinnedBalancer(f.str('bpffs') ?? DEFAULT_BPFFS);
+  try {
+    const limits = pinned?.limits ?? { maxVips: f.num('max-vips') ?? 512, maxReals: f.num('max-reals') ?? 4096, ringSize: f.num('ring-size') ?? 65537 };
+    const live = pinned === undefined ? emptyLive() : readLive(pinned.maps, pinned.limits);
+    const p = plan(load.vips, live, { limits, buildRing });
+    if (f.bool('json')) {
+      process.stdout.write(`${JSON.stringify({ programmed: pinned !== undefined, writes: p.writes, vips: p.summaries }, null, 2)}\n`);
+    } else {
+      if (pinned === undefined) process.stdout.write(`nothing is pinned under ${f.str('bpffs')}: planning against an empty dataplane\n`);
+      process.stdout.write(`${formatSummaries(p.summaries)}\n${p.writes} map entries would be written\n`);
+    }
+    return 0;
+  } finally {
+    pinned?.close();
+  }
+}
