@@ -150,6 +150,20 @@ describe('compile: determinism', () => {
     }
   });
 
+  it('compiling one conflict group plus one VIP\'s Backends gives that VIP the same outcome as a full compile', () => {
+    const full = compile(objects);
+    const vips = objects.filter((o): o is VirtualIP => o.kind === 'VirtualIP');
+    const backends = objects.filter((o): o is Backend => o.kind === 'Backend');
+    for (const v of vips) {
+      const id = `${v.metadata.namespace}/${v.metadata.name}`;
+      const group = vips.filter((o) => o.spec.address === v.spec.address && o.spec.port === v.spec.port && o.spec.protocol === v.spec.protocol);
+      const own = backends.filter((b) => b.metadata.namespace === v.metadata.namespace && b.metadata.labels?.['app'] === v.spec.backendSelector.matchLabels?.['app']);
+      const part = compile([...group, ...(v.spec.backendSelector.matchLabels === undefined ? backends.filter((b) => b.metadata.namespace === v.metadata.namespace) : own)]);
+      expect(part.state.vips.find((x) => x.id === id), id).toEqual(full.state.vips.find((x) => x.id === id));
+      expect(part.problems.filter((p) => p.virtualIP === id), id).toEqual(full.problems.filter((p) => p.virtualIP === id));
+    }
+  });
+
   it('changes the revision exactly when something programmed changes', () => {
     const base = compile([vip('web', {}, { generation: 1 }), ...web3]).state.vips[0]?.revision;
     expect(compile([vip('web', {}, { generation: 9 }), ...web3]).state.vips[0]?.revision).toBe(base);
