@@ -51,6 +51,7 @@ export const VIPS = {
   dns6: { address: 'fd00::10', port: 53, protocol: 'UDP', index: 11, flags: 0, reals: V6 },
   gueudp4: { address: '10.200.0.15', port: 53, protocol: 'UDP', index: 12, flags: VipFlag.gue, reals: V4 },
   empty4: { address: '10.200.0.18', port: 80, protocol: 'TCP', index: 13, flags: 0, reals: [] },
+  gue46: { address: '10.200.0.19', port: 80, protocol: 'TCP', index: 14, flags: VipFlag.gue, reals: V6 },
 } as const satisfies Record<string, VipDef>;
 export type VipName = keyof typeof VIPS;
 
