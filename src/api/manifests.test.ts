@@ -53,6 +53,25 @@ describe('parseManifests', () => {
     expect(errors.map((e) => e.code)).toEqual(['MANIFEST_UNKNOWN_KIND', 'MANIFEST_INVALID']);
   });
 
+  it('reads the List that kubectl get -o yaml writes, naming the item in errors', () => {
+    const text = `apiVersion: v1
+kind: List
+items:
+- ${VIP.trimEnd().replaceAll('\n', '\n  ')}
+- apiVersion: sterlet.dev/v1alpha1
+  kind: Backend
+  metadata: {name: web-1, namespace: default, labels: {app: web}}
+  spec: {address: 10.0.1.11, weight: -1}
+- apiVersion: v1
+  kind: ConfigMap
+  metadata: {name: other}
+`;
+    const set = parseManifests(text, 'snapshot.yaml');
+    expect(set.objects.map((o) => o.kind)).toEqual(['VirtualIP']);
+    expect(set.ignored).toBe(1);
+    expect(set.errors[0]?.message).toMatch(/^MANIFEST_INVALID: snapshot\.yaml, document 1, item 2, Backend web-1: spec\.weight: /);
+  });
+
   it('reports an object defined twice and keeps the first', () => {
     const { objects, errors } = parseManifests(`${BACKEND('a', '10.0.0.1')}---\n${BACKEND('a', '10.0.0.2')}`, 's.yaml');
     expect(objects).toHaveLength(1);

@@ -29,6 +29,8 @@ export interface ManifestErrorDetails {
   readonly source: string;
   /** 0-based document index in the file; undefined for file-level errors. */
   readonly documentIndex?: number;
+  /** 0-based index inside a `kind: List` document (kubectl get -o yaml output). */
+  readonly itemIndex?: number;
   readonly kind?: string;
   readonly name?: string;
   /** Field path, e.g. spec.port. */
@@ -42,6 +44,7 @@ export class ManifestError extends Error {
     const where = [
       details.source,
       details.documentIndex === undefined ? undefined : `document ${details.documentIndex + 1}`,
+      details.itemIndex === undefined ? undefined : `item ${details.itemIndex + 1}`,
       details.kind === undefined ? undefined : `${details.kind} ${details.name ?? '(unnamed)'}`,
     ].filter((p) => p !== undefined);
     super(`${code}: ${where.join(', ')}: ${details.path === undefined ? '' : `${details.path}: `}${problem}`, options);
@@ -64,6 +67,12 @@ function formatPath(path: readonly PropertyKey[]): string {
 
 function isKind(kind: unknown): kind is SterletKind {
   return typeof kind === 'string' && Object.hasOwn(KIND_SCHEMAS, kind);
+}
+
+function asList(raw: unknown): unknown[] | undefined {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return undefined;
+  const { apiVersion, kind, items } = raw as Record<string, unknown>;
+  return apiVersion === 'v1' && kind === 'List' && Array.isArray(items) ? items : undefined;
 }
 
 /** undefined: a document of another API group, skipped. */
@@ -130,13 +139,15 @@ export function parseManifests(text: string, source: string): ManifestSet {
     }
     const raw: unknown = doc.toJS();
     if (raw === null || raw === undefined) return; // empty document
-    const parsed = parseObject(raw, details);
-    if (parsed === undefined) {
-      ignored++;
-      return;
+    // `kubectl get vip,be -o yaml` writes one List: a cluster snapshot works as standalone input.
+    const list = asList(raw);
+    const entries = list === undefined ? [{ raw, details }] : list.map((item, itemIndex) => ({ raw: item, details: { ...details, itemIndex } }));
+    for (const entry of entries) {
+      const parsed = parseObject(entry.raw, entry.details);
+      if (parsed === undefined) ignored++;
+      else if (parsed instanceof ManifestError) errors.push(parsed);
+      else objects.push(parsed);
     }
-    if (parsed instanceof ManifestError) errors.push(parsed);
-    else objects.push(parsed);
   });
   return { objects: dedupe(objects, source, new Map(), errors), errors, ignored };
 }
