@@ -194,7 +194,7 @@ export function compile(objects: readonly CompileInput[], options: CompileOption
     const winner = claims.get(claimKey);
     if (winner !== undefined) {
       problems.add('DUPLICATE_VIP', id, vipRef, 'spec.address',
-        `VirtualIP ${id} claims ${address} ${protocol}/${port}, already served by the older VirtualIP ${winner}. Choose another address, port or protocol, or delete one of them.`);
+        `VirtualIP ${id} claims ${address} ${protocol}/${port}, already claimed by the older VirtualIP ${winner}, which keeps it. Choose another address, port or protocol, or delete one of them.`);
       continue;
     }
     claims.set(claimKey, id);
