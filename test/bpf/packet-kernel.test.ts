@@ -2,8 +2,8 @@
 // are injected with AF_PACKET into one end of a veth pair (receive checksum
 // offload off on the other end, inside a fresh netns) and the netns' SNMP
 // counters must show a correct frame accepted (for TCP: answered with a RST)
-// and a one-bit-flipped copy
-// counted as a checksum error. Needs root, ethtool, nstat and python3.
+// and a one-bit-flipped copy counted as a checksum error.
+// Needs root, ethtool, nstat and python3.
 
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
