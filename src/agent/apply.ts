@@ -83,19 +83,35 @@ export function reconcile(desired: readonly DesiredVip[], io: DataplaneIO, optio
   let first: Plan | undefined;
   let writes = 0;
   let lastError: unknown;
-  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+  let attempts = 0;
+  let passes = 0;
+  while (attempts < maxAttempts) {
+    attempts++;
     // Validation errors (capacity, conflicts) are thrown here, before any write.
     const p = makePlan(desired, live, options);
     first ??= p;
     try {
       executeOps(io, p.ops);
-      writes += p.writes;
-      return { first, live: p.expected, attempts: attempt, writes, fingerprints: p.fingerprints };
     } catch (error) {
       lastError = error;
-      options.onRetry?.(error, attempt);
+      options.onRetry?.(error, attempts);
       live = io.readLive();
+      continue;
     }
+    writes += p.writes;
+    live = p.expected;
+    // A full real table frees indices in one pass and fills them in the next.
+    if (p.deferred.length > 0) {
+      if (passes++ < 2) {
+        attempts--;
+        continue;
+      }
+      throw new SterletError('AGENT_REALS_CAPACITY', `no real index for ${p.deferred.length} backend(s), e.g. ${p.deferred[0]}`, {
+        why: 'the real table stayed full after the removals were applied',
+        fix: 'raise --max-reals or serve fewer backends',
+      });
+    }
+    return { first, live, attempts, writes, fingerprints: p.fingerprints };
   }
   throw new SterletError('AGENT_APPLY_FAILED', `applying the desired state failed ${maxAttempts} times`, {
     why: errorText(lastError),

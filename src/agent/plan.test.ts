@@ -205,6 +205,20 @@ describe('plan', () => {
 });
 
 describe('reconcile', () => {
+  it('swaps a backend in a full real table in two passes, never pointing at a missing real', () => {
+    const io = new MemoryDataplane(limits);
+    const full = ['1', '2', '3', '4', '5', '6'].map((n) => be(`10.0.1.${n}`));
+    reconcile([vip('a/web', '10.200.0.10', full)], io, options);
+    const swapped = [...full.slice(1), be('10.0.1.7')];
+    const first = plan([vip('a/web', '10.200.0.10', swapped)], io.readLive(), options);
+    expect(first.deferred).toEqual(['10.0.1.7']);
+    const result = reconcile([vip('a/web', '10.200.0.10', swapped)], io, options);
+    expect(result.attempts).toBe(1);
+    expect(io.violation).toBeUndefined();
+    expect(io.reals.get(1)?.address).toBe('10.0.1.7');
+    expect(plan([vip('a/web', '10.200.0.10', swapped)], io.readLive(), options).ops).toEqual([]);
+  });
+
   it('converges after a failure in the middle of an apply and never exposes a missing real', () => {
     for (const failAt of [1, 2, 5, 14, 17, 20]) {
       const io = new MemoryDataplane(limits);

@@ -42,6 +42,11 @@ export interface Plan {
   readonly expected: LiveState;
   /** VIP id -> ring fingerprint (from the fingerprinter option). */
   readonly fingerprints: ReadonlyMap<string, string>;
+  /**
+   * Backend addresses left out of this plan: the real table is full until this
+   * plan's removals free their indices. Non-empty = plan again after applying.
+   */
+  readonly deferred: readonly string[];
 }
 
 export interface PlanOptions {
@@ -62,12 +67,16 @@ interface Resolved {
 export function plan(desired: readonly DesiredVip[], live: LiveState, options: PlanOptions): Plan {
   const { limits } = options;
   const cache = options.cache ?? new RingCache();
-  const resolved = validate(desired, live, limits);
+  let resolved = validate(desired, live, limits);
 
   // Reals: every backend address of every desired VIP, drained ones included.
   const wanted = new Map<string, IpFamily>();
   for (const r of resolved) for (const b of r.backends) wanted.set(b.address, b.family);
   const reals = assignReals(wanted, live, { maxReals: limits.maxReals });
+  if (reals.deferred.length > 0) {
+    const later = new Set(reals.deferred);
+    resolved = resolved.map((r) => ({ ...r, backends: r.backends.filter((b) => !later.has(b.address)) }));
+  }
 
   const desiredKeys = new Set(resolved.map((r) => r.keyId));
   const removedVips = [...live.vips.entries()]
@@ -152,6 +161,7 @@ export function plan(desired: readonly DesiredVip[], live: LiveState, options: P
     summaries,
     expected: { vips: expectedVips, reals: expectedReals, rings: expectedRings, quic, addresses },
     fingerprints,
+    deferred: reals.deferred,
   };
 }
 

@@ -15,6 +15,12 @@ export interface RealAssignment {
   readonly added: readonly LiveReal[];
   /** Live indices no desired VIP refers to any more (removed last). */
   readonly removed: readonly number[];
+  /**
+   * New addresses that get no index in this apply because every free index is
+   * still held by a real being removed: they are programmed by the next pass,
+   * once this apply has freed those indices (a full table can still swap backends).
+   */
+  readonly deferred: readonly string[];
 }
 
 export function assignReals(
@@ -40,22 +46,20 @@ export function assignReals(
   }
 
   const added: LiveReal[] = [];
+  const deferred: string[] = [];
+  if (wanted.size > options.maxReals) {
+    throw new SterletError('AGENT_REALS_CAPACITY', `the desired state has ${wanted.size} distinct backend addresses`, {
+      why: `--max-reals is ${options.maxReals}`,
+      fix: 'raise --max-reals (the maps are sized at creation: detach and restart) or serve fewer backends on this node',
+      details: { maxReals: options.maxReals, desired: wanted.size },
+    });
+  }
   let next = 1;
   for (const address of fresh) {
     while (next <= options.maxReals && busy.has(next)) next++;
     if (next > options.maxReals) {
-      const desiredCount = wanted.size;
-      throw new SterletError('AGENT_REALS_CAPACITY', `no free real index for backend ${address}`, {
-        why:
-          desiredCount > options.maxReals
-            ? `the desired state has ${desiredCount} distinct backend addresses but --max-reals is ${options.maxReals}`
-            : `indices of removed backends are freed only after the apply that drops them (${busy.size} in use)`,
-        fix:
-          desiredCount > options.maxReals
-            ? 'raise --max-reals (needs a dataplane reload) or serve fewer backends'
-            : 'apply the removals first, then add the new backends',
-        details: { address, maxReals: options.maxReals, desired: desiredCount },
-      });
+      deferred.push(address);
+      continue;
     }
     busy.add(next);
     byAddress.set(address, next);
@@ -65,7 +69,7 @@ export function assignReals(
   const removed: number[] = [];
   for (const real of live.reals.values()) if (!wanted.has(real.address)) removed.push(real.index);
   removed.sort((a, b) => a - b);
-  return { byAddress, added, removed };
+  return { byAddress, added, removed, deferred };
 }
 
 /** Distinct values of a ring, 0 excluded. */

@@ -1,0 +1,85 @@
+// Agent benchmark: full sync of 512 VIPs x 4096 backends (8 per VIP) with
+// 65537-slot rings into a really loaded balancer, then a one-backend change
+// in one VIP end to end (plan + apply through the maps), and the agent's RSS
+// at that size. Prints a table; targets from issue 3 §9.
+//
+//   npm run bench:agent        (root; needs make bpf)
+
+import { reconcile } from '../src/agent/apply.ts';
+import { openBalancer } from '../src/agent/dataplane/loader.ts';
+import { buildRing, ringFingerprint } from '../src/agent/maglev.ts';
+import { MapsIO } from '../src/agent/maps-io.ts';
+import type { DesiredVip } from '../src/agent/model.ts';
+import { RingCache } from '../src/agent/rings.ts';
+
+const VIPS = 512;
+const PER_VIP = 8;
+const RING = 65537;
+const sizes = { maxVips: VIPS, maxReals: VIPS * PER_VIP + 1, ringSize: RING, lruSize: 1024, fallbackLruSize: 1024 };
+const limits = { maxVips: VIPS, maxReals: VIPS * PER_VIP, ringSize: RING };
+
+function desired(changedBackend: number): DesiredVip[] {
+  return Array.from({ length: VIPS }, (_, v) => ({
+    id: `bench/vip-${String(v).padStart(3, '0')}`,
+    key: { address: `10.200.${v >> 8}.${v & 255}`, family: 'IPv4' as const, port: 80, protocol: 'TCP' as const },
+    flags: { hash: 'FiveTuple' as const, connectionTracking: true, quic: false, encapsulation: 'IPIP' as const },
+    backends: Array.from({ length: PER_VIP }, (_, b) => {
+      const n = v * PER_VIP + b;
+      // The changed state swaps one backend of VIP 0 for a new address.
+      const address = v === 0 && b === 0 && changedBackend > 0 ? `10.9.0.${changedBackend}` : `10.1.${n >> 8}.${n & 255}`;
+      return { address, family: 'IPv4' as const, weight: 1 };
+    }),
+  }));
+}
+
+const mib = (n: number): string => `${(n / 2 ** 20).toFixed(0)} MiB`;
+const rows: [string, string, string, string][] = [];
+const balancer = openBalancer({ sizes, forwardingCpus: [{ cpu: 0 }] });
+try {
+  const io = new MapsIO(balancer.maps, limits);
+  const cache = new RingCache();
+  const options = { limits, buildRing, fingerprint: ringFingerprint, cache };
+
+  let t = performance.now();
+  const full = reconcile(desired(0), io, options);
+  const fullMs = performance.now() - t;
+  rows.push(['full sync from empty (512 VIPs, 4096 backends, 65537 slots)', `${fullMs.toFixed(0)} ms`, '≤ 5000 ms', `${full.writes} map writes`]);
+
+  t = performance.now();
+  const again = reconcile(desired(0), io, { ...options, live: full.live });
+  rows.push(['same state again (cached live state)', `${(performance.now() - t).toFixed(1)} ms`, '-', `${again.writes} map writes`]);
+
+  const changes: number[] = [];
+  let live = again.live;
+  let writes = 0;
+  for (let i = 1; i <= 9; i++) {
+    t = performance.now();
+    const r = reconcile(desired(i), io, { ...options, live });
+    changes.push(performance.now() - t);
+    live = r.live;
+    writes = r.writes;
+  }
+  changes.sort((a, b) => a - b);
+  rows.push([
+    'one backend replaced in one VIP (plan + apply, median of 9)',
+    `${changes[4]?.toFixed(1)} ms`,
+    '≤ 50 ms',
+    `${writes} map writes, max ${changes.at(-1)?.toFixed(1)} ms`,
+  ]);
+
+  t = performance.now();
+  const resync = reconcile(desired(9), io, { ...options, live: undefined });
+  rows.push(['re-sync: read every map back + plan (no change)', `${(performance.now() - t).toFixed(0)} ms`, '-', `${resync.writes} map writes`]);
+
+  globalThis.gc?.();
+  const mem = process.memoryUsage();
+  rows.push(['agent RSS at that size', mib(mem.rss), '≤ 200 MiB', `heap ${mib(mem.heapUsed)}, array buffers ${mib(mem.arrayBuffers)}`]);
+} finally {
+  balancer.close();
+}
+
+const widths = [0, 1, 2, 3].map((i) => Math.max(...[['case', 'result', 'target', 'notes'], ...rows].map((r) => r[i]?.length ?? 0)));
+const line = (r: readonly string[]): string => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ');
+console.log(line(['case', 'result', 'target', 'notes']));
+console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
+for (const r of rows) console.log(line(r));
