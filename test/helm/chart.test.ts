@@ -1,0 +1,131 @@
+// The Helm chart against the real API server: lint, server-side dry runs of
+// the rendered objects, install, upgrade, and schema rejection.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { createNamespace, deleteNamespace, getJson, helm, kubectl, REPO_ROOT } from '../k8s/lib/index.ts';
+
+const CHART = join(REPO_ROOT, 'charts/sterlet');
+const PRODUCTION_VALUES = join(REPO_ROOT, 'examples/values-production.yaml');
+
+interface K8sObject {
+  kind: string;
+  metadata: { name: string; namespace?: string; annotations?: Record<string, string> | null };
+  spec?: Record<string, unknown>;
+}
+
+function objects(rendered: string): K8sObject[] {
+  return parseAllDocuments(rendered)
+    .map((d) => d.toJS() as K8sObject | null)
+    .filter((o): o is K8sObject => o !== null);
+}
+
+async function render(namespace: string, args: readonly string[] = []): Promise<string> {
+  const { stdout } = await helm(['template', 'sterlet', CHART, '--namespace', namespace, ...args]);
+  return stdout;
+}
+
+/** Server-side dry run of rendered objects; ServiceMonitor needs the Prometheus Operator's CRD, which this cluster lacks. */
+async function dryRunServer(rendered: string, namespace: string): Promise<void> {
+  const docs = objects(rendered).filter((o) => o.kind !== 'ServiceMonitor' && o.kind !== 'CustomResourceDefinition');
+  const input = docs.map((d) => JSON.stringify(d)).join('\n');
+  const result = await kubectl(['apply', '--dry-run=server', '-n', namespace, '-f', '-'], { input, allowFail: true });
+  expect(result.stderr).toBe('');
+  expect(result.code).toBe(0);
+}
+
+describe('charts/sterlet', () => {
+  let namespace = '';
+
+  beforeAll(async () => {
+    namespace = await createNamespace('helm');
+    // CRDs first, so the dry runs can validate custom resources (the quickstart pool).
+    await kubectl(['apply', '--server-side', '--force-conflicts', '-f', join(REPO_ROOT, 'crds')]);
+    await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd', '-l', '', '--all']);
+  });
+
+  afterAll(async () => {
+    await helm(['uninstall', 'sterlet', '--namespace', namespace, '--ignore-not-found'], { allowFail: true });
+    if (namespace) await deleteNamespace(namespace, { wait: false });
+  });
+
+  it('passes helm lint --strict with default and production values', async () => {
+    const plain = await helm(['lint', '--strict', CHART], { allowFail: true });
+    expect(plain.stdout).toContain('0 chart(s) failed');
+    const production = await helm(['lint', '--strict', CHART, '-f', PRODUCTION_VALUES], { allowFail: true });
+    expect(production.stdout).toContain('0 chart(s) failed');
+  });
+
+  it('renders CRDs gated by crds.enabled, with the keep policy only when crds.keep is set', async () => {
+    const kept = objects(await render(namespace)).filter((o) => o.kind === 'CustomResourceDefinition');
+    expect(kept.map((o) => o.metadata.name).sort()).toEqual([
+      'backends.sterlet.dev',
+      'loadbalancernodes.sterlet.dev',
+      'virtualippools.sterlet.dev',
+      'virtualips.sterlet.dev',
+    ]);
+    for (const crd of kept) expect(crd.metadata.annotations?.['helm.sh/resource-policy']).toBe('keep');
+    const unkept = objects(await render(namespace, ['--set', 'crds.keep=false'])).filter((o) => o.kind === 'CustomResourceDefinition');
+    for (const crd of unkept) expect(crd.metadata.annotations?.['helm.sh/resource-policy']).toBeUndefined();
+    const none = objects(await render(namespace, ['--set', 'crds.enabled=false']));
+    expect(none.some((o) => o.kind === 'CustomResourceDefinition')).toBe(false);
+  });
+
+  it('default values are accepted by the API server (dry run)', async () => {
+    await dryRunServer(await render(namespace), namespace);
+  });
+
+  it('non-default values are accepted by the API server (dry run)', async () => {
+    const rendered = await render(namespace, [
+      '-f', PRODUCTION_VALUES,
+      '--set', 'agent.privileged=true',
+      '--set', 'quickstartPool.enabled=true',
+      '--set', 'controller.podDisruptionBudget.enabled=false',
+    ]);
+    const kinds = objects(rendered).map((o) => o.kind);
+    expect(kinds).toContain('ServiceMonitor');
+    expect(kinds).toContain('VirtualIPPool');
+    expect(kinds.filter((k) => k === 'DaemonSet')).toHaveLength(2); // agent + decap
+    expect(kinds).not.toContain('PodDisruptionBudget');
+    await dryRunServer(rendered, namespace);
+  });
+
+  it('keeps the agent unprivileged with only the capabilities XDP needs by default', async () => {
+    const agent = objects(await render(namespace)).find((o) => o.kind === 'DaemonSet' && o.metadata.name.endsWith('-agent'));
+    const container = (agent?.spec as { template: { spec: { hostNetwork: boolean; containers: { securityContext: Record<string, unknown> }[] } } })
+      .template.spec;
+    expect(container.hostNetwork).toBe(true);
+    const sc = container.containers[0]?.securityContext;
+    expect(sc?.['privileged']).toBeUndefined();
+    expect(sc?.['capabilities']).toEqual({ drop: ['ALL'], add: ['BPF', 'NET_ADMIN', 'PERFMON', 'SYS_ADMIN'] });
+  });
+
+  it('installs, then upgrades with changed values', async () => {
+    // The CRDs already exist (applied above); the release takes them over so it can upgrade them later.
+    await helm(['install', 'sterlet', CHART, '--namespace', namespace, '--take-ownership', '--force-conflicts']);
+    const deployment = await getJson<{ spec: { replicas: number } }>(['-n', namespace, 'deployment', 'sterlet-controller']);
+    expect(deployment.spec.replicas).toBe(2);
+    await getJson(['-n', namespace, 'daemonset', 'sterlet-agent']);
+    await getJson(['-n', namespace, 'serviceaccount', 'sterlet-controller']);
+    await getJson(['-n', namespace, 'serviceaccount', 'sterlet-agent']);
+    await getJson(['clusterrole', 'sterlet-edit']);
+
+    await helm(['upgrade', 'sterlet', CHART, '--namespace', namespace, '--set', 'controller.replicas=3', '--set', 'decap.enabled=true']);
+    const upgraded = await getJson<{ spec: { replicas: number } }>(['-n', namespace, 'deployment', 'sterlet-controller']);
+    expect(upgraded.spec.replicas).toBe(3);
+    await getJson(['-n', namespace, 'daemonset', 'sterlet-decap']);
+  });
+
+  it('rejects values that violate values.schema.json, naming the field', async () => {
+    const bad = join(tmpdir(), `sterlet-bad-values-${String(process.pid)}.yaml`);
+    await writeFile(bad, 'agent:\n  xdpMode: turbo\n');
+    const result = await helm(['template', 'sterlet', CHART, '-f', bad], { allowFail: true });
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(/xdpMode/);
+    const unknown = await helm(['template', 'sterlet', CHART, '--set', 'agent.interfase=eth1'], { allowFail: true });
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toMatch(/interfase/);
+  });
+});
