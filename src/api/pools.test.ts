@@ -3,6 +3,7 @@ import { Backend } from './backend.ts';
 import { compile, type CompileInput } from './compile.ts';
 import type { Labels } from './meta.ts';
 import { ADMIT_ALL, type PoolAdmission } from './pools.ts';
+import { PROBLEM_REASONS, ProblemCode } from './problems.ts';
 import { VirtualIP } from './virtual-ip.ts';
 import { VirtualIPPool, type VirtualIPPoolSpec } from './virtual-ip-pool.ts';
 
@@ -144,5 +145,35 @@ describe('pool admission', () => {
     const result = compile(objects, { admission: admission(both) });
     expect(result.state.vips.map((v) => v.id)).toEqual(['team-b/web']);
     expect(result.problems.map((p) => [p.virtualIP, p.code])).toEqual([['team-a/web', 'DUPLICATE_VIP']]);
+  });
+});
+
+describe('every problem code', () => {
+  const open = pool('open', { addresses: ['10.200.0.0/24', '2001:db8::/32'], backendAddresses: ['10.0.0.0/16', '2001:db8::/32'] });
+  const scenarios: Record<ProblemCode, { objects: CompileInput[]; pools?: VirtualIPPool[] }> = {
+    DUPLICATE_VIP: { objects: [vip('web', 'team-a', '10.200.0.10', {}, '2026-01-01T00:00:00Z'), vip('web', 'team-b', '10.200.0.10'), be('a', 'team-a', 'web', '10.0.1.1'), be('b', 'team-b', 'web', '10.0.1.2')] },
+    QUIC_REQUIRES_UDP: { objects: [vip('web', 'team-a', '10.200.0.10', { quic: true }), be('a', 'team-a', 'web', '10.0.1.1')] },
+    ADDRESS_NOT_ALLOWED: { objects: [vip('web', 'team-a', '10.201.0.10'), be('a', 'team-a', 'web', '10.0.1.1')], pools: [open] },
+    NO_BACKENDS: { objects: [vip('web', 'team-a', '10.200.0.10')] },
+    FAMILY_MISMATCH: { objects: [vip('web', 'team-a', '2001:db8::10'), be('a', 'team-a', 'web', '10.0.1.1'), be('b', 'team-a', 'web', '2001:db8::1')] },
+    DUPLICATE_BACKEND: { objects: [vip('web', 'team-a', '10.200.0.10'), be('a', 'team-a', 'web', '10.0.1.1'), be('b', 'team-a', 'web', '10.0.1.1')] },
+    DUPLICATE_QUIC_SERVER_ID: {
+      objects: [
+        vip('web', 'team-a', '10.200.0.10', { protocol: 'UDP', quic: true }),
+        Backend.parse({ apiVersion, kind: 'Backend', metadata: { name: 'a', namespace: 'team-a', labels: { app: 'web' } }, spec: { address: '10.0.1.1', quicServerId: 3 } }),
+        Backend.parse({ apiVersion, kind: 'Backend', metadata: { name: 'b', namespace: 'team-a', labels: { app: 'web' } }, spec: { address: '10.0.1.2', quicServerId: 3 } }),
+      ],
+    },
+    BACKEND_NOT_ALLOWED: { objects: [vip('web', 'team-a', '10.200.0.10'), be('a', 'team-a', 'web', '10.0.1.1'), be('b', 'team-a', 'web', '192.168.1.1')], pools: [open] },
+  };
+
+  it.each(Object.values(ProblemCode))('%s has a scenario that reports exactly it, with a reason and an actionable message', (code) => {
+    const { objects, pools } = scenarios[code];
+    const result = compile(objects, pools === undefined ? {} : { admission: admission(...pools) });
+    expect(result.problems.map((p) => p.code)).toEqual([code]);
+    const problem = result.problems[0];
+    expect(problem?.reason).toBe(PROBLEM_REASONS[code]);
+    expect(problem?.field).toMatch(/^spec\./);
+    expect(problem?.message.length).toBeGreaterThan(40);
   });
 });
