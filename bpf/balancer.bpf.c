@@ -118,6 +118,9 @@ static __always_inline int forward(struct xdp_md *ctx, const struct pkt *p,
 	cfg = bpf_map_lookup_elem(&settings, &zero);
 	if (!cfg)
 		return STAT_DROP_NO_REAL;
+	/* The IP length is copied into the outer header: it must fit the frame. */
+	if (p->l3_off + p->ip_len > bytes)
+		return STAT_DROP_BAD_IP;
 	hash = flow_hash(&p->flow, vip->flags);
 	if ((vip->flags & VIP_F_QUIC) && p->flow.proto == IPPROTO_UDP_ && !p->icmp_err)
 		ridx = quic_pick_real(data, data_end, p);

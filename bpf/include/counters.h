@@ -20,7 +20,7 @@
 #define STAT_PASS_OTHER_PROTO	6  /* not TCP/UDP/ICMP/ICMPv6 */
 #define STAT_PASS_ICMP		7  /* ICMP we do not handle (other types, no VIP flow) */
 #define STAT_DROP_TRUNCATED	8  /* a header runs past the frame */
-#define STAT_DROP_BAD_IP	9  /* IPv4 ihl < 5, bad version or length */
+#define STAT_DROP_BAD_IP	9  /* bad version, IPv4 ihl < 5, IP length beyond the frame */
 #define STAT_DROP_V4_OPTIONS	10 /* IPv4 with options to a VIP address */
 #define STAT_DROP_V4_FRAG	11 /* IPv4 fragment to a VIP address */
 #define STAT_DROP_V6_FRAG	12 /* IPv6 fragment to a VIP address */
