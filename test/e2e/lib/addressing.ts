@@ -3,7 +3,7 @@
 // make logs readable:
 //
 //   client 10.111.0.2 ── 10.111.0.1 router 10.111.1.1 ── 10.111.1.2 lb (XDP balancer)
-//                                    └ br0 10.111.2.1 ── backend-N 10.111.2.(10+N)
+//                                    └ br0 10.0.1.1 ── backend-N 10.0.1.(10+N)
 //
 // The VIP is routed by the router to the lb leg; backends hold it on lo.
 // IPv6 mirrors it: 10.111.X.Y is fd00:111:X::Y, the VIP fd00:200::10.
@@ -12,7 +12,7 @@ export const CLIENT_ADDRESS = '10.111.0.2';
 export const ROUTER_CLIENT_ADDRESS = '10.111.0.1';
 export const LB_ADDRESS = '10.111.1.2';
 export const ROUTER_LB_ADDRESS = '10.111.1.1';
-export const ROUTER_BACKEND_ADDRESS = '10.111.2.1';
+export const ROUTER_BACKEND_ADDRESS = '10.0.1.1';
 export const PREFIX_LENGTH = 24;
 export const CLIENT_SUBNET = '10.111.0.0/24';
 
@@ -27,12 +27,12 @@ export const VIP_V4 = '10.200.0.10';
 export const VIP_V6 = 'fd00:200::10';
 export const VIP_PORT = 80;
 
-/** Backend N (1-based) gets 10.111.2.(10+N): backend-1 is 10.111.2.11. */
+/** Backend N (1-based) gets 10.0.1.(10+N), as in examples/basic.yaml: backend-1 is 10.0.1.11. */
 export function backendAddress(index: number): string {
   if (!Number.isInteger(index) || index < 1 || index > 200) {
     throw new RangeError(`backend index must be 1-200, got ${String(index)}`);
   }
-  return `10.111.2.${String(10 + index)}`;
+  return `10.0.1.${String(10 + index)}`;
 }
 
 /** Backend N's IPv6 address: fd00:111:2::(10+N), e.g. fd00:111:2::11. */
