@@ -197,6 +197,20 @@ describe('BpfObject', () => {
     expect(sterletErrorCode(() => o.program('nope'))).toBe('BPF_OBJECT_NO_SUCH_PROGRAM');
   });
 
+  it('refuses to touch freed libbpf state or closed fds', () => {
+    const o = BpfObject.open(OBJ);
+    const m = o.map('counters');
+    o.close();
+    expect(sterletErrorCode(() => m.setMaxEntries(3))).toBe('BPF_OBJECT_STATE');
+    expect(sterletErrorCode(() => o.maps())).toBe('BPF_OBJECT_STATE');
+    o.close(); // twice is fine
+
+    const map = BpfMap.create({ type: MapType.ARRAY, name: 'closed', keySize: 4, valueSize: 4, maxEntries: 1 });
+    map.close();
+    expect(sterletErrorCode(() => map.lookup(u32(0)))).toBe('BPF_HANDLE_CLOSED');
+    expect(sterletErrorCode(() => map.fd)).toBe('BPF_HANDLE_CLOSED');
+  });
+
   it('resizes a map before load and refuses after', () => {
     const o = loadObject((obj) => obj.map('resizable').setMaxEntries(1000));
     const m = track(o.map('resizable').asMap());

@@ -36,7 +36,7 @@ export interface BatchResult {
 }
 
 export class BpfMap {
-  readonly fd: number;
+  readonly #fd: number;
   readonly type: number;
   readonly keySize: number;
   /** Value size as the kernel declares it (one CPU's slot for per-CPU maps). */
@@ -48,10 +48,18 @@ export class BpfMap {
   readonly #owned: boolean;
   #closed = false;
 
+  /** The file descriptor; throws after close() so a reused fd number is never touched. */
+  get fd(): number {
+    if (this.#closed) {
+      throw new SterletError('BPF_HANDLE_CLOSED', `map ${this.name} (fd ${this.#fd}) was closed`, { fix: 'do not use a handle after close()' });
+    }
+    return this.#fd;
+  }
+
   /** Wrap an fd; with `owned` the map closes it on close(). */
   constructor(fd: number, options: { owned?: boolean } = {}) {
     const info = mapInfoByFd(fd);
-    this.fd = fd;
+    this.#fd = fd;
     this.#owned = options.owned ?? true;
     this.type = info.type;
     this.keySize = info.keySize;
@@ -221,7 +229,7 @@ export class BpfMap {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#owned) closeFd(this.fd);
+    if (this.#owned) closeFd(this.#fd);
   }
 
   /**

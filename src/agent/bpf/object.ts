@@ -34,6 +34,10 @@ export class BpfObject {
     return this.#loaded;
   }
 
+  get closed(): boolean {
+    return this.#ptr === null;
+  }
+
   maps(): string[] {
     const names: string[] = [];
     for (let m = c.objectNextMap(this.#obj(), null) as Ptr | null; m !== null; m = c.objectNextMap(this.#obj(), m) as Ptr | null) {
@@ -106,44 +110,50 @@ export class ObjectMap {
     this.#ptr = ptr;
   }
 
+  /** libbpf's pointer, only while the object is open (afterwards it is freed memory). */
+  get #p(): Ptr {
+    if (this.#object.closed) throw stateError('use', this.name, 'while the object is open');
+    return this.#ptr;
+  }
+
   get type(): number {
-    return c.mapType(this.#ptr) as number;
+    return c.mapType(this.#p) as number;
   }
   get keySize(): number {
-    return c.mapKeySize(this.#ptr) as number;
+    return c.mapKeySize(this.#p) as number;
   }
   get valueSize(): number {
-    return c.mapValueSize(this.#ptr) as number;
+    return c.mapValueSize(this.#p) as number;
   }
   get maxEntries(): number {
-    return c.mapMaxEntries(this.#ptr) as number;
+    return c.mapMaxEntries(this.#p) as number;
   }
   get flags(): number {
-    return c.mapFlags(this.#ptr) as number;
+    return c.mapFlags(this.#p) as number;
   }
 
   setMaxEntries(n: number): this {
     this.#beforeLoad('setMaxEntries');
-    check('bpf_map__set_max_entries', () => c.mapSetMaxEntries(this.#ptr, n) as number, { name: this.name });
+    check('bpf_map__set_max_entries', () => c.mapSetMaxEntries(this.#p, n) as number, { name: this.name });
     return this;
   }
 
   setValueSize(n: number): this {
     this.#beforeLoad('setValueSize');
-    check('bpf_map__set_value_size', () => c.mapSetValueSize(this.#ptr, n) as number, { name: this.name });
+    check('bpf_map__set_value_size', () => c.mapSetValueSize(this.#p, n) as number, { name: this.name });
     return this;
   }
 
   setFlags(flags: number): this {
     this.#beforeLoad('setFlags');
-    check('bpf_map__set_map_flags', () => c.mapSetFlags(this.#ptr, flags) as number, { name: this.name });
+    check('bpf_map__set_map_flags', () => c.mapSetFlags(this.#p, flags) as number, { name: this.name });
     return this;
   }
 
   /** Allocate the map on a NUMA node (libbpf adds BPF_F_NUMA_NODE). */
   setNumaNode(node: number): this {
     this.#beforeLoad('setNumaNode');
-    check('bpf_map__set_numa_node', () => c.mapSetNumaNode(this.#ptr, node) as number, { name: this.name, numaNode: node });
+    check('bpf_map__set_numa_node', () => c.mapSetNumaNode(this.#p, node) as number, { name: this.name, numaNode: node });
     return this;
   }
 
@@ -161,27 +171,27 @@ export class ObjectMap {
       this.#object.adoptTemplate(tmpl);
       fd = tmpl.fd;
     }
-    check('bpf_map__set_inner_map_fd', () => c.mapSetInnerMapFd(this.#ptr, fd) as number, { name: this.name });
+    check('bpf_map__set_inner_map_fd', () => c.mapSetInnerMapFd(this.#p, fd) as number, { name: this.name });
     return this;
   }
 
   /** Use an existing map (e.g. adopted from a pin) instead of creating one; libbpf dups the fd. */
   reuseFd(fd: number): this {
     this.#beforeLoad('reuseFd');
-    check('bpf_map__reuse_fd', () => c.mapReuseFd(this.#ptr, fd) as number, { name: this.name });
+    check('bpf_map__reuse_fd', () => c.mapReuseFd(this.#p, fd) as number, { name: this.name });
     return this;
   }
 
   /** At load: reuse the map pinned at `path` if compatible, else create and pin it there. */
   setPinPath(path: string): this {
-    check('bpf_map__set_pin_path', () => c.mapSetPinPath(this.#ptr, path) as number, { name: this.name, path });
+    check('bpf_map__set_pin_path', () => c.mapSetPinPath(this.#p, path) as number, { name: this.name, path });
     return this;
   }
 
   /** Initial contents of a global-data map (.data/.rodata/.bss), exactly valueSize bytes. */
   setInitialValue(data: Buffer): this {
     this.#beforeLoad('setInitialValue');
-    check('bpf_map__set_initial_value', () => c.mapSetInitialValue(this.#ptr, data, data.length) as number, {
+    check('bpf_map__set_initial_value', () => c.mapSetInitialValue(this.#p, data, data.length) as number, {
       name: this.name,
       details: { size: data.length, valueSize: this.valueSize },
     });
@@ -189,13 +199,13 @@ export class ObjectMap {
   }
 
   get pinned(): boolean {
-    return c.mapIsPinned(this.#ptr) as boolean;
+    return c.mapIsPinned(this.#p) as boolean;
   }
 
   /** The map's fd, owned by the object (valid until object close). */
   get fd(): number {
     this.#afterLoad('fd');
-    return check('bpf_map__fd', () => c.mapFd(this.#ptr) as number, { name: this.name });
+    return check('bpf_map__fd', () => c.mapFd(this.#p) as number, { name: this.name });
   }
 
   /** An independent, owned handle that stays valid after the object closes. */
@@ -223,33 +233,39 @@ export class ObjectProgram {
     this.#ptr = ptr;
   }
 
+  /** libbpf's pointer, only while the object is open (afterwards it is freed memory). */
+  get #p(): Ptr {
+    if (this.#object.closed) throw stateError('use', this.name, 'while the object is open');
+    return this.#ptr;
+  }
+
   get type(): number {
-    return c.programType(this.#ptr) as number;
+    return c.programType(this.#p) as number;
   }
 
   setType(type: number): this {
     this.#beforeLoad('setType');
-    check('bpf_program__set_type', () => c.programSetType(this.#ptr, type) as number, { name: this.name });
+    check('bpf_program__set_type', () => c.programSetType(this.#p, type) as number, { name: this.name });
     return this;
   }
 
   setExpectedAttachType(type: number): this {
     this.#beforeLoad('setExpectedAttachType');
-    check('bpf_program__set_expected_attach_type', () => c.programSetExpectedAttachType(this.#ptr, type) as number, { name: this.name });
+    check('bpf_program__set_expected_attach_type', () => c.programSetExpectedAttachType(this.#p, type) as number, { name: this.name });
     return this;
   }
 
   /** Skip loading this program (e.g. a benchmark-only entry point). */
   setAutoload(autoload: boolean): this {
     this.#beforeLoad('setAutoload');
-    check('bpf_program__set_autoload', () => c.programSetAutoload(this.#ptr, autoload) as number, { name: this.name });
+    check('bpf_program__set_autoload', () => c.programSetAutoload(this.#p, autoload) as number, { name: this.name });
     return this;
   }
 
   /** The program's fd, owned by the object (valid until object close). */
   get fd(): number {
     if (!this.#object.loaded) throw stateError('fd', this.name, 'after load()');
-    return check('bpf_program__fd', () => c.programFd(this.#ptr) as number, { name: this.name });
+    return check('bpf_program__fd', () => c.programFd(this.#p) as number, { name: this.name });
   }
 
   /** An independent, owned handle that stays valid after the object closes. */

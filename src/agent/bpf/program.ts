@@ -56,12 +56,20 @@ function scratchOf(size: number): Scratch {
 }
 
 export class BpfProgram {
-  readonly fd: number;
+  readonly #fd: number;
   readonly #owned: boolean;
   #closed = false;
 
+  /** The file descriptor; throws after close() so a reused fd number is never touched. */
+  get fd(): number {
+    if (this.#closed) {
+      throw new SterletError('BPF_HANDLE_CLOSED', `program fd ${this.#fd} was closed`, { fix: 'do not use a handle after close()' });
+    }
+    return this.#fd;
+  }
+
   constructor(fd: number, options: { owned?: boolean } = {}) {
-    this.fd = fd;
+    this.#fd = fd;
     this.#owned = options.owned ?? true;
   }
 
@@ -121,7 +129,7 @@ export class BpfProgram {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#owned) closeFd(this.fd);
+    if (this.#owned) closeFd(this.#fd);
   }
 }
 
