@@ -11,7 +11,15 @@ export default defineConfig({
       { test: { name: 'unit', include: ['src/**/*.test.ts', 'test/unit/**/*.test.ts'] } },
       { test: { name: 'bpf', include: ['test/bpf/**/*.test.ts'], ...serial } },
       { test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'], ...serial } },
-      { test: { name: 'k8s', include: ['test/k8s/**/*.test.ts', 'test/helm/**/*.test.ts'], ...serial } },
+      {
+        test: {
+          name: 'k8s',
+          include: ['test/k8s/**/*.test.ts', 'test/helm/**/*.test.ts'],
+          // Builds the cached binaries and starts (or reuses) the local control plane.
+          globalSetup: ['test/k8s/global-setup.ts'],
+          ...serial,
+        },
+      },
     ],
   },
 });

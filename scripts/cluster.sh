@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# A local Kubernetes control plane (etcd + kube-apiserver, no nodes) for tests
+# and for trying Sterlet by hand, in the spirit of controller-runtime's envtest:
+# loopback only, static-token admin, RBAC on, ServiceAccount admission off.
+# Unlike envtest it also runs kube-controller-manager with only the namespace
+# and garbage-collector controllers, so deleted namespaces really go away and
+# owner references cascade (no scheduler, no kubelet: pods never run).
+#
+#   scripts/cluster.sh up [--by-tests]   start (idempotent: exit 0 when already running);
+#                                        --by-tests marks a cluster it starts as the test run's
+#   scripts/cluster.sh down              stop everything and delete build/cluster, build/kubeconfig
+#   scripts/cluster.sh status            exit 0 when running and ready
+#   scripts/cluster.sh env               print `export KUBECONFIG=...` lines for eval
+#   scripts/cluster.sh token NS SA [DUR] create ServiceAccount NS/SA if missing, print a token
+#
+# State lives in build/cluster/ (data, certs, keys, logs, pids, ports);
+# the admin kubeconfig is build/kubeconfig.
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+state="$root/build/cluster"
+kubeconfig="$root/build/kubeconfig"
+bin="$("$root/scripts/testbin.sh" --dir)"
+ready_timeout="${STERLET_CLUSTER_READY_TIMEOUT:-60}"
+
+say() { echo "cluster: $*" >&2; }
+fail() { # code what why fix
+  printf 'cluster: %s: %s\n  why: %s\n  fix: %s\n' "$1" "$2" "$3" "$4" >&2
+  exit 1
+}
+
+# A process recorded in $state/NAME.pid that is still alive and is still the
+# binary we started (guards against pid reuse).
+alive() {
+  local pidf="$state/$1.pid" pid
+  [[ -f "$pidf" ]] || return 1
+  pid="$(cat "$pidf")"
+  [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "$bin/$1 "
+}
+
+kctl() { "$bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
+
+ready() {
+  alive etcd && alive kube-apiserver && alive kube-controller-manager && [[ -f "$kubeconfig" ]] &&
+    [[ "$(kctl get --raw /readyz --request-timeout=5s 2>/dev/null)" == "ok" ]]
+}
+
+port_free() { ! ss -Htln "sport = :$1" | grep -q .; }
+
+# A free loopback port: the preferred one if free, otherwise a random high one.
+pick_port() {
+  local p="$1" tries=0
+  while ! port_free "$p"; do
+    p=$((20000 + RANDOM % 30000))
+    tries=$((tries + 1))
+    ((tries < 50)) || fail CLUSTER_NO_PORT "no free TCP port found" "50 random ports were all in use" "free some ports"
+  done
+  echo "$p"
+}
+
+# Starts a binary detached from this shell (own session, all fds to the log)
+# so callers that capture our output do not wait on the server's pipes.
+start() { # name args...
+  local name="$1"
+  shift
+  setsid "$bin/$name" "$@" </dev/null >"$state/$name.log" 2>&1 9>&- &
+  echo $! >"$state/$name.pid"
+}
+
+tail_log() { echo "---- last lines of $state/$1.log ----" >&2; tail -n 25 "$state/$1.log" >&2 || true; }
+
+stop() { # name
+  local pid i
+  alive "$1" || { rm -f "$state/$1.pid"; return 0; }
+  pid="$(cat "$state/$1.pid")"
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$state/$1.pid"
+}
+
+down() {
+  stop kube-controller-manager
+  stop kube-apiserver
+  stop etcd
+  rm -rf "$state" "$kubeconfig"
+}
+
+write_kubeconfig() { # port token
+  local tmp="$kubeconfig.tmp.$$"
+  cat >"$tmp" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: sterlet-local
+  cluster:
+    server: https://127.0.0.1:$1
+    certificate-authority-data: $(base64 -w0 "$state/certs/apiserver.crt")
+users:
+- name: sterlet-admin
+  user:
+    token: $2
+contexts:
+- name: sterlet-local
+  context:
+    cluster: sterlet-local
+    user: sterlet-admin
+    namespace: default
+current-context: sterlet-local
+EOF
+  chmod 600 "$tmp"
+  mv -f "$tmp" "$kubeconfig"
+}
+
+up() {
+  # A cluster whose processes are all alive may just be slow (a loaded
+  # machine, or another caller's `up` still starting it): give it time.
+  local deadline=$((SECONDS + ready_timeout))
+  while alive etcd && alive kube-apiserver && alive kube-controller-manager && ((SECONDS < deadline)); do
+    if ready; then
+      say "already running ($(kctl config view -o jsonpath='{.clusters[0].cluster.server}'))"
+      return 0
+    fi
+    sleep 1
+  done
+  # Anything half-alive from an earlier run is torn down first.
+  down
+  "$root/scripts/testbin.sh"
+  local start_s=$SECONDS
+  mkdir -p "$state/etcd" "$state/certs"
+  chmod 700 "$state"
+
+  local etcd_port peer_port api_port token
+  etcd_port="$(pick_port "${STERLET_ETCD_PORT:-23790}")"
+  peer_port="$(pick_port "$((etcd_port + 10))")"
+  api_port="$(pick_port "${STERLET_APISERVER_PORT:-26443}")"
+  printf 'etcd=%s\netcd_peer=%s\napiserver=%s\n' "$etcd_port" "$peer_port" "$api_port" >"$state/ports"
+
+  token="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  # token,user,uid,"group1,group2"
+  printf '%s,sterlet-admin,sterlet-admin,"system:masters"\n' "$token" >"$state/tokens.csv"
+  openssl genrsa -out "$state/sa.key" 2048 2>/dev/null ||
+    fail CLUSTER_SA_KEY "cannot generate the service-account signing key" "openssl genrsa failed" "install openssl (apt-get install openssl)"
+  openssl rsa -in "$state/sa.key" -pubout -out "$state/sa.pub" 2>/dev/null
+
+  start etcd --name sterlet --data-dir "$state/etcd" \
+    --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
+    --listen-peer-urls "http://127.0.0.1:$peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
+    --initial-cluster "sterlet=http://127.0.0.1:$peer_port" \
+    --unsafe-no-fsync --log-level warn
+
+  start kube-apiserver \
+    --etcd-servers "http://127.0.0.1:$etcd_port" \
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
+    --cert-dir "$state/certs" \
+    --token-auth-file "$state/tokens.csv" \
+    --authorization-mode RBAC \
+    --disable-admission-plugins ServiceAccount \
+    --service-cluster-ip-range 10.96.0.0/24 \
+    --service-account-issuer "https://127.0.0.1:$api_port" \
+    --service-account-key-file "$state/sa.pub" \
+    --service-account-signing-key-file "$state/sa.key" \
+    --allow-privileged=true \
+    --v 1
+
+  # The apiserver writes its self-signed serving certificate (for 127.0.0.1
+  # and localhost) into --cert-dir at start; the kubeconfig trusts that bundle.
+  local wrote=0
+  deadline=$((SECONDS + ready_timeout))
+  while ((SECONDS < deadline)); do
+    alive etcd || { tail_log etcd; fail CLUSTER_ETCD_EXITED "etcd exited during start-up" "see the log above" "scripts/cluster.sh down, then up again"; }
+    alive kube-apiserver || { tail_log kube-apiserver; fail CLUSTER_APISERVER_EXITED "kube-apiserver exited during start-up" "see the log above" "scripts/cluster.sh down, then up again"; }
+    if ((!wrote)) && [[ -s "$state/certs/apiserver.crt" && -s "$state/certs/apiserver.key" ]]; then
+      write_kubeconfig "$api_port" "$token"
+      wrote=1
+    fi
+    if ((wrote)) && [[ "$(kctl get --raw /readyz --request-timeout=5s 2>/dev/null)" == "ok" ]]; then
+      start_controllers
+      [[ "${1:-}" == "--by-tests" ]] && echo "$PPID" >"$state/started-by-tests"
+      say "ready in $((SECONDS - start_s)) s: https://127.0.0.1:$api_port, kubeconfig $kubeconfig"
+      return 0
+    fi
+    sleep 0.5
+  done
+  tail_log kube-apiserver
+  fail CLUSTER_NOT_READY "kube-apiserver did not report /readyz ok within ${ready_timeout} s" \
+    "it is still starting or cannot reach etcd (logs in $state)" "read the log above; raise STERLET_CLUSTER_READY_TIMEOUT on a slow machine"
+}
+
+start_controllers() {
+  start kube-controller-manager --kubeconfig "$kubeconfig" \
+    --controllers namespace-controller,garbage-collector-controller \
+    --leader-elect=false --secure-port 0 --v 1
+  sleep 0.5
+  alive kube-controller-manager || { tail_log kube-controller-manager; fail CLUSTER_KCM_EXITED "kube-controller-manager exited at start" "see the log above" "scripts/cluster.sh down, then up again"; }
+}
+
+token() { # ns sa [duration]
+  local ns="${1:?usage: cluster.sh token NAMESPACE SERVICEACCOUNT [DURATION]}" sa="${2:?usage: cluster.sh token NAMESPACE SERVICEACCOUNT [DURATION]}"
+  ready || fail CLUSTER_DOWN "no running cluster" "build/cluster has no ready apiserver" "scripts/cluster.sh up"
+  kctl get namespace "$ns" >/dev/null 2>&1 || kctl create namespace "$ns" >/dev/null
+  kctl -n "$ns" get serviceaccount "$sa" >/dev/null 2>&1 || kctl -n "$ns" create serviceaccount "$sa" >/dev/null
+  kctl -n "$ns" create token "$sa" --duration "${3:-1h}"
+}
+
+# Serialise up/down across concurrent callers (several test runs may share the tree).
+mkdir -p "$root/build"
+exec 9>"$root/build/.cluster.lock"
+
+case "${1:-}" in
+up) flock 9 && up "${2:-}" ;;
+down) flock 9 && down && say "stopped and removed $state" ;;
+status) ready ;;
+env)
+  echo "export KUBECONFIG='$kubeconfig'"
+  echo "export STERLET_KUBECONFIG='$kubeconfig'"
+  echo "export PATH='$bin':\"\$PATH\""
+  ;;
+token) shift && token "$@" ;;
+*)
+  echo "usage: scripts/cluster.sh up|down|status|env|token NS SA [DURATION]" >&2
+  exit 2
+  ;;
+esac

@@ -1,0 +1,27 @@
+// Where the local control plane lives. The cluster script and the vitest
+// global setup agree on these paths; tests read them from here only.
+import { execFileSync } from 'node:child_process';
+import { resolve } from 'node:path';
+
+/** Repository root (test/k8s/lib -> ../../..). */
+export const REPO_ROOT: string = resolve(import.meta.dirname, '../../..');
+export const TESTBIN_SCRIPT: string = resolve(REPO_ROOT, 'scripts/testbin.sh');
+export const CLUSTER_SCRIPT: string = resolve(REPO_ROOT, 'scripts/cluster.sh');
+
+/** The admin kubeconfig: $STERLET_KUBECONFIG when set, else build/kubeconfig. */
+export function kubeconfigPath(): string {
+  return process.env['STERLET_KUBECONFIG'] ?? resolve(REPO_ROOT, 'build/kubeconfig');
+}
+
+let cachedBinDir: string | undefined;
+
+/** The cache directory holding kube-apiserver, kubectl, etcd and helm. */
+export function testbinDir(): string {
+  cachedBinDir ??= process.env['STERLET_TESTBIN'] ?? execFileSync(TESTBIN_SCRIPT, ['--dir'], { encoding: 'utf8' }).trim();
+  return cachedBinDir;
+}
+
+/** Absolute path of one cached tool: 'kubectl' | 'helm' | 'kube-apiserver' | 'etcd'. */
+export function toolPath(name: 'kubectl' | 'helm' | 'kube-apiserver' | 'etcd'): string {
+  return resolve(testbinDir(), name);
+}
