@@ -3,7 +3,8 @@
 # and for trying Sterlet by hand, in the spirit of controller-runtime's envtest:
 # loopback only, static-token admin, RBAC on, ServiceAccount admission off.
 # Unlike envtest it also runs kube-controller-manager with only the namespace
-# and garbage-collector controllers, so deleted namespaces really go away and
+# garbage-collector and clusterrole-aggregation controllers, so deleted
+# namespaces really go away, aggregated ClusterRoles fill in, and
 # owner references cascade (no scheduler, no kubelet: pods never run).
 #
 #   scripts/cluster.sh up [--by-tests]   start (idempotent: exit 0 when already running);
@@ -193,7 +194,7 @@ up() {
 
 start_controllers() {
   start kube-controller-manager --kubeconfig "$kubeconfig" \
-    --controllers namespace-controller,garbage-collector-controller \
+    --controllers namespace-controller,garbage-collector-controller,clusterrole-aggregation-controller \
     --leader-elect=false --secure-port 0 --v 1
   sleep 0.5
   alive kube-controller-manager || { tail_log kube-controller-manager; fail CLUSTER_KCM_EXITED "kube-controller-manager exited at start" "see the log above" "scripts/cluster.sh down, then up again"; }
