@@ -2,7 +2,7 @@
 # A local Kubernetes control plane (etcd + kube-apiserver, no nodes) for tests
 # and for trying Sterlet by hand, in the spirit of controller-runtime's envtest:
 # loopback only, static-token admin, RBAC on, ServiceAccount admission off.
-# Unlike envtest it also runs kube-controller-manager with only the namespace
+# Unlike envtest it also runs kube-controller-manager with only the namespace,
 # garbage-collector and clusterrole-aggregation controllers, so deleted
 # namespaces really go away, aggregated ClusterRoles fill in, and
 # owner references cascade (no scheduler, no kubelet: pods never run).
