@@ -120,6 +120,11 @@ function measure(rig: Rig, c: Case): Row {
       const d = after[name] - before[name];
       if (d !== BigInt(repeat)) throw new Error(`${c.name}: counter ${name} moved by ${d}, expected ${repeat}: not every run took the measured path`);
     }
+    for (const name of Object.keys(after) as StatName[]) {
+      if ((name.startsWith('drop') || name === 'evLruInsertFail') && after[name] !== before[name]) {
+        throw new Error(`${c.name}: counter ${name} moved by ${after[name] - before[name]}`);
+      }
+    }
     samples.push(r.durationNs);
   }
   samples.sort((a, b) => a - b);
