@@ -1,0 +1,205 @@
+// Kubernetes end to end with real packets: `kubectl apply` -> controller ->
+// two real agents (`sterlet agent --kubeconfig`, native XDP, each in its own
+// network namespace) -> real TCP from the client through the VIP to backends
+// that decap in XDP. The agents reach the API server on the host's loopback
+// through a Unix-socket bridge (a socket file crosses network namespaces);
+// cutting the bridge is how the test makes the API server unreachable.
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Resources } from '../../src/common/kube.ts';
+import { attachDecap, cleanEnv, sterlet } from '../e2e/lib/agent.ts';
+import { createBpffsDir, type BpffsDir } from '../e2e/lib/bpffs.ts';
+import { TrafficClient } from '../e2e/lib/client.ts';
+import { ip, NODE_BIN, REPO_ROOT, run, STERLET_CLI } from '../e2e/lib/exec.ts';
+import type { ManagedProcess } from '../e2e/lib/processes.ts';
+import { startHttpServers } from '../e2e/lib/servers.ts';
+import { checkSpread } from '../e2e/lib/spread.ts';
+import { type BackendNode, Topology } from '../e2e/lib/topology.ts';
+import { createNamespace, deleteNamespace, kubeconfigPath, kubectl, waitFor } from './lib/index.ts';
+import { type InProcessController, startController } from './support/controller.ts';
+import { installCrds } from './support/crds.ts';
+import { applyObjects, backend, client, condition, dropFinalizers, pool, vip, vipStatus, waitCondition } from './support/objects.ts';
+import { Proxy } from './support/proxy.ts';
+
+const LB2_IFACE = 'lb2a';
+let t: Topology;
+let bpffs: BpffsDir;
+let be: BackendNode[];
+let ns = '';
+let tag = '';
+let poolName = '';
+let controller: InProcessController | undefined;
+let bridge: Proxy | undefined;
+let traffic: TrafficClient;
+const agents: { name: string; proc: ManagedProcess }[] = [];
+
+interface NodeStatus { interface?: string; xdpMode?: string; programId?: number; virtualIPs?: { id: string; revision?: string; ringFingerprint?: string }[] }
+
+async function nodeStatus(name: string): Promise<NodeStatus> {
+  return ((await client().get(Resources.loadBalancerNode, name))['status'] ?? {}) as NodeStatus;
+}
+
+/** Runs a forwarder inside `netns`: 127.0.0.1:<API port> there -> the Unix socket -> the API server. */
+function bridgeInto(netns: string, socket: string, port: number): ManagedProcess {
+  return t.processes.start([NODE_BIN, join(REPO_ROOT, 'test/k8s/support/proxy.ts'), `127.0.0.1:${port}`, socket], {
+    name: `api-bridge ${netns}`, netns, logFile: join(t.scratch, `api-bridge-${netns}.log`),
+  });
+}
+
+function startAgent(name: string, netns: string, iface: string, gatewayMac: string): ManagedProcess {
+  const proc = t.processes.start([NODE_BIN, STERLET_CLI, 'agent',
+    '--interface', iface, '--kubeconfig', kubeconfigPath(), '--node-name', name,
+    '--bpffs', join(bpffs.path, name), '--xdp-mode', 'native', '--gateway-mac', gatewayMac,
+    '--metrics-addr', '127.0.0.1:9464', '--log-level', 'debug'], {
+    name: `agent ${name}`, netns, logFile: join(t.scratch, `agent-${name}.log`), env: cleanEnv(),
+  });
+  agents.push({ name, proc });
+  return proc;
+}
+
+const web = (i: number, weight = 1) => backend(`backend-${i + 1}`, be[i]?.address ?? '', { app: 'web' }, weight);
+
+/** Waits until both agents report the VIP's current revision with one ring (Programmed 2/2). */
+async function programmed(what: string, timeoutMs = 30_000): Promise<void> {
+  await waitCondition(ns, 'web', 'Programmed', { status: 'True', message: 'programmed on 2/2 nodes' }, timeoutMs).catch(async (err: unknown) => {
+    throw new Error(`${what}: ${String(err)}\n${agents.map((a) => `${a.name}:\n${a.proc.tail(8)}`).join('\n')}`);
+  });
+}
+
+beforeAll(async () => {
+  t = await Topology.create({ backends: 5 });
+  try {
+    be = t.backends;
+    tag = t.id;
+    bpffs = await createBpffsDir(t);
+    await startHttpServers(t, be);
+    for (const b of be) await attachDecap(b, bpffs.path);
+    await t.routeVipToBalancer();
+    await installCrds();
+    ns = await createNamespace('e2e');
+    poolName = `pool-${tag}`;
+    await applyObjects(undefined, [pool(poolName, {
+      addresses: [`${t.vip}/32`], backendAddresses: be.map((b) => `${b.address}/32`),
+      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } },
+    })]);
+    controller = startController({ leaseNamespace: ns, heartbeatTimeoutSeconds: 90 });
+
+    const api = new URL(client().server);
+    const socket = join(t.scratch, 'api.sock');
+    bridge = await Proxy.listen({ path: socket }, { host: api.hostname, port: Number(api.port) });
+    // A second load-balancer node: its own namespace and veth; it programs the same VIP.
+    const lb2 = `${t.id}-lb2`;
+    await run(['ip', 'netns', 'add', lb2]);
+    t.onDestroy(async () => { await run(['ip', 'netns', 'del', lb2]).catch(() => undefined); });
+    await ip(lb2, 'link', 'add', LB2_IFACE, 'type', 'veth', 'peer', 'name', 'lb2b');
+    for (const l of ['lo', LB2_IFACE, 'lb2b']) await ip(lb2, 'link', 'set', l, 'up');
+    for (const netns of [t.lb.netns, lb2]) {
+      await ip(netns, 'link', 'set', 'lo', 'up');
+      await bridgeInto(netns, socket, Number(api.port)).waitForLine(/listening/, { what: 'the API bridge' });
+    }
+    startAgent(`${tag}-lb1`, t.lb.netns, t.lb.iface, await t.gatewayMac());
+    startAgent(`${tag}-lb2`, lb2, LB2_IFACE, '02:00:00:00:00:02');
+    for (const a of agents) {
+      await waitFor(async () => (await client().get(Resources.loadBalancerNode, a.name)).metadata.name, { what: `LoadBalancerNode ${a.name}`, timeoutMs: 60_000 });
+      await kubectl(['label', 'loadbalancernode', a.name, `sterlet.dev/test=${tag}`, '--overwrite']);
+    }
+    traffic = await TrafficClient.start(t);
+  } catch (error) {
+    await controller?.stop();
+    await t.destroy();
+    throw error;
+  }
+});
+
+afterAll(async () => {
+  if (ns !== '') await kubectl(['delete', 'vip', '--all', '-n', ns, '--wait=false'], { allowFail: true });
+  await new Promise((r) => setTimeout(r, 1000));
+  await t?.destroy();
+  await bridge?.close();
+  for (const a of agents) await client().delete(Resources.loadBalancerNode, a.name).catch(() => undefined);
+  await controller?.stop();
+  if (ns !== '') { await dropFinalizers(ns); await deleteNamespace(ns); }
+  if (poolName !== '') await kubectl(['delete', 'virtualippool', poolName, '--ignore-not-found'], { allowFail: true });
+});
+
+describe('kubectl apply -> controller -> agents -> real TCP', () => {
+  it('programs a VIP on both nodes with one ring and serves real TCP over its 3 backends', async () => {
+    await applyObjects(ns, [vip('web', { address: t.vip, backendSelector: { matchLabels: { app: 'web' } }, nodeSelector: { matchLabels: { 'sterlet.dev/test': tag } } }), web(0), web(1), web(2)]);
+    await programmed('first program', 60_000);
+    const [a, b] = await Promise.all(agents.map((x) => nodeStatus(x.name)));
+    const fp = (s: NodeStatus | undefined) => s?.virtualIPs?.find((v) => v.id === `${ns}/web`)?.ringFingerprint;
+    expect(fp(a)).toMatch(/./);
+    expect(fp(a)).toBe(fp(b));
+    expect(a).toMatchObject({ interface: t.lb.iface, xdpMode: 'Native' });
+    expect(a?.programId).toBeGreaterThan(0);
+    const printed = (await kubectl(['get', 'vip', 'web', '-n', ns])).stdout;
+    expect(printed).toMatch(/True\s+2\/2/);
+
+    const stats = await traffic.burst(300, { concurrency: 8 });
+    expect(stats.ok, JSON.stringify(stats)).toBe(300);
+    const spread = checkSpread(stats.counts, { 'backend-1': 1, 'backend-2': 1, 'backend-3': 1 }, 300);
+    expect(spread.ok, spread.summary).toBe(true);
+  });
+
+  it('programs scaling 3 -> 5 Backends on both nodes within 2 s', async () => {
+    const started = performance.now();
+    await applyObjects(ns, [web(3), web(4)]);
+    await waitFor(async () => {
+      const st = await vipStatus(ns, 'web');
+      const rev = st.compiled?.revision;
+      if (st.compiled?.backends.length !== 5) return false;
+      const nodes = await Promise.all(agents.map((x) => nodeStatus(x.name)));
+      return nodes.every((n) => n.virtualIPs?.find((v) => v.id === `${ns}/web`)?.revision === rev);
+    }, { what: '5 backends programmed on both nodes', timeoutMs: 20_000, intervalMs: 25 });
+    const elapsed = performance.now() - started;
+    console.log(`kubectl apply (2 new Backends) -> programmed on 2/2 nodes: ${elapsed.toFixed(0)} ms`);
+    expect(elapsed).toBeLessThan(2_000);
+    await programmed('5 backends');
+    const stats = await traffic.burst(500, { concurrency: 8 });
+    expect(stats.ok, JSON.stringify(stats)).toBe(500);
+    const spread = checkSpread(stats.counts, Object.fromEntries(be.map((x) => [x.name, 1])), 500);
+    expect(spread.ok, spread.summary).toBe(true);
+  });
+
+  it('drains a Backend set to weight 0', async () => {
+    await applyObjects(ns, [web(0, 0)]);
+    await waitCondition(ns, 'web', 'ResolvedRefs', { message: '5 backends selected, 4 with weight > 0' });
+    await programmed('drain');
+    const stats = await traffic.burst(300, { concurrency: 8 });
+    expect(stats.ok).toBe(300);
+    expect(stats.counts['backend-1'] ?? 0).toBe(0);
+    await applyObjects(ns, [web(0, 1)]);
+    await programmed('undrain');
+  });
+
+  it('keeps forwarding while the controller is down and while the API server is unreachable', async () => {
+    await controller?.stop();
+    controller = undefined;
+    expect((await traffic.burst(200, { concurrency: 8 })).ok).toBe(200);
+    bridge?.cut();
+    await new Promise((r) => setTimeout(r, 1500)); // watches broken, agents retrying
+    const stats = await traffic.burst(200, { concurrency: 8 });
+    expect(stats.ok, JSON.stringify(stats)).toBe(200);
+    bridge?.restore();
+    controller = startController({ leaseNamespace: ns, heartbeatTimeoutSeconds: 90 });
+    // Reconnected agents and a new controller converge on a change made meanwhile.
+    await applyObjects(ns, [web(4, 3)]);
+    await waitCondition(ns, 'web', 'ResolvedRefs', { message: '5 backends selected, 5 with weight > 0' });
+    await waitFor(async () => {
+      const rev = (await vipStatus(ns, 'web')).compiled?.revision;
+      const c = condition(await vipStatus(ns, 'web'), 'Programmed');
+      return c?.status === 'True' && rev !== undefined;
+    }, { what: 'Programmed again after the outage', timeoutMs: 60_000 });
+  });
+
+  it('removes a deleted VIP from both nodes before the object goes away', async () => {
+    await kubectl(['delete', 'vip', 'web', '-n', ns, '--timeout=60s']);
+    const nodes = await Promise.all(agents.map((x) => nodeStatus(x.name)));
+    // The finalizer was released only after no live node reported it any more.
+    for (const n of nodes) expect(n.virtualIPs?.some((v) => v.id === `${ns}/web`) ?? false).toBe(false);
+    const { stdout } = await sterlet(t.lb.netns, ['stats', '--bpffs', join(bpffs.path, `${tag}-lb1`), '--json']);
+    expect(stdout).not.toContain(t.vip);
+    const stats = await traffic.burst(20, { concurrency: 4, timeoutMs: 500 });
+    expect(stats.ok).toBe(0);
+  });
+});
