@@ -5,7 +5,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { SterletError } from '../common/errors.ts';
-import { isConflict, KubeClient } from '../common/kube.ts';
+import { isConflict, isNotFound, KubeClient } from '../common/kube.ts';
 import { createLogger, type Logger } from '../common/log.ts';
 import { BACKEND_PREFIX, ControllerCache, VIP_PREFIX } from './cache.ts';
 import { EventRecorder } from './events.ts';
@@ -54,12 +54,17 @@ export async function runController(options: ControllerOptions = {}): Promise<vo
   const identity = options.identity ?? `${process.env['POD_NAME'] ?? hostname()}_${randomBytes(4).toString('hex')}`;
   const client = KubeClient.create({ kubeconfig: options.kubeconfig, userAgent: `sterlet-controller/${identity}` });
   const metrics = new ControllerMetrics();
-  const queue = new WorkQueue({ onDepth: (d) => metrics.queueDepth.set(d) });
-  const cache = new ControllerCache(client, { log, enqueue: (k) => queue.add(k) });
+  // Two queues: VirtualIPs (what agents program) never wait behind the
+  // bookkeeping of Backend status, which has its own single worker.
+  const depth = (): void => { metrics.queueDepth.set(vipQueue.depth + backendQueue.depth); };
+  const vipQueue: WorkQueue = new WorkQueue({ onDepth: depth });
+  const backendQueue: WorkQueue = new WorkQueue({ onDepth: depth });
+  const enqueue = (k: string): void => (k.startsWith(VIP_PREFIX) ? vipQueue : backendQueue).add(k);
+  const cache = new ControllerCache(client, { log, enqueue });
   const reconciler = new Reconciler({
     client, cache, metrics, log,
     events: new EventRecorder(client, identity, log),
-    enqueue: (k) => queue.add(k),
+    enqueue,
     heartbeatTimeoutMs: (options.heartbeatTimeoutSeconds ?? 90) * 1000,
   });
   const elect = options.leaderElect ?? true;
@@ -83,7 +88,10 @@ export async function runController(options: ControllerOptions = {}): Promise<vo
         const resync = setInterval(() => cache.enqueueAllVips(), (options.resyncSeconds ?? 30) * 1000);
         resync.unref();
         try {
-          await runWorkers(queue, reconciler, metrics, log, workers, leadership);
+          await Promise.all([
+            runWorkers(vipQueue, reconciler, metrics, log, workers, leadership),
+            runWorkers(backendQueue, reconciler, metrics, log, 1, leadership),
+          ]);
         } finally {
           clearInterval(resync);
         }
@@ -106,7 +114,8 @@ export async function runController(options: ControllerOptions = {}): Promise<vo
       await lead(signal);
     }
   } finally {
-    queue.shutdown();
+    vipQueue.shutdown();
+    backendQueue.shutdown();
     await Promise.allSettled(informerRuns);
     await server?.close();
     log.info({ identity }, 'controller stopped');
@@ -123,7 +132,9 @@ async function runWorkers(queue: WorkQueue, reconciler: Reconciler, metrics: Con
       const name = key.slice(kind === 'VirtualIP' ? VIP_PREFIX.length : BACKEND_PREFIX.length);
       const end = metrics.reconcileSeconds.startTimer({ kind });
       try {
-        const result = kind === 'VirtualIP' ? await reconciler.reconcileVip(name) : await reconciler.reconcileBackend(name);
+        // A 404 means the object went away mid-reconcile: its delete event is (or was) queued.
+        const result = await (kind === 'VirtualIP' ? reconciler.reconcileVip(name) : reconciler.reconcileBackend(name))
+          .catch((err: unknown) => { if (isNotFound(err)) return {}; throw err; });
         queue.forget(key);
         if (result.requeueAfterMs !== undefined) queue.addAfter(key, result.requeueAfterMs);
         metrics.reconciles.inc({ kind, result: result.requeueAfterMs === undefined ? 'success' : 'requeue' });
