@@ -134,7 +134,7 @@ async function runWorkers(queue: WorkQueue, reconciler: Reconciler, metrics: Con
       try {
         // A 404 means the object went away mid-reconcile: its delete event is (or was) queued.
         const result = await (kind === 'VirtualIP' ? reconciler.reconcileVip(name) : reconciler.reconcileBackend(name))
-          .catch((err: unknown) => { if (isNotFound(err)) return {}; throw err; });
+          .catch((err: unknown): ReconcileResult => { if (isNotFound(err)) return {}; throw err; });
         queue.forget(key);
         if (result.requeueAfterMs !== undefined) queue.addAfter(key, result.requeueAfterMs);
         metrics.reconciles.inc({ kind, result: result.requeueAfterMs === undefined ? 'success' : 'requeue' });
