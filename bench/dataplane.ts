@@ -4,7 +4,7 @@
 // same process. Each measured run must move exactly the expected verdict and
 // event counters by `repeat`, else the benchmark fails. Pinned to one CPU
 // (re-executes itself under taskset). Usage: npm run bench:dataplane
-//   env: BENCH_CPU (default: last CPU), BENCH_RUNS (7), BENCH_REPEAT (20000)
+//   env: BENCH_CPU (default: last CPU), BENCH_RUNS (9), BENCH_REPEAT (20000)
 
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -17,7 +17,7 @@ import type { Layer } from '../src/common/packet/types.ts';
 import { BENCH_OBJECT, Rig, VIP, type ProgramName } from './lib/dataplane-rig.ts';
 
 const cpu = Number(process.env.BENCH_CPU ?? availableParallelism() - 1);
-const runs = Number(process.env.BENCH_RUNS ?? 7);
+const runs = Number(process.env.BENCH_RUNS ?? 9);
 const repeat = Number(process.env.BENCH_REPEAT ?? 20000);
 const LRU_SIZE = 65536;
 
@@ -55,9 +55,9 @@ interface Case {
   readonly expect: readonly StatName[];
   /** Katran's figure in the same harness (ns), if any. */
   readonly katran?: number;
-  /** Before each run (after the frame is set). */
+  /** Before each run, after warm (e.g. fill the table). */
   readonly before?: (rig: Rig) => void;
-  /** Before the first run. */
+  /** Before each run, on a fresh table (e.g. create the flow). */
   readonly warm?: (rig: Rig) => void;
 }
 
@@ -78,7 +78,7 @@ const cases: Case[] = [
   { name: 'v4 UDP LRU hit', program: 'balancer', frame: frames.udp4, retval: XdpAction.TX, expect: ['txForward', 'evLruHit'], katran: 183, warm: warmOnce(frames.udp4) },
   { name: 'v4 SYN, same flow every run', program: 'balancer', frame: frames.syn4, retval: XdpAction.TX, expect: ['txForward', 'evLruSkip'], katran: 308, warm: warmOnce(frames.tcp4) },
   { name: 'v4 SYN, new flow every run (SYN flood)', program: 'balancer', frame: frames.syn4, seqOffset: SRC4, retval: XdpAction.TX, expect: ['txForward', 'evLruSkip'], katran: 308 },
-  { name: 'v4 new flow, LRU empty', program: 'balancer', frame: frames.tcp4, seqOffset: SRC4, retval: XdpAction.TX, expect: ['txForward', 'evLruMiss'], katran: 1070, before: (r) => r.freshTable() },
+  { name: 'v4 new flow, LRU empty', program: 'balancer', frame: frames.tcp4, seqOffset: SRC4, retval: XdpAction.TX, expect: ['txForward', 'evLruMiss'], katran: 1070 },
   {
     name: 'v4 new flow, LRU half full',
     program: 'balancer',
@@ -87,10 +87,7 @@ const cases: Case[] = [
     retval: XdpAction.TX,
     expect: ['txForward', 'evLruMiss'],
     katran: 1070,
-    before: (r) => {
-      r.freshTable();
-      fill(r, LRU_SIZE / 2);
-    },
+    before: (r) => fill(r, LRU_SIZE / 2),
   },
   { name: 'v4 new flow, LRU full + evicting', program: 'balancer', frame: frames.tcp4, seqOffset: SRC4, retval: XdpAction.TX, expect: ['txForward', 'evLruMiss'], katran: 1070, warm: (r) => fill(r, LRU_SIZE * 2) },
   { name: 'non-VIP pass', program: 'balancer', frame: frames.nonVip, retval: XdpAction.PASS, expect: ['passNotVip'], katran: 79 },
@@ -104,37 +101,43 @@ interface Row {
   readonly katran?: number | undefined;
 }
 
-function measure(rig: Rig, c: Case): Row {
+/** One measured run of a case, from a fresh connection table; returns ns/packet. */
+function sample(rig: Rig, c: Case): number {
   rig.freshTable();
   rig.setFrame(c.frame, c.seqOffset ?? 0);
   c.warm?.(rig);
-  const samples: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    c.before?.(rig);
-    rig.setFrame(c.frame, c.seqOffset ?? 0);
-    const before = rig.counters();
-    const r = rig.program(c.program).testRun({ data: c.frame, repeat });
-    const after = rig.counters();
-    if (r.retval !== c.retval) throw new Error(`${c.name}: verdict ${r.retval}, expected ${c.retval}`);
-    for (const name of c.expect) {
-      const d = after[name] - before[name];
-      if (d !== BigInt(repeat)) throw new Error(`${c.name}: counter ${name} moved by ${d}, expected ${repeat}: not every run took the measured path`);
-    }
-    for (const name of Object.keys(after) as StatName[]) {
-      if ((name.startsWith('drop') || name === 'evLruInsertFail') && after[name] !== before[name]) {
-        throw new Error(`${c.name}: counter ${name} moved by ${after[name] - before[name]}`);
-      }
-    }
-    samples.push(r.durationNs);
+  c.before?.(rig);
+  rig.setFrame(c.frame, c.seqOffset ?? 0);
+  const before = rig.counters();
+  const r = rig.program(c.program).testRun({ data: c.frame, repeat });
+  const after = rig.counters();
+  if (r.retval !== c.retval) throw new Error(`${c.name}: verdict ${r.retval}, expected ${c.retval}`);
+  for (const name of c.expect) {
+    const d = after[name] - before[name];
+    if (d !== BigInt(repeat)) throw new Error(`${c.name}: counter ${name} moved by ${d}, expected ${repeat}: not every run took the measured path`);
   }
-  samples.sort((a, b) => a - b);
-  return { name: c.name, median: samples[Math.floor(samples.length / 2)]!, min: samples[0]!, max: samples[samples.length - 1]!, katran: c.katran };
+  for (const name of Object.keys(after) as StatName[]) {
+    if ((name.startsWith('drop') || name === 'evLruInsertFail') && after[name] !== before[name]) {
+      throw new Error(`${c.name}: counter ${name} moved by ${after[name] - before[name]}`);
+    }
+  }
+  return r.durationNs;
+}
+
+/** Runs interleave the classes (run 1 of every class, then run 2, ...) so a noisy moment hits all alike. */
+function measureAll(rig: Rig): Row[] {
+  const samples = cases.map(() => [] as number[]);
+  for (let i = 0; i < runs; i++) cases.forEach((c, j) => samples[j]!.push(sample(rig, c)));
+  return cases.map((c, j) => {
+    const s = samples[j]!.sort((a, b) => a - b);
+    return { name: c.name, median: s[Math.floor(s.length / 2)]!, min: s[0]!, max: s[s.length - 1]!, katran: c.katran };
+  });
 }
 
 const rig = new Rig({ cpu, lruSize: LRU_SIZE, ringSize: 65537, noCommonLru: process.env.BENCH_NO_COMMON_LRU === '1' });
 let rows: Row[];
 try {
-  rows = cases.map((c) => measure(rig, c));
+  rows = measureAll(rig);
 } finally {
   rig.close();
 }
