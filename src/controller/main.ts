@@ -11,7 +11,7 @@ import { BACKEND_PREFIX, ControllerCache, VIP_PREFIX } from './cache.ts';
 import { EventRecorder } from './events.ts';
 import { LeaderElector } from './leader.ts';
 import { ControllerMetrics, type MetricsServer, serveMetrics } from './metrics.ts';
-import { Reconciler } from './reconcile.ts';
+import { type ReconcileResult, Reconciler } from './reconcile.ts';
 import { WorkQueue } from './workqueue.ts';
 
 export interface ControllerOptions {
