@@ -14,6 +14,7 @@ import {
   encodeVipKey,
   encodeVipMeta,
   parseMac,
+  quicServerKey,
   vipAddressKey,
   vipFlagBits,
 } from './codec.ts';
@@ -57,6 +58,12 @@ describe('dataplane codecs', () => {
     expect(k.length).toBe(40);
     expect(decodeFlowKey(k)).toEqual(f);
     expect(decodeLruVal(encodeLruVal(5, 99))).toEqual({ real: 5, atime: 99 });
+  });
+
+  it('validates QUIC server ids', () => {
+    expect(quicServerKey(7).readUInt32LE(0)).toBe(7);
+    expect(() => quicServerKey(0)).toThrow(/out of range/);
+    expect(() => quicServerKey(65536)).toThrow(/out of range/);
   });
 
   it('writes a whole ring as batch buffers at the VIP base', () => {

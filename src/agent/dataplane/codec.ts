@@ -116,6 +116,17 @@ export function u32(n: number): Buffer {
   return b;
 }
 
+/** quic_servers key: a server id from the CID (1..65535, see bpf/include/quic.h); value = u32(real index). */
+export function quicServerKey(serverId: number): Buffer {
+  if (!Number.isInteger(serverId) || serverId < 1 || serverId > 0xffff) {
+    throw new SterletError('DATAPLANE_BAD_QUIC_SERVER_ID', `QUIC server id ${serverId} is out of range`, {
+      why: 'the connection id carries a 16-bit server id and 0 means none',
+      fix: 'use a server id from 1 to 65535',
+    });
+  }
+  return u32(serverId);
+}
+
 /** Ring map key of slot `slot` of the VIP with index `vipIndex`. */
 export function ringKey(vipIndex: number, slot: number, ringSize: number): Buffer {
   return u32(vipIndex * ringSize + slot);
