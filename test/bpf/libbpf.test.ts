@@ -378,6 +378,9 @@ describe('BpfMap', () => {
     expect(batch.count).toBe(2);
     expect(batch.values.length).toBe(2 * 8 * cpus);
     expect(sterletErrorCode(() => m.update(u32(0), u32(1)))).toBe('BPF_BUFFER_SIZE');
+    m.updatePerCpu(u32(0), [u32(9)]);
+    expect(m.lookupPerCpu(u32(0))?.map((b) => b.readUInt32LE(0))).toEqual([9, ...Array.from({ length: cpus - 1 }, () => 0)]);
+    expect(sterletErrorCode(() => m.updatePerCpu(u32(0), [u64(1)]))).toBe('BPF_BUFFER_SIZE');
   });
 
   it('creates an LRU map on NUMA node 0 and names a missing node', () => {

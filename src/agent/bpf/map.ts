@@ -7,7 +7,8 @@ import { check, closeFd, errnoFrom } from './call.ts';
 import { BATCH_MAP_TYPES, BPF_ANY, MapType, BPF_F_NO_COMMON_LRU, BPF_F_NUMA_NODE, PERCPU_MAP_TYPES } from './constants.ts';
 import { BpfError } from './errors.ts';
 import { c, clearWarnings, MapBatchOpts, MapCreateOpts, sizeOf } from './ffi.ts';
-import { mapInfoByFd, possibleCpus, roundUp8, splitPerCpu, type MapInfo } from './map-info.ts';
+import { readBatches, readRange } from './batch.ts';
+import { joinPerCpu, mapInfoByFd, possibleCpus, roundUp8, splitPerCpu, type MapInfo } from './map-info.ts';
 
 export interface MapCreateOptions {
   readonly type: number;
@@ -20,13 +21,6 @@ export interface MapCreateOptions {
   readonly numaNode?: number;
   /** Template inner map for ARRAY_OF_MAPS / HASH_OF_MAPS. */
   readonly innerMapFd?: number;
-}
-
-interface LookupStep {
-  readonly keys: Buffer;
-  readonly count: number;
-  readonly outBatch: Buffer;
-  readonly end: boolean;
 }
 
 export interface BatchResult {
@@ -136,6 +130,15 @@ export class BpfMap {
     check('bpf_map_update_elem', () => c.mapUpdate(this.fd, key, value, flags) as number, { name: this.name });
   }
 
+  /** Per-CPU update from one Buffer (valueSize bytes) per possible CPU; missing CPUs get zeros. */
+  updatePerCpu(key: Buffer, values: readonly Buffer[], flags: number = BPF_ANY): void {
+    if (!this.isPerCpu) throw this.#usage('updatePerCpu needs a per-CPU map');
+    if (values.length > possibleCpus() || values.some((v) => v.length !== this.valueSize)) {
+      throw this.#usage(`updatePerCpu takes up to ${possibleCpus()} values of ${this.valueSize} bytes`);
+    }
+    this.update(key, joinPerCpu(values, this.valueSize), flags);
+  }
+
   /** Deletes `key`; false when it was not present. */
   delete(key: Buffer): boolean {
     this.#checkKey(key);
@@ -179,7 +182,7 @@ export class BpfMap {
     const keyParts: Buffer[] = [];
     const valueParts: Buffer[] = [];
     let total = 0;
-    for (const part of this.#batches(options.chunk ?? 256)) {
+    for (const part of readBatches(this, options.chunk ?? 256)) {
       keyParts.push(part.keys);
       valueParts.push(part.values);
       total += part.count;
@@ -206,7 +209,7 @@ export class BpfMap {
   /** [key, value] pairs; batched where the map type supports it, else key by key. */
   *entries(): Generator<[Buffer, Buffer]> {
     if (BATCH_MAP_TYPES.has(this.type)) {
-      for (const part of this.#batches(256)) {
+      for (const part of readBatches(this, 256)) {
         for (let i = 0; i < part.count; i++) {
           yield [
             part.keys.subarray(i * this.keySize, (i + 1) * this.keySize),
@@ -235,70 +238,14 @@ export class BpfMap {
   /**
    * Values of indices start..start+count-1 of an ARRAY / PERCPU_ARRAY map,
    * concatenated (userValueSize bytes each), read with batch lookups that
-   * start mid-map: for arrays the resume token is the previous index.
+   * start mid-map.
    */
   lookupRange(start: number, count: number): Buffer {
     const isArray = this.type === MapType.ARRAY || this.type === MapType.PERCPU_ARRAY;
     if (!isArray || this.keySize !== 4 || !Number.isInteger(start) || start < 0 || count < 0 || start + count > this.maxEntries) {
       throw this.#usage(`cannot read indices ${start}..${start + count - 1} of map ${this.name} (${this.maxEntries} entries, type ${this.type})`);
     }
-    const values = Buffer.alloc(count * this.userValueSize);
-    let done = 0;
-    let inBatch: Buffer | null = start === 0 ? null : u32le(start - 1);
-    while (done < count) {
-      const step = this.#lookupStep(inBatch, count - done, values.subarray(done * this.userValueSize));
-      done += step.count;
-      if (step.end || step.count === 0) break;
-      inBatch = step.outBatch;
-    }
-    if (done !== count) {
-      throw new SterletError('BPF_RANGE_SHORT', `read ${done} of ${count} entries of map ${this.name} from index ${start}`, {
-        why: 'the kernel ended the batch early',
-        fix: 'retry; the map may have been replaced while reading',
-      });
-    }
-    return values;
-  }
-
-  *#batches(chunk: number): Generator<BatchResult> {
-    let inBatch: Buffer | null = null;
-    let size = Math.max(1, Math.min(chunk, this.maxEntries));
-    for (;;) {
-      const values = Buffer.alloc(size * this.userValueSize);
-      let step: LookupStep;
-      try {
-        step = this.#lookupStep(inBatch, size, values);
-      } catch (err) {
-        // One hash bucket holds more entries than fit: retry this step bigger.
-        if (err instanceof BpfError && err.errnoName === 'ENOSPC' && size < this.maxEntries) {
-          size = Math.min(size * 2, this.maxEntries);
-          continue;
-        }
-        throw err;
-      }
-      const got = step.count;
-      if (got > 0) yield { keys: step.keys, values: values.subarray(0, got * this.userValueSize), count: got };
-      if (step.end) return;
-      inBatch = step.outBatch;
-    }
-  }
-
-  /** One BPF_MAP_LOOKUP_BATCH call filling `values`; `end` when the map is exhausted. */
-  #lookupStep(inBatch: Buffer | null, size: number, values: Buffer): LookupStep {
-    // The resume token is a bucket index (hash) or a key (array).
-    const outBatch = Buffer.alloc(Math.max(this.keySize, 8));
-    const keys = Buffer.alloc(size * this.keySize);
-    const n = [size];
-    const opts = { sz: sizeOf(MapBatchOpts), elem_flags: 0, flags: 0 };
-    clearWarnings();
-    const ret = c.mapLookupBatch(this.fd, inBatch, outBatch, keys, values, n, opts) as number;
-    const got = n[0] ?? 0;
-    const errno = ret < 0 ? errnoFrom(ret) : 0;
-    const end = errno !== 0 && errnoName(errno) === 'ENOENT';
-    if (errno !== 0 && !end && !(got > 0 && errnoName(errno) === 'ENOSPC')) {
-      throw new BpfError('bpf_map_lookup_batch', errno, { name: this.name });
-    }
-    return { keys: keys.subarray(0, got * this.keySize), count: got, outBatch, end };
+    return readRange(this, start, count);
   }
 
   #checkKey(key: Buffer): void {
@@ -330,12 +277,6 @@ function adopt(fd: number, what: string): BpfMap {
     closeFd(fd);
     throw new SterletError('BPF_NOT_A_MAP', `${what} is not a BPF map`, { cause: err, fix: 'check the pin path or id' });
   }
-}
-
-function u32le(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(n >>> 0);
-  return b;
 }
 
 function errnoName(errno: number): string {
