@@ -84,11 +84,22 @@ stop() { # name
   rm -f "$state/$1.pid"
 }
 
-down() {
+stop_all() {
   stop kube-controller-manager
   stop kube-apiserver
   stop etcd
+}
+
+down() {
+  stop_all
   rm -rf "$state" "$kubeconfig"
+}
+
+# A failed start stops what it started but keeps the logs in $state.
+fail_start() { # name code what
+  tail_log "$1"
+  stop_all
+  fail "$2" "$3" "see the log above (all logs are in $state)" "fix the cause, then scripts/cluster.sh up again (it cleans up first)"
 }
 
 write_kubeconfig() { # port token
@@ -173,8 +184,8 @@ up() {
   local wrote=0
   deadline=$((SECONDS + ready_timeout))
   while ((SECONDS < deadline)); do
-    alive etcd || { tail_log etcd; fail CLUSTER_ETCD_EXITED "etcd exited during start-up" "see the log above" "scripts/cluster.sh down, then up again"; }
-    alive kube-apiserver || { tail_log kube-apiserver; fail CLUSTER_APISERVER_EXITED "kube-apiserver exited during start-up" "see the log above" "scripts/cluster.sh down, then up again"; }
+    alive etcd || fail_start etcd CLUSTER_ETCD_EXITED "etcd exited during start-up"
+    alive kube-apiserver || fail_start kube-apiserver CLUSTER_APISERVER_EXITED "kube-apiserver exited during start-up"
     if ((!wrote)) && [[ -s "$state/certs/apiserver.crt" && -s "$state/certs/apiserver.key" ]]; then
       write_kubeconfig "$api_port" "$token"
       wrote=1
@@ -188,16 +199,20 @@ up() {
     sleep 0.5
   done
   tail_log kube-apiserver
+  stop_all
   fail CLUSTER_NOT_READY "kube-apiserver did not report /readyz ok within ${ready_timeout} s" \
-    "it is still starting or cannot reach etcd (logs in $state)" "read the log above; raise STERLET_CLUSTER_READY_TIMEOUT on a slow machine"
+    "it was still starting or could not reach etcd (all logs are in $state)" \
+    "read the log above; on a slow machine raise STERLET_CLUSTER_READY_TIMEOUT (seconds, default 60)"
 }
 
 start_controllers() {
   start kube-controller-manager --kubeconfig "$kubeconfig" \
     --controllers namespace-controller,garbage-collector-controller,clusterrole-aggregation-controller \
-    --leader-elect=false --secure-port 0 --v 1
+    --leader-elect=false --secure-port 0 --v 1 \
+    --kube-api-qps 500 --kube-api-burst 1000 --concurrent-namespace-syncs 4
   sleep 0.5
-  alive kube-controller-manager || { tail_log kube-controller-manager; fail CLUSTER_KCM_EXITED "kube-controller-manager exited at start" "see the log above" "scripts/cluster.sh down, then up again"; }
+  alive kube-controller-manager || fail_start kube-controller-manager CLUSTER_KCM_EXITED "kube-controller-manager exited at start"
+
 }
 
 token() { # ns sa [duration]

@@ -28,7 +28,12 @@ export interface DeleteNamespaceOptions {
   readonly timeoutMs?: number;
 }
 
-/** Deletes a namespace (a missing one is fine) and by default waits until it is gone. */
+/**
+ * Deletes a namespace (a missing one is fine) and by default waits until it is
+ * gone. Expect about 5 s: the namespace controller waits a fixed grace period
+ * before it deletes the contents. Objects with finalizers nobody removes keep
+ * the namespace Terminating (and this wait times out).
+ */
 export async function deleteNamespace(name: string, options: DeleteNamespaceOptions = {}): Promise<void> {
   await kubectl(['delete', 'namespace', name, '--ignore-not-found', '--wait=false']);
   if (options.wait === false) return;
