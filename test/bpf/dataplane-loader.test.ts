@@ -62,6 +62,10 @@ describe('openBalancer', () => {
     if (possibleCpus() > 1) expect(lb.maps.connTables.lookup(u32(1))).toBeUndefined();
   });
 
+  it('refuses per-CPU LRU lists with a NUMA node before asking the kernel', () => {
+    expect(() => openBalancer({ sizes, noCommonLru: true, forwardingCpus: [{ cpu: 0, numaNode: 0 }] })).toThrow(/NUMA/);
+  });
+
   it('keeps a flow on one real per CPU table and spreads five-tuple flows', () => {
     env = new BalancerEnv();
     const reals = new Set<string>();

@@ -39,7 +39,8 @@ export interface OpenBalancerOptions {
    * Create the per-CPU tables with BPF_F_NO_COMMON_LRU (per-CPU LRU lists).
    * Default false: each table is written by one CPU only, so the common LRU is
    * uncontended and keeps all lruSize entries usable by that CPU (per-CPU lists
-   * would give it lruSize / possible CPUs).
+   * would give it lruSize / possible CPUs), and the kernel refuses per-CPU
+   * lists on a NUMA node. The shared fallback table does use per-CPU lists.
    */
   readonly noCommonLru?: boolean;
   /** Programs to load; default [balancer_ingress]. Others in the object are skipped. */
@@ -98,6 +99,12 @@ function badSize(name: string, value: number, why: string): SterletError {
 export function openBalancer(options: OpenBalancerOptions = {}): Balancer {
   const sizes = resolveSizes(options.sizes);
   const cpus: readonly ForwardingCpu[] = options.forwardingCpus ?? Array.from({ length: possibleCpus() }, (_, cpu) => ({ cpu }));
+  if (options.noCommonLru === true && cpus.some((c) => c.numaNode !== undefined)) {
+    throw new SterletError('DATAPLANE_LRU_FLAGS', 'per-CPU LRU lists cannot be combined with a NUMA node', {
+      why: 'the kernel rejects BPF_F_NO_COMMON_LRU together with BPF_F_NUMA_NODE (EINVAL)',
+      fix: 'drop noCommonLru (each table is used by one CPU, so the common LRU is uncontended) or the numaNode hints',
+    });
+  }
   const wanted = new Set(options.programs ?? [BALANCER_PROGRAM]);
   const reuse = options.reuseMaps ?? {};
   const obj = BpfObject.open(options.objectPath ?? DEFAULT_BALANCER_OBJECT);
