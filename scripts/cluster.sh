@@ -37,7 +37,7 @@ alive() {
   [[ -f "$pidf" ]] || return 1
   pid="$(cat "$pidf")"
   [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "$bin/$1 "
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$bin/$1 "
 }
 
 kctl() { "$bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }

@@ -37,11 +37,17 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+/** Counts other live test runs using the cluster; forgets runs that died without a teardown. */
 function otherLiveUsers(): number {
   if (!existsSync(USERS_DIR)) return 0;
-  return readdirSync(USERS_DIR)
-    .map(Number)
-    .filter((pid) => Number.isInteger(pid) && pid !== process.pid && pidAlive(pid)).length;
+  let live = 0;
+  for (const entry of readdirSync(USERS_DIR)) {
+    const pid = Number(entry);
+    if (pid === process.pid) continue;
+    if (Number.isInteger(pid) && pid > 0 && pidAlive(pid)) live += 1;
+    else rmSync(resolve(USERS_DIR, entry), { force: true });
+  }
+  return live;
 }
 
 export default function setup(): () => void {
