@@ -3,6 +3,8 @@ import { isSterletError } from './errors.ts';
 import {
   arp,
   build,
+  describeFrame,
+  frameDiff,
   eth,
   gue,
   icmp6Echo,
@@ -276,5 +278,28 @@ describe('builder errors', () => {
     expect(code(() => build(ipv6({ src: '10.0.0.1', dst: '::1' })))).toBe('PACKET_BAD_ADDRESS');
     expect(code(() => build(eth({ src: 'nope' })))).toBe('PACKET_BAD_ADDRESS');
     expect(code(() => build(ipv4({ src: '10.0.0.1', dst: '10.0.0.2' }, tcp({ sport: 1, dport: 2, flags: 'SX' }))))).toBe('PACKET_BAD_TCP_FLAGS');
+  });
+});
+
+describe('describe and frameDiff', () => {
+  it('prints one line per frame, tcpdump style', () => {
+    expect(describeFrame(build(cases[1]![1]))).toBe(
+      'eth 02:00:00:00:00:0a > 02:00:00:00:00:0b vlan 100 | ipv4 192.0.2.1 > 10.200.0.10 ttl 64 | tcp 40000 > 80 [S] seq 1000',
+    );
+    expect(describeFrame(build(cases[16]![1]))).toBe(
+      'eth 02:00:00:00:00:01 > 02:00:00:00:00:02 | ipv6 fc00::1 > fc00::11 hlim 64 | udp 31000 > 6080 | gue v0 | ipv6 2001:db8::1 > 2001:db8:200::10 hlim 64 | tcp 40000 > 443 [A] seq 0 | 15 bytes',
+    );
+    expect(describeFrame(build(cases[11]![1]))).toContain('icmp type 3 code 4 mtu 1400 quoting [ipv4 192.0.2.1 > 10.200.0.10 ttl 64 DF (truncated) | tcp 40000 > 80 [A] seq 0');
+  });
+
+  it('says where two frames differ', () => {
+    const want = build(cases[15]![1]);
+    expect(frameDiff(want, Buffer.from(want))).toBeUndefined();
+    const got = Buffer.from(want);
+    got[14 + 20 + 8 + 4 + 8] = 9; // inner IPv4 TTL
+    const diff = frameDiff(cases[15]![1], got) ?? '';
+    expect(diff).toContain('frames differ at byte 54: 0x40 vs 0x09 (in eth/ipv4/udp/gue/ipv4)');
+    expect(diff).toContain('actual:   eth');
+    expect(frameDiff(want, want.subarray(0, 20))).toContain('length');
   });
 });

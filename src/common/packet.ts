@@ -32,6 +32,7 @@ export { build, tcpFlagBits } from './packet/build.ts';
 export { quicVarint } from './packet/quic.ts';
 export { parseFrame, parsePacket, verifyChecksums, type PacketProblem, type ParseOptions } from './packet/parse.ts';
 export { internetChecksum, pseudoHeader } from './packet/checksum.ts';
+export { describe, describeFrame, frameDiff } from './packet/describe.ts';
 export { ipBytes, ipText, macBytes, macText } from './packet/addr.ts';
 
 type Fields<T> = Omit<T, 'kind' | 'payload' | 'offset' | 'truncated'>;
