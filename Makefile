@@ -52,6 +52,11 @@ typecheck: ## Type-check all TypeScript.
 
 build: setup libbpf bpf typecheck ## Everything the agent and tests need.
 
+##@ Demo
+.PHONY: demo
+demo: build testbin ## The whole system locally: apiserver, controller, agent (XDP), 3 backends, 100 requests. DEMO_ARGS=--keep leaves it running.
+	@$(NODE) scripts/demo.ts $(DEMO_ARGS)
+
 ##@ Test
 .PHONY: test test-unit test-bpf test-e2e
 test: build testbin ## Run every test suite (unit, BPF fixtures, e2e, Kubernetes, Helm).

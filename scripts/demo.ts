@@ -1,0 +1,142 @@
+// `make demo`: the whole system on one machine, with real packets.
+//
+// A local kube-apiserver + etcd, Sterlet's CRDs, the controller, one agent
+// attached with native XDP to the load balancer's interface in its own network
+// namespace, and three backends (namespaces running the decap program and a
+// small HTTP server). `kubectl apply -f examples/basic.yaml` declares the VIP;
+// a client namespace then sends 100 HTTP requests to it and the replies come
+// straight back from the backends (DSR).
+//
+// Usage: node scripts/demo.ts [--keep]   (--keep: leave it running until Ctrl-C)
+import { join } from 'node:path';
+import { attachDecap, cleanEnv, sterlet } from '../test/e2e/lib/agent.ts';
+import { createBpffsDir } from '../test/e2e/lib/bpffs.ts';
+import { TrafficClient } from '../test/e2e/lib/client.ts';
+import { NODE_BIN, REPO_ROOT, run, runQuiet, STERLET_CLI } from '../test/e2e/lib/exec.ts';
+import { startHttpServers } from '../test/e2e/lib/servers.ts';
+import { Topology } from '../test/e2e/lib/topology.ts';
+import { CLUSTER_SCRIPT, kubeconfigPath, kubectl } from '../test/k8s/lib/index.ts';
+import { installCrds } from '../test/k8s/support/crds.ts';
+import { Proxy } from '../test/k8s/support/proxy.ts';
+
+const keep = process.argv.includes('--keep');
+const EXAMPLES = [join(REPO_ROOT, 'examples/pool.yaml'), join(REPO_ROOT, 'examples/basic.yaml')];
+const NODE_NAME = 'demo-lb-1';
+const REQUESTS = 100;
+const started = performance.now();
+
+function step(text: string): void {
+  const seconds = ((performance.now() - started) / 1000).toFixed(1).padStart(5);
+  console.log(`\x1b[36m[${seconds}s]\x1b[0m ${text}`);
+}
+
+function section(title: string, body: string): void {
+  console.log(`\n\x1b[1m${title}\x1b[0m\n${body.trimEnd()}`);
+}
+
+function clusterWasRunning(): Promise<boolean> {
+  return runQuiet([CLUSTER_SCRIPT, 'status']);
+}
+
+const cleanups: (() => Promise<unknown>)[] = [];
+async function teardown(): Promise<void> {
+  step('tearing down');
+  for (const cleanup of cleanups.reverse()) await cleanup().catch((e: unknown) => console.error(`cleanup: ${String(e)}`));
+}
+
+async function main(): Promise<void> {
+  const hadCluster = await clusterWasRunning();
+  step(hadCluster ? 'reusing the running local control plane' : 'starting a local kube-apiserver + etcd on loopback');
+  await run([CLUSTER_SCRIPT, 'up'], { timeoutMs: 120_000 });
+  if (!hadCluster) cleanups.push(() => run([CLUSTER_SCRIPT, 'down']));
+  step('installing the CRDs (VirtualIP, Backend, VirtualIPPool, LoadBalancerNode)');
+  await installCrds();
+
+  step('building the network: client -- router -- load balancer, router -- 3 backends (namespaces + veths)');
+  const t = await Topology.create({ backends: 3 });
+  cleanups.push(() => t.destroy());
+  const bpffs = await createBpffsDir(t);
+  await startHttpServers(t, t.backends);
+  step('attaching the XDP decap program on every backend (`sterlet decap`)');
+  for (const b of t.backends) await attachDecap(b, bpffs.path);
+  await t.routeVipToBalancer();
+
+  step('starting the controller (`sterlet controller`)');
+  const controller = t.processes.start(
+    [NODE_BIN, STERLET_CLI, 'controller', '--kubeconfig', kubeconfigPath(), '--leader-elect=false', '--metrics-addr', '127.0.0.1:0'],
+    { name: 'controller', logFile: join(t.scratch, 'controller.log'), env: cleanEnv() },
+  );
+
+  step(`starting the agent in the load balancer's namespace (\`sterlet agent --interface ${t.lb.iface} --xdp-mode native\`)`);
+  // The agent's namespace has no route to the host's loopback, where the API
+  // server listens: a Unix socket (files cross network namespaces) bridges it.
+  const api = new URL((await kubectl(['config', 'view', '--minify', '-o', 'jsonpath={.clusters[0].cluster.server}'])).stdout);
+  const socket = join(t.scratch, 'api.sock');
+  const bridge = await Proxy.listen({ path: socket }, { host: api.hostname, port: Number(api.port) });
+  cleanups.push(() => bridge.close());
+  await t.processes
+    .start([NODE_BIN, join(REPO_ROOT, 'test/k8s/support/proxy.ts'), `127.0.0.1:${api.port}`, socket], {
+      name: 'api-bridge', netns: t.lb.netns, logFile: join(t.scratch, 'api-bridge.log'),
+    })
+    .waitForLine(/listening/, { what: 'the API bridge' });
+  const agentBpffs = join(bpffs.path, NODE_NAME);
+  const agent = t.processes.start(
+    [NODE_BIN, STERLET_CLI, 'agent', '--interface', t.lb.iface, '--kubeconfig', kubeconfigPath(), '--node-name', NODE_NAME,
+      '--bpffs', agentBpffs, '--xdp-mode', 'native', '--gateway-mac', await t.gatewayMac(), '--metrics-addr', '127.0.0.1:9464'],
+    { name: 'agent', netns: t.lb.netns, logFile: join(t.scratch, 'agent.log'), env: cleanEnv() },
+  );
+  cleanups.push(() => kubectl(['delete', 'loadbalancernode', NODE_NAME, '--ignore-not-found', '--wait=false'], { allowFail: true }));
+
+  step('kubectl apply -f examples/pool.yaml -f examples/basic.yaml');
+  const applied = await kubectl(['apply', '-n', 'default', ...EXAMPLES.flatMap((f) => ['-f', f])]);
+  console.log(applied.stdout.trimEnd().replace(/^/gm, '    '));
+  cleanups.push(() => kubectl(['delete', 'virtualippool', 'examples', '--ignore-not-found', '--wait=false'], { allowFail: true }));
+  cleanups.push(() => kubectl(['delete', '-n', 'default', '-f', EXAMPLES[1] ?? '', '--ignore-not-found', '--timeout=30s'], { allowFail: true }));
+
+  step('waiting for the VIP to be Programmed on the load-balancer node');
+  const waited = await kubectl(['wait', '-n', 'default', '--for=condition=Programmed', 'vip/web', '--timeout=90s'], { allowFail: true });
+  if (waited.code !== 0) {
+    throw new Error(`the VIP did not become Programmed:\n${waited.stderr}\ncontroller:\n${controller.tail(10)}\nagent:\n${agent.tail(10)}`);
+  }
+
+  step(`sending ${String(REQUESTS)} HTTP requests from the client namespace to ${t.vip}:80 (a new TCP connection each)`);
+  const traffic = await TrafficClient.start(t);
+  const stats = await traffic.burst(REQUESTS, { concurrency: 4 });
+  const rows = Object.entries(stats.counts).sort(([a], [b]) => a.localeCompare(b));
+  const width = Math.max(...rows.map(([, n]) => n), 1);
+  section(
+    `Requests per backend (${String(stats.ok)}/${String(REQUESTS)} answered, ${String(stats.failures)} failed, ${String(stats.resets)} reset):`,
+    rows.map(([name, n]) => `  ${name.padEnd(10)} ${String(n).padStart(4)}  ${'#'.repeat(Math.round((n / width) * 40))}`).join('\n'),
+  );
+  section('$ kubectl get vip,be -n default', (await kubectl(['get', 'vip,be', '-n', 'default'])).stdout);
+  section('$ sterlet stats', (await sterlet(t.lb.netns, ['stats', '--bpffs', agentBpffs])).stdout);
+  if (stats.ok !== REQUESTS) throw new Error(`${String(REQUESTS - stats.ok)} requests failed`);
+
+  if (keep) {
+    section(
+      'Everything is still running.',
+      [
+        `  kubectl --kubeconfig ${kubeconfigPath()} get vip,be,lbn -A`,
+        `  ip netns exec ${t.client.netns} curl -s http://${t.vip}/`,
+        `  ip netns exec ${t.lb.netns} ${NODE_BIN} ${STERLET_CLI} stats --bpffs ${agentBpffs}`,
+        '  Press Ctrl-C to tear it all down.',
+      ].join('\n'),
+    );
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', () => resolve());
+      process.once('SIGTERM', () => resolve());
+    });
+  }
+}
+
+let failed = false;
+try {
+  await main();
+} catch (error) {
+  failed = true;
+  console.error(`\n\x1b[31mdemo failed:\x1b[0m ${error instanceof Error ? error.message : String(error)}`);
+} finally {
+  await teardown();
+  step(failed ? 'done (failed)' : 'done');
+}
+process.exitCode = failed ? 1 : 0;
