@@ -118,6 +118,8 @@ static __always_inline int forward(struct xdp_md *ctx, const struct pkt *p,
 	cfg = bpf_map_lookup_elem(&settings, &zero);
 	if (!cfg)
 		return STAT_DROP_NO_REAL;
+	if (vip->index >= limits.max_vips)
+		return STAT_DROP_BAD_VIP;
 	/* The IP length is copied into the outer header: it must fit the frame. */
 	if (p->l3_off + p->ip_len > bytes)
 		return STAT_DROP_BAD_IP;

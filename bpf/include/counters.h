@@ -26,10 +26,11 @@
 #define STAT_DROP_V6_FRAG	12 /* IPv6 fragment to a VIP address */
 #define STAT_DROP_NO_REAL	13 /* empty ring slot (real 0) or real not present */
 #define STAT_DROP_ADJUST	14 /* bpf_xdp_adjust_head/tail failed */
+#define STAT_DROP_BAD_VIP	15 /* VIP index >= max_vips: maps written wrong */
 #define STAT_EV_LRU_HIT		16 /* connection table hit */
 #define STAT_EV_LRU_MISS	17 /* connection table miss (ring used) */
 #define STAT_EV_LRU_FALLBACK	18 /* CPU had no inner LRU: fallback LRU used */
-#define STAT_EV_LRU_SKIP	19 /* LRU not consulted: SYN re-pick or VIP without tracking */
+#define STAT_EV_LRU_SKIP	19 /* LRU not trusted: SYN re-pick or VIP without tracking */
 #define STAT_EV_LRU_EXPIRED	20 /* UDP entry older than udp_timeout: re-picked */
 #define STAT_EV_QUIC_CID_HIT	21 /* short header routed by server id */
 #define STAT_EV_QUIC_CID_MISS	22 /* short header, unknown server id: ring */

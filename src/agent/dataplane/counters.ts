@@ -20,6 +20,7 @@ export const Stat = {
   dropV6Frag: 12,
   dropNoReal: 13,
   dropAdjust: 14,
+  dropBadVip: 15,
   evLruHit: 16,
   evLruMiss: 17,
   evLruFallback: 18,
