@@ -130,13 +130,18 @@ describe('controller', () => {
   });
 
   it('hands the address to the newer VIP once the older one is deleted', async () => {
-    await applyObjects(ns, [vip('old', { address: `${net}.20`, backendSelector: { matchLabels: { app: 'web' } }, nodeSelector })]);
-    await waitCondition(ns, 'old', 'Accepted', { status: 'True' });
-    await applyObjects(ns, [vip('new', { address: `${net}.20`, backendSelector: { matchLabels: { app: 'web' } }, nodeSelector })]);
-    await waitCondition(ns, 'new', 'Accepted', { status: 'False', reason: 'Conflict' });
-    await kubectl(['delete', 'vip', 'old', '-n', ns]);
-    await waitCondition(ns, 'new', 'Accepted', { status: 'True' });
-    await kubectl(['delete', 'vip', 'new', '-n', ns]);
+    // creationTimestamp has 1 s resolution (ties go to namespace/name order):
+    // the younger VIP is created in a later second, and sorts first by name, so
+    // only its age can make it lose.
+    await applyObjects(ns, [vip('older', { address: `${net}.20`, backendSelector: { matchLabels: { app: 'web' } }, nodeSelector })]);
+    await waitCondition(ns, 'older', 'Accepted', { status: 'True' });
+    await new Promise((r) => setTimeout(r, 1100));
+    await applyObjects(ns, [vip('a-younger', { address: `${net}.20`, backendSelector: { matchLabels: { app: 'web' } }, nodeSelector })]);
+    await waitCondition(ns, 'a-younger', 'Accepted', { status: 'False', reason: 'Conflict' });
+    expect(condition(await vipStatus(ns, 'older'), 'Accepted')?.status).toBe('True');
+    await kubectl(['delete', 'vip', 'older', '-n', ns]);
+    await waitCondition(ns, 'a-younger', 'Accepted', { status: 'True' });
+    await kubectl(['delete', 'vip', 'a-younger', '-n', ns]);
   });
 
   it('refuses an address outside every pool and excludes backends outside the pool', async () => {
