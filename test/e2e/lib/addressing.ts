@@ -44,3 +44,14 @@ export function backendAddress6(index: number): string {
 export function backendName(index: number): string {
   return `backend-${String(index)}`;
 }
+
+/**
+ * CPU every process that sends flow packets (client runner, HTTP servers) is
+ * pinned to. A NIC's RSS sends every packet of a flow to one queue and CPU, so
+ * the balancer's per-CPU connection tables see a flow on one CPU only. Veths
+ * have no RSS: a packet is processed on whichever CPU sent it, and a flow
+ * whose packets wander between CPUs would consult two tables (one of them
+ * possibly stale from an earlier flow with the same 5-tuple). Pinning the
+ * senders restores "one flow, one CPU" as real hardware provides it.
+ */
+export const TRAFFIC_CPUS = '0';

@@ -26,6 +26,8 @@ export interface AgentConfig {
   readonly bpffs: string;
   readonly gatewayMac: string;
   readonly xdpMode?: 'native' | 'generic';
+  /** --bpf-object: the program build to run (a private copy, so a concurrent `make bpf` cannot change it). */
+  readonly bpfObject?: string;
 }
 
 /** One agent "installation": start/kill/restart keep the same flags and one log file. */
@@ -48,9 +50,10 @@ export class AgentRunner {
     return this.proc;
   }
 
-  args(): string[] {
+  args(bpfObject = this.config.bpfObject): string[] {
     return [
       'agent',
+      ...(bpfObject === undefined ? [] : ['--bpf-object', bpfObject]),
       '--interface', this.topology.lb.iface,
       '--manifests', this.config.manifests,
       '--bpffs', this.config.bpffs,
@@ -61,11 +64,11 @@ export class AgentRunner {
     ];
   }
 
-  /** Starts a new agent process; `env` adds STERLET_* overrides (e.g. another program build). */
-  start(options: { env?: Record<string, string>; extraArgs?: readonly string[] } = {}): ManagedProcess {
+  /** Starts a new agent process; `bpfObject` runs another program build from now on (an upgrade). */
+  start(options: { bpfObject?: string; env?: Record<string, string> } = {}): ManagedProcess {
     if (this.proc?.running === true) throw new Error('E2E_AGENT_RUNNING: stop or kill the running agent first');
     this.starts++;
-    this.proc = this.topology.processes.start([NODE_BIN, STERLET_CLI, ...this.args(), ...(options.extraArgs ?? [])], {
+    this.proc = this.topology.processes.start([NODE_BIN, STERLET_CLI, ...this.args(options.bpfObject)], {
       name: `agent#${String(this.starts)}`,
       netns: this.topology.lb.netns,
       logFile: this.logFile,

@@ -3,6 +3,7 @@
 // same id; answers are parsed with zod, never trusted as-is.
 import { join } from 'node:path';
 import { z } from 'zod';
+import { TRAFFIC_CPUS } from './addressing.ts';
 import { NODE_BIN } from './exec.ts';
 import type { ManagedProcess } from './processes.ts';
 import type { Topology } from './topology.ts';
@@ -59,6 +60,7 @@ export class TrafficClient {
       netns: topology.client.netns,
       logFile: join(topology.scratch, `client-runner-${host.replaceAll(':', '_')}.log`),
       stdin: true,
+      cpus: TRAFFIC_CPUS,
     });
     await proc.waitForLine(/"ready":true/, { what: 'its ready line' });
     return new TrafficClient(proc);
@@ -92,6 +94,12 @@ export class TrafficClient {
 
   async closeAll(): Promise<void> {
     await this.call('closeAll', {});
+  }
+
+  /** Between tests: no held connections, no load left running (whatever the last test did). */
+  async reset(): Promise<void> {
+    await this.closeAll();
+    await this.call('stopLoad', {}).catch(() => undefined);
   }
 
   /** Continuous new-connection requests in the background until stopLoad(). */

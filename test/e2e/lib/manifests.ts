@@ -1,7 +1,6 @@
 // The VirtualIP + Backend manifests the e2e agent reads (`--manifests DIR`),
-// written the way a user would `kubectl apply` them. Writes are atomic
-// (write beside, then rename into the directory) so the agent's watcher never
-// sees a half-written file.
+// written the way a user would `kubectl apply` them, either rewritten in
+// place or replaced by a rename (the two ways files change under a watcher).
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -65,15 +64,22 @@ export class ManifestDir {
     await mkdir(this.staging, { recursive: true });
   }
 
-  /** Replaces web.yaml with these documents. */
+  /**
+   * Rewrites web.yaml in place (truncate + one write of a few KiB, which the
+   * agent's 200 ms debounce never sees half done), like `cat > web.yaml`.
+   */
   async write(documents: readonly object[]): Promise<void> {
-    await this.writeRaw(documents.map((doc) => stringify(doc)).join('---\n'));
+    await writeFile(join(this.dir, 'web.yaml'), render(documents));
   }
 
-  /** Replaces web.yaml with raw text (used to write invalid manifests on purpose). */
-  async writeRaw(text: string): Promise<void> {
+  /** Replaces web.yaml by renaming a new file over it, as editors and ConfigMap volume updates do. */
+  async replace(documents: readonly object[]): Promise<void> {
     const staged = join(this.staging, `web-${String(++this.writes)}.yaml`);
-    await writeFile(staged, text);
+    await writeFile(staged, render(documents));
     await rename(staged, join(this.dir, 'web.yaml'));
   }
+}
+
+function render(documents: readonly object[]): string {
+  return documents.map((doc) => stringify(doc)).join('---\n');
 }

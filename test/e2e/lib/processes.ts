@@ -16,6 +16,8 @@ export interface SpawnOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Keep stdin open as a pipe (the client runner reads commands from it). */
   readonly stdin?: boolean;
+  /** Pin to these CPUs (`taskset -c LIST`, which execs: the pid stays the command's). */
+  readonly cpus?: string;
 }
 
 export interface LineMatch {
@@ -38,7 +40,8 @@ export class ManagedProcess {
 
   constructor(argv: readonly string[], options: SpawnOptions) {
     this.name = options.name;
-    const full = options.netns === undefined ? [...argv] : ['ip', 'netns', 'exec', options.netns, ...argv];
+    const pinned = options.cpus === undefined ? [...argv] : ['taskset', '-c', options.cpus, ...argv];
+    const full = options.netns === undefined ? pinned : ['ip', 'netns', 'exec', options.netns, ...pinned];
     const [file, ...args] = full;
     if (file === undefined) throw new TypeError('ManagedProcess: empty argv');
     this.log = options.logFile === undefined ? undefined : createWriteStream(options.logFile, { flags: 'a' });

@@ -1,6 +1,7 @@
 // Starts each backend's HTTP server (http-server.ts) inside its namespace and
 // waits until it listens, so traffic never races the server start.
 import { join } from 'node:path';
+import { TRAFFIC_CPUS } from './addressing.ts';
 import { NODE_BIN } from './exec.ts';
 import type { ManagedProcess } from './processes.ts';
 import type { BackendNode, Topology } from './topology.ts';
@@ -12,6 +13,7 @@ export async function startHttpServer(topology: Topology, backend: BackendNode, 
     name: `http-${backend.name}`,
     netns: backend.netns,
     logFile: join(topology.scratch, `http-${backend.name}.log`),
+    cpus: TRAFFIC_CPUS,
   });
   await proc.waitForLine(/^listening /, { what: 'its listening line' });
   return proc;
