@@ -6,6 +6,7 @@
 import { copyFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import {
   AgentRunner,
   attachDecap,
@@ -18,7 +19,7 @@ import {
 } from './lib/agent.ts';
 import { createBpffsDir, type BpffsDir } from './lib/bpffs.ts';
 import { REPO_ROOT } from './lib/exec.ts';
-import { TrafficClient, type RoundEntry } from './lib/client.ts';
+import { TrafficClient, type RoundEntry, type TrafficStats } from './lib/client.ts';
 import { ManifestDir, webManifests, type BackendEntry } from './lib/manifests.ts';
 import { startHttpServers } from './lib/servers.ts';
 import { checkSpread } from './lib/spread.ts';
@@ -37,6 +38,8 @@ describe('sterlet agent end to end (netns, native XDP, real TCP)', () => {
   let agent: AgentRunner;
   let client: TrafficClient;
   let be: BackendNode[];
+  /** Measured figures, printed once at the end (the numbers behind the assertions). */
+  const figures: Record<string, unknown> = {};
 
   /** The IPv4 VIP `web` with these backends, and the IPv6 VIP `web6` on backends 1-3 (never changed). */
   function documents(entries: readonly BackendEntry[]): object[] {
@@ -48,7 +51,9 @@ describe('sterlet agent end to end (netns, native XDP, real TCP)', () => {
   async function program(entries: readonly BackendEntry[]): Promise<void> {
     const from = agent.process.mark();
     await manifests.write(documents(entries));
-    await waitForApplied(agent.process, from, { changed: true });
+    const applied = await waitForApplied(agent.process, from, { changed: true });
+    const key = `apply ${entries.map((e) => `${e.backend.name}:${String(e.weight ?? 1)}`).join(',')}`;
+    figures[key] = { changes: applied.changes, durationMs: applied.durationMs };
   }
 
   function failureReport(stats: unknown): string {
@@ -90,6 +95,7 @@ describe('sterlet agent end to end (netns, native XDP, real TCP)', () => {
   });
 
   afterAll(async () => {
+    console.log(`e2e figures:\n${JSON.stringify(figures, null, 1)}`);
     await t?.destroy();
   });
 
@@ -107,6 +113,8 @@ describe('sterlet agent end to end (netns, native XDP, real TCP)', () => {
     expect(stats.ok, failureReport(stats)).toBe(NEW_CONNECTIONS);
     expect(stats.resets).toBe(0);
     const spread = checkSpread(stats.counts, { 'backend-1': 1, 'backend-2': 1, 'backend-3': 1 }, NEW_CONNECTIONS);
+    figures['spread 1:1:1 v4'] = spread.summary;
+    figures['router packets, client leg / lb leg'] = { fromClient, fromLb };
     expect(spread.ok, spread.summary).toBe(true);
     // DSR: the lb only ever returns (encapsulated) what the client sent; the
     // replies reach the client without passing through it.
@@ -122,13 +130,24 @@ describe('sterlet agent end to end (netns, native XDP, real TCP)', () => {
     const stats = await client6.burst(NEW_CONNECTIONS, { concurrency: 8 });
     expect(stats.ok, failureReport(stats)).toBe(NEW_CONNECTIONS);
     const spread = checkSpread(stats.counts, { 'backend-1': 1, 'backend-2': 1, 'backend-3': 1 }, NEW_CONNECTIONS);
+    figures['spread 1:1:1 v6'] = spread.summary;
     expect(spread.ok, spread.summary).toBe(true);
   });
 
-  it('reports the traffic in `sterlet stats --json`', async () => {
+  it('reports the traffic in `sterlet stats --json`: per VIP, per backend, no drops', async () => {
     const { stdout } = await sterlet(t.lb.netns, ['stats', '--bpffs', join(bpffs.path, 'lb'), '--json']);
-    const stats: unknown = JSON.parse(stdout);
-    expect(JSON.stringify(stats)).toContain(t.vip);
+    const stats = StatsJson.parse(JSON.parse(stdout));
+    figures.stats = stdout.length > 4000 ? `${stdout.slice(0, 4000)}...` : stdout;
+    const web = stats.vips.find((v) => v.key.includes(t.vip));
+    const web6 = stats.vips.find((v) => v.key.includes(t.vip6));
+    // Two bursts of 300 connections so far, each at least SYN, ACK, request, FIN.
+    expect(web?.packets).toBeGreaterThanOrEqual(NEW_CONNECTIONS * 4);
+    expect(web6?.packets).toBeGreaterThanOrEqual(NEW_CONNECTIONS * 4);
+    for (const backend of be.slice(0, 3)) {
+      expect(stats.backends.find((b) => b.address === backend.address)?.packets, backend.address).toBeGreaterThan(0);
+      expect(stats.backends.find((b) => b.address === backend.address6)?.packets, backend.address6).toBeGreaterThan(0);
+    }
+    expect(stats.drops.filter((d) => d.packets > 0)).toEqual([]);
   });
 
   it('weights 2:1:1 give ~50/25/25', async () => {
@@ -137,6 +156,7 @@ describe('sterlet agent end to end (netns, native XDP, real TCP)', () => {
     const stats = await client.burst(total, { concurrency: 8 });
     expect(stats.ok, failureReport(stats)).toBe(total);
     const spread = checkSpread(stats.counts, { 'backend-1': 2, 'backend-2': 1, 'backend-3': 1 }, total);
+    figures['spread 2:1:1'] = spread.summary;
     expect(spread.ok, spread.summary).toBe(true);
     await program(be.slice(0, 3).map((backend) => ({ backend })));
   });
@@ -154,6 +174,7 @@ describe('sterlet agent end to end (netns, native XDP, real TCP)', () => {
     const fresh = await client.burst(200, { concurrency: 8 });
     expect(fresh.ok, failureReport(fresh)).toBe(200);
     const spread = checkSpread(fresh.counts, { 'backend-1': 1, 'backend-2': 1, 'backend-3': 1, 'backend-4': 1 }, 200);
+    figures['spread 1:1:1:1 (new connections after adding backend-4)'] = spread.summary;
     expect(spread.ok, spread.summary).toBe(true);
     await client.closeAll();
   });
@@ -183,6 +204,7 @@ describe('sterlet agent end to end (netns, native XDP, real TCP)', () => {
       else if (now === was) stayed++;
       else movedOthers++;
     }
+    figures['removal of backend-4: probe tuples of other backends that moved'] = `${String(movedOthers)} of ${String(stayed + movedOthers)}`;
     // Maglev is near-minimal, not exact: allow a few percent of other tuples to move.
     expect(movedOthers, `tuples of surviving backends that moved: ${String(movedOthers)} of ${String(stayed + movedOthers)}`).toBeLessThanOrEqual(
       Math.ceil((stayed + movedOthers) * 0.05),
@@ -207,8 +229,11 @@ describe('sterlet agent end to end (netns, native XDP, real TCP)', () => {
       expect((await xdpOf(t.lb.netns, t.lb.iface))?.id, 'restart adopts the attached program').toBe(progId);
     } finally {
       const stats = await client.stopLoad();
+      figures['load across kill -9 + restart'] = loadFigures(stats);
       expect(stats.failures, failureReport(stats)).toBe(0);
       expect(stats.resets).toBe(0);
+      // A dropped SYN or segment costs a >= 1 s retransmission: none may be that slow.
+      expect(stats.slow, `requests slower than 900 ms: ${failureReport(stats)}`).toBe(0);
     }
     expect(await client.round()).toEqual(sameBackends(held));
     await client.closeAll();
@@ -233,8 +258,11 @@ describe('sterlet agent end to end (netns, native XDP, real TCP)', () => {
       expect(after?.mode).toBe(XDP_MODE_NATIVE);
     } finally {
       const stats = await client.stopLoad();
+      figures['load across upgrade'] = loadFigures(stats);
       expect(stats.failures, failureReport(stats)).toBe(0);
       expect(stats.resets).toBe(0);
+      // A dropped SYN or segment costs a >= 1 s retransmission: none may be that slow.
+      expect(stats.slow, `requests slower than 900 ms: ${failureReport(stats)}`).toBe(0);
     }
     expect(await client.round(), 'the new program uses the same connection table').toEqual(sameBackends(held));
     await client.closeAll();
@@ -249,6 +277,7 @@ describe('sterlet agent end to end (netns, native XDP, real TCP)', () => {
       // A typo-class mistake: a negative weight on backend-2 (weights are 0-1000).
       await manifests.write(valid.map((doc) => (JSON.stringify(doc).includes('"name":"backend-2"') ? withWeight(doc, -1) : doc)));
       const rejected = await waitForRejected(agent.process, from);
+      figures['rejection message'] = rejected.msg;
       expect(String(rejected.msg)).toMatch(/backend-2/);
       expect(String(rejected.msg)).toMatch(/weight/);
       await client.waitForLoadProgress(100);
@@ -282,6 +311,11 @@ describe('sterlet agent end to end (netns, native XDP, real TCP)', () => {
   });
 });
 
+function loadFigures(stats: TrafficStats): object {
+  const { total, ok, failures, resets, slow, maxLatencyMs, durationMs } = stats;
+  return { total, ok, failures, resets, slowOver900ms: slow, maxLatencyMs, durationMs };
+}
+
 function delta(before: LinkCounters, after: LinkCounters): { rx: number; tx: number } {
   return { rx: after.rx.packets - before.rx.packets, tx: after.tx.packets - before.tx.packets };
 }
@@ -291,6 +325,13 @@ function withWeight(doc: object, weight: number): object {
   copy.spec.weight = weight;
   return copy;
 }
+
+const Counted = z.object({ packets: z.number(), bytes: z.number() });
+const StatsJson = z.object({
+  vips: z.array(Counted.extend({ key: z.string() })),
+  backends: z.array(Counted.extend({ address: z.string() })),
+  drops: z.array(z.object({ reason: z.string(), packets: z.number() })),
+});
 
 /** What a round must look like if every connection stayed where it was: same backend, ok. */
 function sameBackends(entries: readonly RoundEntry[]): RoundEntry[] {
