@@ -14,7 +14,7 @@ export default defineConfig({
       {
         test: {
           name: 'k8s',
-          include: ['test/k8s/**/*.test.ts', 'test/helm/**/*.test.ts'],
+          include: ['test/k8s/**/*.test.ts', 'test/helm/**/*.test.ts', 'test/tenancy/**/*.test.ts'],
           // Builds the cached binaries and starts (or reuses) the local control plane.
           globalSetup: ['test/k8s/global-setup.ts'],
           ...serial,

@@ -6,7 +6,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
 packages=(clang llvm bpftool libelf-dev zlib1g-dev pkg-config make iproute2 ethtool iputils-ping
-  procps curl ca-certificates)
+  procps curl ca-certificates lua5.1 lua-cjson)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

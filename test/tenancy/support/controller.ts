@@ -1,0 +1,36 @@
+// The real controller as its own process, exactly as an operator runs it:
+// `sterlet controller --kubeconfig build/kubeconfig --leader-elect=false`.
+// Its metrics listener takes a free loopback port, so it never collides with
+// another controller a concurrent test run started.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cleanEnv } from '../../e2e/lib/agent.ts';
+import { NODE_BIN, STERLET_CLI } from '../../e2e/lib/exec.ts';
+import { type ManagedProcess, ProcessGroup } from '../../e2e/lib/processes.ts';
+import { kubeconfigPath } from '../../k8s/lib/index.ts';
+
+export interface ControllerProcess {
+  readonly proc: ManagedProcess;
+  readonly logFile: string;
+  stop(): Promise<void>;
+}
+
+/** Starts `sterlet controller` and waits until its caches synced and it reconciles. */
+export async function startControllerProcess(label: string): Promise<ControllerProcess> {
+  const group = new ProcessGroup();
+  const logFile = join(mkdtempSync(join(tmpdir(), `sterlet-${label}-`)), 'controller.log');
+  const proc = group.start([NODE_BIN, STERLET_CLI, 'controller',
+    '--kubeconfig', kubeconfigPath(), '--leader-elect=false',
+    '--metrics-addr', '127.0.0.1:0', '--log-level', 'info'], {
+    name: `controller ${label}`, logFile, env: cleanEnv(),
+  });
+  const stop = async (): Promise<void> => { await group.stopAll(); };
+  try {
+    await proc.waitForLine(/caches synced; reconciling/, { what: 'its "caches synced" line', timeoutMs: 60_000 });
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { proc, logFile, stop };
+}
