@@ -223,13 +223,20 @@ export class ControllerCache {
       this.enqueueAllVips();
       return;
     }
-    const ids = new Set<string>();
-    for (const o of [obj, old]) {
-      const list = (o?.['status'] as { virtualIPs?: { id?: unknown }[] } | undefined)?.virtualIPs ?? [];
-      for (const v of list) if (typeof v.id === 'string') ids.add(v.id);
+    // Only the VIPs whose entry on this node changed (revision, ring, error, presence).
+    const before = nodeEntries(old);
+    const after = nodeEntries(obj);
+    for (const id of new Set([...before.keys(), ...after.keys()])) {
+      if (before.get(id) !== after.get(id)) this.#enqueue(VIP_PREFIX + id);
     }
-    for (const id of ids) this.#enqueue(VIP_PREFIX + id);
   }
+}
+
+function nodeEntries(node: KubeObject | undefined): Map<string, string> {
+  const list = (node?.['status'] as { virtualIPs?: { id?: unknown }[] } | undefined)?.virtualIPs ?? [];
+  const out = new Map<string, string>();
+  for (const v of list) if (typeof v.id === 'string') out.set(v.id, JSON.stringify(v));
+  return out;
 }
 
 function labelKey(ns: string, key: string, value: string): string {

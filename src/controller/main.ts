@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { SterletError } from '../common/errors.ts';
 import { isConflict, isNotFound, KubeClient } from '../common/kube.ts';
+import { sleep } from '../common/kube-informer.ts';
 import { createLogger, type Logger } from '../common/log.ts';
 import { BACKEND_PREFIX, ControllerCache, VIP_PREFIX } from './cache.ts';
 import { EventRecorder } from './events.ts';
@@ -30,7 +31,7 @@ export interface ControllerOptions {
   readonly identity?: string | undefined;
   /** Nodes whose agent has not reported for this long stop counting (default 90 s). */
   readonly heartbeatTimeoutSeconds?: number | undefined;
-  /** Re-check every VirtualIP this often (node liveness is time-based; default 30 s). */
+  /** Re-check every VirtualIP this often as a safety net (default 600 s; node liveness is checked every 2 s). */
   readonly resyncSeconds?: number | undefined;
   readonly workers?: number | undefined;
   readonly log?: Logger | undefined;
@@ -41,7 +42,7 @@ export interface RunningController {
   readonly metricsAddress: string | undefined;
 }
 
-const DEFAULTS = { leaseNamespace: 'sterlet-system', leaseName: 'sterlet-controller', metricsAddr: '0.0.0.0:8080', workers: 4 } as const;
+const DEFAULTS = { leaseNamespace: 'sterlet-system', leaseName: 'sterlet-controller', metricsAddr: '0.0.0.0:8080', workers: 8 } as const;
 
 /** Runs the controller until `options.signal` aborts (or SIGTERM/SIGINT when no signal is given). */
 export async function runController(options: ControllerOptions = {}): Promise<void> {
@@ -85,14 +86,20 @@ export async function runController(options: ControllerOptions = {}): Promise<vo
         log.info({ vips: cache.vips.list().length, backends: cache.backends.list().length }, 'caches synced; reconciling');
         cache.enqueueAllVips();
         cache.enqueueAllBackends();
-        const resync = setInterval(() => cache.enqueueAllVips(), (options.resyncSeconds ?? 30) * 1000);
+        reconciler.livenessChanged();
+        // Node heartbeats expire with time, not with events: re-check VIPs when the live set changes.
+        const liveness = setInterval(() => { if (reconciler.livenessChanged()) cache.enqueueAllVips(); }, 2_000);
+        // Level-based safety net against anything an informer could have missed.
+        const resync = setInterval(() => cache.enqueueAllVips(), (options.resyncSeconds ?? 600) * 1000);
+        liveness.unref();
         resync.unref();
         try {
           await Promise.all([
             runWorkers(vipQueue, reconciler, metrics, log, workers, leadership),
-            runWorkers(backendQueue, reconciler, metrics, log, 1, leadership),
+            runWorkers(backendQueue, reconciler, metrics, log, 1, leadership, () => vipQueue.depth > 0),
           ]);
         } finally {
+          clearInterval(liveness);
           clearInterval(resync);
         }
       } catch (err) {
@@ -123,9 +130,11 @@ export async function runController(options: ControllerOptions = {}): Promise<vo
 }
 
 /** Worker loop: `workers` concurrent reconciles until `stop` aborts; failures back off per key. */
-async function runWorkers(queue: WorkQueue, reconciler: Reconciler, metrics: ControllerMetrics, log: Logger, workers: number, stop: AbortSignal): Promise<void> {
+async function runWorkers(queue: WorkQueue, reconciler: Reconciler, metrics: ControllerMetrics, log: Logger, workers: number, stop: AbortSignal, yieldWhile?: () => boolean): Promise<void> {
   const worker = async (): Promise<void> => {
     while (!stop.aborted) {
+      // Low-priority queues wait while the VIP queue has work (agents wait on VIPs, nobody on Backend status).
+      while (yieldWhile?.() === true && !stop.aborted) await sleep(20, stop);
       const key = await queue.get(stop);
       if (key === undefined) return;
       const kind = key.startsWith(VIP_PREFIX) ? 'VirtualIP' : 'Backend';

@@ -56,6 +56,16 @@ export class Reconciler {
     this.#heartbeatMs = options.heartbeatTimeoutMs ?? 90_000;
   }
 
+  #liveNodes = '';
+
+  /** True when the set of live nodes changed since the last call (heartbeats expire with time, not events). */
+  livenessChanged(): boolean {
+    const live = this.nodeViews().filter((n) => n.live).map((n) => n.node.metadata.name).sort().join(',');
+    const changed = live !== this.#liveNodes;
+    this.#liveNodes = live;
+    return changed;
+  }
+
   nodeViews(now = Date.now()): NodeView[] {
     return this.#o.cache.nodeList().map((node) => ({ node, live: now - heartbeat(node) <= this.#heartbeatMs }));
   }

@@ -2,16 +2,13 @@
 // given the compile outcome and what the load-balancer nodes report. No I/O,
 // so every condition rule is unit-tested without a cluster.
 
-import type { DesiredVip } from '../api/desired-state.ts';
+import type { CompiledVip, DesiredVip } from '../api/desired-state.ts';
 import type { LoadBalancerNode } from '../api/load-balancer-node.ts';
 import type { Condition } from '../api/meta.ts';
 import { type Problem, ProblemEffect } from '../api/problems.ts';
 import { matchesSelector } from '../api/selector.ts';
 import type { VirtualIP } from '../api/virtual-ip.ts';
 import { type ConditionInput, ConditionType, mergeConditions, Reason } from './conditions.ts';
-
-/** The compiled form published in status.compiled: the desired-state entry without its id. */
-export type CompiledVip = Omit<DesiredVip, 'id'>;
 
 export interface VipStatusBody {
   observedGeneration: number;
@@ -160,7 +157,7 @@ export function vipStatus(vipId: string, vip: VirtualIP, outcome: VipOutcome, no
   if (desired !== undefined) {
     status.nodes = `${summary.programmed}/${summary.total}`;
     const { id: _id, ...compiled } = desired;
-    status.compiled = compiled;
+    status.compiled = compiled satisfies CompiledVip;
   }
   return { status, inputs, summary };
 }

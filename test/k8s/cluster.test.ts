@@ -92,6 +92,19 @@ describe('local control plane', () => {
     expect(all.items.filter((item) => item.metadata.namespace === doomed)).toEqual([]);
   });
 
+  it('says why a namespace deletion is stuck (an object with a finalizer)', async () => {
+    const stuck = await createNamespace('cluster-stuck');
+    const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'held', namespace: stuck, finalizers: ['sterlet.dev/test-hold'] } };
+    await apply(JSON.stringify(cm));
+    try {
+      // The controller's first pass comes after its fixed 5 s grace period.
+      await expect(deleteNamespace(stuck, { timeoutMs: 9_000 })).rejects.toThrow(/NamespaceFinalizersRemaining.*sterlet\.dev\/test-hold/);
+    } finally {
+      await kubectl(['-n', stuck, 'patch', 'configmap', 'held', '--type=merge', '-p', '{"metadata":{"finalizers":null}}'], { allowFail: true });
+    }
+    await deleteNamespace(stuck, { timeoutMs: 30_000 });
+  });
+
   it('runs helm against the cluster', async () => {
     const version = await helm(['version', '--short']);
     expect(version.stdout).toMatch(/^v\d+\.\d+\.\d+/);

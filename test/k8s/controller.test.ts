@@ -33,7 +33,7 @@ beforeAll(async () => {
     backendAddresses: ['10.0.0.0/16'],
     namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [ns, other] }] },
   })]);
-  controller = startController({ leaseNamespace: ns, heartbeatTimeoutSeconds: 20, resyncSeconds: 2 });
+  controller = startController({ leaseNamespace: ns, heartbeatTimeoutSeconds: 20 });
 });
 
 afterAll(async () => {

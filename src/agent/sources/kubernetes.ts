@@ -7,7 +7,7 @@
 // writes that failed are retried.
 
 import { z } from 'zod';
-import { DesiredVip as ApiDesiredVip } from '../../api/desired-state.ts';
+import { CompiledVip } from '../../api/desired-state.ts';
 import type { AppliedVirtualIP, LoadBalancerNodeStatus } from '../../api/load-balancer-node.ts';
 import { API_VERSION } from '../../api/meta.ts';
 import { matchesSelector } from '../../api/selector.ts';
@@ -52,7 +52,6 @@ export interface KubernetesSource extends DesiredStateSource {
   readonly connected: boolean;
 }
 
-const CompiledVip = ApiDesiredVip.omit({ id: true });
 type Compiled = { id: string; generation: number; vip: DesiredVip };
 
 /** The labels every VIP nodeSelector is matched against: this node's LoadBalancerNode labels. */
@@ -89,6 +88,7 @@ export function kubernetesSource(options: KubernetesSourceOptions): KubernetesSo
   let lastOk: AppliedVirtualIP[] = [];
   let ready: { ok: boolean; since: string } | undefined;
   const reporter = new StatusReporter(client, name, log);
+  const parsedCache = new WeakMap<KubeObject, ReturnType<typeof CompiledVip.safeParse>>();
 
   function compute(): { vips: DesiredVip[]; compiled: Map<string, Compiled>; invalid: AppliedVirtualIP[] } {
     const labels = nodeLabels(node.get(name));
@@ -99,7 +99,12 @@ export function kubernetesSource(options: KubernetesSourceOptions): KubernetesSo
       const status = raw['status'] as { compiled?: unknown } | undefined;
       if (status?.compiled === undefined || status.compiled === null) continue;
       const id = `${raw.metadata.namespace ?? 'default'}/${raw.metadata.name}`;
-      const parsed = CompiledVip.safeParse(status.compiled);
+      // Parsed once per object version: a burst of events re-reads only what changed.
+      let parsed = parsedCache.get(raw);
+      if (parsed === undefined) {
+        parsed = CompiledVip.safeParse(status.compiled);
+        parsedCache.set(raw, parsed);
+      }
       if (!parsed.success) {
         bad.push({ id, generation: raw.metadata.generation ?? 0, error: { code: 'COMPILED_STATE_INVALID', message: `status.compiled does not parse: ${z.prettifyError(parsed.error).slice(0, 1000)}. Upgrade the agent to the controller's version.` } });
         continue;

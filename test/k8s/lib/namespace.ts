@@ -37,8 +37,27 @@ export interface DeleteNamespaceOptions {
 export async function deleteNamespace(name: string, options: DeleteNamespaceOptions = {}): Promise<void> {
   await kubectl(['delete', 'namespace', name, '--ignore-not-found', '--wait=false']);
   if (options.wait === false) return;
-  await waitFor(
-    async () => (await kubectl(['get', 'namespace', name], { allowFail: true })).code !== 0,
-    { what: `namespace ${name} to be deleted`, timeoutMs: options.timeoutMs ?? 60_000, intervalMs: 250 },
-  );
+  try {
+    await waitFor(
+      async () => (await kubectl(['get', 'namespace', name], { allowFail: true })).code !== 0,
+      { what: `namespace ${name} to be deleted`, timeoutMs: options.timeoutMs ?? 60_000, intervalMs: 250 },
+    );
+  } catch (error) {
+    throw new Error(`${(error as Error).message}. Why, per the namespace controller: ${await stuckReason(name)}`, { cause: error });
+  }
+}
+
+interface NamespaceCondition {
+  readonly type: string;
+  readonly status: string;
+  readonly message?: string;
+}
+
+/** The namespace's True conditions, e.g. "NamespaceFinalizersRemaining: ... has finalizers remaining: x in 2 resource instances". */
+async function stuckReason(name: string): Promise<string> {
+  const result = await kubectl(['get', 'namespace', name, '-o', 'jsonpath={.status.conditions}'], { allowFail: true });
+  if (result.code !== 0) return `(cannot read it: ${result.stderr.trim()})`;
+  const conditions = (result.stdout === '' ? [] : JSON.parse(result.stdout)) as NamespaceCondition[];
+  const active = conditions.filter((c) => c.status === 'True').map((c) => `${c.type}: ${c.message ?? ''}`);
+  return active.length > 0 ? active.join('; ') : 'no condition reported (is kube-controller-manager running? see build/cluster)';
 }
