@@ -10,7 +10,12 @@ import { plan as makePlan, type Op, type Plan, type PlanOptions } from './plan.t
 
 /** What apply needs from the dataplane. Each call is one batch. */
 export interface DataplaneIO {
-  readLive(): LiveState;
+  /**
+   * Reads the maps back. `hint` (what the caller believes is programmed) lets
+   * an implementation hand back the hint's ring arrays where the maps match
+   * them, so a re-sync allocates nothing in the steady state.
+   */
+  readLive(hint?: LiveState): LiveState;
   deleteVips(vips: readonly LiveVip[]): void;
   putVips(vips: readonly LiveVip[]): void;
   deleteAddresses(addresses: readonly string[]): void;
@@ -60,6 +65,8 @@ export function executeOps(io: DataplaneIO, ops: readonly Op[]): void {
 export interface ReconcileOptions extends PlanOptions {
   /** Live state known to match the maps (the cache); read from the maps when absent. */
   readonly live?: LiveState | undefined;
+  /** When `live` is absent: what is probably programmed (speeds up the read-back). */
+  readonly hint?: LiveState | undefined;
   /** Attempts before giving up (each re-reads the maps). Default 5. */
   readonly maxAttempts?: number;
   /** Called with each failed attempt's error before retrying. */
@@ -79,7 +86,7 @@ export interface ReconcileResult {
 
 export function reconcile(desired: readonly DesiredVip[], io: DataplaneIO, options: ReconcileOptions): ReconcileResult {
   const maxAttempts = options.maxAttempts ?? 5;
-  let live = options.live ?? io.readLive();
+  let live = options.live ?? io.readLive(options.hint);
   let first: Plan | undefined;
   let writes = 0;
   let lastError: unknown;
@@ -95,7 +102,7 @@ export function reconcile(desired: readonly DesiredVip[], io: DataplaneIO, optio
     } catch (error) {
       lastError = error;
       options.onRetry?.(error, attempts);
-      live = io.readLive();
+      live = io.readLive(live);
       continue;
     }
     writes += p.writes;

@@ -11,9 +11,9 @@
 // the configuration, is refused with an explanation: never silently recreated.
 
 import { SterletError, errorText } from '../common/errors.ts';
-import { BpfMap, BpfProgram, isBpfError, MapType, xdpAttach, xdpQuery, type XdpMode } from './bpf/libbpf.ts';
+import { BPF_F_MMAPABLE, BpfMap, BpfProgram, isBpfError, MapType, xdpAttach, xdpQuery, type XdpMode } from './bpf/libbpf.ts';
 import { encodeSettings, settingsLayoutVersion, u32, type Settings } from './dataplane/codec.ts';
-import { BALANCER_PROGRAM, LAYOUT_VERSION, Size } from './dataplane/layout.ts';
+import { BALANCER_PROGRAM, BalancerMap, LAYOUT_VERSION, Size } from './dataplane/layout.ts';
 import { openBalancer, type Balancer, type BalancerMaps, type BalancerSizes, type ForwardingCpu } from './dataplane/loader.ts';
 import type { Limits } from './model.ts';
 import { BALANCER_PINNED_MAPS, balancerPins, ensureDir, isComplete, removePins, repinProgram, type BalancerPins } from './pins.ts';
@@ -89,14 +89,18 @@ function create(o: StartBalancerOptions, pins: BalancerPins): RunningBalancer {
   if (leftovers.length > 0) o.log.warn({ leftovers }, 'removed pins of an incomplete earlier start (no traffic used them)');
 
   let balancer: Balancer;
+  const ring = createRingMap(o.sizes);
   try {
     balancer = openBalancer({
       ...(o.objectPath === undefined ? {} : { objectPath: o.objectPath }),
       sizes: o.sizes,
       forwardingCpus: o.forwardingCpus,
+      reuseMaps: { ring: ring.fd },
     });
   } catch (err) {
     throw explainNuma(err, o.forwardingCpus);
+  } finally {
+    ring.close(); // the object holds its own reference
   }
   try {
     balancer.maps.settings.update(u32(0), encodeSettings({ ...o.settings, layoutVersion: LAYOUT_VERSION }));
@@ -203,6 +207,21 @@ export function openPinnedBalancer(bpffs: string): { maps: BalancerMaps; sizes: 
       for (const name of BALANCER_PINNED_MAPS) maps[name].close();
     },
   };
+}
+
+/**
+ * The ring map with BPF_F_MMAPABLE, so the agent writes slots as memory
+ * (see bpf/libc.ts); same type, key and value as bpf/include/maps.h declares.
+ */
+export function createRingMap(sizes: BalancerSizes): BpfMap {
+  return BpfMap.create({
+    type: MapType.ARRAY,
+    name: BalancerMap.ring,
+    keySize: Size.u32,
+    valueSize: Size.u32,
+    maxEntries: sizes.maxVips * sizes.ringSize,
+    flags: BPF_F_MMAPABLE,
+  });
 }
 
 function openPinned(pins: BalancerPins): BalancerMaps {

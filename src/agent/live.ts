@@ -8,8 +8,11 @@ import { VipFlag } from './dataplane/layout.ts';
 import type { Limits, LiveReal, LiveState, LiveVip, Ring, VipFlags } from './model.ts';
 import { newRing, vipKeyId } from './model.ts';
 import { readArrayRange } from './ring-range.ts';
+import { BPF_F_MMAPABLE } from './bpf/libbpf.ts';
+import { arrayElemSize, withMappedWindow } from './bpf/libc.ts';
+import { Size } from './dataplane/layout.ts';
 
-export function readLive(maps: BalancerMaps, limits: Limits): LiveState {
+export function readLive(maps: BalancerMaps, limits: Limits, hint?: LiveState): LiveState {
   const vips = new Map<string, LiveVip>();
   const addresses = new Set<string>();
   for (const [k, v] of maps.vips.entries()) {
@@ -39,7 +42,17 @@ export function readLive(maps: BalancerMaps, limits: Limits): LiveState {
   }
 
   const rings = new Map<number, Ring>();
-  for (const vip of vips.values()) rings.set(vip.index, readRing(maps, vip.index, limits));
+  const scratch = newRing(limits);
+  for (const vip of vips.values()) {
+    const expected = hint?.rings.get(vip.index);
+    if (expected === undefined || expected.length !== limits.ringSize) {
+      rings.set(vip.index, readRing(maps, vip.index, limits));
+      continue;
+    }
+    // Read into a scratch ring; keep the hint's array when they match.
+    readRing(maps, vip.index, limits, scratch);
+    rings.set(vip.index, sameRing(scratch, expected) ? expected : scratch.slice());
+  }
 
   const quic = new Map<number, number>();
   const q = maps.quicServers.lookupBatch({ chunk: 8192 });
@@ -50,12 +63,48 @@ export function readLive(maps: BalancerMaps, limits: Limits): LiveState {
   return { vips, reals, rings, quic, addresses };
 }
 
-export function readRing(maps: BalancerMaps, vipIndex: number, limits: Limits): Ring {
+export function readRing(maps: BalancerMaps, vipIndex: number, limits: Limits, into?: Ring): Ring {
+  if ((maps.ring.info().flags & BPF_F_MMAPABLE) !== 0) return readRingMapped(maps.ring.fd, vipIndex, limits, into);
   const raw = readArrayRange(maps.ring, vipIndex * limits.ringSize, limits.ringSize);
-  const ring = newRing(limits);
+  const ring = into ?? newRing(limits);
   const words = new Uint32Array(raw.buffer, raw.byteOffset, limits.ringSize);
   ring.set(words);
   return ring;
+}
+
+// An mmapable ring map is read and written as memory: element i at i * 8
+// (array values are 8-byte aligned), the u32 real index in its low half.
+const ELEM_WORDS = arrayElemSize(Size.u32) / 4;
+
+function sameRing(a: Ring, b: Ring): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function readRingMapped(fd: number, vipIndex: number, limits: Limits, into?: Ring): Ring {
+  const ring = into ?? newRing(limits);
+  const stride = ELEM_WORDS * 4;
+  withMappedWindow(fd, vipIndex * limits.ringSize * stride, limits.ringSize * stride, (bytes) => {
+    const words = new Uint32Array(bytes.buffer, bytes.byteOffset, limits.ringSize * ELEM_WORDS);
+    for (let i = 0; i < ring.length; i++) ring[i] = words[i * ELEM_WORDS] ?? 0;
+  });
+  return ring;
+}
+
+export function writeRingMapped(fd: number, vipIndex: number, ringSize: number, ring: Ring, slots: Uint32Array | undefined): void {
+  const stride = ELEM_WORDS * 4;
+  withMappedWindow(fd, vipIndex * ringSize * stride, ringSize * stride, (bytes) => {
+    const words = new Uint32Array(bytes.buffer, bytes.byteOffset, ringSize * ELEM_WORDS);
+    if (slots === undefined) {
+      for (let i = 0; i < ringSize; i++) words[i * ELEM_WORDS] = ring[i] ?? 0;
+    } else {
+      for (let j = 0; j < slots.length; j++) {
+        const s = slots[j] ?? 0;
+        words[s * ELEM_WORDS] = ring[s] ?? 0;
+      }
+    }
+  });
 }
 
 export function decodeVipFlags(bits: number): VipFlags {

@@ -6,7 +6,8 @@ import type { DataplaneIO } from './apply.ts';
 import type { BalancerMaps } from './dataplane/loader.ts';
 import { emptyReal, encodeReal, encodeVipKey, encodeVipMeta, u32, vipAddressKey, vipFlagBits } from './dataplane/codec.ts';
 import { Size, VipFlag } from './dataplane/layout.ts';
-import { readLive } from './live.ts';
+import { BPF_F_MMAPABLE } from './bpf/libbpf.ts';
+import { readLive, writeRingMapped } from './live.ts';
 import type { Limits, LiveReal, LiveState, LiveVip, Ring } from './model.ts';
 
 export interface MapsIOOptions {
@@ -20,15 +21,18 @@ export class MapsIO implements DataplaneIO {
   readonly #maps: BalancerMaps;
   readonly #limits: Limits;
   readonly #before: ((map: string, count: number) => void) | undefined;
+  /** Ring slots are written as memory when the map allows it (see bpf/libc.ts). */
+  readonly #mmapable: boolean;
 
   constructor(maps: BalancerMaps, limits: Limits, options: MapsIOOptions = {}) {
     this.#maps = maps;
     this.#limits = limits;
     this.#before = options.beforeWrite;
+    this.#mmapable = (maps.ring.info().flags & BPF_F_MMAPABLE) !== 0;
   }
 
-  readLive(): LiveState {
-    return readLive(this.#maps, this.#limits);
+  readLive(hint?: LiveState): LiveState {
+    return readLive(this.#maps, this.#limits, hint);
   }
 
   deleteVips(vips: readonly LiveVip[]): void {
@@ -72,6 +76,10 @@ export class MapsIO implements DataplaneIO {
   writeRing(vipIndex: number, ring: Ring, slots: Uint32Array | undefined): void {
     const count = slots === undefined ? ring.length : slots.length;
     this.#count('ring', count);
+    if (this.#mmapable) {
+      writeRingMapped(this.#maps.ring.fd, vipIndex, this.#limits.ringSize, ring, slots);
+      return;
+    }
     const keys = new Uint32Array(count);
     const values = new Uint32Array(count);
     const base = vipIndex * this.#limits.ringSize;

@@ -98,7 +98,8 @@ export function plan(desired: readonly DesiredVip[], live: LiveState, options: P
     const built = cache.ring(r.backends, reals.byAddress, limits, options);
     if (built.fingerprint !== undefined) fingerprints.set(r.vip.id, built.fingerprint);
     const liveRing = r.live !== undefined && r.live.index === index ? live.rings.get(index) : undefined;
-    const slots = liveRing === undefined ? undefined : changedSlots(liveRing, built.ring);
+    // The memo hands back the very array the cache holds when nothing changed.
+    const slots = liveRing === undefined ? undefined : liveRing === built.ring ? NO_SLOTS : changedSlots(liveRing, built.ring);
     if (liveRing === undefined) {
       ringOps.push({ kind: 'ring-write', vipIndex: index, ring: built.ring });
       writes += limits.ringSize;
@@ -248,6 +249,8 @@ function desiredQuic(resolved: readonly Resolved[], byAddress: ReadonlyMap<strin
   }
   return out;
 }
+
+const NO_SLOTS = new Uint32Array(0);
 
 function changedSlots(a: Ring, b: Ring): Uint32Array {
   let n = 0;

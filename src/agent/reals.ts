@@ -7,7 +7,7 @@
 
 import { SterletError } from '../common/errors.ts';
 import type { IpFamily } from '../api/ip.ts';
-import type { LiveReal, LiveState } from './model.ts';
+import type { LiveReal, LiveState, Ring } from './model.ts';
 
 export interface RealAssignment {
   /** Address -> index for every desired real. */
@@ -32,17 +32,19 @@ export function assignReals(
   const liveByAddress = new Map<string, number>();
   for (const real of live.reals.values()) liveByAddress.set(real.address, real.index);
 
-  const busy = new Set<number>(live.reals.keys());
-  // Defensive: an index a live ring or QUIC entry still points at is busy even
-  // if its real entry is gone (e.g. after an interrupted apply).
-  for (const ring of live.rings.values()) for (const index of distinct(ring)) busy.add(index);
-  for (const index of live.quic.values()) busy.add(index);
-
   const fresh: string[] = [];
   for (const address of [...wanted.keys()].sort()) {
     const index = liveByAddress.get(address);
     if (index === undefined) fresh.push(address);
     else byAddress.set(address, index);
+  }
+
+  const busy = new Set<number>(live.reals.keys());
+  if (fresh.length > 0) {
+    // An index a live ring or QUIC entry still points at is busy even if its
+    // real entry is gone (tampering, or an apply interrupted by a crash).
+    for (const ring of live.rings.values()) for (const index of ringMembers(ring)) busy.add(index);
+    for (const index of live.quic.values()) busy.add(index);
   }
 
   const added: LiveReal[] = [];
@@ -72,16 +74,20 @@ export function assignReals(
   return { byAddress, added, removed, deferred };
 }
 
-/** Distinct values of a ring, 0 excluded. */
-export function distinct(ring: ArrayLike<number>): Set<number> {
-  const out = new Set<number>();
-  let last = -1;
-  for (let i = 0; i < ring.length; i++) {
-    const v = ring[i] ?? 0;
-    if (v !== last) {
-      if (v !== 0) out.add(v);
-      last = v;
-    }
-  }
+// Rings are never mutated once built or read, so their members are memoized:
+// a steady-state plan does not rescan hundreds of 65537-slot rings.
+const membersMemo = new WeakMap<ArrayLike<number>, readonly number[]>();
+
+/** Distinct real indices of a ring, 0 excluded, ascending. */
+export function ringMembers(ring: Ring): readonly number[] {
+  const hit = membersMemo.get(ring);
+  if (hit !== undefined) return hit;
+  let max = 0;
+  for (let i = 0; i < ring.length; i++) if ((ring[i] ?? 0) > max) max = ring[i] ?? 0;
+  const seen = new Uint8Array(max + 1);
+  for (let i = 0; i < ring.length; i++) seen[ring[i] ?? 0] = 1;
+  const out: number[] = [];
+  for (let v = 1; v <= max; v++) if (seen[v] === 1) out.push(v);
+  membersMemo.set(ring, out);
   return out;
 }

@@ -40,6 +40,8 @@ export interface RuntimeOptions {
   readonly resyncMs?: number;
   /** Every apply attempt (metrics). */
   readonly onApply?: (record: ApplyRecord) => void;
+  /** Called after an apply that wrote many entries (the agent returns freed memory to the OS). */
+  readonly afterLargeApply?: () => void;
   /** Every state the source rejected (metrics). */
   readonly onRejected?: (problems: readonly SourceProblem[]) => void;
 }
@@ -50,6 +52,8 @@ export class AgentRuntime {
   readonly #o: RuntimeOptions;
   readonly #cache = new RingCache();
   #live: LiveState | undefined;
+  /** What was programmed before the cache was dropped: speeds up reading the maps back. */
+  #hint: LiveState | undefined;
   #lastGood: readonly DesiredVip[] | undefined;
   #fingerprints: ReadonlyMap<string, string> = new Map();
   #names: ReadonlyMap<string, string> = new Map();
@@ -96,6 +100,7 @@ export class AgentRuntime {
   resync(): Promise<void> {
     return this.#serial(() => {
       if (this.#lastGood === undefined) return;
+      this.#hint = this.#live;
       this.#live = undefined;
       this.#apply(this.#lastGood, 'resync', 'resync');
     });
@@ -117,10 +122,12 @@ export class AgentRuntime {
         ...(this.#o.fingerprint === undefined ? {} : { fingerprint: this.#o.fingerprint }),
         cache: this.#cache,
         live: this.#live,
+        hint: this.#hint,
         onRetry: (error, attempt) =>
           log.warn({ err: errorJson(error), attempt, origin }, `apply attempt ${attempt} failed; re-reading the maps and planning again`),
       });
       this.#live = result.live;
+      this.#hint = undefined;
       this.#lastGood = vips;
       this.#fingerprints = result.fingerprints;
       this.#names = new Map(vips.map((v) => [vipKeyId(v.key), v.id]));
@@ -139,6 +146,7 @@ export class AgentRuntime {
       if (reason === 'resync' && result.writes === 0) log.debug(fields, 'applied');
       else log.info(fields, 'applied');
       this.#o.onApply?.({ ok: true, reason, durationMs, vips: vips.length, writes: result.writes, attempts: result.attempts });
+      if (result.writes > 100_000 || reason === 'resync') this.#o.afterLargeApply?.();
       void this.#o.source.report?.({
         ok: true,
         vips: vips.map((v) => ({ id: v.id, revision: v.revision, ringFingerprint: result.fingerprints.get(v.id) })),
@@ -146,6 +154,7 @@ export class AgentRuntime {
     } catch (error) {
       // Validation failures write nothing; apply failures were retried. Either
       // way the maps hold a consistent state; re-read them next time.
+      this.#hint ??= this.#live;
       this.#live = undefined;
       const durationMs = performance.now() - started;
       log.error({ err: errorJson(error), origin, reason }, `apply failed, keeping the last good state: ${errorText(error)}`);

@@ -6,8 +6,8 @@ import { splitPerCpu } from './bpf/libbpf.ts';
 import { Stat, STAT_GLOBAL_NR, STAT_VALUE_SIZE, sumPerCpu, type StatName } from './dataplane/counters.ts';
 import type { BalancerMaps } from './dataplane/loader.ts';
 import type { DataplaneCounters } from './metrics.ts';
-import type { LiveState, Ring } from './model.ts';
-import { distinct } from './reals.ts';
+import type { LiveState } from './model.ts';
+import { ringMembers } from './reals.ts';
 import { vipKeyId } from './model.ts';
 
 export interface CounterRow {
@@ -42,7 +42,8 @@ export function readStats(maps: BalancerMaps, maxVips: number, live: LiveState, 
     .map((v) => {
       const key = vipKeyId(v.key);
       const label = names.get(key) ?? key;
-      const members = ringMembers(live.rings.get(v.index));
+      const ring = live.rings.get(v.index);
+      const members = ring === undefined ? [] : ringMembers(ring);
       for (const r of members) vipsOfReal.set(r, [...(vipsOfReal.get(r) ?? []), label]);
       const backends = [...members].map((r) => live.reals.get(r)?.address ?? `real#${r}`).sort();
       return { key, id: names.get(key), index: v.index, backends, ...row(STAT_GLOBAL_NR + v.index) };
@@ -64,18 +65,6 @@ export function readStats(maps: BalancerMaps, maxVips: number, live: LiveState, 
     drops,
     lru: { hits, misses, fallback: counters.evLruFallback.packets, hitRatio: hits + misses === 0 ? null : hits / (hits + misses) },
   };
-}
-
-// Rings are immutable once planned: remember their members (scrapes repeat).
-const membersOf = new WeakMap<Ring, Set<number>>();
-function ringMembers(ring: Ring | undefined): Set<number> {
-  if (ring === undefined) return new Set();
-  let m = membersOf.get(ring);
-  if (m === undefined) {
-    m = distinct(ring);
-    membersOf.set(ring, m);
-  }
-  return m;
 }
 
 /** The shape metrics.ts exposes to Prometheus. */

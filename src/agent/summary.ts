@@ -43,20 +43,22 @@ export function summarizeVip(
   const key = vipKeyId((vip?.key ?? live?.key)!);
   const id = vip?.id ?? key;
   const addressOf = (index: number): string => state.reals.get(index)?.address ?? `real#${index}`;
-  const before = liveRing === undefined ? new Map<number, number>() : slotCounts(liveRing);
   const base = { id, key, drained: [], reweighted: [], flagsChanged: [] };
 
   if (vip === undefined) {
-    return { ...base, change: 'removed', backendsAdded: [], backendsRemoved: [...before.keys()].map(addressOf).sort(), slotsMoved: 1 };
+    const gone = liveRing === undefined ? [] : [...slotCounts(liveRing).keys()];
+    return { ...base, change: 'removed', backendsAdded: [], backendsRemoved: gone.map(addressOf).sort(), slotsMoved: 1 };
   }
   const weighted = vip.backends.filter((b) => b.weight > 0).map((b) => b.address).sort();
   if (live === undefined) {
     return { ...base, change: 'added', backendsAdded: weighted, backendsRemoved: [], slotsMoved: 1 };
   }
   const flagsChanged = diffFlags(live.flags, vip.flags);
+  // Unchanged rings (the common case on every reconcile) cost nothing here.
   if (liveRing !== undefined && changed !== undefined && changed.length === 0) {
     return { ...base, flagsChanged, change: flagsChanged.length > 0 ? 'changed' : 'unchanged', backendsAdded: [], backendsRemoved: [], slotsMoved: 0 };
   }
+  const before = liveRing === undefined ? new Map<number, number>() : slotCounts(liveRing);
 
   const after = ring === undefined ? new Map<number, number>() : slotCounts(ring);
   const desiredIndex = new Map(vip.backends.map((b) => [b.address, byAddress.get(b.address) ?? 0]));
@@ -89,11 +91,12 @@ export function summarizeVip(
 }
 
 function slotCounts(ring: Ring): Map<number, number> {
+  let max = 0;
+  for (let i = 0; i < ring.length; i++) if ((ring[i] ?? 0) > max) max = ring[i] ?? 0;
+  const counts = new Uint32Array(max + 1);
+  for (let i = 0; i < ring.length; i++) counts[ring[i] ?? 0]!++;
   const out = new Map<number, number>();
-  for (let i = 0; i < ring.length; i++) {
-    const v = ring[i] ?? 0;
-    if (v !== 0) out.set(v, (out.get(v) ?? 0) + 1);
-  }
+  for (let v = 1; v <= max; v++) if ((counts[v] ?? 0) > 0) out.set(v, counts[v] ?? 0);
   return out;
 }
 

@@ -2,6 +2,7 @@
 // (manifests on disk, or the cluster) and keep it programmed. SIGTERM stops
 // the agent and leaves the dataplane attached: traffic does not notice.
 
+import { trimHeap } from '../agent/bpf/libc.ts';
 import { buildRing, ringFingerprint } from '../agent/maglev.ts';
 import { discoverEnvironment } from '../agent/discovery.ts';
 import { secondsToAtime } from '../agent/dataplane/layout.ts';
@@ -131,6 +132,7 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
       metrics.applyDuration.observe({ result: r.ok ? 'success' : 'error' }, r.durationMs / 1000);
       if (!r.ok) metrics.applyErrors.inc({ code: isSterletError(r.error) ? r.error.code : 'UNKNOWN' });
     },
+    afterLargeApply: trimHeap,
     onRejected: (problems) => metrics.applyErrors.inc({ code: problems[0]?.code ?? 'DESIRED_STATE_INVALID' }),
   });
   const metrics = createAgentMetrics({

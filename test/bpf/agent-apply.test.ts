@@ -4,6 +4,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { reconcile } from '../../src/agent/apply.ts';
 import { openBalancer, type Balancer } from '../../src/agent/dataplane/loader.ts';
+import { BPF_F_MMAPABLE } from '../../src/agent/bpf/libbpf.ts';
+import { createRingMap } from '../../src/agent/lifecycle.ts';
 import { readRing } from '../../src/agent/live.ts';
 import { buildRing, ringFingerprint } from '../../src/agent/maglev.ts';
 import { MapsIO } from '../../src/agent/maps-io.ts';
@@ -39,12 +41,25 @@ function assertConsistent(io: MapsIO): void {
 }
 
 let balancer: Balancer;
-beforeEach(() => {
-  balancer = openBalancer({ sizes, forwardingCpus: [{ cpu: 0 }] });
-});
-afterEach(() => balancer.close());
 
-describe('apply against the loaded balancer', () => {
+// Both ring write paths: BPF_MAP_UPDATE_BATCH (a ring map created by libbpf)
+// and memory stores (the BPF_F_MMAPABLE ring map the agent creates).
+describe.each(['batch', 'mmap'] as const)('apply against the loaded balancer (%s ring writes)', (mode) => {
+  beforeEach(() => {
+    if (mode === 'batch') {
+      balancer = openBalancer({ sizes, forwardingCpus: [{ cpu: 0 }] });
+      return;
+    }
+    const ring = createRingMap(sizes);
+    try {
+      balancer = openBalancer({ sizes, forwardingCpus: [{ cpu: 0 }], reuseMaps: { ring: ring.fd } });
+    } finally {
+      ring.close();
+    }
+    expect(balancer.maps.ring.info().flags & BPF_F_MMAPABLE).toBe(BPF_F_MMAPABLE);
+  });
+  afterEach(() => balancer.close());
+
   const v1 = [
     vip('ns/web', '10.200.0.10', 80, [be('10.0.1.11'), be('10.0.1.12', 2), be('10.0.1.13', 0)]),
     vip('ns/six', 'fd00:200::10', 443, [be('fd00:1::11'), be('fd00:1::12')], { encapsulation: 'GUE', hash: 'SourceAddress' }),

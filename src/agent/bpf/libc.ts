@@ -1,9 +1,11 @@
-// Memory-mapping a BPF_F_MMAPABLE array map: the agent writes and reads Maglev
+// Two libc calls the agent needs besides libbpf. (1) Memory-mapping a BPF_F_MMAPABLE array map: the agent writes and reads Maglev
 // ring slots as plain memory instead of one syscall element at a time (the
 // kernel's batch update costs ~0.4-0.7 us per element, so the 33.5M slots of
 // 512 x 65537 would take 15+ s; as memory they take tens of ms). Windows are
 // mapped for one operation and unmapped right after, so the agent's RSS does
-// not carry the whole ring map.
+// not carry the whole ring map. (2) malloc_trim: a full sync allocates and
+// frees ~100 MB of short-lived typed arrays; glibc keeps that memory mapped
+// unless asked to give it back.
 // (Written by the agent helper next to the adapter so koffi stays in src/agent/bpf/.)
 
 import koffi from 'koffi';
@@ -14,6 +16,12 @@ const libc = koffi.load('libc.so.6');
 const mmap = libc.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)');
 const munmap = libc.func('int munmap(void *addr, size_t length)');
 const sysconf = libc.func('long sysconf(int name)');
+const mallocTrim = libc.func('int malloc_trim(size_t pad)');
+
+/** Returns freed heap memory to the kernel (glibc malloc_trim). */
+export function trimHeap(): void {
+  mallocTrim(0);
+}
 
 const PROT_READ = 1;
 const PROT_WRITE = 2;
