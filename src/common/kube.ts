@@ -360,25 +360,3 @@ function apiError(method: string, url: URL, status: number, text: string): KubeA
   }
   return new KubeApiError(status, reason, `${method} ${url.pathname}: ${message}`);
 }
-
-/** True when `labels` satisfy a Kubernetes LabelSelector (matchLabels + matchExpressions). */
-export function selectorMatches(
-  selector: { matchLabels?: Record<string, string> | undefined; matchExpressions?: readonly { key: string; operator: string; values?: readonly string[] | undefined }[] | undefined } | undefined,
-  labels: Record<string, string> | undefined,
-): boolean {
-  if (selector === undefined) return true;
-  const have = labels ?? {};
-  for (const [k, v] of Object.entries(selector.matchLabels ?? {})) if (have[k] !== v) return false;
-  for (const expr of selector.matchExpressions ?? []) {
-    const value = have[expr.key];
-    const values = expr.values ?? [];
-    switch (expr.operator) {
-      case 'In': if (value === undefined || !values.includes(value)) return false; break;
-      case 'NotIn': if (value !== undefined && values.includes(value)) return false; break;
-      case 'Exists': if (value === undefined) return false; break;
-      case 'DoesNotExist': if (value !== undefined) return false; break;
-      default: return false;
-    }
-  }
-  return true;
-}
