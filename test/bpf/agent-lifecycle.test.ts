@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BpfProgram, xdpQuery } from '../../src/agent/bpf/libbpf.ts';
 import { encodeFlowKey, encodeLruVal, u32 } from '../../src/agent/dataplane/codec.ts';
+import { startDecap } from '../../src/agent/decap.ts';
 import { detachDataplane } from '../../src/agent/detach.ts';
 import { startBalancer, type StartBalancerOptions } from '../../src/agent/lifecycle.ts';
 import { balancerPins } from '../../src/agent/pins.ts';
@@ -182,5 +183,27 @@ describe('balancer lifecycle', () => {
     );
     expect(xdpQuery(ifindex).progId).toBe(0);
     expect(existsSync(join(bpffs, 'settings'))).toBe(false);
+  });
+});
+
+describe('decap lifecycle', () => {
+  it('creates, adopts, syncs local addresses, and detaches', () => {
+    const decapDir = `${bpffs}-decap`;
+    const o = { interfaceName: veth, ifindex, bpffs: decapDir, xdpMode: 'native' as const, gueDestinationPort: 6080, log: quiet };
+    try {
+      const first = startDecap({ ...o, localAddresses: ['10.0.1.11', 'fd00:1::11'] });
+      expect(first.outcome).toBe('created');
+      expect(xdpQuery(ifindex).progId).toBe(first.programId);
+      const again = startDecap({ ...o, localAddresses: ['10.0.1.11'] });
+      expect(again).toMatchObject({ outcome: 'adopted', programId: first.programId });
+      const addrs = BpfMap.fromPinned(join(decapDir, 'decap_addrs'));
+      expect([...addrs.keys()].length).toBe(1);
+      addrs.close();
+      const result = detachDataplane({ interfaceName: veth, ifindex, bpffs: decapDir });
+      expect(result.detachedProgramId).toBe(first.programId);
+      expect(xdpQuery(ifindex).progId).toBe(0);
+    } finally {
+      rmSync(decapDir, { recursive: true, force: true });
+    }
   });
 });
