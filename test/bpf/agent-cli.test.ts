@@ -1,0 +1,165 @@
+// The `sterlet` CLI as an operator runs it, against the real kernel: an agent
+// process on a veth in the root namespace programs manifests, answers
+// /readyz, is inspected with stats/simulate/plan, rejects an invalid change,
+// survives kill -9 (a new process adopts the pins), stops on SIGTERM leaving
+// the program attached, and detach cleans up. Traffic tests live in test/e2e.
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { xdpQuery } from '../../src/agent/bpf/libbpf.ts';
+
+const NODE = 'node_modules/.bin/node';
+const CLI = 'src/cli/sterlet.ts';
+const tag = `${process.pid}${Math.random().toString(36).slice(2, 6)}`;
+const veth = `stla${tag}`.slice(0, 15);
+const peer = `stlb${tag}`.slice(0, 15);
+const bpffs = `/sys/fs/bpf/sterlet-cli-${tag}`;
+let scratch: string;
+let manifests: string;
+let ifindex: number;
+const children: ChildProcess[] = [];
+
+const manifest = (backends: string[], port = 80): string =>
+  [
+    `apiVersion: sterlet.dev/v1alpha1\nkind: VirtualIP\nmetadata: {name: web, namespace: default}\nspec: {address: 10.200.0.10, port: ${port}, protocol: TCP, backendSelector: {matchLabels: {app: web}}}`,
+    ...backends.map((a, i) => `apiVersion: sterlet.dev/v1alpha1\nkind: Backend\nmetadata: {name: web-${i}, namespace: default, labels: {app: web}}\nspec: {address: ${a}}`),
+  ].join('\n---\n');
+
+interface Agent {
+  proc: ChildProcess;
+  lines: Record<string, unknown>[];
+  waitFor(pred: (l: Record<string, unknown>) => boolean, what: string): Promise<Record<string, unknown>>;
+}
+
+function startAgent(): Agent {
+  const proc = spawn(NODE, [CLI, 'agent', '--interface', veth, '--manifests', manifests, '--bpffs', bpffs, '--gateway-mac', '02:00:00:00:00:09',
+    '--metrics-addr', '127.0.0.1:0', '--lru-size', '4096', '--ring-size', '251', '--max-vips', '8', '--max-reals', '32', '--log-level', 'debug'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(proc);
+  const lines: Record<string, unknown>[] = [];
+  const waiters: (() => void)[] = [];
+  let buf = '';
+  proc.stdout?.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      try {
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        // not a log line
+      }
+      for (const w of waiters.splice(0)) w();
+    }
+  });
+  return {
+    proc,
+    lines,
+    waitFor: async (pred, what) => {
+      const deadline = Date.now() + 30_000;
+      let seen = 0;
+      for (;;) {
+        for (; seen < lines.length; seen++) if (pred(lines[seen]!)) return lines[seen]!;
+        if (Date.now() > deadline || proc.exitCode !== null) throw new Error(`agent: no ${what}; log:\n${lines.map((l) => JSON.stringify(l)).join('\n')}`);
+        await new Promise<void>((r) => {
+          waiters.push(r);
+          setTimeout(r, 200);
+        });
+      }
+    },
+  };
+}
+
+function sterlet(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(NODE, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const msg = (m: string) => (l: Record<string, unknown>): boolean => l['msg'] === m;
+
+beforeAll(() => {
+  scratch = mkdtempSync(join(tmpdir(), 'sterlet-cli-'));
+  manifests = join(scratch, 'manifests');
+  mkdirSync(manifests);
+  writeFileSync(join(manifests, 'web.yaml'), manifest(['10.0.1.11', '10.0.1.12']));
+  execFileSync('ip', ['link', 'add', veth, 'type', 'veth', 'peer', 'name', peer]);
+  execFileSync('ip', ['link', 'set', veth, 'up']);
+  execFileSync('ip', ['link', 'set', peer, 'up']);
+  ifindex = Number(execFileSync('cat', [`/sys/class/net/${veth}/ifindex`]).toString());
+});
+afterAll(() => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  try {
+    execFileSync('ip', ['link', 'del', veth]);
+  } finally {
+    rmSync(bpffs, { recursive: true, force: true });
+    rmSync(scratch, { recursive: true, force: true });
+  }
+});
+
+describe('sterlet CLI against the kernel', () => {
+  it('runs, inspects, rejects, restarts, stops and detaches', async () => {
+    expect(sterlet('agent', '--interface', veth).code).toBe(2);
+
+    const agent = startAgent();
+    const started = await agent.waitFor(msg('agent started'), '"agent started"');
+    const applied = await agent.waitFor((l) => l['msg'] === 'applied' && l['reason'] === 'source', '"applied"');
+    expect(applied).toMatchObject({ vips: 1, vipsChanged: ['added default/web'] });
+    expect(applied['changes']).toBe(2 + 251 + 1 + 1);
+    const ready = await fetch(`${String(started['metrics'])}/readyz`);
+    expect(ready.status).toBe(200);
+    const metrics = await (await fetch(`${String(started['metrics'])}/metrics`)).text();
+    expect(metrics).toContain('sterlet_vip_packets_total{vip="default/web"}');
+
+    const sim = sterlet('simulate', '--bpffs', bpffs, '--json', '--flow', 'tcp 192.0.2.7:5555 -> 10.200.0.10:80');
+    expect(sim.code).toBe(0);
+    const simulated = JSON.parse(sim.stdout) as { verdict: string; backend: string; encapsulation: string };
+    expect(simulated.verdict).toBe('TX');
+    expect(['10.0.1.11', '10.0.1.12']).toContain(simulated.backend);
+    expect(simulated.encapsulation).toBe('IPIP');
+    expect(JSON.parse(sterlet('simulate', '--bpffs', bpffs, '--json', '--flow', 'udp 192.0.2.7:5555 -> 10.200.0.10:80').stdout)).toMatchObject({ verdict: 'PASS' });
+
+    const stats = JSON.parse(sterlet('stats', '--bpffs', bpffs, '--json').stdout) as {
+      vips: { key: string; packets: number; backends: string[] }[];
+      counters: { txForward: { packets: number } };
+    };
+    expect(stats.vips).toEqual([expect.objectContaining({ key: 'TCP 10.200.0.10:80', packets: 1, backends: ['10.0.1.11', '10.0.1.12'] })]);
+    expect(stats.counters.txForward.packets).toBe(1);
+
+    const other = join(scratch, 'other');
+    mkdirSync(other);
+    writeFileSync(join(other, 'web.yaml'), manifest(['10.0.1.11', '10.0.1.12', '10.0.1.13']));
+    const planned = sterlet('plan', '--bpffs', bpffs, '--manifests', other);
+    expect(planned.code).toBe(0);
+    expect(planned.stdout).toMatch(/changed\s+default\/web .*% of ring slots move/);
+    expect(planned.stdout).toContain('+ backend 10.0.1.13');
+
+    writeFileSync(join(manifests, 'web.yaml'), manifest(['10.0.1.11'], 70000));
+    const rejected = await agent.waitFor((l) => String(l['msg']).startsWith('desired state rejected'), 'rejection');
+    expect(String(rejected['msg'])).toMatch(/web\.yaml, document 1, VirtualIP web.*spec\.port/);
+    writeFileSync(join(manifests, 'web.yaml'), manifest(['10.0.1.11', '10.0.1.12']));
+    await agent.waitFor((l) => l['msg'] === 'applied' && l['changes'] === 0 && l['reason'] === 'source', 'no-op apply');
+
+    const programId = xdpQuery(ifindex).progId;
+    agent.proc.kill('SIGKILL');
+    await new Promise((r) => agent.proc.once('exit', r));
+    expect(xdpQuery(ifindex).progId).toBe(programId);
+
+    const second = startAgent();
+    expect(await second.waitFor(msg('dataplane adopted'), 'adoption')).toMatchObject({ outcome: 'adopted', programId });
+    await second.waitFor((l) => l['msg'] === 'applied' && l['changes'] === 0, 'no-op apply after restart');
+    second.proc.kill('SIGTERM');
+    const code = await new Promise((r) => second.proc.once('exit', r));
+    expect(code).toBe(0);
+    expect(xdpQuery(ifindex).progId).toBe(programId);
+
+    const detached = sterlet('detach', '--interface', veth, '--bpffs', bpffs);
+    expect(detached.code).toBe(0);
+    expect(detached.stdout).toContain(`detached program ${programId}`);
+    expect(xdpQuery(ifindex).progId).toBe(0);
+    expect(existsSync(join(bpffs, 'vips'))).toBe(false);
+    expect(sterlet('stats', '--bpffs', bpffs).stderr).toContain('AGENT_NOT_RUNNING');
+  });
+});
