@@ -7,20 +7,26 @@
 # namespaces really go away, aggregated ClusterRoles fill in, and
 # owner references cascade (no scheduler, no kubelet: pods never run).
 #
-#   scripts/cluster.sh up [--by-tests]   start (idempotent: exit 0 when already running);
-#                                        --by-tests marks a cluster it starts as the test run's
+#   scripts/cluster.sh up                start (idempotent: exit 0 when already running)
+#   scripts/cluster.sh acquire [PID]     up, and register PID (default: the caller) as a user
+#   scripts/cluster.sh release [PID]     unregister PID; stop the cluster when an acquire started
+#                                        it and no live user is left (STERLET_KEEP_CLUSTER=1: never)
 #   scripts/cluster.sh down              stop everything and delete build/cluster, build/kubeconfig
 #   scripts/cluster.sh status            exit 0 when running and ready
 #   scripts/cluster.sh env               print `export KUBECONFIG=...` lines for eval
 #   scripts/cluster.sh token NS SA [DUR] create ServiceAccount NS/SA if missing, print a token
 #
 # State lives in build/cluster/ (data, certs, keys, logs, pids, ports);
-# the admin kubeconfig is build/kubeconfig.
+# the admin kubeconfig is build/kubeconfig. Test runs, the demo and anything
+# else that shares the cluster use acquire/release, so one finishing never
+# stops the cluster under another; a cluster started with plain `up` (make
+# cluster-up) is never stopped by a release.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 state="$root/build/cluster"
 kubeconfig="$root/build/kubeconfig"
+users="$root/build/cluster-users" # one file per live acquirer, named by its pid
 bin="$("$root/scripts/testbin.sh" --dir)"
 ready_timeout="${STERLET_CLUSTER_READY_TIMEOUT:-60}"
 
@@ -192,7 +198,7 @@ up() {
     fi
     if ((wrote)) && [[ "$(kctl get --raw /readyz --request-timeout=5s 2>/dev/null)" == "ok" ]]; then
       start_controllers
-      [[ "${1:-}" == "--by-tests" ]] && echo "$PPID" >"$state/started-by-tests"
+      [[ -n "${1:-}" ]] && echo "$1" >"$state/started-by-acquire"
       say "ready in $((SECONDS - start_s)) s: https://127.0.0.1:$api_port, kubeconfig $kubeconfig"
       return 0
     fi
@@ -215,6 +221,26 @@ start_controllers() {
 
 }
 
+acquire() { # pid
+  mkdir -p "$users"
+  touch "$users/$1"
+  up "$1" || { rm -f "$users/$1"; return 1; }
+}
+
+release() { # pid
+  rm -f "$users/$1"
+  local f live=0
+  for f in "$users"/*; do
+    [[ -e "$f" ]] || continue
+    if kill -0 "${f##*/}" 2>/dev/null; then live=$((live + 1)); else rm -f "$f"; fi
+  done
+  if [[ "${STERLET_KEEP_CLUSTER:-}" == "1" || ! -f "$state/started-by-acquire" ]] || ((live > 0)); then
+    return 0
+  fi
+  down
+  say "stopped (the last user released it)"
+}
+
 token() { # ns sa [duration]
   local ns="${1:?usage: cluster.sh token NAMESPACE SERVICEACCOUNT [DURATION]}" sa="${2:?usage: cluster.sh token NAMESPACE SERVICEACCOUNT [DURATION]}"
   ready || fail CLUSTER_DOWN "no running cluster" "build/cluster has no ready apiserver" "scripts/cluster.sh up"
@@ -228,7 +254,9 @@ mkdir -p "$root/build"
 exec 9>"$root/build/.cluster.lock"
 
 case "${1:-}" in
-up) flock 9 && up "${2:-}" ;;
+up) flock 9 && up ;;
+acquire) flock 9 && acquire "${2:-$PPID}" ;;
+release) flock 9 && release "${2:-$PPID}" ;;
 down) flock 9 && down && say "stopped and removed $state" ;;
 status) ready ;;
 env)
@@ -238,7 +266,7 @@ env)
   ;;
 token) shift && token "$@" ;;
 *)
-  echo "usage: scripts/cluster.sh up|down|status|env|token NS SA [DURATION]" >&2
+  echo "usage: scripts/cluster.sh up|down|acquire [PID]|release [PID]|status|env|token NS SA [DURATION]" >&2
   exit 2
   ;;
 esac
