@@ -142,22 +142,31 @@ try {
   rig.close();
 }
 
+/** Katran's trivial-program floor on the machine its figures come from. */
+const KATRAN_TRIVIAL = 22;
 const floor = (prefix: string): number => rows.find((r) => r.name.startsWith(prefix))!.median;
-const overhead = floor('floor: restore frame only') - floor('floor: trivial');
+const trivial = floor('floor: trivial');
+const overhead = floor('floor: restore frame only') - trivial;
 const pad = (s: string | number, n: number): string => String(s).padStart(n);
 console.log(`Sterlet XDP balancer, BPF_PROG_TEST_RUN on CPU ${cpu}: median of ${runs} runs x ${repeat} packets, ns/packet`);
-console.log(`net = median - (restore floor - trivial floor): the balancer alone, comparable with Katran's figures (which include the ~22 ns trivial floor)\n`);
-console.log(`${'class'.padEnd(48)} ${pad('median', 7)} ${pad('min', 7)} ${pad('max', 7)} ${pad('net', 7)}  vs Katran target (-20%)`);
+console.log('net      = median - (restore floor - trivial floor): the balancer alone, as Katran\'s figures count it');
+console.log(`abs      = net vs 0.8 x Katran's figure`);
+console.log(`> floor  = (net - our trivial floor) vs 0.8 x (Katran - its ${KATRAN_TRIVIAL} ns trivial floor): same comparison with each machine's per-run cost removed\n`);
+console.log(`${'class'.padEnd(48)} ${pad('median', 6)} ${pad('min', 6)} ${pad('max', 6)} ${pad('net', 6)}  ${'Katran'.padStart(6)}  ${'abs'.padEnd(12)} > floor`);
 let failed = 0;
 for (const r of rows) {
-  const net = r.katran === undefined ? '' : (r.median - overhead).toFixed(0);
-  let verdict = '';
-  if (r.katran !== undefined) {
-    const target = r.katran * 0.8;
-    const ok = r.median - overhead < target;
-    if (!ok) failed++;
-    verdict = `${ok ? 'ok  ' : 'SLOW'} Katran ${r.katran}, target < ${target.toFixed(0)}`;
+  if (r.katran === undefined) {
+    console.log(`${r.name.padEnd(48)} ${pad(r.median, 6)} ${pad(r.min, 6)} ${pad(r.max, 6)}`);
+    continue;
   }
-  console.log(`${r.name.padEnd(48)} ${pad(r.median, 7)} ${pad(r.min, 7)} ${pad(r.max, 7)} ${pad(net, 7)}  ${verdict}`);
+  const net = r.median - overhead;
+  const absTarget = r.katran * 0.8;
+  const relTarget = (r.katran - KATRAN_TRIVIAL) * 0.8;
+  const absOk = net < absTarget;
+  const relOk = net - trivial < relTarget;
+  if (!absOk || !relOk) failed++;
+  const abs = `${absOk ? 'ok' : 'SLOW'} <${absTarget.toFixed(0)}`.padEnd(12);
+  const rel = `${relOk ? 'ok' : 'SLOW'} ${(net - trivial).toFixed(0)} <${relTarget.toFixed(0)}`;
+  console.log(`${r.name.padEnd(48)} ${pad(r.median, 6)} ${pad(r.min, 6)} ${pad(r.max, 6)} ${pad(net.toFixed(0), 6)}  ${pad(r.katran, 6)}  ${abs} ${rel}`);
 }
-console.log(`\n${failed === 0 ? 'every class beats its target' : `${failed} class(es) miss the target`}`);
+console.log(`\n${failed === 0 ? 'every class is at least 20% faster than Katran' : `${failed} class(es) miss the 20% target`}`);
