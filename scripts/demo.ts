@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { attachDecap, cleanEnv, sterlet } from '../test/e2e/lib/agent.ts';
 import { createBpffsDir } from '../test/e2e/lib/bpffs.ts';
 import { TrafficClient } from '../test/e2e/lib/client.ts';
-import { NODE_BIN, REPO_ROOT, run, runQuiet, STERLET_CLI } from '../test/e2e/lib/exec.ts';
+import { NODE_BIN, REPO_ROOT, run, STERLET_CLI } from '../test/e2e/lib/exec.ts';
 import { startHttpServers } from '../test/e2e/lib/servers.ts';
 import { Topology } from '../test/e2e/lib/topology.ts';
 import { CLUSTER_SCRIPT, kubeconfigPath, kubectl } from '../test/k8s/lib/index.ts';
@@ -34,10 +34,6 @@ function section(title: string, body: string): void {
   console.log(`\n\x1b[1m${title}\x1b[0m\n${body.trimEnd()}`);
 }
 
-function clusterWasRunning(): Promise<boolean> {
-  return runQuiet([CLUSTER_SCRIPT, 'status']);
-}
-
 const cleanups: (() => Promise<unknown>)[] = [];
 async function teardown(): Promise<void> {
   step('tearing down');
@@ -45,10 +41,10 @@ async function teardown(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const hadCluster = await clusterWasRunning();
-  step(hadCluster ? 'reusing the running local control plane' : 'starting a local kube-apiserver + etcd on loopback');
-  await run([CLUSTER_SCRIPT, 'up'], { timeoutMs: 120_000 });
-  if (!hadCluster) cleanups.push(() => run([CLUSTER_SCRIPT, 'down']));
+  step('starting (or joining) a local kube-apiserver + etcd on loopback (scripts/cluster.sh acquire)');
+  // acquire/release: the cluster stops when its last user leaves, unless `make cluster-up` started it.
+  await run([CLUSTER_SCRIPT, 'acquire', String(process.pid)], { timeoutMs: 120_000 });
+  cleanups.push(() => run([CLUSTER_SCRIPT, 'release', String(process.pid)], { timeoutMs: 60_000 }));
   step('installing the CRDs (VirtualIP, Backend, VirtualIPPool, LoadBalancerNode)');
   await installCrds();
 
