@@ -13,7 +13,7 @@ import {
   applyObjects, backend, condition, deleteNodes, dropFinalizers, randomVipNet, reportNode, vip, vipStatus, waitCondition,
 } from '../k8s/support/objects.ts';
 import { type ControllerProcess, startControllerProcess } from './support/controller.ts';
-import { argoHealth, createPool, deleteCreatedPools, onlyNamespaces, updatePool, vipEvents, vipJson } from './support/tenancy.ts';
+import { argoHealth, createPool, deleteCreatedPools, onlyNamespaces, updatePool, vipEvents, vipJson, SETTLE_MS } from './support/tenancy.ts';
 
 const net = randomVipNet();
 const outside = randomVipNet();
@@ -65,9 +65,9 @@ describe('VirtualIPPool admission (real API server, real controller process)', (
   it('accepts a VIP a pool admits and publishes its compiled state', async () => {
     await applyObjects(nsA, [vipFor('web', `${net}.10`), ...webBackends('web', ['10.77.1.1', '10.77.1.2'])]);
     // The first reconcile waits for the controller's caches; allow for a busy machine.
-    const st = await waitCondition(nsA, 'web', 'Accepted', { status: 'True' }, 60_000);
+    const st = await waitCondition(nsA, 'web', 'Accepted', { status: 'True' }, SETTLE_MS);
     expect(condition(st, 'Accepted')?.message).toContain(`VirtualIPPool ${wide}`);
-    await waitCondition(nsA, 'web', 'ResolvedRefs', { status: 'True', message: '2 backends selected, 2 with weight > 0' });
+    await waitCondition(nsA, 'web', 'ResolvedRefs', { status: 'True', message: '2 backends selected, 2 with weight > 0' }, SETTLE_MS);
     const after = await vipStatus(nsA, 'web');
     expect(after.compiled?.backends.map((b) => b.address).sort()).toEqual(['10.77.1.1', '10.77.1.2']);
   });
@@ -75,7 +75,7 @@ describe('VirtualIPPool admission (real API server, real controller process)', (
   it('rejects a VIP outside every pool with AddressNotAllowed naming the address and the pools considered', async () => {
     const address = `${outside}.7`;
     await applyObjects(nsA, [vipFor('stray', address), ...webBackends('stray', ['10.77.1.3'])]);
-    const st = await waitCondition(nsA, 'stray', 'Accepted', { status: 'False', reason: 'AddressNotAllowed' });
+    const st = await waitCondition(nsA, 'stray', 'Accepted', { status: 'False', reason: 'AddressNotAllowed' }, SETTLE_MS);
     const message = condition(st, 'Accepted')?.message ?? '';
     expect(message).toContain(address);
     expect(message).toContain(`${wide}: ${address} outside ${net}.0/25`);
@@ -88,13 +88,13 @@ describe('VirtualIPPool admission (real API server, real controller process)', (
     const events = await waitFor(async () => {
       const list = await vipEvents(nsA, 'stray');
       return list.some((e) => e.reason === 'NotAccepted') ? list : false;
-    }, { what: 'a NotAccepted event about stray' });
+    }, { what: 'a NotAccepted event about stray', timeoutMs: SETTLE_MS });
     expect(events.find((e) => e.reason === 'NotAccepted')).toMatchObject({ type: 'Warning' });
   });
 
   it('excludes and reports a Backend outside the pool backend ranges and serves the rest', async () => {
     await applyObjects(nsA, [vipFor('mixed', `${net}.11`), ...webBackends('mixed', ['10.77.1.4', '10.77.1.5', '10.99.0.5'])]);
-    const st = await waitCondition(nsA, 'mixed', 'ResolvedRefs', { status: 'False', reason: 'BackendNotAllowed' });
+    const st = await waitCondition(nsA, 'mixed', 'ResolvedRefs', { status: 'False', reason: 'BackendNotAllowed' }, SETTLE_MS);
     expect(condition(st, 'Accepted')).toMatchObject({ status: 'True' });
     const message = condition(st, 'ResolvedRefs')?.message ?? '';
     expect(message).toContain('2 backends selected');
@@ -105,21 +105,21 @@ describe('VirtualIPPool admission (real API server, real controller process)', (
     await waitFor(async () => {
       const be = await kubectl(['get', 'backend', 'mixed-3', '-n', nsA, '-o', 'jsonpath={.status.conditions[?(@.type=="Accepted")].reason}']);
       return be.stdout === 'BackendNotAllowed';
-    }, { what: 'Backend mixed-3 Accepted=False BackendNotAllowed' });
+    }, { what: 'Backend mixed-3 Accepted=False BackendNotAllowed', timeoutMs: SETTLE_MS });
     await waitFor(async () => (await vipEvents(nsA, 'mixed')).some((e) => e.reason === 'BackendsExcluded' && e.note.includes('10.99.0.5')),
-      { what: 'a BackendsExcluded event naming 10.99.0.5' });
+      { what: 'a BackendsExcluded event naming 10.99.0.5', timeoutMs: SETTLE_MS });
   });
 
   it('rejects a VIP from a namespace the pool does not select', async () => {
     // nsC is selected by no pool; nsB by the wide pool only, not by the narrow one.
     await applyObjects(nsC, [vipFor('web', `${net}.12`), ...webBackends('web', ['10.77.1.6'])]);
-    const c = await waitCondition(nsC, 'web', 'Accepted', { status: 'False', reason: 'AddressNotAllowed' });
+    const c = await waitCondition(nsC, 'web', 'Accepted', { status: 'False', reason: 'AddressNotAllowed' }, SETTLE_MS);
     expect(condition(c, 'Accepted')?.message).toContain(`${wide}: namespace ${nsC} not selected`);
     expect(condition(c, 'Accepted')?.message).toContain(`${narrow}: namespace ${nsC} not selected`);
     expect(c.compiled).toBeUndefined();
 
     await applyObjects(nsB, [vipFor('web', `${net}.130`), ...webBackends('web', ['10.77.1.7'])]);
-    const b = await waitCondition(nsB, 'web', 'Accepted', { status: 'False', reason: 'AddressNotAllowed' });
+    const b = await waitCondition(nsB, 'web', 'Accepted', { status: 'False', reason: 'AddressNotAllowed' }, SETTLE_MS);
     expect(condition(b, 'Accepted')?.message).toContain(`${narrow}: namespace ${nsB} not selected`);
     expect(condition(b, 'Accepted')?.message).toContain(`${wide}: ${net}.130 outside ${net}.0/25`);
   });
@@ -128,10 +128,10 @@ describe('VirtualIPPool admission (real API server, real controller process)', (
     const address = `${net}.20`;
     // The older claim is in nsB, which sorts after nsA: age decides, not names.
     await applyObjects(nsB, [vipFor('shared', address), ...webBackends('shared', ['10.77.1.8'])]);
-    await waitCondition(nsB, 'shared', 'Accepted', { status: 'True' });
+    await waitCondition(nsB, 'shared', 'Accepted', { status: 'True' }, SETTLE_MS);
     await new Promise((r) => setTimeout(r, 1100)); // creationTimestamp has second resolution
     await applyObjects(nsA, [vipFor('shared', address), ...webBackends('shared', ['10.77.1.9'])]);
-    const later = await waitCondition(nsA, 'shared', 'Accepted', { status: 'False', reason: 'Conflict' });
+    const later = await waitCondition(nsA, 'shared', 'Accepted', { status: 'False', reason: 'Conflict' }, SETTLE_MS);
     expect(condition(later, 'Accepted')?.message).toContain(`already claimed by the older VirtualIP ${nsB}/shared`);
     expect(later.compiled).toBeUndefined();
     const older = await vipStatus(nsB, 'shared');
@@ -139,7 +139,7 @@ describe('VirtualIPPool admission (real API server, real controller process)', (
     expect(older.compiled?.backends.map((x) => x.address)).toEqual(['10.77.1.8']);
 
     await kubectl(['delete', 'vip', 'shared', '-n', nsB, '--timeout=30s']);
-    const now = await waitCondition(nsA, 'shared', 'Accepted', { status: 'True' });
+    const now = await waitCondition(nsA, 'shared', 'Accepted', { status: 'True' }, SETTLE_MS);
     expect(now.compiled?.backends.map((x) => x.address)).toEqual(['10.77.1.9']);
   });
 
@@ -148,17 +148,17 @@ describe('VirtualIPPool admission (real API server, real controller process)', (
       addresses: [`${net}.200/30`], backendAddresses: [BACKENDS_OK], namespaceSelector: onlyNamespaces(nsC),
     });
     await applyObjects(nsC, [vipFor('later', `${net}.201`), ...webBackends('later', ['10.77.1.10'])]);
-    await waitCondition(nsC, 'later', 'Accepted', { status: 'True', message: new RegExp(own) });
+    await waitCondition(nsC, 'later', 'Accepted', { status: 'True', message: new RegExp(own) }, SETTLE_MS);
     // Narrowed so it no longer covers the VIP: withdrawn (no compiled state) with a reason.
     await updatePool(own, { addresses: [`${net}.204/30`], backendAddresses: [BACKENDS_OK], namespaceSelector: onlyNamespaces(nsC) });
-    const narrowed = await waitCondition(nsC, 'later', 'Accepted', { status: 'False', reason: 'AddressNotAllowed' });
+    const narrowed = await waitCondition(nsC, 'later', 'Accepted', { status: 'False', reason: 'AddressNotAllowed' }, SETTLE_MS);
     expect(narrowed.compiled).toBeUndefined();
     expect(condition(narrowed, 'Accepted')?.message).toContain(`${own}: ${net}.201 outside ${net}.204/30`);
     // Widened again, then deleted.
     await updatePool(own, { addresses: [`${net}.200/30`], backendAddresses: [BACKENDS_OK], namespaceSelector: onlyNamespaces(nsC) });
-    await waitCondition(nsC, 'later', 'Accepted', { status: 'True' });
+    await waitCondition(nsC, 'later', 'Accepted', { status: 'True' }, SETTLE_MS);
     await kubectl(['delete', 'virtualippool', own]);
-    const gone = await waitCondition(nsC, 'later', 'Accepted', { status: 'False', reason: 'AddressNotAllowed' });
+    const gone = await waitCondition(nsC, 'later', 'Accepted', { status: 'False', reason: 'AddressNotAllowed' }, SETTLE_MS);
     expect(condition(gone, 'Accepted')?.message).not.toContain(own);
     expect(gone.compiled).toBeUndefined();
   });
@@ -172,7 +172,7 @@ describe('Argo CD health check from docs/gitops.md on the real objects', () => {
   });
 
   it('is Degraded for a VIP no pool admits, with the controller message', async () => {
-    await waitCondition(nsA, 'stray', 'Stalled', { status: 'True' });
+    await waitCondition(nsA, 'stray', 'Stalled', { status: 'True' }, SETTLE_MS);
     const health = await argoHealth(await vipJson(nsA, 'stray'));
     expect(health.status).toBe('Degraded');
     expect(health.message).toMatch(/^AddressNotAllowed: .*no VirtualIPPool admits it/);
@@ -180,7 +180,7 @@ describe('Argo CD health check from docs/gitops.md on the real objects', () => {
 
   it('is Degraded for the later VIP of a conflict', async () => {
     await applyObjects(nsB, [vipFor('dup', `${net}.10`), ...webBackends('dup', ['10.77.1.11'])]);
-    await waitCondition(nsB, 'dup', 'Accepted', { reason: 'Conflict' });
+    await waitCondition(nsB, 'dup', 'Accepted', { reason: 'Conflict' }, SETTLE_MS);
     const health = await argoHealth(await vipJson(nsB, 'dup'));
     expect(health).toMatchObject({ status: 'Degraded' });
     expect(health.message).toMatch(/^Conflict: /);
@@ -189,7 +189,7 @@ describe('Argo CD health check from docs/gitops.md on the real objects', () => {
   it('is Progressing for an accepted VIP that its load-balancer node has not programmed yet', async () => {
     // A node that matches web's nodeSelector and is alive but has not applied it (Programmed=Pending).
     await reportNode(fakeNode, { 'sterlet.dev/test': nodeTag }, []);
-    const st = await waitCondition(nsA, 'web', 'Programmed', { status: 'False', reason: 'Pending' });
+    const st = await waitCondition(nsA, 'web', 'Programmed', { status: 'False', reason: 'Pending' }, SETTLE_MS);
     expect(condition(st, 'Reconciling')).toMatchObject({ status: 'True', reason: 'Progressing' });
     expect(condition(st, 'Ready')).toMatchObject({ status: 'False' });
     const object = await vipJson(nsA, 'web');

@@ -21,7 +21,7 @@ import { installCrds } from '../k8s/support/crds.ts';
 import { applyObjects, backend, client, condition, dropFinalizers, randomVipNet, vip, vipStatus, waitCondition } from '../k8s/support/objects.ts';
 import { Proxy } from '../k8s/support/proxy.ts';
 import { type ControllerProcess, startControllerProcess } from './support/controller.ts';
-import { argoHealth, createPool, deleteCreatedPools, onlyNamespaces, updatePool, vipEvents, vipJson } from './support/tenancy.ts';
+import { argoHealth, createPool, deleteCreatedPools, onlyNamespaces, updatePool, vipEvents, vipJson, SETTLE_MS } from './support/tenancy.ts';
 
 const net = randomVipNet();
 let t: Topology | undefined;
@@ -117,7 +117,7 @@ describe('pools enforced in the dataplane (controller process + agent in a netns
       vip('web', { address: topo.vip, backendSelector: { matchLabels: { app: 'web' } }, nodeSelector: { matchLabels: { 'sterlet.dev/test': topo.id } } }),
       ...topo.backends.map((b) => backend(b.name, b.address, { app: 'web' })),
     ]);
-    const st = await waitCondition(ns, 'web', 'Programmed', { status: 'True', message: 'programmed on 1/1 nodes' }, 60_000)
+    const st = await waitCondition(ns, 'web', 'Programmed', { status: 'True', message: 'programmed on 1/1 nodes' }, SETTLE_MS)
       .catch((err: unknown) => { throw new Error(`${String(err)}\n${diagnostics()}`); });
     expect(condition(st, 'Accepted')).toMatchObject({ status: 'True' });
     expect(condition(st, 'ResolvedRefs')).toMatchObject({ status: 'False', reason: 'BackendNotAllowed' });
@@ -151,7 +151,7 @@ describe('pools enforced in the dataplane (controller process + agent in a netns
     expect(await statsJson()).toContain(topo.vip);
     const started = performance.now();
     await updatePool(poolName, { ...poolSpec, addresses: [`${net}.128/25`] });
-    const st = await waitCondition(ns, 'web', 'Accepted', { status: 'False', reason: 'AddressNotAllowed' });
+    const st = await waitCondition(ns, 'web', 'Accepted', { status: 'False', reason: 'AddressNotAllowed' }, SETTLE_MS);
     expect(condition(st, 'Accepted')?.message).toContain(`${poolName}: ${topo.vip} outside ${net}.128/25`);
     expect(st.compiled).toBeUndefined();
     expect(condition(st, 'Programmed')).toMatchObject({ status: 'False', reason: 'Withdrawn' });
@@ -165,7 +165,7 @@ describe('pools enforced in the dataplane (controller process + agent in a netns
     const events = await waitFor(async () => {
       const list = await vipEvents(ns, 'web');
       return list.some((e) => e.reason === 'NotAccepted') && list.some((e) => e.reason === 'Withdrawn') ? list : false;
-    }, { what: 'NotAccepted and Withdrawn events about web' });
+    }, { what: 'NotAccepted and Withdrawn events about web', timeoutMs: SETTLE_MS });
     expect(events.find((e) => e.reason === 'NotAccepted')).toMatchObject({ type: 'Warning' });
     expect(events.find((e) => e.reason === 'NotAccepted')?.note).toContain('AddressNotAllowed');
     expect((await argoHealth(await vipJson(ns, 'web'))).status).toBe('Degraded');
@@ -173,7 +173,7 @@ describe('pools enforced in the dataplane (controller process + agent in a netns
 
   it('programs the VIP again when the pool admits it again', async () => {
     await updatePool(poolName, poolSpec);
-    await waitCondition(ns, 'web', 'Programmed', { status: 'True', message: 'programmed on 1/1 nodes' }, 30_000)
+    await waitCondition(ns, 'web', 'Programmed', { status: 'True', message: 'programmed on 1/1 nodes' }, SETTLE_MS)
       .catch((err: unknown) => { throw new Error(`${String(err)}\n${diagnostics()}`); });
     await kubectl(['wait', '--for=condition=Ready', 'vip/web', '-n', ns, '--timeout=30s']);
     const stats = await traffic.burst(100, { concurrency: 8 });

@@ -94,3 +94,10 @@ function runLua(script: string, input: string): Promise<{ code: number; stdout: 
     child.stdin.end(input);
   });
 }
+
+/**
+ * How long a condition may take to appear. Generous on purpose: the cluster is
+ * shared, and the controller process reconciles every VirtualIP in it (a
+ * benchmark's 1,000 VIPs x 10,000 Backends queue ahead of ours at start-up).
+ */
+export const SETTLE_MS = 90_000;
