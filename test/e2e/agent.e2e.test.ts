@@ -192,6 +192,10 @@ describe('sterlet agent end to end (netns, native XDP, real TCP)', () => {
     const after = await client.round();
     const survivors = held.filter((r) => r.backend !== 'backend-4');
     expect(after.filter((r) => survivors.some((s) => s.id === r.id))).toEqual(sameBackends(survivors));
+    // Not asserted (the issue leaves it open): what a removed backend's own established flows see.
+    figures["removal of backend-4: its held connections afterwards"] = after
+      .filter((r) => !survivors.some((s) => s.id === r.id))
+      .map((r) => (r.ok ? `still ${r.backend ?? '?'}` : r.kind));
 
     // The same 5-tuples as new connections: only backend-4's move (Maglev minimal disruption).
     const probeAfter = await client.probe(PROBE_FIRST_PORT, PROBE_COUNT);
@@ -210,6 +214,22 @@ describe('sterlet agent end to end (netns, native XDP, real TCP)', () => {
       Math.ceil((stayed + movedOthers) * 0.05),
     );
     await client.closeAll();
+  });
+
+  it('weight 0 drains a backend: its established connections stay, new ones avoid it', async () => {
+    await client.open(24);
+    const held = await client.round();
+    expect(held.every((r) => r.ok), JSON.stringify(held)).toBe(true);
+    // 24 connections over 3 backends: none on backend-3 has probability (2/3)^24 < 1e-4.
+    expect(held.some((r) => r.backend === 'backend-3')).toBe(true);
+
+    await program([{ backend: be[0]! }, { backend: be[1]! }, { backend: be[2]!, weight: 0 }]);
+    expect(await client.round()).toEqual(sameBackends(held));
+    const fresh = await client.burst(150);
+    expect(fresh.ok, failureReport(fresh)).toBe(150);
+    expect(fresh.counts['backend-3'] ?? 0, JSON.stringify(fresh.counts)).toBe(0);
+    await client.closeAll();
+    await program(be.slice(0, 3).map((backend) => ({ backend })));
   });
 
   it('kill -9 of the agent and its restart: zero failed requests, zero resets, connections remembered', async () => {
