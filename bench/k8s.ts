@@ -121,10 +121,15 @@ async function main(): Promise<void> {
     spec: { addresses: ['100.64.0.0/16'], backendAddresses: ['10.0.0.0/8'], namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } } });
   const dir = mkdtempSync(join(tmpdir(), 'sterlet-bench-'));
   const ac = new AbortController();
+  // Interrupted: still detach the agent and delete what we created.
+  const interrupted = new Promise<never>((_, reject) => {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => reject(new Error(`BENCH_INTERRUPTED: ${sig}`)));
+  });
+  interrupted.catch(() => undefined);
   let agent: ReturnType<typeof startAgent> | undefined;
   let controller: Promise<void> | undefined;
   const rows: [string, string][] = [];
-  try {
+  const body = async (): Promise<void> => {
     // Stored before the controller starts: initial sync is a controller (re)start over a populated cluster.
     let t = performance.now();
     const backends: KubeObject[] = [];
@@ -192,6 +197,9 @@ async function main(): Promise<void> {
     rows.push([`kubectl apply (1 Backend) -> new revision in status.compiled`, fmt(toCompiled)]);
     if (args.agent) rows.push([`kubectl apply (1 Backend) -> agent reports the maps programmed`, fmt(toProgrammed)]);
     else rows.push(['kubectl apply -> maps programmed', 'not measured: run with --agent (needs the sterlet CLI agent)']);
+  };
+  try {
+    await Promise.race([body(), interrupted]);
   } finally {
     // Deleting the namespace while the controller runs lets it release the finalizers.
     spawnSync(resolve(bin, 'kubectl'), ['--kubeconfig', KUBECONFIG, 'delete', 'loadbalancernode', nodeName, '--ignore-not-found']);

@@ -7,7 +7,6 @@
 
 import http from 'node:http';
 import https from 'node:https';
-import { createInterface } from 'node:readline';
 import { KubeConfig } from '@kubernetes/client-node';
 import { SterletError } from './errors.ts';
 
@@ -154,7 +153,7 @@ export class KubeClient {
   readonly #config: KubeConfig;
   readonly #timeoutMs: number;
   readonly #userAgent: string;
-  #auth: { options: https.RequestOptions; agent: http.Agent; at: number } | undefined;
+  #auth: { options: https.RequestOptions; agent: http.Agent; at: number; tls: string } | undefined;
 
   private constructor(config: KubeConfig, options: KubeClientOptions) {
     const cluster = config.getCurrentCluster();
@@ -192,18 +191,23 @@ export class KubeClient {
     const options: https.RequestOptions = {};
     await this.#config.applyToHTTPSOptions(options);
     const { ca, cert, key, rejectUnauthorized, servername } = options;
-    const tls: https.AgentOptions = { keepAlive: true, maxSockets: 32 };
+    const tls: https.AgentOptions = { keepAlive: true, maxSockets: 64 };
     if (ca !== undefined) tls.ca = ca;
     if (cert !== undefined) tls.cert = cert;
     if (key !== undefined) tls.key = key;
     if (rejectUnauthorized !== undefined) tls.rejectUnauthorized = rejectUnauthorized;
     if (servername !== undefined) tls.servername = servername;
-    this.#auth?.agent.destroy();
-    const agent = this.server.protocol === 'https:' ? new https.Agent(tls) : new http.Agent({ keepAlive: true });
+    // Keep the connection pool (and the long-lived watches on it) unless the TLS
+    // material itself changed; a rotated token only changes the headers. A
+    // replaced pool is never destroyed: its requests and watches finish on it.
+    const fingerprint = JSON.stringify([ca, cert, key, rejectUnauthorized, servername].map((v) => (v === undefined ? null : String(v))));
+    const agent = this.#auth !== undefined && this.#auth.tls === fingerprint
+      ? this.#auth.agent
+      : this.server.protocol === 'https:' ? new https.Agent(tls) : new http.Agent({ keepAlive: true });
     const headers = { ...(options.headers as Record<string, string> | undefined) };
     const auth = options.auth;
     if (auth !== undefined && auth !== null) headers['authorization'] = `Basic ${Buffer.from(auth).toString('base64')}`;
-    this.#auth = { options: { headers }, agent, at: now };
+    this.#auth = { options: { headers }, agent, at: now, tls: fingerprint };
     return this.#auth;
   }
 
@@ -320,32 +324,60 @@ export class KubeClient {
       throw apiError('WATCH', url, status, Buffer.concat(chunks).toString('utf8'));
     }
     res.socket.setKeepAlive(true, 10_000);
-    // The server ends the watch after timeoutSeconds; silence well past that
-    // means a dead path (no RST ever arrives across a partition): give up.
-    const idleMs = ((options.timeoutSeconds ?? 300) + 30) * 1000;
-    let idle = setTimeout(() => res.destroy(new Error(`no data for ${idleMs} ms`)), idleMs);
-    const lines = createInterface({ input: res, crlfDelay: Infinity });
-    let failure: unknown;
-    res.on('error', (err) => { failure = err; });
-    res.on('close', () => clearTimeout(idle));
-    res.on('data', () => {
-      clearTimeout(idle);
-      idle = setTimeout(() => res.destroy(new Error(`no data for ${idleMs} ms`)), idleMs);
-    });
-    for await (const line of lines) {
-      if (line.trim() === '') continue;
-      const event = JSON.parse(line) as WatchEvent;
-      if (event.type === 'ERROR') {
-        const st = event.object as unknown as { code?: number; reason?: string; message?: string };
-        throw new KubeApiError(st.code ?? 500, st.reason ?? 'WatchError', `watch ${url.pathname}: ${st.message ?? 'error event'}`);
-      }
-      onEvent(event);
-    }
-    if (failure !== undefined || !res.complete) {
-      if (options.signal?.aborted === true) return;
-      throw new KubeApiError(0, 'Unreachable', `watch ${url.pathname} broke: ${failure instanceof Error ? failure.message : 'connection closed early'}`, { cause: failure });
-    }
+    await consumeWatch(res, url, (options.timeoutSeconds ?? 300) + 30, options.signal, onEvent);
   }
+}
+
+/**
+ * Reads newline-delimited watch events until the server ends the stream.
+ * Every way a stream can stop (end, error, a destroyed socket, silence well
+ * past the server-side timeout) settles the promise: a watch must never hang.
+ */
+function consumeWatch(res: http.IncomingMessage, url: URL, idleSeconds: number, signal: AbortSignal | undefined, onEvent: (event: WatchEvent) => void): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let buffer = '';
+    let settled = false;
+    let idle: NodeJS.Timeout | undefined;
+    const finish = (err?: unknown): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(idle);
+      if (err === undefined || signal?.aborted === true) resolve();
+      else reject(err instanceof KubeApiError ? err : new KubeApiError(0, 'Unreachable', `watch ${url.pathname} broke: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
+      if (err !== undefined) res.destroy();
+    };
+    const arm = (): void => {
+      clearTimeout(idle);
+      // No RST ever arrives across a partition: silence well past the server's own timeout means a dead path.
+      idle = setTimeout(() => finish(new Error(`no data for ${idleSeconds} s`)), idleSeconds * 1000);
+    };
+    arm();
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => {
+      arm();
+      buffer += chunk;
+      for (let nl = buffer.indexOf('\n'); nl >= 0 && !settled; nl = buffer.indexOf('\n')) {
+        const line = buffer.slice(0, nl).trim();
+        buffer = buffer.slice(nl + 1);
+        if (line === '') continue;
+        try {
+          const event = JSON.parse(line) as WatchEvent;
+          if (event.type === 'ERROR') {
+            const st = event.object as unknown as { code?: number; reason?: string; message?: string };
+            finish(new KubeApiError(st.code ?? 500, st.reason ?? 'WatchError', `watch ${url.pathname}: ${st.message ?? 'error event'}`));
+            return;
+          }
+          onEvent(event);
+        } catch (err) {
+          finish(err);
+          return;
+        }
+      }
+    });
+    res.on('end', () => finish());
+    res.on('error', (err) => finish(err));
+    res.on('close', () => finish(res.complete ? undefined : new Error('connection closed early')));
+  });
 }
 
 function apiError(method: string, url: URL, status: number, text: string): KubeApiError {
