@@ -10,13 +10,16 @@
 // A pinned layout from another LAYOUT_VERSION, or maps sized differently from
 // the configuration, is refused with an explanation: never silently recreated.
 
-import { SterletError, errorText } from '../common/errors.ts';
-import { BPF_F_MMAPABLE, BpfMap, BpfProgram, isBpfError, MapType, xdpAttach, xdpQuery, type XdpMode } from './bpf/libbpf.ts';
+import { SterletError } from '../common/errors.ts';
+import { BpfMap, BpfProgram, isBpfError, MapType, xdpAttach, xdpQuery, type XdpMode } from './bpf/libbpf.ts';
 import { encodeSettings, settingsLayoutVersion, u32, type Settings } from './dataplane/codec.ts';
-import { BALANCER_PROGRAM, BalancerMap, LAYOUT_VERSION, Size } from './dataplane/layout.ts';
+import { LAYOUT_VERSION, Size } from './dataplane/layout.ts';
 import { openBalancer, type Balancer, type BalancerMaps, type BalancerSizes, type ForwardingCpu } from './dataplane/loader.ts';
 import type { Limits } from './model.ts';
 import { BALANCER_PINNED_MAPS, balancerPins, ensureDir, isComplete, removePins, repinProgram, type BalancerPins } from './pins.ts';
+import { createRingMap, limitsOf, openPinned, pinnedSizes } from './pinned.ts';
+
+export { createRingMap, limitsOf, openPinnedBalancer } from './pinned.ts';
 import type { Log } from './runtime.ts';
 
 export interface StartBalancerOptions {
@@ -46,10 +49,6 @@ export interface RunningBalancer {
   readonly xdpMode: XdpMode;
   /** Closes this process's fds; the pinned, attached dataplane stays. */
   close(): void;
-}
-
-export function limitsOf(sizes: BalancerSizes): Limits {
-  return { maxVips: sizes.maxVips, maxReals: sizes.maxReals - 1, ringSize: sizes.ringSize };
 }
 
 export function startBalancer(o: StartBalancerOptions): RunningBalancer {
@@ -188,75 +187,6 @@ function adopt(o: StartBalancerOptions, pins: BalancerPins): RunningBalancer {
     balancer?.close();
     for (const name of BALANCER_PINNED_MAPS) maps[name].close();
   }
-}
-
-/**
- * Read-only access to a pinned balancer (for plan, stats, simulate): maps and
- * the sizes they were created with; undefined when nothing is pinned there.
- */
-export function openPinnedBalancer(bpffs: string): { maps: BalancerMaps; sizes: BalancerSizes; limits: Limits; close(): void } | undefined {
-  const pins = balancerPins(bpffs);
-  if (!isComplete(pins)) return undefined;
-  const maps = openPinned(pins);
-  const sizes = pinnedSizes(maps);
-  return {
-    maps,
-    sizes,
-    limits: limitsOf(sizes),
-    close: () => {
-      for (const name of BALANCER_PINNED_MAPS) maps[name].close();
-    },
-  };
-}
-
-/**
- * The ring map with BPF_F_MMAPABLE, so the agent writes slots as memory
- * (see bpf/libc.ts); same type, key and value as bpf/include/maps.h declares.
- */
-export function createRingMap(sizes: BalancerSizes): BpfMap {
-  return BpfMap.create({
-    type: MapType.ARRAY,
-    name: BalancerMap.ring,
-    keySize: Size.u32,
-    valueSize: Size.u32,
-    maxEntries: sizes.maxVips * sizes.ringSize,
-    flags: BPF_F_MMAPABLE,
-  });
-}
-
-function openPinned(pins: BalancerPins): BalancerMaps {
-  const opened: Partial<Record<keyof BalancerMaps, BpfMap>> = {};
-  try {
-    for (const name of BALANCER_PINNED_MAPS) opened[name] = BpfMap.fromPinned(pins.map(name));
-  } catch (err) {
-    for (const m of Object.values(opened)) m.close();
-    throw new SterletError('AGENT_PINS_INCOMPLETE', `the pinned dataplane under ${pins.dir} is incomplete`, {
-      why: errorText(err),
-      fix: `remove it with sterlet detach --bpffs ${pins.dir} --interface IF (drops connection state), then start again`,
-      cause: err,
-    });
-  }
-  return opened as BalancerMaps;
-}
-
-function pinnedSizes(maps: BalancerMaps): BalancerSizes {
-  const maxVips = maps.vips.maxEntries / 2;
-  let lruSize = 0;
-  for (const [, inner] of maps.connTables.entries()) {
-    const id = inner.readUInt32LE(0);
-    if (id === 0) continue;
-    const m = BpfMap.fromId(id);
-    lruSize = m.maxEntries;
-    m.close();
-    break;
-  }
-  return {
-    maxVips,
-    maxReals: maps.reals.maxEntries,
-    ringSize: maps.ring.maxEntries / maxVips,
-    lruSize,
-    fallbackLruSize: maps.fallbackLru.maxEntries,
-  };
 }
 
 function checkSizes(maps: BalancerMaps, o: StartBalancerOptions, pins: BalancerPins): BalancerSizes {
