@@ -4,7 +4,7 @@
 // is retried with capped exponential backoff while the cache keeps serving the
 // last known objects. Used by both the controller and the agent.
 
-import { isGone, objectKey, type KubeClient, type KubeObject, type ResourceRef } from './kube.ts';
+import { isGone, KubeApiError, objectKey, type KubeClient, type KubeObject, type ResourceRef } from './kube.ts';
 
 /** The logging Sterlet's modules need (a pino Logger satisfies it). */
 export interface MiniLog {
@@ -25,6 +25,12 @@ export interface InformerOptions {
   readonly onChange?: InformerHandler;
   /** Called whenever the connection state changes (true = watching). */
   readonly onConnected?: (connected: boolean) => void;
+  /**
+   * A kind the caller can do without: when the first list is refused (403/404)
+   * the informer counts as synced with an empty cache (one warning), and keeps
+   * retrying quietly in case the permission appears.
+   */
+  readonly optional?: boolean;
   /** Backoff bounds in ms (default 250 .. 10,000). */
   readonly minBackoffMs?: number;
   readonly maxBackoffMs?: number;
@@ -121,7 +127,16 @@ export class Informer {
           continue;
         }
         this.#setConnected(false);
-        this.#options.log?.warn({ kind: this.ref.kind, err: String(err), retryMs: backoff }, 'list/watch failed; retrying');
+        const refused = err instanceof KubeApiError && (err.status === 403 || err.status === 404);
+        if (this.#options.optional === true && refused) {
+          if (!this.#synced) {
+            this.#options.log?.warn({ kind: this.ref.kind, err: String(err) }, 'cannot list this kind; continuing without it');
+            this.#markSynced();
+          }
+          backoff = max;
+        } else {
+          this.#options.log?.warn({ kind: this.ref.kind, err: String(err), retryMs: backoff }, 'list/watch failed; retrying');
+        }
         await sleep(backoff + Math.random() * backoff * 0.2, signal);
         backoff = Math.min(max, backoff * 2);
         // A watch that broke mid-stream can resume; a failed list relists.
@@ -152,10 +167,13 @@ export class Informer {
       if (!seen.has(key)) this.#apply('DELETED', old);
     }
     this.#resourceVersion = list.metadata.resourceVersion;
-    if (!this.#synced) {
-      this.#synced = true;
-      for (const w of this.#syncWaiters.splice(0)) w();
-    }
+    this.#markSynced();
+  }
+
+  #markSynced(): void {
+    if (this.#synced) return;
+    this.#synced = true;
+    for (const w of this.#syncWaiters.splice(0)) w();
   }
 
   #apply(type: string, obj: KubeObject): void {

@@ -75,8 +75,8 @@ export class ControllerCache {
   constructor(client: KubeClient, options: ControllerCacheOptions) {
     this.#enqueue = options.enqueue;
     const log = options.log;
-    const make = (ref: (typeof Resources)[keyof typeof Resources], onChange: InformerHandler): Informer =>
-      new Informer(client, ref, { log, onChange });
+    const make = (ref: (typeof Resources)[keyof typeof Resources], onChange: InformerHandler, optional = false): Informer =>
+      new Informer(client, ref, { log, onChange, optional });
     this.vips = make(Resources.virtualIP, (ev, obj, old) => this.#onVip(ev, obj, old));
     this.backends = make(Resources.backend, (ev, obj, old) => this.#onBackend(ev, obj, old));
     this.pools = make(Resources.virtualIPPool, () => this.enqueueAllVips());
@@ -84,7 +84,7 @@ export class ControllerCache {
     this.namespaces = make(Resources.namespace, (ev, obj, old) => {
       if (ev === 'update' && sameLabels(obj.metadata.labels, old?.metadata.labels)) return;
       for (const k of this.#vipsByNs.get(obj.metadata.name) ?? []) this.#enqueue(VIP_PREFIX + k);
-    });
+    }, true); // without list/watch on namespaces, pools can still select by kubernetes.io/metadata.name
   }
 
   get informers(): Informer[] {
