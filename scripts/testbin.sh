@@ -47,8 +47,16 @@ fi
 
 export CGO_ENABLED=0 GOFLAGS=-mod=mod
 mkdir -p "$dir"
+# One builder at a time (parallel test runs on a cold machine): the others
+# wait here, then find everything cached.
+exec 8>"$dir/.lock"
+if ! flock -n 8; then
+  echo "testbin: waiting for another testbin.sh that is building into $dir…" >&2
+  flock 8
+fi
+if have_all; then exit 0; fi
 work="$(mktemp -d "${TMPDIR:-/tmp}/sterlet-testbin.XXXXXX")"
-trap 'rm -rf "$work" "$dir"/.*.tmp.* 2>/dev/null || true' EXIT
+trap 'rm -rf "$work" "$dir"/.*.tmp.$$ 2>/dev/null || true' EXIT
 
 say() { echo "testbin: $*" >&2; }
 
