@@ -10,7 +10,10 @@ import { readRing } from '../../src/agent/live.ts';
 import { buildRing, ringFingerprint } from '../../src/agent/maglev.ts';
 import { MapsIO } from '../../src/agent/maps-io.ts';
 import type { DesiredBackend, DesiredVip, Limits } from '../../src/agent/model.ts';
+import { encodeSettings, u32 } from '../../src/agent/dataplane/codec.ts';
+import { parseFlow } from '../../src/agent/flow.ts';
 import { plan } from '../../src/agent/plan.ts';
+import { simulateFlow } from '../../src/agent/simulate.ts';
 import { RingCache } from '../../src/agent/rings.ts';
 
 const sizes = { maxVips: 8, maxReals: 33, ringSize: 251, lruSize: 1024, fallbackLruSize: 1024 };
@@ -95,6 +98,38 @@ describe.each(['batch', 'mmap'] as const)('apply against the loaded balancer (%s
     expect(plan(v1, io.readLive(), options).ops).toEqual([]);
     expect(io.writes).toBe(writes);
     assertConsistent(io);
+  });
+
+  it('forwards what simulate sends through the program to a programmed backend', () => {
+    balancer.maps.settings.update(
+      u32(0),
+      encodeSettings({
+        gatewayMac: '02:00:00:00:00:09',
+        mtu: 0,
+        gueDestinationPort: 6080,
+        sourcePrefixV4: { address: '172.16.0.0', hostBits: 16 },
+        sourcePrefixV6: { address: 'fd00:5354::', hostBits: 32 },
+        udpTimeout: 30,
+      }),
+    );
+    reconcile(v1, new MapsIO(balancer.maps, limits), options);
+    const program = balancer.program();
+    const v4 = simulateFlow(program, parseFlow('tcp 192.0.2.7:5555 -> 10.200.0.10:80'));
+    expect(v4).toMatchObject({ verdict: 'TX', encapsulation: 'IPIP' });
+    expect(['10.0.1.11', '10.0.1.12']).toContain(v4.backend);
+    const v6 = simulateFlow(program, parseFlow('tcp [2001:db8::7]:5555 -> [fd00:200::10]:443'));
+    expect(v6).toMatchObject({ verdict: 'TX', encapsulation: 'GUE' });
+    expect(['fd00:1::11', 'fd00:1::12']).toContain(v6.backend);
+    // Source-address hashing: another source port of the same client lands on the same backend.
+    expect(simulateFlow(program, parseFlow('tcp [2001:db8::7]:6666 -> [fd00:200::10]:443')).backend).toBe(v6.backend);
+    const backends = new Set<string>();
+    for (let port = 1000; port < 1040; port++) {
+      const r = simulateFlow(program, parseFlow(`udp 192.0.2.7:${port} -> 10.200.0.20:443`));
+      expect(r.verdict).toBe('TX');
+      backends.add(`${r.backend} ${r.encapsulation}`);
+    }
+    expect([...backends].sort()).toEqual(['10.0.1.11 IPIP', 'fd00:1::12 4in6']);
+    expect(simulateFlow(program, parseFlow('tcp 192.0.2.7:5555 -> 10.200.0.99:80')).verdict).toBe('PASS');
   });
 
   it('changes and removes, leaving empty maps behind', () => {
