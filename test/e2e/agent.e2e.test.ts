@@ -30,6 +30,8 @@ const NEW_CONNECTIONS = 300;
 /** Local ports for fixed 5-tuple probes: below the ephemeral range (32768+). */
 const PROBE_FIRST_PORT = 20_000;
 const PROBE_COUNT = 400;
+/** Port of the GUE-encapsulated VIP on the same address (backends run a second server there). */
+const GUE_VIP_PORT = 8080;
 
 describe('sterlet agent end to end (netns, native XDP, real TCP)', () => {
   let t: Topology;
@@ -41,10 +43,17 @@ describe('sterlet agent end to end (netns, native XDP, real TCP)', () => {
   /** Measured figures, printed once at the end (the numbers behind the assertions). */
   const figures: Record<string, unknown> = {};
 
-  /** The IPv4 VIP `web` with these backends, and the IPv6 VIP `web6` on backends 1-3 (never changed). */
+  /**
+   * The IPv4 VIP `web` with these backends; never changed: the IPv6 VIP `web6`
+   * and the GUE-encapsulated `gue` (same address, port 8080), both on backends 1-3.
+   */
   function documents(entries: readonly BackendEntry[]): object[] {
-    const v6 = webManifests(t.vip6, be.slice(0, 3).map((backend) => ({ backend })), { name: 'web6', ipv6: true });
-    return [...webManifests(t.vip, entries), ...v6];
+    const fixed = be.slice(0, 3).map((backend) => ({ backend }));
+    return [
+      ...webManifests(t.vip, entries),
+      ...webManifests(t.vip6, fixed, { name: 'web6', ipv6: true }),
+      ...webManifests(t.vip, fixed, { name: 'gue', port: GUE_VIP_PORT, encapsulation: 'GUE' }),
+    ];
   }
 
   /** Writes the manifests and waits until the agent applied them. */
@@ -68,6 +77,7 @@ describe('sterlet agent end to end (netns, native XDP, real TCP)', () => {
       manifests = new ManifestDir(t.scratch);
       await manifests.init();
       await startHttpServers(t, be);
+      await startHttpServers(t, be.slice(0, 3), GUE_VIP_PORT);
       for (const backend of be) await attachDecap(backend, bpffs.path);
       await t.routeVipToBalancer();
       await manifests.write(documents(be.slice(0, 3).map((backend) => ({ backend }))));
@@ -134,12 +144,23 @@ describe('sterlet agent end to end (netns, native XDP, real TCP)', () => {
     expect(spread.ok, spread.summary).toBe(true);
   });
 
+  it('serves a GUE-encapsulated VIP (UDP to the backends, stripped by their decap program)', async () => {
+    const clientGue = await TrafficClient.start(t, { port: GUE_VIP_PORT });
+    const stats = await clientGue.burst(150, { concurrency: 8 });
+    expect(stats.ok, failureReport(stats)).toBe(150);
+    const spread = checkSpread(stats.counts, { 'backend-1': 1, 'backend-2': 1, 'backend-3': 1 }, 150);
+    figures['spread 1:1:1 GUE'] = spread.summary;
+    expect(spread.ok, spread.summary).toBe(true);
+  });
+
   it('reports the traffic in `sterlet stats --json`: per VIP, per backend, no drops', async () => {
     const { stdout } = await sterlet(t.lb.netns, ['stats', '--bpffs', join(bpffs.path, 'lb'), '--json']);
     const stats = StatsJson.parse(JSON.parse(stdout));
     figures.stats = stdout.length > 4000 ? `${stdout.slice(0, 4000)}...` : stdout;
-    const web = stats.vips.find((v) => v.key.includes(t.vip));
-    const web6 = stats.vips.find((v) => v.key.includes(t.vip6));
+    const web = stats.vips.find((v) => v.key === `TCP ${t.vip}:80`);
+    const web6 = stats.vips.find((v) => v.key === `TCP [${t.vip6}]:80`);
+    const gue = stats.vips.find((v) => v.key === `TCP ${t.vip}:${String(GUE_VIP_PORT)}`);
+    expect(gue?.packets, JSON.stringify(stats.vips)).toBeGreaterThanOrEqual(150 * 4);
     // Two bursts of 300 connections so far, each at least SYN, ACK, request, FIN.
     expect(web?.packets).toBeGreaterThanOrEqual(NEW_CONNECTIONS * 4);
     expect(web6?.packets).toBeGreaterThanOrEqual(NEW_CONNECTIONS * 4);

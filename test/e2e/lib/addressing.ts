@@ -6,7 +6,8 @@
 //                                    └ br0 10.0.1.1 ── backend-N 10.0.1.(10+N)
 //
 // The VIP is routed by the router to the lb leg; backends hold it on lo.
-// IPv6 mirrors it: 10.111.X.Y is fd00:111:X::Y, the VIP fd00:200::10.
+// IPv6 mirrors it: 10.111.X.Y is fd00:111:X::Y, the backend bridge
+// fd00:111:2::/64 (backend-N fd00:111:2::(10+N)), the VIP fd00:200::10.
 
 export const CLIENT_ADDRESS = '10.111.0.2';
 export const ROUTER_CLIENT_ADDRESS = '10.111.0.1';

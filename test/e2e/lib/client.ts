@@ -55,10 +55,11 @@ export class TrafficClient {
   /** Starts the runner in the client namespace, aimed at the topology's VIP (or `host`). */
   static async start(topology: Topology, options: { host?: string; port?: number } = {}): Promise<TrafficClient> {
     const host = options.host ?? topology.vip;
-    const proc = topology.processes.start([NODE_BIN, RUNNER, '--host', host, '--port', String(options.port ?? 80)], {
-      name: `client-runner ${host}`,
+    const port = String(options.port ?? 80);
+    const proc = topology.processes.start([NODE_BIN, RUNNER, '--host', host, '--port', port], {
+      name: `client-runner ${host} ${port}`,
       netns: topology.client.netns,
-      logFile: join(topology.scratch, `client-runner-${host.replaceAll(':', '_')}.log`),
+      logFile: join(topology.scratch, `client-runner-${host.replaceAll(':', '_')}-${port}.log`),
       stdin: true,
       cpus: TRAFFIC_CPUS,
     });

@@ -16,10 +16,14 @@ export interface BackendEntry {
 }
 
 export interface VipManifestOptions {
-  /** VirtualIP name; its Backends are `<backend name>` (v4) or `<backend name>-v6`. Default web. */
+  /** VirtualIP name; its Backends are `<backend name>` for `web`, else `<backend name>-<name>`. Default web. */
   readonly name?: string;
   /** Use the backends' IPv6 addresses (an IPv6 VIP needs IPv6 backends). */
   readonly ipv6?: boolean;
+  /** Default 80. */
+  readonly port?: number;
+  /** Default IPIP. */
+  readonly encapsulation?: 'IPIP' | 'GUE';
 }
 
 /** A TCP VIP on port 80 selecting `app: <name>`, plus one Backend per entry. */
@@ -32,10 +36,10 @@ export function webManifests(vip: string, backends: readonly BackendEntry[], opt
       metadata: { name, namespace: MANIFEST_NAMESPACE },
       spec: {
         address: vip,
-        port: VIP_PORT,
+        port: options.port ?? VIP_PORT,
         protocol: 'TCP',
         backendSelector: { matchLabels: { app: name } },
-        encapsulation: 'IPIP',
+        encapsulation: options.encapsulation ?? 'IPIP',
         hash: 'FiveTuple',
         connectionTracking: 'Enabled',
       },
@@ -43,7 +47,7 @@ export function webManifests(vip: string, backends: readonly BackendEntry[], opt
     ...backends.map(({ backend, weight }) => ({
       apiVersion: API_VERSION,
       kind: 'Backend',
-      metadata: { name: options.ipv6 === true ? `${backend.name}-v6` : backend.name, namespace: MANIFEST_NAMESPACE, labels: { app: name } },
+      metadata: { name: name === 'web' ? backend.name : `${backend.name}-${name}`, namespace: MANIFEST_NAMESPACE, labels: { app: name } },
       spec: { address: options.ipv6 === true ? backend.address6 : backend.address, weight: weight ?? 1 },
     })),
   ];

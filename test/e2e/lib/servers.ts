@@ -10,9 +10,9 @@ const SERVER = join(import.meta.dirname, 'http-server.ts');
 
 export async function startHttpServer(topology: Topology, backend: BackendNode, port = 80): Promise<ManagedProcess> {
   const proc = topology.processes.start([NODE_BIN, SERVER, '--name', backend.name, '--port', String(port)], {
-    name: `http-${backend.name}`,
+    name: `http-${backend.name}:${String(port)}`,
     netns: backend.netns,
-    logFile: join(topology.scratch, `http-${backend.name}.log`),
+    logFile: join(topology.scratch, `http-${backend.name}-${String(port)}.log`),
     cpus: TRAFFIC_CPUS,
   });
   await proc.waitForLine(/^listening /, { what: 'its listening line' });
