@@ -33,11 +33,12 @@ export function assignReals(
   for (const real of live.reals.values()) liveByAddress.set(real.address, real.index);
 
   const fresh: string[] = [];
-  for (const address of [...wanted.keys()].sort()) {
+  for (const address of wanted.keys()) {
     const index = liveByAddress.get(address);
     if (index === undefined) fresh.push(address);
     else byAddress.set(address, index);
   }
+  fresh.sort(); // new addresses get indices in a deterministic order
 
   const busy = new Set<number>(live.reals.keys());
   if (fresh.length > 0) {
