@@ -41,9 +41,22 @@ static __always_inline struct vip_meta *vip_addr_lookup(const struct flow_key *f
 	return bpf_map_lookup_elem(&vips, &k);
 }
 
-/* Real index from the connection table or the VIP's ring; 0 = none. */
+/* A present real, or NULL (index out of range, or the slot was deleted / never used). */
+static __always_inline struct real_def *live_real(__u32 ridx)
+{
+	struct real_def *real = bpf_map_lookup_elem(&reals, &ridx);
+
+	return real && (real->flags & REAL_F_PRESENT) ? real : NULL;
+}
+
+/*
+ * Real index from the connection table or the VIP's ring, with its present
+ * real in *real; 0 = none. An entry naming a real that is gone (backend
+ * removed) is not trusted: the ring re-picks and the entry is overwritten.
+ */
 static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_meta *vip,
-				       const struct lb_settings *cfg, __u32 hash)
+				       const struct lb_settings *cfg, __u32 hash,
+				       struct real_def **real)
 {
 	__u8 syn =
 	    p->flow.proto == IPPROTO_TCP_ && (p->tcp_flags & (TCP_F_SYN | TCP_F_ACK)) == TCP_F_SYN;
@@ -77,10 +90,17 @@ static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_met
 	if (!lru || syn) {
 		stat_add(&stats, STAT_EV_LRU_SKIP, 0);
 	} else if (v && !(udp && cfg->udp_timeout && nv.atime - v->atime > cfg->udp_timeout)) {
-		if (udp && v->atime != nv.atime)
-			v->atime = nv.atime;
-		stat_add(&stats, STAT_EV_LRU_HIT, 0);
-		return v->real;
+		__u32 hit = v->real;
+
+		*real = live_real(hit);
+		if (*real) {
+			if (udp && v->atime != nv.atime)
+				v->atime = nv.atime;
+			stat_add(&stats, STAT_EV_LRU_HIT, 0);
+			return hit;
+		}
+		stat_add(&stats, STAT_EV_LRU_REAL_GONE, 0);
+		stat_add(&stats, STAT_EV_LRU_MISS, 0);
 	} else {
 		if (v)
 			stat_add(&stats, STAT_EV_LRU_EXPIRED, 0);
@@ -90,6 +110,10 @@ static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_met
 	slot = vip->index * limits.ring_size + hash % limits.ring_size;
 	r = bpf_map_lookup_elem(&ring, &slot);
 	if (!r || !*r)
+		return 0;
+	/* Never write an entry naming a real that is not there (ring written before the real). */
+	*real = live_real(*r);
+	if (!*real)
 		return 0;
 	/* RST ends the flow and ICMP errors only follow one: neither touches the table. */
 	if (!lru || p->icmp_err || (p->tcp_flags & TCP_F_RST))
@@ -121,7 +145,7 @@ static __always_inline int forward(struct xdp_md *ctx, const struct pkt *p,
 	__u32 bytes = data_end - data;
 	__u32 zero = 0, hash, ridx = 0, olen;
 	struct lb_settings *cfg;
-	struct real_def *real;
+	struct real_def *real = NULL;
 	int st;
 
 	cfg = bpf_map_lookup_elem(&settings, &zero);
@@ -135,10 +159,11 @@ static __always_inline int forward(struct xdp_md *ctx, const struct pkt *p,
 	hash = flow_hash(&p->flow, vip->flags);
 	if ((vip->flags & VIP_F_QUIC) && p->flow.proto == IPPROTO_UDP_ && !p->icmp_err)
 		ridx = quic_pick_real(data, data_end, p);
-	if (!ridx)
-		ridx = pick_real(p, vip, cfg, hash);
-	real = bpf_map_lookup_elem(&reals, &ridx);
-	if (!ridx || !real || !(real->flags & REAL_F_PRESENT))
+	if (ridx)
+		real = live_real(ridx);
+	else
+		ridx = pick_real(p, vip, cfg, hash, &real);
+	if (!ridx || !real)
 		return STAT_DROP_NO_REAL;
 
 	olen = (real->flags & REAL_F_V6 ? IPV6_HLEN : IPV4_HLEN) +

@@ -37,6 +37,7 @@
 #define STAT_EV_QUIC_LONG	23 /* long header: ring */
 #define STAT_EV_ICMP_GENERATED	24 /* any ICMP we originated (echo reply, too-big) */
 #define STAT_EV_LRU_INSERT_FAIL 25 /* bpf_map_update_elem on the LRU failed */
+#define STAT_EV_LRU_REAL_GONE	26 /* entry named a real that is gone: re-picked, overwritten */
 #define STAT_GLOBAL_NR		32
 #define STAT_VIP_BASE		STAT_GLOBAL_NR
 

@@ -31,6 +31,7 @@ export const Stat = {
   evQuicLong: 23,
   evIcmpGenerated: 24,
   evLruInsertFail: 25,
+  evLruRealGone: 26,
 } as const;
 export type StatName = keyof typeof Stat;
 

@@ -35,7 +35,10 @@ export class BalancerEnv {
   readonly lb: Balancer;
 
   constructor(options: Omit<OpenBalancerOptions, 'sizes'> = {}) {
-    this.lb = openBalancer({ sizes: SIZES, ...options });
+    // STERLET_FIXTURE_OBJECT runs the suite against another build (e.g. the
+    // object of an older commit, to see a new fixture fail before its fix).
+    const objectPath = process.env.STERLET_FIXTURE_OBJECT;
+    this.lb = openBalancer({ sizes: SIZES, ...(objectPath ? { objectPath } : {}), ...options });
     try {
       this.install();
     } catch (err) {
