@@ -7,7 +7,7 @@
 // this file's namespaces and uses a random /24 (other files' pools never
 // admit these VIPs), and pools are deleted in afterAll whatever happened.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNamespace, deleteNamespace, kubectl, waitFor } from '../k8s/lib/index.ts';
+import { createNamespace, deleteNamespace, getJson, kubectl, waitFor } from '../k8s/lib/index.ts';
 import { installCrds } from '../k8s/support/crds.ts';
 import {
   applyObjects, backend, condition, deleteNodes, dropFinalizers, randomVipNet, reportNode, vip, vipStatus, waitCondition,
@@ -64,9 +64,9 @@ afterAll(async () => {
 describe('VirtualIPPool admission (real API server, real controller process)', () => {
   it('accepts a VIP a pool admits and publishes its compiled state', async () => {
     await applyObjects(nsA, [vipFor('web', `${net}.10`), ...webBackends('web', ['10.77.1.1', '10.77.1.2'])]);
-    // The first reconcile waits for the controller's caches; allow for a busy machine.
-    const st = await waitCondition(nsA, 'web', 'Accepted', { status: 'True' }, SETTLE_MS);
-    expect(condition(st, 'Accepted')?.message).toContain(`VirtualIPPool ${wide}`);
+    // The Backends may reach the controller's cache after the VIP: until then it is accepted without
+    // backends, and the message does not name the pool (see the report), so wait for the settled message.
+    await waitCondition(nsA, 'web', 'Accepted', { status: 'True', message: new RegExp(`admitted by VirtualIPPool ${wide}`) }, SETTLE_MS);
     await waitCondition(nsA, 'web', 'ResolvedRefs', { status: 'True', message: '2 backends selected, 2 with weight > 0' }, SETTLE_MS);
     const after = await vipStatus(nsA, 'web');
     expect(after.compiled?.backends.map((b) => b.address).sort()).toEqual(['10.77.1.1', '10.77.1.2']);
@@ -138,9 +138,44 @@ describe('VirtualIPPool admission (real API server, real controller process)', (
     expect(condition(older, 'Accepted')?.status).toBe('True');
     expect(older.compiled?.backends.map((x) => x.address)).toEqual(['10.77.1.8']);
 
+    // A claim no pool admits blocks nobody: nsC's older VIP on .12 (rejected above) does not hold the address.
+    await applyObjects(nsA, [vipFor('late', `${net}.12`), ...webBackends('late', ['10.77.1.12'])]);
+    await waitCondition(nsA, 'late', 'Accepted', { status: 'True' }, SETTLE_MS);
+
     await kubectl(['delete', 'vip', 'shared', '-n', nsB, '--timeout=30s']);
     const now = await waitCondition(nsA, 'shared', 'Accepted', { status: 'True' }, SETTLE_MS);
     expect(now.compiled?.backends.map((x) => x.address)).toEqual(['10.77.1.9']);
+  });
+
+  it('resolves overlapping pools deterministically: the longest matching range wins and its backend ranges apply', async () => {
+    // Inside the wide pool's /25, a /28 for nsA only with its own backend range.
+    const specific = await createPool('tenancy-specific', {
+      addresses: [`${net}.48/28`], backendAddresses: ['10.77.4.0/24'], namespaceSelector: onlyNamespaces(nsA),
+    });
+    await applyObjects(nsA, [vipFor('overlap', `${net}.50`), ...webBackends('overlap', ['10.77.4.1', '10.77.1.13'])]);
+    const st = await waitCondition(nsA, 'overlap', 'Accepted', { status: 'True', message: new RegExp(`VirtualIPPool ${specific}`) }, SETTLE_MS);
+    expect(st.compiled?.backends.map((b) => b.address)).toEqual(['10.77.4.1']);
+    const refs = await waitCondition(nsA, 'overlap', 'ResolvedRefs', { reason: 'BackendNotAllowed' }, SETTLE_MS);
+    expect(condition(refs, 'ResolvedRefs')?.message).toContain(`overlap-2 (10.77.1.13) is outside the backend ranges of VirtualIPPool ${specific}`);
+    // nsB is not selected by the /28, so the same range falls back to the wide pool.
+    await applyObjects(nsB, [vipFor('overlap', `${net}.51`), ...webBackends('overlap', ['10.77.1.14'])]);
+    await waitCondition(nsB, 'overlap', 'Accepted', { status: 'True', message: new RegExp(`VirtualIPPool ${wide}`) }, SETTLE_MS);
+  });
+
+  // Enable with STERLET_TEST_GAPS=1: the controller does not write VirtualIPPool status yet (see the report).
+  it.skipIf(process.env['STERLET_TEST_GAPS'] !== '1')('reports on each pool how many VirtualIPs it admits', async () => {
+    await waitCondition(nsA, 'web', 'Accepted', { status: 'True' }, SETTLE_MS);
+    const status = await waitFor(async () => {
+      const p = await getJson<{ metadata: { generation: number }; status?: { observedGeneration?: number; virtualIPs?: number } }>(['virtualippool', wide]);
+      return p.status?.observedGeneration === p.metadata.generation ? p.status : false;
+    }, { what: `VirtualIPPool ${wide} status`, timeoutMs: 20_000 });
+    expect(status.virtualIPs).toBeGreaterThan(0);
+  });
+
+  // Enable with STERLET_TEST_GAPS=1: compile() records the admitting pool only once a VIP has backends.
+  it.skipIf(process.env['STERLET_TEST_GAPS'] !== '1')('names the admitting pool of a VIP that has no Backends yet', async () => {
+    const st = await waitCondition(nsA, 'fresh', 'Accepted', { status: 'True' }, SETTLE_MS);
+    expect(condition(st, 'Accepted')?.message).toContain(`admitted by VirtualIPPool ${wide}`);
   });
 
   it('re-evaluates VIPs when a pool changes or goes away', async () => {
