@@ -76,9 +76,9 @@ describe('AgentRuntime', () => {
     expect(io.violation).toBe('TCP 10.200.0.10:80 slot 1 -> missing real 2'); // the tampering itself
     const slots = io.readLive().rings.get(0) ?? [];
     expect([...slots].every((r) => io.reals.has(r))).toBe(true);
-    expect(records.map((r) => [r.ok, r.reason])).toEqual([
-      [true, 'source'],
-      [true, 'resync'],
+    expect(records.map((r) => [r.ok, r.reason, r.generation])).toEqual([
+      [true, 'source', 1],
+      [true, 'resync', 1],
     ]);
 
     source.end();

@@ -21,6 +21,8 @@ export interface Log {
 
 export interface ApplyRecord {
   readonly ok: boolean;
+  /** Sequence number of the desired state (1 = the first the source yielded; resyncs repeat the last). */
+  readonly generation: number;
   readonly reason: 'source' | 'resync';
   readonly durationMs: number;
   readonly vips: number;
@@ -42,6 +44,8 @@ export interface RuntimeOptions {
   readonly onApply?: (record: ApplyRecord) => void;
   /** Called after an apply that wrote many entries (the agent returns freed memory to the OS). */
   readonly afterLargeApply?: () => void;
+  /** A desired state arrived from the source, with its sequence number (metrics). */
+  readonly onDesired?: (generation: number) => void;
   /** Every state the source rejected (metrics). */
   readonly onRejected?: (problems: readonly SourceProblem[]) => void;
 }
@@ -55,6 +59,8 @@ export class AgentRuntime {
   /** What was programmed before the cache was dropped: speeds up reading the maps back. */
   #hint: LiveState | undefined;
   #lastGood: readonly DesiredVip[] | undefined;
+  #received = 0;
+  #lastGoodGeneration = 0;
   #fingerprints: ReadonlyMap<string, string> = new Map();
   #names: ReadonlyMap<string, string> = new Map();
   #queue: Promise<void> = Promise.resolve();
@@ -88,7 +94,9 @@ export class AgentRuntime {
           this.#reject(event.origin, event.problems);
           continue;
         }
-        await this.#serial(() => this.#apply(event.vips, 'source', event.origin));
+        const generation = ++this.#received;
+        this.#o.onDesired?.(generation);
+        await this.#serial(() => this.#apply(event.vips, 'source', event.origin, generation));
       }
     } finally {
       clearInterval(timer);
@@ -102,7 +110,7 @@ export class AgentRuntime {
       if (this.#lastGood === undefined) return;
       this.#hint = this.#live;
       this.#live = undefined;
-      this.#apply(this.#lastGood, 'resync', 'resync');
+      this.#apply(this.#lastGood, 'resync', 'resync', this.#lastGoodGeneration);
     });
   }
 
@@ -112,7 +120,7 @@ export class AgentRuntime {
     return next;
   }
 
-  #apply(vips: readonly DesiredVip[], reason: 'source' | 'resync', origin: string): void {
+  #apply(vips: readonly DesiredVip[], reason: 'source' | 'resync', origin: string, generation: number): void {
     const { io, log } = this.#o;
     const started = performance.now();
     try {
@@ -129,12 +137,14 @@ export class AgentRuntime {
       this.#live = result.live;
       this.#hint = undefined;
       this.#lastGood = vips;
+      this.#lastGoodGeneration = generation;
       this.#fingerprints = result.fingerprints;
       this.#names = new Map(vips.map((v) => [vipKeyId(v.key), v.id]));
       this.ready = true;
       const durationMs = Math.round((performance.now() - started) * 100) / 100;
       const changed = result.first.summaries.filter((s) => s.change !== 'unchanged');
       const fields = {
+        generation,
         origin,
         reason,
         vips: vips.length,
@@ -145,7 +155,7 @@ export class AgentRuntime {
       };
       if (reason === 'resync' && result.writes === 0) log.debug(fields, 'applied');
       else log.info(fields, 'applied');
-      this.#o.onApply?.({ ok: true, reason, durationMs, vips: vips.length, writes: result.writes, attempts: result.attempts });
+      this.#o.onApply?.({ ok: true, generation, reason, durationMs, vips: vips.length, writes: result.writes, attempts: result.attempts });
       if (result.writes > 100_000 || reason === 'resync') this.#o.afterLargeApply?.();
       void this.#o.source.report?.({
         ok: true,
@@ -158,7 +168,7 @@ export class AgentRuntime {
       this.#live = undefined;
       const durationMs = performance.now() - started;
       log.error({ err: errorJson(error), origin, reason }, `apply failed, keeping the last good state: ${errorText(error)}`);
-      this.#o.onApply?.({ ok: false, reason, durationMs, vips: vips.length, writes: 0, attempts: 0, error });
+      this.#o.onApply?.({ ok: false, generation, reason, durationMs, vips: vips.length, writes: 0, attempts: 0, error });
       void this.#o.source.report?.({ ok: false, vips: [], error: errorText(error) });
     }
   }

@@ -128,8 +128,10 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
     fingerprint: ringFingerprint,
     log,
     resyncMs: (f.num('resync-interval') ?? 60) * 1000,
+    onDesired: (generation) => metrics.desiredGeneration.set(generation),
     onApply: (r) => {
       metrics.applyDuration.observe({ result: r.ok ? 'success' : 'error' }, r.durationMs / 1000);
+      if (r.ok) metrics.appliedGeneration.set(r.generation);
       if (!r.ok) metrics.applyErrors.inc({ code: isSterletError(r.error) ? r.error.code : 'UNKNOWN' });
     },
     afterLargeApply: trimHeap,
