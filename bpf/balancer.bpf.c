@@ -50,21 +50,33 @@ static __always_inline struct real_def *live_real(__u32 ridx)
 }
 
 /*
+ * The connection-table write a pick owes. It is done by lru_commit() only once
+ * the packet is really forwarded, so an oversize packet answered with ICMP (or
+ * one encap drops) neither creates nor changes an entry.
+ */
+struct lru_write {
+	void *lru;	    /* insert nv into this table; NULL = no insert */
+	struct lru_val *v;  /* or rewrite this existing entry with nv; NULL = none */
+	struct lru_val nv;
+};
+
+/*
  * Real index from the connection table or the VIP's ring, with its present
  * real in *real; 0 = none. An entry naming a real that is gone (backend
  * removed) is not trusted: the ring re-picks and the entry is overwritten.
+ * Reads only; the write it decides on goes to *w.
  */
 static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_meta *vip,
 				       const struct lb_settings *cfg, __u32 hash,
-				       struct real_def **real)
+				       struct real_def **real, struct lru_write *w)
 {
 	__u8 syn =
 	    p->flow.proto == IPPROTO_TCP_ && (p->tcp_flags & (TCP_F_SYN | TCP_F_ACK)) == TCP_F_SYN;
 	__u8 udp = p->flow.proto == IPPROTO_UDP_;
-	struct lru_val nv = {}, *v = NULL;
+	struct lru_val *v = NULL;
 	void *lru = NULL, *inner = NULL;
 	__u8 fallback = 0;
-	__u32 slot, *r;
+	__u32 slot, *r, now = 0, ridx;
 
 	if (!(vip->flags & VIP_F_NO_LRU)) {
 		__u32 cpu = bpf_get_smp_processor_id();
@@ -73,7 +85,7 @@ static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_met
 		fallback = !inner;
 	}
 	if (udp)
-		nv.atime = bpf_ktime_get_coarse_ns() >> ATIME_SHIFT;
+		now = bpf_ktime_get_coarse_ns() >> ATIME_SHIFT;
 	/*
 	 * One call site per map, chosen by a flag the verifier can follow: it does
 	 * not inline a lookup whose call site may see two maps (that lookup would
@@ -89,15 +101,17 @@ static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_met
 	}
 	if (!lru || syn) {
 		stat_add(&stats, STAT_EV_LRU_SKIP, 0);
-	} else if (v && !(udp && cfg->udp_timeout && nv.atime - v->atime > cfg->udp_timeout)) {
-		__u32 hit = v->real;
-
-		*real = live_real(hit);
+	} else if (v && !(udp && cfg->udp_timeout && now - v->atime > cfg->udp_timeout)) {
+		ridx = v->real;
+		*real = live_real(ridx);
 		if (*real) {
-			if (udp && v->atime != nv.atime)
-				v->atime = nv.atime;
+			if (udp && v->atime != now) {
+				w->v = v;
+				w->nv.real = ridx;
+				w->nv.atime = now;
+			}
 			stat_add(&stats, STAT_EV_LRU_HIT, 0);
-			return hit;
+			return ridx;
 		}
 		stat_add(&stats, STAT_EV_LRU_REAL_GONE, 0);
 		stat_add(&stats, STAT_EV_LRU_MISS, 0);
@@ -111,32 +125,42 @@ static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_met
 	r = bpf_map_lookup_elem(&ring, &slot);
 	if (!r || !*r)
 		return 0;
+	ridx = *r;
 	/* Never write an entry naming a real that is not there (ring written before the real). */
-	*real = live_real(*r);
+	*real = live_real(ridx);
 	if (!*real)
 		return 0;
 	/* RST ends the flow and ICMP errors only follow one: neither touches the table. */
 	if (!lru || p->icmp_err || (p->tcp_flags & TCP_F_RST))
-		return *r;
-	/* An existing entry (SYN on a reused port, expired UDP) is corrected in place. */
+		return ridx;
+	w->nv.real = ridx;
+	w->nv.atime = now;
+	/* An existing entry (SYN on a reused port, expired UDP, real gone) is corrected in place. */
 	if (v) {
-		v->real = *r;
-		v->atime = nv.atime;
-		return *r;
+		w->v = v;
+		return ridx;
 	}
 	/*
 	 * A SYN creates no entry; the handshake's ACK does. A SYN flood then costs a
 	 * ring lookup per packet and cannot evict established flows from the table.
 	 */
-	if (syn)
-		return *r;
-	nv.real = *r;
-	if (bpf_map_update_elem(lru, &p->flow, &nv, BPF_ANY))
-		stat_add(&stats, STAT_EV_LRU_INSERT_FAIL, 0);
-	return *r;
+	if (!syn)
+		w->lru = lru;
+	return ridx;
 }
 
-/* Send a VIP packet to its real: pick, check size, encapsulate, count. */
+/* Do the connection-table write pick_real decided on. */
+static __always_inline void lru_commit(const struct pkt *p, struct lru_write *w)
+{
+	if (w->v) {
+		w->v->real = w->nv.real;
+		w->v->atime = w->nv.atime;
+	} else if (w->lru && bpf_map_update_elem(w->lru, &p->flow, &w->nv, BPF_ANY)) {
+		stat_add(&stats, STAT_EV_LRU_INSERT_FAIL, 0);
+	}
+}
+
+/* Send a VIP packet to its real: pick, check size, encapsulate, then write the table, count. */
 static __always_inline int forward(struct xdp_md *ctx, const struct pkt *p,
 				   const struct vip_meta *vip)
 {
@@ -146,6 +170,7 @@ static __always_inline int forward(struct xdp_md *ctx, const struct pkt *p,
 	__u32 zero = 0, hash, ridx = 0, olen;
 	struct lb_settings *cfg;
 	struct real_def *real = NULL;
+	struct lru_write w = {};
 	int st;
 
 	cfg = bpf_map_lookup_elem(&settings, &zero);
@@ -162,7 +187,7 @@ static __always_inline int forward(struct xdp_md *ctx, const struct pkt *p,
 	if (ridx)
 		real = live_real(ridx);
 	else
-		ridx = pick_real(p, vip, cfg, hash, &real);
+		ridx = pick_real(p, vip, cfg, hash, &real, &w);
 	if (!ridx || !real)
 		return STAT_DROP_NO_REAL;
 
@@ -176,6 +201,7 @@ static __always_inline int forward(struct xdp_md *ctx, const struct pkt *p,
 	st = encap(ctx, p, real, cfg, hash, vip->flags);
 	if (st)
 		return st;
+	lru_commit(p, &w);
 	stat_add(&stats, STAT_VIP_BASE + vip->index, bytes);
 	stat_add(&stats, STAT_VIP_BASE + limits.max_vips + ridx, bytes);
 	return p->icmp_err ? STAT_TX_ICMP_ERR_FWD : STAT_TX_FORWARD;
