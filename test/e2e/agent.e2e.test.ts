@@ -171,6 +171,19 @@ describe('sterlet agent end to end (netns, native XDP, real TCP)', () => {
     expect(stats.drops.filter((d) => d.packets > 0)).toEqual([]);
   });
 
+  it('`sterlet simulate` predicts the backend real new connections get', async () => {
+    const firstPort = 21_000;
+    const probe = await client.probe(firstPort, 6);
+    expect(probe.ok, failureReport(probe)).toBe(6);
+    for (const [port, name] of Object.entries(probe.byPort)) {
+      const flow = `tcp ${t.client.address}:${port} -> ${t.vip}:80`;
+      const { stdout } = await sterlet(t.lb.netns, ['simulate', '--bpffs', join(bpffs.path, 'lb'), '--flow', flow, '--json']);
+      const result = SimulateJson.parse(JSON.parse(stdout));
+      expect(result.verdict, flow).toBe('TX');
+      expect(be.find((b) => b.address === result.backend)?.name, flow).toBe(name);
+    }
+  });
+
   it('weights 2:1:1 give ~50/25/25', async () => {
     await program([{ backend: be[0]!, weight: 2 }, { backend: be[1]! }, { backend: be[2]! }]);
     const total = 400;
@@ -373,6 +386,8 @@ const StatsJson = z.object({
   backends: z.array(Counted.extend({ address: z.string() })),
   drops: z.array(z.object({ reason: z.string(), packets: z.number() })),
 });
+
+const SimulateJson = z.object({ verdict: z.string(), backend: z.string().optional() });
 
 /** What a round must look like if every connection stayed where it was: same backend, ok. */
 function sameBackends(entries: readonly RoundEntry[]): RoundEntry[] {
