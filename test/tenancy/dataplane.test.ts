@@ -181,4 +181,25 @@ describe('pools enforced in the dataplane (controller process + agent in a netns
     expect(stats.counts['backend-3'] ?? 0).toBe(0);
     expect((await vipStatus(ns, 'web')).compiled?.backends).toHaveLength(2);
   });
+
+  it('is not Ready for a spec change the controller has not observed yet (kubectl wait, Argo CD)', async () => {
+    await controller?.stop();
+    controller = undefined;
+    await kubectl(['patch', 'vip', 'web', '-n', ns, '--type=merge', '-p', JSON.stringify({ spec: { hash: 'SourceAddress' } })]);
+    const object = await vipJson(ns, 'web');
+    const meta = object['metadata'] as { generation: number };
+    expect((object['status'] as { observedGeneration: number }).observedGeneration).toBe(meta.generation - 1);
+    // Ready=True is still there, but for the previous generation: neither tool may call it ready.
+    const early = await kubectl(['wait', '--for=condition=Ready', 'vip/web', '-n', ns, '--timeout=3s'], { allowFail: true });
+    expect(early.code, early.stdout).not.toBe(0);
+    expect(await argoHealth(object)).toEqual({ status: 'Progressing', message: `Waiting for the Sterlet controller to observe generation ${meta.generation}` });
+    // The agent keeps serving the last compiled state meanwhile.
+    expect((await traffic.burst(50, { concurrency: 4 })).ok).toBe(50);
+
+    controller = await startControllerProcess('tenancy-dataplane-2');
+    await kubectl(['wait', '--for=condition=Ready', 'vip/web', '-n', ns, '--timeout=90s']);
+    const after = await vipJson(ns, 'web');
+    expect((after['status'] as { compiled?: { flags?: { hash?: string } } }).compiled?.flags?.hash).toBe('SourceAddress');
+    expect((await argoHealth(after)).status).toBe('Healthy');
+  });
 });
