@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -87,6 +87,34 @@ describe('fileSource', () => {
     const bad = await next(events);
     expect(bad.kind === 'invalid' && bad.problems.map((p) => p.code)).toEqual(['QUIC_REQUIRES_UDP']);
     expect(bad.kind === 'invalid' && bad.problems[0]?.where).toBe('VirtualIP default/web, spec.quic');
+  });
+
+  it('sees a file replaced by rename, and a ConfigMap-style ..data symlink swap', async () => {
+    // ConfigMap volume layout: web.yaml -> ..data/web.yaml, ..data -> ..2026_a (swapped atomically).
+    await mkdir(join(dir, '..2026_a'));
+    await writeFile(join(dir, '..2026_a', 'web.yaml'), manifest(1));
+    await symlink('..2026_a', join(dir, '..data'));
+    await symlink(join('..data', 'web.yaml'), join(dir, 'web.yaml'));
+    const file = join(dir, 'web.yaml');
+    const events = fileSource(file, { debounceMs: 20, sighup: false, resyncMs: 0 }).events(controller.signal)[Symbol.asyncIterator]();
+    expect((await next(events)).kind).toBe('state');
+    await mkdir(join(dir, '..2026_b'));
+    await writeFile(join(dir, '..2026_b', 'web.yaml'), manifest(4));
+    await symlink('..2026_b', join(dir, '..data_tmp'));
+    await rename(join(dir, '..data_tmp'), join(dir, '..data'));
+    const swapped = await next(events);
+    expect(swapped.kind === 'state' && swapped.vips[0]?.backends[0]?.weight).toBe(4);
+
+    // An editor's save: write a temp file, rename it over the original.
+    const plain = join(dir, 'plain');
+    await mkdir(plain);
+    await writeFile(join(plain, 'web.yaml'), manifest(1));
+    const inDir = fileSource(plain, { debounceMs: 20, sighup: false, resyncMs: 0 }).events(controller.signal)[Symbol.asyncIterator]();
+    expect((await next(inDir)).kind).toBe('state');
+    await writeFile(join(plain, '.web.yaml.swp'), manifest(6));
+    await rename(join(plain, '.web.yaml.swp'), join(plain, 'web.yaml'));
+    const renamed = await next(inDir);
+    expect(renamed.kind === 'state' && renamed.vips[0]?.backends[0]?.weight).toBe(6);
   });
 
   it('re-reads on SIGHUP', async () => {

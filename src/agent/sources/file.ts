@@ -5,7 +5,7 @@
 
 import { watch, type FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
+import { dirname } from 'node:path';
 import type { Labels } from '../../api/meta.ts';
 import { loadManifests } from './manifests.ts';
 import type { DesiredStateSource, SourceEvent } from './types.ts';
@@ -48,12 +48,12 @@ async function* watchManifests(path: string, options: FileSourceOptions, signal:
   let watcher: FSWatcher | undefined;
   try {
     const isDir = (await stat(path).catch(() => undefined))?.isDirectory() ?? false;
+    // Watch the directory, never the file: editors replace files by rename and
+    // Kubernetes ConfigMap volumes swap a `..data` symlink, both of which a
+    // watch on the file itself misses. Any event re-reads (debounced).
     const dir = isDir ? path : dirname(path);
-    const file = basename(path);
     try {
-      watcher = watch(dir, { recursive: isDir }, (_event, name) => {
-        if (isDir || name === null || name === file) onChange();
-      });
+      watcher = watch(dir, { recursive: isDir }, () => onChange());
       watcher.on('error', () => undefined); // directory removed: the resync poll keeps trying
     } catch {
       // Missing path: the first read reports it; the poll picks it up once it exists.
