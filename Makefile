@@ -71,6 +71,10 @@ test-bpf: setup libbpf bpf ## BPF_PROG_TEST_RUN fixture suite only.
 test-e2e: setup libbpf bpf ## Network-namespace end-to-end tests (real TCP through the XDP balancer).
 	@npm run --silent test:e2e
 
+.PHONY: test-tenancy
+test-tenancy: setup libbpf bpf testbin ## Pools, tenant bounds, GitOps example, Argo CD health check (real API server, controller, agent).
+	@npm exec --silent -- vitest run --project k8s test/tenancy/
+
 ##@ Local Kubernetes
 .PHONY: testbin cluster-up cluster-down
 testbin: ## Build and cache kube-apiserver, kube-controller-manager, kubectl, etcd, helm (~/.cache/sterlet/testbin).
