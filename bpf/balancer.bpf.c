@@ -198,6 +198,13 @@ static __always_inline int forward(struct xdp_md *ctx, const struct pkt *p,
 		stat_add(&stats, STAT_EV_ICMP_GENERATED, 0);
 		return send_too_big(ctx, p, cfg->mtu - olen);
 	}
+	/*
+	 * The outer source, GUE source port and flow label spread flows over the
+	 * backend's RSS queues: they hash the five-tuple whatever the VIP's ring
+	 * hash mode (one extra hash, for SourceAddress / DestinationPort VIPs only).
+	 */
+	if (vip->flags & (VIP_F_HASH_SRC | VIP_F_HASH_DPORT))
+		hash = flow_hash(&p->flow, 0);
 	st = encap(ctx, p, real, cfg, hash, vip->flags);
 	if (st)
 		return st;

@@ -105,6 +105,7 @@ static __always_inline int write_gue(struct udphdr *uh, void *data_end, const st
 
 /*
  * Prepend the outer header(s) for `real` and set L2 for XDP_TX to the gateway.
+ * `hash` is the flow's five-tuple hash (outer source, GUE port, flow label).
  * The inner packet is not touched (direct server return). Returns 0 or a drop reason.
  */
 static __always_inline int encap(struct xdp_md *ctx, const struct pkt *p,

@@ -43,6 +43,15 @@ export function flowHash(flowKey: Buffer, vipFlags: number): number {
   return final(h, words * 2 + 2);
 }
 
+/**
+ * Hash of a flow's outer headers (outer source host bits, GUE source port,
+ * IPv6 flow label): always the five-tuple hash, whatever the VIP's ring hash
+ * mode, so a backend's RSS spreads flows of SourceAddress / DestinationPort VIPs.
+ */
+export function outerHash(flowKey: Buffer): number {
+  return flowHash(flowKey, 0);
+}
+
 /** Ring slot (within the VIP's ring) a hash selects. */
 export function ringSlot(hash: number, ringSize: number): number {
   return hash % ringSize;

@@ -3,7 +3,7 @@
 
 import { encodeFlowKey } from '../../../src/agent/dataplane/codec.ts';
 import { VipFlag } from '../../../src/agent/dataplane/layout.ts';
-import { flowHash, gueSourcePort, hashHostBits, outerFlowLabel, ringSlot } from '../../../src/agent/dataplane/hash.ts';
+import { flowHash, gueSourcePort, hashHostBits, outerFlowLabel, outerHash, ringSlot } from '../../../src/agent/dataplane/hash.ts';
 import { ipBytes, ipText } from '../../../src/common/packet/addr.ts';
 import type { EthLayer, IpLayer, Ipv4Layer, Ipv6Layer, Layer, TcpLayer, UdpLayer, VlanTag } from '../../../src/common/packet/types.ts';
 import { CLIENT_MAC, GUE_PORT, GW_MAC, LB_MAC, REALS, ringOf, SETTINGS, SIZES, VIPS, type VipDef, type VipName } from './world.ts';
@@ -70,6 +70,11 @@ export function hashOf(f: Flow, vipFlags: number): number {
   return flowHash(encodeFlowKey({ protocol: f.protocol, src: { address: f.src, port: f.sport }, dst: { address: f.dst, port: f.dport } }), vipFlags);
 }
 
+/** The hash the program puts in a flow's outer headers (five-tuple, whatever the VIP's mode). */
+export function outerHashOf(f: Flow): number {
+  return outerHash(encodeFlowKey({ protocol: f.protocol, src: { address: f.src, port: f.sport }, dst: { address: f.dst, port: f.dport } }));
+}
+
 /** Real index the world's ring gives a flow of a VIP. */
 export function ringReal(vip: VipName, f: Flow): number {
   const v: VipDef = VIPS[vip];
@@ -84,6 +89,7 @@ function withHostBits(prefix: string, hash: number, bits: number): string {
 }
 
 export interface EncapOptions {
+  /** The flow's five-tuple hash (outerHashOf): outer source, GUE port, flow label. */
   readonly hash: number;
   readonly gue?: boolean;
   /** Override of the outer UDP checksum (0 when the inner UDP has none). */
@@ -107,6 +113,6 @@ export function encapsulated(input: EthLayer, real: number, o: EncapOptions): Et
 /** Encapsulation of a client frame of `vip` to the real the ring picks (or `real`). */
 export function forwarded(vip: VipName, f: Flow, input: EthLayer, o: { real?: number; udpChecksum?: number } = {}): EthLayer {
   const v: VipDef = VIPS[vip];
-  const hash = hashOf(f, v.flags);
+  const hash = outerHashOf(f);
   return encapsulated(input, o.real ?? ringReal(vip, f), { hash, gue: (v.flags & VipFlag.gue) !== 0, ...(o.udpChecksum !== undefined ? { udpChecksum: o.udpChecksum } : {}) });
 }

@@ -12,7 +12,7 @@ export const GW_MAC = 'aa:bb:cc:00:00:01';
 export const GUE_PORT = 6080;
 export const MTU = 1500;
 
-export const SIZES: BalancerSizes = { maxVips: 16, maxReals: 16, ringSize: 13, lruSize: 256, fallbackLruSize: 256 };
+export const SIZES: BalancerSizes = { maxVips: 32, maxReals: 16, ringSize: 13, lruSize: 256, fallbackLruSize: 256 };
 
 export const SETTINGS: Settings = {
   gatewayMac: GW_MAC,
@@ -52,6 +52,7 @@ export const VIPS = {
   gueudp4: { address: '10.200.0.15', port: 53, protocol: 'UDP', index: 12, flags: VipFlag.gue, reals: V4 },
   empty4: { address: '10.200.0.18', port: 80, protocol: 'TCP', index: 13, flags: 0, reals: [] },
   gue46: { address: '10.200.0.19', port: 80, protocol: 'TCP', index: 14, flags: VipFlag.gue, reals: V6 },
+  guedport6: { address: 'fd00::16', port: 80, protocol: 'TCP', index: 15, flags: VipFlag.gue | VipFlag.hashDestinationPort, reals: V6 },
 } as const satisfies Record<string, VipDef>;
 export type VipName = keyof typeof VIPS;
 
