@@ -6,7 +6,7 @@ import { trimHeap } from '../agent/bpf/libc.ts';
 import { buildRing, ringFingerprint } from '../agent/maglev.ts';
 import { discoverEnvironment } from '../agent/discovery.ts';
 import { secondsToAtime } from '../agent/dataplane/layout.ts';
-import { startBalancer } from '../agent/lifecycle.ts';
+import { startBalancer, type RunningBalancer } from '../agent/lifecycle.ts';
 import { MapsIO } from '../agent/maps-io.ts';
 import { createAgentMetrics, startMetricsServer } from '../agent/metrics.ts';
 import { readLive } from '../agent/live.ts';
@@ -72,7 +72,30 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
   const topology = await readTopology({ sysfsRoot: f.str('sysfs-root') ?? '/sys' });
   const cpus = forwardingCpus(topology, f.str('forwarding-cpus'));
   if (topology.cpusWithoutNode.length > 0) log.warn({ cpus: topology.cpusWithoutNode }, 'CPUs without a NUMA node in sysfs: their tables go to node 0');
-  const running = startBalancer({
+  // The source first: a bad kubeconfig or path fails before anything is attached.
+  let running: RunningBalancer | undefined;
+  let source: DesiredStateSource;
+  if (manifests !== undefined) {
+    source = fileSource(manifests);
+  } else {
+    const nodeName = f.str('node-name') ?? process.env['NODE_NAME'];
+    if (nodeName === undefined) throw new UsageError('cluster mode needs --node-name', 'pass --node-name NAME (the chart sets it from spec.nodeName)');
+    const { kubernetesSource } = await import('../agent/sources/kubernetes.ts');
+    source = kubernetesSource({
+      nodeName,
+      kubeconfig: f.str('kubeconfig'),
+      log,
+      facts: () => ({
+        interface: iface,
+        xdpMode: (running?.xdpMode ?? mode) === 'native' ? 'Native' : 'Generic',
+        ...(running === undefined ? {} : { programId: running.programId }),
+        numaNodes: [...new Set(cpus.map((c) => c.node))],
+        forwardingCpus: cpus.map((c) => c.cpu),
+      }),
+    });
+  }
+
+  running = startBalancer({
     interfaceName: iface,
     ifindex: env.link.ifindex,
     bpffs: f.str('bpffs') ?? DEFAULT_BPFFS,
@@ -91,6 +114,7 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
     log,
   });
 
+  const dataplane = running;
   const controller = new AbortController();
   const stop = (signal: string): void => {
     log.info({ signal }, 'stopping; the dataplane stays attached and programmed');
@@ -99,31 +123,10 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
 
-  let source: DesiredStateSource;
-  if (manifests !== undefined) {
-    source = fileSource(manifests);
-  } else {
-    const nodeName = f.str('node-name') ?? process.env['NODE_NAME'];
-    if (nodeName === undefined) throw new UsageError('cluster mode needs --node-name', 'pass --node-name NAME (the chart sets it from spec.nodeName)');
-    const { kubernetesSource } = await import('../agent/sources/kubernetes.ts');
-    source = kubernetesSource({
-      nodeName,
-      kubeconfig: f.str('kubeconfig'),
-      log,
-      facts: () => ({
-        interface: iface,
-        xdpMode: running.xdpMode === 'native' ? 'Native' : 'Generic',
-        programId: running.programId,
-        numaNodes: [...new Set(cpus.map((c) => c.node))],
-        forwardingCpus: cpus.map((c) => c.cpu),
-      }),
-    });
-  }
-
   const runtime: AgentRuntime = new AgentRuntime({
     source,
-    io: new MapsIO(running.maps, running.limits),
-    limits: running.limits,
+    io: new MapsIO(dataplane.maps, dataplane.limits),
+    limits: dataplane.limits,
     buildRing,
     fingerprint: ringFingerprint,
     log,
@@ -139,7 +142,7 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
   });
   const metrics = createAgentMetrics({
     readCounters: () =>
-      toDataplaneCounters(readStats(running.maps, running.sizes.maxVips, runtime.live ?? readLive(running.maps, running.limits), runtime.names), runtime.fingerprints),
+      toDataplaneCounters(readStats(dataplane.maps, dataplane.sizes.maxVips, runtime.live ?? readLive(dataplane.maps, dataplane.limits), runtime.names), runtime.fingerprints),
     onReadError: (err) => log.warn({ err: errorText(err) }, 'reading dataplane counters failed'),
   });
   const server =
@@ -154,7 +157,7 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
     await runtime.run(controller.signal);
   } finally {
     await server?.close();
-    running.close();
+    dataplane.close();
   }
   log.info({}, 'agent stopped');
   return 0;
