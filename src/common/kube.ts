@@ -191,7 +191,8 @@ export class KubeClient {
     const options: https.RequestOptions = {};
     await this.#config.applyToHTTPSOptions(options);
     const { ca, cert, key, rejectUnauthorized, servername } = options;
-    const tls: https.AgentOptions = { keepAlive: true, maxSockets: 64 };
+    // `timeout` closes pooled sockets idle for 30 s, before a server or middlebox drops them silently.
+    const tls: https.AgentOptions = { keepAlive: true, maxSockets: 64, timeout: 30_000 };
     if (ca !== undefined) tls.ca = ca;
     if (cert !== undefined) tls.cert = cert;
     if (key !== undefined) tls.key = key;
@@ -219,6 +220,17 @@ export class KubeClient {
   }
 
   async #open(method: string, url: URL, options: RequestOptions, timeoutMs: number): Promise<http.IncomingMessage> {
+    try {
+      return await this.#openOnce(method, url, options, timeoutMs);
+    } catch (err) {
+      // A pooled keep-alive socket the server had just closed: the request never
+      // reached it, so sending it again on a fresh socket is safe (Node's advice).
+      if (!(err instanceof KubeApiError) || !(err.cause as { reusedSocket?: boolean } | undefined)?.reusedSocket) throw err;
+      return await this.#openOnce(method, url, options, timeoutMs);
+    }
+  }
+
+  async #openOnce(method: string, url: URL, options: RequestOptions, timeoutMs: number): Promise<http.IncomingMessage> {
     const { options: auth, agent } = await this.#authOptions();
     const body = options.body === undefined ? undefined : JSON.stringify(options.body);
     const headers: Record<string, string> = {
@@ -236,9 +248,10 @@ export class KubeClient {
       if (timeoutMs > 0) {
         req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
       }
-      req.on('error', (err) => {
-        if (options.signal?.aborted === true) reject(options.signal.reason ?? err);
-        else reject(new KubeApiError(0, 'Unreachable', `${method} ${url.pathname} failed: ${err.message}`, { cause: err }));
+      req.on('error', (err: NodeJS.ErrnoException & { reusedSocket?: boolean }) => {
+        if (options.signal?.aborted === true) return reject(options.signal.reason ?? err);
+        if (req.reusedSocket && err.code === 'ECONNRESET') err.reusedSocket = true;
+        reject(new KubeApiError(0, 'Unreachable', `${method} ${url.pathname} failed: ${err.message}`, { cause: err }));
       });
       req.end(body);
     });

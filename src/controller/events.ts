@@ -28,6 +28,41 @@ export class EventRecorder {
     this.#log = log;
   }
 
+  readonly #pending: { regarding: KubeObject; event: EventInput }[] = [];
+  #writers = 0;
+  #dropped = 0;
+
+  /**
+   * Queues an Event without waiting: at most 2 writes in flight and 1,000
+   * queued, so a burst (1,000 VIPs accepted at start-up) never delays status
+   * writes; beyond that Events are dropped and counted, like client-go's
+   * broadcaster does under pressure.
+   */
+  record(regarding: KubeObject, event: EventInput): void {
+    if (this.#pending.length >= 1000) {
+      this.#dropped++;
+      return;
+    }
+    this.#pending.push({ regarding, event });
+    if (this.#writers < 2) void this.#drain();
+  }
+
+  /** Events dropped because the queue was full. */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  async #drain(): Promise<void> {
+    this.#writers++;
+    try {
+      for (let next = this.#pending.shift(); next !== undefined; next = this.#pending.shift()) {
+        await this.emit(next.regarding, next.event);
+      }
+    } finally {
+      this.#writers--;
+    }
+  }
+
   /** Writes one Event about `regarding` (its namespace, or `default` for cluster-scoped objects). */
   async emit(regarding: KubeObject, event: EventInput): Promise<void> {
     const namespace = regarding.metadata.namespace ?? 'default';

@@ -96,7 +96,7 @@ export async function runController(options: ControllerOptions = {}): Promise<vo
         try {
           await Promise.all([
             runWorkers(vipQueue, reconciler, metrics, log, workers, leadership),
-            runWorkers(backendQueue, reconciler, metrics, log, 1, leadership, () => vipQueue.depth > 0),
+            runWorkers(backendQueue, reconciler, metrics, log, 1, leadership, () => vipQueue.depth > 0, BACKEND_STATUS_INTERVAL_MS),
           ]);
         } finally {
           clearInterval(liveness);
@@ -130,11 +130,15 @@ export async function runController(options: ControllerOptions = {}): Promise<vo
 }
 
 /** Worker loop: `workers` concurrent reconciles until `stop` aborts; failures back off per key. */
-async function runWorkers(queue: WorkQueue, reconciler: Reconciler, metrics: ControllerMetrics, log: Logger, workers: number, stop: AbortSignal, yieldWhile?: () => boolean): Promise<void> {
+/** Backend status is bookkeeping: at most ~100 writes/s, so it never crowds out VIP writes. */
+const BACKEND_STATUS_INTERVAL_MS = 10;
+
+async function runWorkers(queue: WorkQueue, reconciler: Reconciler, metrics: ControllerMetrics, log: Logger, workers: number, stop: AbortSignal, yieldWhile?: () => boolean, intervalMs = 0): Promise<void> {
   const worker = async (): Promise<void> => {
     while (!stop.aborted) {
       // Low-priority queues wait while the VIP queue has work (agents wait on VIPs, nobody on Backend status).
       while (yieldWhile?.() === true && !stop.aborted) await sleep(20, stop);
+      if (intervalMs > 0) await sleep(intervalMs, stop);
       const key = await queue.get(stop);
       if (key === undefined) return;
       const kind = key.startsWith(VIP_PREFIX) ? 'VirtualIP' : 'Backend';

@@ -101,20 +101,22 @@ export class Reconciler {
     const deleting = raw.metadata.deletionTimestamp !== undefined;
     const finalizers = raw.metadata.finalizers ?? [];
     if (deleting && !finalizers.includes(FINALIZER)) return {};
-    if (!deleting && !finalizers.includes(FINALIZER)) {
-      const patched = await client.mergePatch(Resources.virtualIP, raw.metadata.name,
-        { metadata: { finalizers: [...finalizers, FINALIZER], resourceVersion: raw.metadata.resourceVersion } },
-        { namespace: raw.metadata.namespace });
-      cache.vips.upsert(patched);
-      return this.reconcileVip(key);
-    }
 
     const outcome = this.outcome(parsed);
     const nodes = this.nodeViews();
     const result = vipStatus(key, parsed, outcome, nodes, { deleting, now: new Date().toISOString() });
     const previous = parsed.status?.conditions;
     await this.#writeStatus(raw, result.status, 'VirtualIP');
-    await this.#emitTransitions(raw, previous, result.inputs);
+    this.#emitTransitions(raw, previous, result.inputs);
+    // Status first: agents can program as soon as it lands; the finalizer follows
+    // in the same reconcile (a delete in between is seen by agents as a delete).
+    if (!deleting && !finalizers.includes(FINALIZER)) {
+      const current = cache.vips.get(key) ?? raw;
+      const patched = await client.mergePatch(Resources.virtualIP, raw.metadata.name,
+        { metadata: { finalizers: [...(current.metadata.finalizers ?? []), FINALIZER], resourceVersion: current.metadata.resourceVersion } },
+        { namespace: raw.metadata.namespace });
+      cache.vips.upsert(patched);
+    }
     this.#setUsage(key, deleting ? undefined : {
       namespace: parsed.metadata.namespace ?? 'default',
       backends: new Set(outcome.desired?.backends.map((b) => b.name) ?? []),
@@ -194,11 +196,12 @@ export class Reconciler {
     (kind === 'VirtualIP' ? this.#o.cache.vips : this.#o.cache.backends).upsert(written);
   }
 
-  async #emitTransitions(raw: KubeObject, previous: readonly Condition[] | undefined, inputs: readonly { type: string; status: string; reason: string; message: string }[]): Promise<void> {
+  /** Queues Events for condition transitions; never waits for them (they are best effort). */
+  #emitTransitions(raw: KubeObject, previous: readonly Condition[] | undefined, inputs: readonly { type: string; status: string; reason: string; message: string }[]): void {
     const changed = transitions(previous, inputs.filter((c) => c.type === ConditionType.Accepted || c.type === ConditionType.Programmed || c.type === ConditionType.ResolvedRefs) as never);
     for (const c of changed) {
       const event = eventFor(c.type, c.status, c.reason, c.message, previous !== undefined);
-      if (event !== undefined) await this.#o.events.emit(raw, event);
+      if (event !== undefined) this.#o.events.record(raw, event);
     }
   }
 }

@@ -100,7 +100,8 @@ beforeAll(async () => {
     startAgent(`${tag}-lb1`, t.lb.netns, t.lb.iface, await t.gatewayMac());
     startAgent(`${tag}-lb2`, lb2, LB2_IFACE, '02:00:00:00:00:02');
     for (const a of agents) {
-      await waitFor(async () => (await client().get(Resources.loadBalancerNode, a.name)).metadata.name, { what: `LoadBalancerNode ${a.name}`, timeoutMs: 60_000 });
+      await waitFor(async () => (await client().get(Resources.loadBalancerNode, a.name)).metadata.name, { what: `LoadBalancerNode ${a.name}`, timeoutMs: 60_000 })
+        .catch((err: unknown) => { throw new Error(`${String(err)}\nagent log:\n${a.proc.tail(20)}`); });
       await kubectl(['label', 'loadbalancernode', a.name, `sterlet.dev/test=${tag}`, '--overwrite']);
     }
     traffic = await TrafficClient.start(t);
