@@ -85,7 +85,7 @@ beforeAll(async () => {
       name: `agent ${nodeName}`, netns: topo.lb.netns, logFile: join(topo.scratch, 'agent.log'), env: cleanEnv(),
     });
     await waitFor(async () => (await client().get(Resources.loadBalancerNode, nodeName)).metadata.name,
-      { what: `LoadBalancerNode ${nodeName}`, timeoutMs: 60_000 });
+      { what: `LoadBalancerNode ${nodeName}`, timeoutMs: 60_000 }).catch((err: unknown) => { throw new Error(`${String(err)}\n${diagnostics()}`); });
     await kubectl(['label', 'loadbalancernode', nodeName, `sterlet.dev/test=${topo.id}`, '--overwrite']);
     traffic = await TrafficClient.start(topo);
   } catch (error) {
