@@ -92,7 +92,8 @@ function readRingMapped(fd: number, vipIndex: number, limits: Limits, into?: Rin
   return ring;
 }
 
-export function writeRingMapped(fd: number, vipIndex: number, ringSize: number, ring: Ring, slots: Uint32Array | undefined): void {
+export function writeRingMapped(fd: number, ring: Ring, at: { vipIndex: number; ringSize: number; slots: Uint32Array | undefined }): void {
+  const { vipIndex, ringSize, slots } = at;
   const stride = ELEM_WORDS * 4;
   withMappedWindow(fd, vipIndex * ringSize * stride, ringSize * stride, (bytes) => {
     const words = new Uint32Array(bytes.buffer, bytes.byteOffset, ringSize * ELEM_WORDS);

@@ -77,7 +77,7 @@ export class MapsIO implements DataplaneIO {
     const count = slots === undefined ? ring.length : slots.length;
     this.#count('ring', count);
     if (this.#mmapable) {
-      writeRingMapped(this.#maps.ring.fd, vipIndex, this.#limits.ringSize, ring, slots);
+      writeRingMapped(this.#maps.ring.fd, ring, { vipIndex, ringSize: this.#limits.ringSize, slots });
       return;
     }
     const keys = new Uint32Array(count);

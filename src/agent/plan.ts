@@ -111,13 +111,13 @@ export function plan(desired: readonly DesiredVip[], live: LiveState, options: P
     if (r.live === undefined || r.live.index !== index || !sameFlags(r.live.flags, r.vip.flags)) vipSets.push(vip);
     expectedVips.set(r.keyId, vip);
     expectedRings.set(index, built.ring);
-    summaries.push(summarizeVip(r.vip, r.live, liveRing, built.ring, slots, live, reals.byAddress));
+    summaries.push(summarizeVip({ vip: r.vip, live: r.live, liveRing, ring: built.ring, changed: slots }, live, reals.byAddress));
   }
   cache.retainUsed();
 
   // Rings of removed VIPs are cleared unless a new VIP took the index over.
   for (const v of removedVips) {
-    summaries.push(summarizeVip(undefined, v, live.rings.get(v.index), undefined, undefined, live, reals.byAddress));
+    summaries.push(summarizeVip({ vip: undefined, live: v, liveRing: live.rings.get(v.index), ring: undefined, changed: undefined }, live, reals.byAddress));
     const old = live.rings.get(v.index);
     if (old === undefined || expectedRings.has(v.index)) continue;
     const slots = nonZeroSlots(old);

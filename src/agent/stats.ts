@@ -24,8 +24,16 @@ export interface StatsSnapshot {
   readonly lru: { readonly hits: number; readonly misses: number; readonly fallback: number; readonly hitRatio: number | null };
 }
 
-/** `names`: VIP key id -> namespace/name, when the caller knows them. */
-export function readStats(maps: BalancerMaps, maxVips: number, live: LiveState, names: ReadonlyMap<string, string> = new Map()): StatsSnapshot {
+export interface ReadStatsOptions {
+  /** max_vips the maps were created with (per-real counters follow the per-VIP ones). */
+  readonly maxVips: number;
+  /** VIP key id -> namespace/name, when the caller knows them. */
+  readonly names?: ReadonlyMap<string, string>;
+}
+
+export function readStats(maps: BalancerMaps, live: LiveState, options: ReadStatsOptions): StatsSnapshot {
+  const { maxVips } = options;
+  const names = options.names ?? new Map<string, string>();
   const all = maps.stats.lookupBatch({ chunk: 1024 });
   const rows = new Map<number, CounterRow>();
   for (let i = 0; i < all.count; i++) {

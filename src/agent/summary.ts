@@ -31,15 +31,19 @@ export interface VipSummary {
 /** A weight share must move by more than this (relative) to count as a reweight. */
 const REWEIGHT_TOLERANCE = 0.1;
 
-export function summarizeVip(
-  vip: DesiredVip | undefined,
-  live: LiveVip | undefined,
-  liveRing: Ring | undefined,
-  ring: Ring | undefined,
-  changed: Uint32Array | undefined,
-  state: LiveState,
-  byAddress: ReadonlyMap<string, number>,
-): VipSummary {
+export interface SummaryInput {
+  /** The desired VIP; undefined when it is being removed. */
+  readonly vip: DesiredVip | undefined;
+  readonly live: LiveVip | undefined;
+  readonly liveRing: Ring | undefined;
+  /** The ring to program; undefined on removal. */
+  readonly ring: Ring | undefined;
+  /** Slots that differ (undefined = every slot is written). */
+  readonly changed: Uint32Array | undefined;
+}
+
+export function summarizeVip(input: SummaryInput, state: LiveState, byAddress: ReadonlyMap<string, number>): VipSummary {
+  const { vip, live, liveRing, ring, changed } = input;
   const key = vipKeyId((vip?.key ?? live?.key)!);
   const id = vip?.id ?? key;
   const addressOf = (index: number): string => state.reals.get(index)?.address ?? `real#${index}`;

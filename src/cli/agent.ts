@@ -142,7 +142,7 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
   });
   const metrics = createAgentMetrics({
     readCounters: () =>
-      toDataplaneCounters(readStats(dataplane.maps, dataplane.sizes.maxVips, runtime.live ?? readLive(dataplane.maps, dataplane.limits), runtime.names), runtime.fingerprints),
+      toDataplaneCounters(readStats(dataplane.maps, runtime.live ?? readLive(dataplane.maps, dataplane.limits), { maxVips: dataplane.sizes.maxVips, names: runtime.names }), runtime.fingerprints),
     onReadError: (err) => log.warn({ err: errorText(err) }, 'reading dataplane counters failed'),
   });
   const server =

@@ -18,7 +18,7 @@ export async function statsCommand(argv: readonly string[]): Promise<number> {
   const pinned = openPinnedBalancer(bpffs);
   if (pinned === undefined) throw notPinned(bpffs);
   try {
-    const snapshot = readStats(pinned.maps, pinned.sizes.maxVips, readLive(pinned.maps, pinned.limits));
+    const snapshot = readStats(pinned.maps, readLive(pinned.maps, pinned.limits), { maxVips: pinned.sizes.maxVips });
     process.stdout.write(f.bool('json') ? `${JSON.stringify(snapshot, null, 2)}\n` : `${formatStats(snapshot)}\n`);
     return 0;
   } finally {
