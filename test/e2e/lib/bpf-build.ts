@@ -19,24 +19,33 @@ async function clangArgv(): Promise<string[]> {
   return line.split(/\s+/).filter(Boolean);
 }
 
-async function compile(source: string, out: string, options: { cpu?: string } = {}): Promise<string> {
+/** Compiles `source` (relative to `sourceRoot`, whose bpf/include is used) with the Makefile's flags. */
+async function compile(source: string, out: string, options: { cpu?: string; sourceRoot?: string } = {}): Promise<string> {
   const argv = (await clangArgv()).map((arg) => {
     if (arg === BALANCER_OBJECT) return out;
     if (arg === BALANCER_SOURCE) return source;
     if (arg.startsWith('-mcpu=') && options.cpu !== undefined) return `-mcpu=${options.cpu}`;
+    if (arg.startsWith('build/')) return join(REPO_ROOT, arg); // libbpf headers stay this checkout's
     return arg;
   });
   try {
-    await run(argv, { timeoutMs: 120_000, cwd: REPO_ROOT });
+    await run(argv, { timeoutMs: 120_000, cwd: options.sourceRoot ?? REPO_ROOT });
   } catch (error) {
     throw new Error(`E2E_BPF_BUILD: compiling ${source} failed`, { cause: error });
   }
   return out;
 }
 
-/** The balancer built again with -mcpu=v2 (clang 14 knows v1-v3; `make bpf` uses v3). */
+/**
+ * The balancer built again with -mcpu=v2 (clang 14 knows v1-v3; `make bpf`
+ * uses v3), from bpf/ of this checkout, or of STERLET_E2E_BPF_ROOT when the
+ * suite runs against another build (STERLET_E2E_BALANCER_OBJECT).
+ */
 export function buildVariantBalancer(scratch: string, options: { cpu?: string } = {}): Promise<string> {
-  return compile(BALANCER_SOURCE, join(scratch, 'balancer-variant.bpf.o'), { cpu: options.cpu ?? 'v2' });
+  return compile(BALANCER_SOURCE, join(scratch, 'balancer-variant.bpf.o'), {
+    cpu: options.cpu ?? 'v2',
+    sourceRoot: process.env.STERLET_E2E_BPF_ROOT ?? REPO_ROOT,
+  });
 }
 
 /** test/e2e/progs/xdp_pass.bpf.c -> <scratch>/xdp_pass.bpf.o */

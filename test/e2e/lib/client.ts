@@ -148,3 +148,8 @@ export class TrafficClient {
     return answer.result;
   }
 }
+
+/** What a round must look like if every connection stayed where it was: same backend, ok. */
+export function sameBackends(entries: readonly RoundEntry[]): RoundEntry[] {
+  return entries.map((entry) => ({ id: entry.id, localPort: entry.localPort, ok: true, backend: entry.backend }) as RoundEntry);
+}
