@@ -30,6 +30,11 @@ function forged(address: string): Record<string, unknown> {
   };
 }
 
+/** VIPs of this file select no real load-balancer node: other test runs' agents never program them. */
+const teamVip = (name: string, address: string) => vip(name, {
+  address, backendSelector: { matchLabels: { app: name } }, nodeSelector: { matchLabels: { 'sterlet.dev/test': `tenancy-bounds-${process.pid}` } },
+});
+
 const asTeam = (args: readonly string[], input?: string) =>
   kubectlAs(token, ['-n', team, ...args], { allowFail: true, ...(input === undefined ? {} : { input }) });
 
@@ -62,7 +67,7 @@ describe('a namespace editor stays inside its pools', () => {
       const r = await asTeam(['auth', 'can-i', 'patch', resource, '--subresource=status']);
       expect(r.stdout.trim(), resource).toBe('no');
     }
-    await asTeam(['apply', '-f', '-'], JSON.stringify(vip('mine', { address: `${teamNet}.5`, backendSelector: { matchLabels: { app: 'mine' } } })));
+    await asTeam(['apply', '-f', '-'], JSON.stringify(teamVip('mine', `${teamNet}.5`)));
     const patch = { status: { compiled: forged(`${otherNet}.5`) } };
     const r = await asTeam(['patch', 'vip', 'mine', '--subresource=status', '--type=merge', '-p', JSON.stringify(patch)]);
     expect(r.code).not.toBe(0);
@@ -70,7 +75,7 @@ describe('a namespace editor stays inside its pools', () => {
   });
 
   it('cannot smuggle status in through the main resource (status subresource ignores it)', async () => {
-    const body = { ...vip('smuggled', { address: `${teamNet}.6`, backendSelector: { matchLabels: { app: 'smuggled' } } }),
+    const body = { ...teamVip('smuggled', `${teamNet}.6`),
       status: { compiled: forged(`${otherNet}.6`) } };
     const created = await asTeam(['create', '-f', '-', '-o', 'json'], JSON.stringify(body));
     expect(created.code, created.stderr).toBe(0);
@@ -87,7 +92,7 @@ describe('a namespace editor stays inside its pools', () => {
 
   it("claiming another team's address is refused and reaches no agent", async () => {
     await asTeam(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [
-      vip('grab', { address: `${otherNet}.10`, backendSelector: { matchLabels: { app: 'grab' } } }),
+      teamVip('grab', `${otherNet}.10`),
       backend('grab-1', '10.77.3.1', { app: 'grab' }),
     ] }));
     const st = await waitCondition(team, 'grab', 'Accepted', { status: 'False', reason: 'AddressNotAllowed' }, SETTLE_MS);
@@ -97,7 +102,7 @@ describe('a namespace editor stays inside its pools', () => {
 
   it('a Backend outside its pool backend ranges (e.g. a cluster service address) is left out', async () => {
     await asTeam(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [
-      vip('reach', { address: `${teamNet}.11`, backendSelector: { matchLabels: { app: 'reach' } } }),
+      teamVip('reach', `${teamNet}.11`),
       backend('reach-1', '10.77.2.1', { app: 'reach' }),
       backend('apiserver', '10.96.0.1', { app: 'reach' }),
     ] }));
