@@ -44,18 +44,21 @@ function assertConsistent(io: MapsIO): void {
 }
 
 let balancer: Balancer;
+// STERLET_BPF_OBJECT (the agent's --bpf-object) picks another program build.
+const objectPath = process.env['STERLET_BPF_OBJECT'];
+const build = objectPath === undefined ? {} : { objectPath };
 
 // Both ring write paths: BPF_MAP_UPDATE_BATCH (a ring map created by libbpf)
 // and memory stores (the BPF_F_MMAPABLE ring map the agent creates).
 describe.each(['batch', 'mmap'] as const)('apply against the loaded balancer (%s ring writes)', (mode) => {
   beforeEach(() => {
     if (mode === 'batch') {
-      balancer = openBalancer({ sizes, forwardingCpus: [{ cpu: 0 }] });
+      balancer = openBalancer({ ...build, sizes, forwardingCpus: [{ cpu: 0 }] });
       return;
     }
     const ring = createRingMap(sizes);
     try {
-      balancer = openBalancer({ sizes, forwardingCpus: [{ cpu: 0 }], reuseMaps: { ring: ring.fd } });
+      balancer = openBalancer({ ...build, sizes, forwardingCpus: [{ cpu: 0 }], reuseMaps: { ring: ring.fd } });
     } finally {
       ring.close();
     }
