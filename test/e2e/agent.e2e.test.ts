@@ -4,10 +4,12 @@
 // from the backends straight to the client (DSR). The steps share one world and
 // run in order; each waits for the agent's own "applied" log line, never a sleep.
 // Lifecycle (kill -9, upgrade, invalid input, detach) is agent-lifecycle.e2e.test.ts.
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { sterlet, xdpOf, XDP_MODE_NATIVE } from './lib/agent.ts';
 import { sameBackends, TrafficClient } from './lib/client.ts';
+import { ManifestDir } from './lib/manifests.ts';
 import { checkSpread } from './lib/spread.ts';
 import type { LinkCounters } from './lib/topology.ts';
 import { createAgentWorld, GUE_VIP_PORT, type AgentWorld } from './lib/world.ts';
@@ -120,6 +122,24 @@ describe('sterlet agent end to end: traffic (netns, native XDP, real TCP)', () =
     await w.program(w.be.slice(0, 3).map((backend) => ({ backend })));
   });
 
+  it('`sterlet plan` against the live maps: nothing for what is applied, a preview for a change', async () => {
+    const plan = async (dir: string): Promise<z.infer<typeof PlanJson>> => {
+      const { stdout } = await sterlet(w.t.lb.netns, ['plan', '--manifests', dir, '--bpffs', w.lbBpffs, '--json']);
+      return PlanJson.parse(JSON.parse(stdout));
+    };
+    const applied = await plan(w.manifests.dir);
+    expect(applied.programmed).toBe(true);
+    expect(applied.writes, JSON.stringify(applied.vips)).toBe(0);
+
+    const preview = new ManifestDir(join(w.t.scratch, 'preview'));
+    await preview.init();
+    await preview.write(w.documents(w.be.map((backend) => ({ backend }))));
+    const pending = await plan(preview.dir);
+    expect(pending.writes).toBeGreaterThan(0);
+    expect(pending.vips.filter((v) => v.change !== 'unchanged').map((v) => `${v.change} ${v.id}`)).toEqual(['changed e2e/web']);
+    w.figures['plan preview of adding backend-4'] = pending.vips.find((v) => v.id === 'e2e/web');
+  });
+
   it('keeps long-lived connections on their backend when a 4th backend is added; new ones reach it', async () => {
     await w.client.open(24);
     const before = await w.client.round();
@@ -201,6 +221,12 @@ const StatsJson = z.object({
   vips: z.array(Counted.extend({ key: z.string() })),
   backends: z.array(Counted.extend({ address: z.string() })),
   drops: z.array(z.object({ reason: z.string(), packets: z.number() })),
+});
+
+const PlanJson = z.object({
+  programmed: z.boolean(),
+  writes: z.number(),
+  vips: z.array(z.looseObject({ id: z.string(), change: z.string() })),
 });
 
 const SimulateJson = z.object({ verdict: z.string(), backend: z.string().optional() });
