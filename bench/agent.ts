@@ -79,6 +79,26 @@ try {
     `${writes} map writes, max ${changes.at(-1)?.toFixed(1)} ms`,
   ]);
 
+  // Remove one backend of VIP 2, then add a new one (the freed index): single passes.
+  const removedOne = (extra: string | undefined): DesiredVip[] =>
+    desired(9).map((v, i) =>
+      i === 2 ? { ...v, backends: [...v.backends.slice(1), ...(extra === undefined ? [] : [{ address: extra, family: 'IPv4' as const, weight: 1 }])] } : v,
+    );
+  const removals: number[] = [];
+  const additions: number[] = [];
+  for (let i = 1; i <= 5; i++) {
+    t = performance.now();
+    live = reconcile(removedOne(undefined), io, { ...options, live }).live;
+    removals.push(performance.now() - t);
+    t = performance.now();
+    live = reconcile(removedOne(`10.8.0.${i}`), io, { ...options, live }).live;
+    additions.push(performance.now() - t);
+  }
+  const median = (xs: number[]): string => `${[...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]?.toFixed(1)} ms`;
+  rows.push(['one backend removed from one VIP (median of 5)', median(removals), '≤ 50 ms', 'ring slots of that backend + its real']);
+  rows.push(['one backend added to one VIP (median of 5)', median(additions), '≤ 50 ms', 'reuses the index freed by the removal']);
+  live = reconcile(desired(9), io, { ...options, live }).live;
+
   const reweighted = desired(9).map((v, i) => (i === 1 ? { ...v, backends: v.backends.map((b, j) => (j === 0 ? { ...b, weight: 3 } : b)) } : v));
   t = performance.now();
   const rw = reconcile(reweighted, io, { ...options, live });
@@ -89,8 +109,10 @@ try {
   const resync = reconcile(reweighted, io, { ...options, live: undefined, hint: live });
   rows.push(['re-sync: read every map back + plan (no change, agent cache as hint)', `${(performance.now() - t).toFixed(0)} ms`, '-', `${resync.writes} map writes`]);
 
-  globalThis.gc?.();
-  trimHeap(); // what the agent does after a large apply
+  // A full collection (V8's memory reducer does this in an idle agent), then
+  // what the agent does after a large apply.
+  for (let i = 0; i < 3; i++) globalThis.gc?.();
+  trimHeap();
   const mem = process.memoryUsage();
   rows.push([
     'agent RSS at that size',
