@@ -1,7 +1,8 @@
 // The agent end to end with real TCP (issue 3 §8), part 2: lifecycle under
 // continuous requests. kill -9 and restart, an upgrade to another program
 // build, an invalid manifest change: none may fail a request, reset a
-// connection, or forget an established flow. Ends with `sterlet detach`.
+// connection, or forget an established flow. This agent finds its gateway
+// MAC itself (no --gateway-mac). Ends with `sterlet detach`.
 // The topology and fixture are described in agent.e2e.test.ts / lib/world.ts.
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -15,7 +16,7 @@ describe('sterlet agent end to end: lifecycle under load (netns, native XDP, rea
   let w: AgentWorld;
 
   beforeAll(async () => {
-    w = await createAgentWorld({ backends: 3 });
+    w = await createAgentWorld({ backends: 3, discoverGateway: true });
   });
 
   afterEach(async () => {
@@ -25,6 +26,11 @@ describe('sterlet agent end to end: lifecycle under load (netns, native XDP, rea
   afterAll(async () => {
     if (w) console.log(`e2e lifecycle figures:\n${JSON.stringify(w.figures, null, 1)}`);
     await w?.t.destroy();
+  });
+
+  it('discovered the gateway MAC from the kernel (started without --gateway-mac)', async () => {
+    const { line } = await w.agent.process.waitForLine((text) => parseLogLine(text)?.msg === 'agent started', { what: '"agent started"' });
+    expect(parseLogLine(line)?.gateway).toMatchObject({ source: 'kernel', mac: await w.t.gatewayMac() });
   });
 
   it('kill -9 of the agent and its restart: zero failed requests, zero resets, connections remembered', async () => {

@@ -24,7 +24,8 @@ export interface AgentConfig {
   readonly manifests: string;
   /** bpffs directory as seen inside the namespace (--bpffs). */
   readonly bpffs: string;
-  readonly gatewayMac: string;
+  /** --gateway-mac; omitted: the agent discovers it from the lb's default route and neighbour table. */
+  readonly gatewayMac?: string;
   readonly xdpMode?: 'native' | 'generic';
   /** --bpf-object: the program build to run (a private copy, so a concurrent `make bpf` cannot change it). */
   readonly bpfObject?: string;
@@ -58,7 +59,7 @@ export class AgentRunner {
       '--manifests', this.config.manifests,
       '--bpffs', this.config.bpffs,
       '--xdp-mode', this.config.xdpMode ?? 'native',
-      '--gateway-mac', this.config.gatewayMac,
+      ...(this.config.gatewayMac === undefined ? [] : ['--gateway-mac', this.config.gatewayMac]),
       '--metrics-addr', '127.0.0.1:9464',
       '--log-level', 'debug',
     ];

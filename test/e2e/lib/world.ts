@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { AgentRunner, attachDecap, waitForApplied } from './agent.ts';
 import { createBpffsDir, type BpffsDir } from './bpffs.ts';
 import { TrafficClient } from './client.ts';
-import { REPO_ROOT } from './exec.ts';
+import { REPO_ROOT, run } from './exec.ts';
 import { ManifestDir, webManifests, type BackendEntry } from './manifests.ts';
 import { startHttpServers } from './servers.ts';
 import { Topology, type BackendNode } from './topology.ts';
@@ -37,7 +37,16 @@ export interface AgentWorld {
   failureReport(stats: unknown): string;
 }
 
-export async function createAgentWorld(options: { backends: number }): Promise<AgentWorld> {
+export interface AgentWorldOptions {
+  readonly backends: number;
+  /**
+   * Let the agent discover the gateway MAC (no --gateway-mac): the lb pings
+   * its gateway first, as the agent's own error message tells operators to.
+   */
+  readonly discoverGateway?: boolean;
+}
+
+export async function createAgentWorld(options: AgentWorldOptions): Promise<AgentWorld> {
   const t = await Topology.create({ backends: options.backends, keepScratch: process.env.STERLET_E2E_KEEP === '1' });
   try {
     const be = t.backends;
@@ -64,7 +73,9 @@ export async function createAgentWorld(options: { backends: number }): Promise<A
     // STERLET_E2E_BALANCER_OBJECT runs the suite against another build.
     const bpfObject = join(t.scratch, 'balancer.bpf.o');
     await copyFile(process.env.STERLET_E2E_BALANCER_OBJECT ?? join(REPO_ROOT, 'build/bpf/balancer.bpf.o'), bpfObject);
-    const agent = new AgentRunner(t, { manifests: manifests.dir, bpffs: lbBpffs, gatewayMac: await t.gatewayMac(), bpfObject });
+    if (options.discoverGateway === true) await run(['ping', '-c', '1', '-W', '2', t.lb.gateway], { netns: t.lb.netns });
+    const gatewayMac = options.discoverGateway === true ? {} : { gatewayMac: await t.gatewayMac() };
+    const agent = new AgentRunner(t, { manifests: manifests.dir, bpffs: lbBpffs, bpfObject, ...gatewayMac });
     await waitForApplied(agent.start(), 0, { changed: true, timeoutMs: 60_000 });
     const client = await TrafficClient.start(t);
     const figures: Record<string, unknown> = {};
