@@ -78,7 +78,9 @@ beforeAll(async () => {
       name: 'api-bridge', netns: topo.lb.netns, logFile: join(topo.scratch, 'api-bridge.log'),
     }).waitForLine(/listening/, { what: 'the API bridge' });
     nodeName = `${topo.id}-lb`;
-    agent = topo.processes.start([NODE_BIN, STERLET_CLI, 'agent',
+    // STERLET_TEST_BPF_OBJECT runs another balancer build (e.g. while build/bpf holds someone's work in progress).
+    const object = process.env['STERLET_TEST_BPF_OBJECT'];
+    agent = topo.processes.start([NODE_BIN, STERLET_CLI, 'agent', ...(object === undefined ? [] : ['--bpf-object', object]),
       '--interface', topo.lb.iface, '--kubeconfig', kubeconfigPath(), '--node-name', nodeName,
       '--bpffs', join(bpffs.path, nodeName), '--xdp-mode', 'native', '--gateway-mac', await topo.gatewayMac(),
       '--metrics-addr', '127.0.0.1:9464', '--log-level', 'debug'], {
