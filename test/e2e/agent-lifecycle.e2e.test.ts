@@ -112,8 +112,8 @@ describe('sterlet agent end to end: lifecycle under load (netns, native XDP, rea
     expect(Object.keys(burst.counts).sort()).toEqual(['backend-1', 'backend-2', 'backend-3']);
   });
 
-  // Known agent bug, not run: src/agent/sources/file.ts watches a directory with
-  // fs.watch({ recursive: true }); Node 24's recursive watcher on Linux reports
+  // Known agent bug, not run (still failing at a547a0e): src/agent/sources/file.ts
+  // watches a directory with fs.watch({ recursive: true }); Node 24's recursive watcher on Linux reports
   // the first rename over a file and then nothing for later ones, so changes
   // made by rename (editors, ConfigMap volume updates) wait for the 30 s poll.
   // A non-recursive watch sees every rename. Body to enable once fixed:
