@@ -95,6 +95,11 @@ bench-dataplane: setup libbpf bpf ## ns/packet of the XDP balancer per packet cl
 bench-maglev: setup ## Maglev ring build ms (65537 slots x 10..4096 backends) and disruption.
 	@npm run --silent bench:maglev
 
+.PHONY: bench-k8s
+bench-k8s: setup libbpf bpf ## kubectl apply -> status.compiled -> maps programmed (real agent): initial sync + p50/p99.
+	@scripts/cluster.sh up
+	@npm run --silent bench:k8s -- --agent
+
 ##@ Cleanup
 .PHONY: clean
 clean: ## Remove build outputs (keeps the cache in ~/.cache/sterlet).

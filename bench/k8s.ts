@@ -28,6 +28,7 @@ const { values: args } = parseArgs({
     changes: { type: 'string', default: '100' },
     agent: { type: 'boolean', default: false },
     'ring-size': { type: 'string', default: '16381' },
+    'bpf-object': { type: 'string' },
   },
 });
 const VIPS = Number(args.vips);
@@ -100,6 +101,7 @@ function startAgent(dir: string): { proc: ChildProcess; cleanup: () => void } {
   const proc = spawn(resolve(ROOT, 'node_modules/.bin/node'), [resolve(ROOT, 'src/cli/sterlet.ts'), 'agent',
     '--interface', ifA, '--kubeconfig', KUBECONFIG, '--node-name', nodeName, '--bpffs', bpffs,
     '--xdp-mode', 'native', '--gateway-mac', '02:00:00:00:00:01', '--metrics-addr', '', '--log-level', 'warn',
+    ...(args['bpf-object'] === undefined ? [] : ['--bpf-object', args['bpf-object']]),
     '--ring-size', args['ring-size'], '--max-vips', String(VIPS + 16), '--max-reals', String(VIPS * BACKENDS + 16), '--lru-size', '65536'],
   { stdio: ['ignore', 'ignore', 'inherit'], cwd: dir });
   return {

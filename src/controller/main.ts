@@ -42,7 +42,7 @@ export interface RunningController {
   readonly metricsAddress: string | undefined;
 }
 
-const DEFAULTS = { leaseNamespace: 'sterlet-system', leaseName: 'sterlet-controller', metricsAddr: '0.0.0.0:8080', workers: 8 } as const;
+const DEFAULTS = { leaseNamespace: 'sterlet-system', leaseName: 'sterlet-controller', metricsAddr: '0.0.0.0:8080', workers: 16 } as const;
 
 /** Runs the controller until `options.signal` aborts (or SIGTERM/SIGINT when no signal is given). */
 export async function runController(options: ControllerOptions = {}): Promise<void> {
