@@ -74,9 +74,76 @@ static __always_inline __u64 inner_sum(void *inner, void *data_end, __u8 family,
 				      ih6->nexthdr, bpf_ntohs(ih6->payload_len)));
 }
 
-/* Write the UDP + GUE (version 0, no options) header; checksum over the whole datagram. */
+/* Add the sum of K bytes at p (if len has bit K) and step past them; -1 if beyond the frame. */
+#define CSUM_STEP(K)                                                                  \
+	do {                                                                          \
+		if (len & (K)) {                                                      \
+			if (p + (K) > (__u8 *)data_end)                               \
+				return -1;                                            \
+			sum += (__u32)bpf_csum_diff(NULL, 0, (void *)p, (K), 0);      \
+			p += (K);                                                     \
+		}                                                                     \
+	} while (0)
+
+#define CSUM_CHUNK	256
+#define CSUM_MAX_CHUNKS 16 /* 4 KiB: more than a single-buffer XDP frame holds */
+
+/*
+ * Ones-complement sum (folded, not inverted: 0..0xffff) of `len` bytes of the
+ * frame from offset `off` (even), or -1 if they run past it. Only for the rare
+ * packets whose payload must be read (IPv4 UDP without checksum in GUE over
+ * IPv6). A global function: the verifier checks it once, not once per path of
+ * every caller. Constant-size bpf_csum_diff chunks, then the remainder bit by
+ * bit, so every access has a checked bound.
+ */
+__attribute__((noinline)) int csum_frame_bytes(struct xdp_md *ctx, __u32 off, __u32 len)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u64 sum = 0;
+	__u8 *p;
+
+	if (off > 0xfff)
+		return -1;
+	p = data + off;
+	for (int i = 0; i < CSUM_MAX_CHUNKS && len >= CSUM_CHUNK; i++) {
+		if (p + CSUM_CHUNK > (__u8 *)data_end)
+			return -1;
+		sum += (__u32)bpf_csum_diff(NULL, 0, (void *)p, CSUM_CHUNK, 0);
+		p += CSUM_CHUNK;
+		len -= CSUM_CHUNK;
+	}
+	if (len >= CSUM_CHUNK)
+		return -1;
+	CSUM_STEP(128);
+	CSUM_STEP(64);
+	CSUM_STEP(32);
+	CSUM_STEP(16);
+	CSUM_STEP(8);
+	CSUM_STEP(4);
+	if (len & 2) {
+		if (p + 2 > (__u8 *)data_end)
+			return -1;
+		sum += *(__u16 *)p;
+		p += 2;
+	}
+	if (len & 1) {
+		if (p + 1 > (__u8 *)data_end)
+			return -1;
+		/* An odd last byte is the first byte of a zero-padded word (RFC 1071). */
+		sum += *p;
+	}
+	return (__u16)~csum_fold(sum);
+}
+
+/*
+ * Write the UDP + GUE (version 0, no options) header; checksum over the whole
+ * datagram. `seg_sum` is the sum of an inner IPv4 UDP segment without checksum
+ * (csum_frame_bytes), or -1 when the outer checksum may stay 0 (IPv4 outer).
+ */
 static __always_inline int write_gue(struct udphdr *uh, void *data_end, const struct pkt *p,
-				     __u64 pseudo, __be16 dport, __u32 hash, __u8 inner_proto)
+				     __u64 pseudo, __be16 dport, __u32 hash, __u8 inner_proto,
+				     int seg_sum)
 {
 	__u8 *gue = (__u8 *)(uh + 1);
 	__u16 ulen = p->ip_len + UDP_HLEN + GUE_HLEN;
@@ -95,8 +162,16 @@ static __always_inline int write_gue(struct udphdr *uh, void *data_end, const st
 	gue[2] = 0;
 	gue[3] = 0;
 	sum = inner_sum(gue + GUE_HLEN, data_end, p->flow.family, p->udp_nocsum, &ok);
-	if (!ok)
-		return 0;
+	/*
+	 * Inner IPv4 UDP without checksum: over IPv4 the outer checksum stays 0
+	 * (allowed); IPv6 forbids 0 (RFC 8200), so there the datagram's sum is
+	 * the segment's (read by csum_frame_bytes; the inner IPv4 header sums to 0).
+	 */
+	if (!ok) {
+		if (!p->udp_nocsum || seg_sum < 0)
+			return 0;
+		sum = seg_sum;
+	}
 	sum += pseudo + csum_words(uh, 4) + csum_words(gue, 2);
 	csum = csum_fold(sum);
 	uh->check = csum ? csum : 0xffff;
@@ -118,8 +193,13 @@ static __always_inline int encap(struct xdp_md *ctx, const struct pkt *p,
 	__u8 inner_proto = p->flow.family == FAMILY_V4 ? IPPROTO_IPIP_ : IPPROTO_IPV6_;
 	__u32 l3 = PKT_OFF(p->l3_off);
 	__u8 old_l2[L2_MAX];
-	int olen;
+	int olen, seg_sum = -1;
 
+	if (gue && p->udp_nocsum && (real->flags & REAL_F_V6)) {
+		seg_sum = csum_frame_bytes(ctx, PKT_OFF(p->l4_off), p->ip_len - IPV4_HLEN);
+		data = (void *)(long)ctx->data;
+		data_end = (void *)(long)ctx->data_end;
+	}
 	if (data + L2_MAX > data_end)
 		return STAT_DROP_TRUNCATED;
 	__builtin_memcpy(old_l2, data, L2_MAX);
@@ -152,7 +232,7 @@ static __always_inline int encap(struct xdp_md *ctx, const struct pkt *p,
 			return write_gue((struct udphdr *)(oh + 1), data_end, p,
 					 csum_pseudo6(s, real->addr.v6, IPPROTO_UDP_,
 						      p->ip_len + UDP_HLEN + GUE_HLEN),
-					 cfg->gue_dport, hash, inner_proto);
+					 cfg->gue_dport, hash, inner_proto, seg_sum);
 		return 0;
 	}
 
@@ -177,7 +257,7 @@ static __always_inline int encap(struct xdp_md *ctx, const struct pkt *p,
 		return write_gue(
 		    (struct udphdr *)(oh + 1), data_end, p,
 		    csum_pseudo4(ip.saddr, ip.daddr, IPPROTO_UDP_, p->ip_len + UDP_HLEN + GUE_HLEN),
-		    cfg->gue_dport, hash, inner_proto);
+		    cfg->gue_dport, hash, inner_proto, -1);
 	return 0;
 }
 

@@ -53,6 +53,7 @@ export const VIPS = {
   empty4: { address: '10.200.0.18', port: 80, protocol: 'TCP', index: 13, flags: 0, reals: [] },
   gue46: { address: '10.200.0.19', port: 80, protocol: 'TCP', index: 14, flags: VipFlag.gue, reals: V6 },
   guedport6: { address: 'fd00::16', port: 80, protocol: 'TCP', index: 15, flags: VipFlag.gue | VipFlag.hashDestinationPort, reals: V6 },
+  gueudp46: { address: '10.200.0.19', port: 53, protocol: 'UDP', index: 16, flags: VipFlag.gue, reals: V6 },
 } as const satisfies Record<string, VipDef>;
 export type VipName = keyof typeof VIPS;
 
