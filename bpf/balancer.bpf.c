@@ -167,7 +167,7 @@ static __always_inline int forward(struct xdp_md *ctx, const struct pkt *p,
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	__u32 bytes = data_end - data;
-	__u32 zero = 0, hash, ridx = 0, olen;
+	__u32 zero = 0, hash, outer, ridx = 0, olen;
 	struct lb_settings *cfg;
 	struct real_def *real = NULL;
 	struct lru_write w = {};
@@ -181,7 +181,7 @@ static __always_inline int forward(struct xdp_md *ctx, const struct pkt *p,
 	/* The IP length is copied into the outer header: it must fit the frame. */
 	if (p->l3_off + p->ip_len > bytes)
 		return STAT_DROP_BAD_IP;
-	hash = flow_hash(&p->flow, vip->flags);
+	hash = flow_hashes(&p->flow, vip->flags, &outer);
 	if ((vip->flags & VIP_F_QUIC) && p->flow.proto == IPPROTO_UDP_ && !p->icmp_err)
 		ridx = quic_pick_real(data, data_end, p);
 	if (ridx)
@@ -200,12 +200,10 @@ static __always_inline int forward(struct xdp_md *ctx, const struct pkt *p,
 	}
 	/*
 	 * The outer source, GUE source port and flow label spread flows over the
-	 * backend's RSS queues: they hash the five-tuple whatever the VIP's ring
-	 * hash mode (one extra hash, for SourceAddress / DestinationPort VIPs only).
+	 * backend's RSS queues: they take the five-tuple hash whatever the VIP's
+	 * ring hash mode.
 	 */
-	if (vip->flags & (VIP_F_HASH_SRC | VIP_F_HASH_DPORT))
-		hash = flow_hash(&p->flow, 0);
-	st = encap(ctx, p, real, cfg, hash, vip->flags);
+	st = encap(ctx, p, real, cfg, outer, vip->flags);
 	if (st)
 		return st;
 	lru_commit(p, &w);

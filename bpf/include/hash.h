@@ -39,28 +39,30 @@ static __always_inline __u32 hash_final(__u32 h, __u32 nwords)
  *   default      src, dst, ports, proto (v4: 4 words; v6: 10 words)
  *   VIP_F_HASH_SRC    source address only (v4: 1 word; v6: 4 words)
  *   VIP_F_HASH_DPORT  destination port only (1 word)
+ * The source words come first, so the five-tuple hash continues from the
+ * state the source-only hash finalises.
  */
-static __always_inline __u32 flow_hash(const struct flow_key *f, __u32 vip_flags)
+static __always_inline __u32 hash_src(const struct flow_key *f)
 {
 	__u32 h = HASH_SEED;
 
-	if (vip_flags & VIP_F_HASH_DPORT)
-		return hash_final(hash_mix(h, f->dport), 1);
+	if (f->family == FAMILY_V4)
+		return hash_mix(h, f->src.v4);
+	h = hash_mix(h, f->src.v6[0]);
+	h = hash_mix(h, f->src.v6[1]);
+	h = hash_mix(h, f->src.v6[2]);
+	return hash_mix(h, f->src.v6[3]);
+}
+
+/* The five-tuple hash, from the state hash_src() left. */
+static __always_inline __u32 hash_rest(const struct flow_key *f, __u32 h)
+{
 	if (f->family == FAMILY_V4) {
-		h = hash_mix(h, f->src.v4);
-		if (vip_flags & VIP_F_HASH_SRC)
-			return hash_final(h, 1);
 		h = hash_mix(h, f->dst.v4);
 		h = hash_mix(h, ((__u32)f->dport << 16) | f->sport);
 		h = hash_mix(h, f->proto);
 		return hash_final(h, 4);
 	}
-	h = hash_mix(h, f->src.v6[0]);
-	h = hash_mix(h, f->src.v6[1]);
-	h = hash_mix(h, f->src.v6[2]);
-	h = hash_mix(h, f->src.v6[3]);
-	if (vip_flags & VIP_F_HASH_SRC)
-		return hash_final(h, 4);
 	h = hash_mix(h, f->dst.v6[0]);
 	h = hash_mix(h, f->dst.v6[1]);
 	h = hash_mix(h, f->dst.v6[2]);
@@ -68,6 +70,23 @@ static __always_inline __u32 flow_hash(const struct flow_key *f, __u32 vip_flags
 	h = hash_mix(h, ((__u32)f->dport << 16) | f->sport);
 	h = hash_mix(h, f->proto);
 	return hash_final(h, 10);
+}
+
+/*
+ * The ring hash of the VIP's mode, and in *five the five-tuple hash that the
+ * outer headers use (equal for five-tuple VIPs; for source-address VIPs the
+ * shared source words are mixed once).
+ */
+static __always_inline __u32 flow_hashes(const struct flow_key *f, __u32 vip_flags, __u32 *five)
+{
+	__u32 h = hash_src(f);
+
+	*five = hash_rest(f, h);
+	if (vip_flags & VIP_F_HASH_DPORT)
+		return hash_final(hash_mix(HASH_SEED, f->dport), 1);
+	if (vip_flags & VIP_F_HASH_SRC)
+		return hash_final(h, f->family == FAMILY_V4 ? 1 : 4);
+	return *five;
 }
 
 #endif
