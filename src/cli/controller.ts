@@ -14,16 +14,12 @@ export const CONTROLLER_FLAGS: readonly FlagSpec[] = [
   LOG_LEVEL_FLAG,
 ];
 
-interface ControllerModule {
-  runController(options: Record<string, unknown>): Promise<void>;
-}
-
 export async function controllerCommand(argv: readonly string[]): Promise<number> {
   const f = parseFlags('controller', argv, CONTROLLER_FLAGS);
-  let mod: ControllerModule;
+  let mod: typeof import('../controller/main.ts');
   try {
-    const path = '../controller/main.ts';
-    mod = (await import(path)) as ControllerModule;
+    // A literal specifier, so the build rewrites it to main.js like every other import.
+    mod = await import('../controller/main.ts');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
     throw new SterletError('CONTROLLER_NOT_BUILT', 'this build of sterlet has no controller', {
