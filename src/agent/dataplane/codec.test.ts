@@ -18,7 +18,7 @@ import {
   vipAddressKey,
   vipFlagBits,
 } from './codec.ts';
-import { flowHash, gueSourcePort, hashHostBits } from './hash.ts';
+import { flowHash, gueSourcePort, hashHostBits, outerHash } from './hash.ts';
 import { LAYOUT_VERSION, VipFlag } from './layout.ts';
 
 describe('dataplane codecs', () => {
@@ -100,5 +100,12 @@ describe('dataplane codecs', () => {
     expect(hashHostBits(0xdeadbeef, 16)).toBe(0xbeef);
     expect(hashHostBits(0xdeadbeef, 32)).toBe(0xdeadbeef);
     expect(gueSourcePort(0xffffffff)).toBe(0xffff);
+  });
+
+  it('takes the outer hash from the five-tuple whatever the ring hash mode', () => {
+    const key = (sport: number): Buffer => encodeFlowKey({ protocol: 'TCP', src: { address: '192.0.2.7', port: sport }, dst: { address: '10.200.0.10', port: 80 } });
+    expect(outerHash(key(1))).toBe(flowHash(key(1), 0));
+    expect(flowHash(key(1), VipFlag.hashSource)).toBe(flowHash(key(2), VipFlag.hashSource));
+    expect(outerHash(key(1))).not.toBe(outerHash(key(2)));
   });
 });
