@@ -136,6 +136,10 @@ describe('startMetricsServer', () => {
       const attempt = startMetricsServer({ port, host: '127.0.0.1', registry: metrics.registry, ready: () => true });
       await expect(attempt).rejects.toBeInstanceOf(SterletError);
       await expect(attempt).rejects.toMatchObject({ code: 'METRICS_LISTEN_FAILED' });
+      // The fix names the flag that exists (`sterlet agent --metrics-addr`).
+      const err = (await attempt.catch((e: unknown) => e)) as SterletError;
+      expect(err.fix).toContain('--metrics-addr');
+      expect(err.fix).not.toContain('--metrics-port');
     } finally {
       await new Promise((r) => blocker.close(r));
     }

@@ -207,7 +207,7 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
       reject(
         new SterletError('METRICS_LISTEN_FAILED', `cannot serve metrics on ${host}:${options.port}`, {
           why: errorText(err),
-          fix: 'pick a free port with --metrics-port (or stop the process holding it)',
+          fix: 'pick a free port with --metrics-addr HOST:PORT (or stop the process holding it)',
           cause: err,
         }),
       ),
