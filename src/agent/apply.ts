@@ -7,6 +7,7 @@
 import { SterletError, errorText } from '../common/errors.ts';
 import type { DesiredVip, LiveReal, LiveState, LiveVip, Ring } from './model.ts';
 import { plan as makePlan, type Op, type Plan, type PlanOptions } from './plan.ts';
+import type { FreedReals } from './reals.ts';
 
 /** What apply needs from the dataplane. Each call is one batch. */
 export interface DataplaneIO {
@@ -28,7 +29,8 @@ export interface DataplaneIO {
   deleteQuic(serverIds: readonly number[]): void;
 }
 
-export function executeOps(io: DataplaneIO, ops: readonly Op[]): void {
+/** `freed` learns which real indices were deleted, in order (for FIFO reuse). */
+export function executeOps(io: DataplaneIO, ops: readonly Op[], freed?: FreedReals): void {
   for (const op of ops) {
     switch (op.kind) {
       case 'vip-remove':
@@ -57,6 +59,7 @@ export function executeOps(io: DataplaneIO, ops: readonly Op[]): void {
         break;
       case 'real-remove':
         io.deleteReals(op.indices);
+        freed?.record(op.indices);
         break;
     }
   }
@@ -98,7 +101,7 @@ export function reconcile(desired: readonly DesiredVip[], io: DataplaneIO, optio
     const p = makePlan(desired, live, options);
     first ??= p;
     try {
-      executeOps(io, p.ops);
+      executeOps(io, p.ops, options.freed);
     } catch (error) {
       lastError = error;
       options.onRetry?.(error, attempts);

@@ -4,6 +4,7 @@ import { MemoryDataplane } from './memory-io.ts';
 import type { DesiredBackend, DesiredVip, Limits } from './model.ts';
 import { emptyLive } from './model.ts';
 import { plan, type Op } from './plan.ts';
+import { FreedReals } from './reals.ts';
 import { RingCache } from './rings.ts';
 import { formatSummaries } from './summary.ts';
 
@@ -111,6 +112,41 @@ describe('plan', () => {
     reconcile([vip('a/web', '10.200.0.10', [be('10.0.1.11'), be('10.0.1.13'), be('10.0.1.14')])], io, options);
     expect(io.reals.get(2)?.address).toBe('10.0.1.14');
     expect(io.violation).toBeUndefined();
+  });
+
+  it('reuses the real index freed longest ago first (FIFO), after never-used ones', () => {
+    const small: Limits = { maxVips: 4, maxReals: 4, ringSize: 13 };
+    const freed = new FreedReals();
+    const o = { limits: small, buildRing: testRing, freed };
+    const io = new MemoryDataplane(small);
+    const web = (...last: string[]): DesiredVip[] => [vip('a/web', '10.200.0.10', last.map((n) => be(`10.0.1.${n}`)))];
+    reconcile(web('1', '2', '3', '4'), io, o); // indices 1..4, the table is full
+    reconcile(web('1', '2', '4'), io, o); // frees 3
+    reconcile(web('2', '4'), io, o); // then frees 1
+    expect(freed.order()).toEqual([3, 1]);
+    // Lowest-first would hand out 1, the index freed last (its stale flows are the youngest).
+    reconcile(web('2', '4', '5'), io, o);
+    expect(io.reals.get(3)?.address).toBe('10.0.1.5');
+    reconcile(web('2', '4', '5', '6'), io, o);
+    expect(io.reals.get(1)?.address).toBe('10.0.1.6');
+    // Freed again: 4 goes to the back of the queue behind nothing else free.
+    reconcile(web('2', '5', '6'), io, o);
+    reconcile(web('5', '6'), io, o); // frees 2 after 4
+    expect(freed.order().slice(-2)).toEqual([4, 2]);
+    reconcile(web('5', '6', '7'), io, o);
+    expect(io.reals.get(4)?.address).toBe('10.0.1.7');
+    expect(io.violation).toBeUndefined();
+  });
+
+  it('takes never-used real indices before any it saw freed', () => {
+    const freed = new FreedReals();
+    const o = { ...options, freed };
+    const io = new MemoryDataplane(limits);
+    reconcile([vip('a/web', '10.200.0.10', [be('10.0.1.11'), be('10.0.1.12')])], io, o);
+    reconcile([vip('a/web', '10.200.0.10', [be('10.0.1.12')])], io, o); // frees 1
+    reconcile([vip('a/web', '10.200.0.10', [be('10.0.1.12'), be('10.0.1.13')])], io, o);
+    expect(io.reals.get(3)?.address).toBe('10.0.1.13');
+    expect(io.reals.has(1)).toBe(false);
   });
 
   it('keeps a drained backend as a real without ring slots', () => {

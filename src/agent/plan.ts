@@ -16,7 +16,7 @@ import { SterletError } from '../common/errors.ts';
 import type { IpFamily } from '../api/ip.ts';
 import type { DesiredBackend, DesiredVip, Limits, LiveReal, LiveState, LiveVip, Ring, VipKey } from './model.ts';
 import { newRing, sameFlags, vipKeyId } from './model.ts';
-import { assignReals } from './reals.ts';
+import { assignReals, type FreedReals } from './reals.ts';
 import { summarizeVip, type VipSummary } from './summary.ts';
 import { RingCache, type RingBuilder, type RingFingerprinter } from './rings.ts';
 
@@ -55,6 +55,8 @@ export interface PlanOptions {
   readonly fingerprint?: RingFingerprinter;
   /** Memo of rings across plans; makes unchanged VIPs O(1). */
   readonly cache?: RingCache;
+  /** Free order of real indices (reuse the one freed longest ago); apply records into it. */
+  readonly freed?: FreedReals;
 }
 
 interface Resolved {
@@ -72,7 +74,7 @@ export function plan(desired: readonly DesiredVip[], live: LiveState, options: P
   // Reals: every backend address of every desired VIP, drained ones included.
   const wanted = new Map<string, IpFamily>();
   for (const r of resolved) for (const b of r.backends) wanted.set(b.address, b.family);
-  const reals = assignReals(wanted, live, { maxReals: limits.maxReals });
+  const reals = assignReals(wanted, live, { maxReals: limits.maxReals, freed: options.freed });
   if (reals.deferred.length > 0) {
     const later = new Set(reals.deferred);
     resolved = resolved.map((r) => ({ ...r, backends: r.backends.filter((b) => !later.has(b.address)) }));

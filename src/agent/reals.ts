@@ -4,6 +4,12 @@
 // live maps refers to it: removals happen at the end of an apply, after the
 // ring rewrites that dropped the real, so an index freed by one apply becomes
 // allocatable in the next one, never in the same one.
+//
+// Reuse order: a stale connection-table entry may still name a freed index
+// (its flow outlives the backend until the LRU evicts it), so the index freed
+// longest ago is reused first. Free indices the agent never saw freed (never
+// used, or freed before this process started) count as the oldest and go first,
+// lowest first; then those freed while running, oldest first (FIFO).
 
 import { SterletError } from '../common/errors.ts';
 import type { IpFamily } from '../api/ip.ts';
@@ -23,10 +29,28 @@ export interface RealAssignment {
   readonly deferred: readonly string[];
 }
 
+/** The order real indices were freed in, oldest first (kept across applies by the runtime). */
+export class FreedReals {
+  readonly #order = new Map<number, true>(); // insertion order = free order
+
+  /** Records indices whose real entries were just deleted. */
+  record(indices: readonly number[]): void {
+    for (const i of indices) {
+      this.#order.delete(i);
+      this.#order.set(i, true);
+    }
+  }
+
+  /** Freed indices, the one freed longest ago first. */
+  order(): readonly number[] {
+    return [...this.#order.keys()];
+  }
+}
+
 export function assignReals(
   wanted: ReadonlyMap<string, IpFamily>,
   live: LiveState,
-  options: { maxReals: number },
+  options: { maxReals: number; freed?: FreedReals | undefined },
 ): RealAssignment {
   const byAddress = new Map<string, number>();
   const liveByAddress = new Map<string, number>();
@@ -57,22 +81,31 @@ export function assignReals(
       details: { maxReals: options.maxReals, desired: wanted.size },
     });
   }
-  let next = 1;
+  const candidates = fresh.length === 0 ? [] : freeIndices(busy, options.maxReals, options.freed);
+  let next = 0;
   for (const address of fresh) {
-    while (next <= options.maxReals && busy.has(next)) next++;
-    if (next > options.maxReals) {
+    const index = candidates[next++];
+    if (index === undefined) {
       deferred.push(address);
       continue;
     }
-    busy.add(next);
-    byAddress.set(address, next);
-    added.push({ index: next, address, family: wanted.get(address) ?? 'IPv4' });
+    byAddress.set(address, index);
+    added.push({ index, address, family: wanted.get(address) ?? 'IPv4' });
   }
 
   const removed: number[] = [];
   for (const real of live.reals.values()) if (!wanted.has(real.address)) removed.push(real.index);
   removed.sort((a, b) => a - b);
   return { byAddress, added, removed, deferred };
+}
+
+/** Allocatable indices 1..maxReals in reuse order (see the header). */
+function freeIndices(busy: ReadonlySet<number>, maxReals: number, freed: FreedReals | undefined): number[] {
+  const recent = (freed?.order() ?? []).filter((i) => i >= 1 && i <= maxReals && !busy.has(i));
+  const recentSet = new Set(recent);
+  const out: number[] = [];
+  for (let i = 1; i <= maxReals; i++) if (!busy.has(i) && !recentSet.has(i)) out.push(i);
+  return out.concat(recent);
 }
 
 // Rings are never mutated once built or read, so their members are memoized:

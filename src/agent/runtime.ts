@@ -9,6 +9,7 @@ import type { DesiredVip, Limits, LiveState } from './model.ts';
 import { vipKeyId } from './model.ts';
 import type { RingBuilder, RingFingerprinter } from './rings.ts';
 import { RingCache } from './rings.ts';
+import { FreedReals } from './reals.ts';
 import type { DesiredStateSource, SourceProblem } from './sources/types.ts';
 
 /** The subset of a pino logger the runtime uses. */
@@ -55,6 +56,8 @@ export class AgentRuntime {
   ready = false;
   readonly #o: RuntimeOptions;
   readonly #cache = new RingCache();
+  /** Real indices in the order they were freed: reuse the one freed longest ago. */
+  readonly #freed = new FreedReals();
   #live: LiveState | undefined;
   /** What was programmed before the cache was dropped: speeds up reading the maps back. */
   #hint: LiveState | undefined;
@@ -129,6 +132,7 @@ export class AgentRuntime {
         buildRing: this.#o.buildRing,
         ...(this.#o.fingerprint === undefined ? {} : { fingerprint: this.#o.fingerprint }),
         cache: this.#cache,
+        freed: this.#freed,
         live: this.#live,
         hint: this.#hint,
         onRetry: (error, attempt) =>
