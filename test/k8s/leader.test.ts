@@ -76,6 +76,7 @@ describe('leader election', () => {
       return h !== undefined && h !== first ? h : undefined;
     }, { what: 'the standby to take the Lease', timeoutMs: (LEASE_SECONDS + 6) * 1000, intervalMs: 100 });
     const handover = Date.now() - killedAt;
+    console.log(`leader SIGKILLed -> standby holds the Lease after ${handover} ms (lease ${LEASE_SECONDS} s)`);
     // Within the lease duration plus one retry period and scheduling slack.
     expect(handover).toBeLessThan((LEASE_SECONDS + 2) * 1000);
     expect(next).not.toBe(first);
