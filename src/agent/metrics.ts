@@ -19,7 +19,8 @@ export interface DataplaneCounters {
     readonly bytes: Count;
   }[];
   readonly drops: readonly { readonly reason: string; readonly packets: Count }[];
-  readonly lru: { readonly hits: Count; readonly misses: Count };
+  /** `repicked`: hits whose backend had been removed, re-picked from the ring (evLruRealGone). */
+  readonly lru: { readonly hits: Count; readonly misses: Count; readonly repicked?: Count };
   /** Maglev ring fingerprint per VIP, for fleet consistency dashboards. */
   readonly rings?: readonly { readonly vip: string; readonly fingerprint: string }[];
 }
@@ -163,6 +164,9 @@ function registerDataplaneCollectors(
   });
   mirrored('sterlet_lru_misses_total', 'Connection-table lookups that missed (new or evicted flow).', [], (c, s) => {
     c.inc(num(s.lru.misses));
+  });
+  mirrored('sterlet_lru_repicked_after_backend_removal_total', 'Connection-table hits whose backend was removed: re-picked from the ring (also counted as misses).', [], (c, s) => {
+    c.inc(num(s.lru.repicked ?? 0));
   });
   new Gauge({
     name: 'sterlet_ring_info',

@@ -1,20 +1,27 @@
-// `sterlet stats`: counters of the pinned balancer, as a table or JSON.
+// `sterlet stats`: counters of the pinned balancer, as a table or JSON; with
+// --decap (or --bpffs naming a decap directory) those of the decap program.
 
+import { existsSync } from 'node:fs';
+import { BpfMap } from '../agent/bpf/libbpf.ts';
 import { openPinnedBalancer } from '../agent/lifecycle.ts';
 import { readLive } from '../agent/live.ts';
-import { DEFAULT_BPFFS } from '../agent/pins.ts';
-import { formatStats, readStats } from '../agent/stats.ts';
+import { balancerPins, DEFAULT_BPFFS, DEFAULT_DECAP_BPFFS, decapPins, isComplete } from '../agent/pins.ts';
+import { formatDecapStats, formatStats, readDecapStats, readStats } from '../agent/stats.ts';
 import { SterletError } from '../common/errors.ts';
 import { parseFlags, type FlagSpec } from './args.ts';
 
 export const STATS_FLAGS: readonly FlagSpec[] = [
-  { name: 'bpffs', type: 'string', help: 'bpffs directory of the running agent', default: DEFAULT_BPFFS },
-  { name: 'json', type: 'boolean', help: 'print JSON (numbers; vips, backends, counters, drops, lru)' },
+  { name: 'bpffs', type: 'string', help: `bpffs directory of the running agent (with --decap: default ${DEFAULT_DECAP_BPFFS})`, default: DEFAULT_BPFFS },
+  { name: 'decap', type: 'boolean', help: 'show the decap program\'s counters (automatic when --bpffs is a decap directory)' },
+  { name: 'json', type: 'boolean', help: 'print JSON (numbers; vips, backends, counters, drops, lru; with --decap: counters)' },
 ];
 
 export async function statsCommand(argv: readonly string[]): Promise<number> {
   const f = parseFlags('stats', argv, STATS_FLAGS);
-  const bpffs = f.str('bpffs') ?? DEFAULT_BPFFS;
+  const decap = f.bool('decap');
+  const bpffs = decap && !f.has('bpffs') ? DEFAULT_DECAP_BPFFS : (f.str('bpffs') ?? DEFAULT_BPFFS);
+  // A decap directory holds decap_cfg and no balancer settings pin.
+  if (decap || (isComplete(decapPins(bpffs)) && !isComplete(balancerPins(bpffs)))) return decapStats(bpffs, f.bool('json'));
   const pinned = openPinnedBalancer(bpffs);
   if (pinned === undefined) throw notPinned(bpffs);
   try {
@@ -23,6 +30,24 @@ export async function statsCommand(argv: readonly string[]): Promise<number> {
     return 0;
   } finally {
     pinned.close();
+  }
+}
+
+function decapStats(bpffs: string, json: boolean): number {
+  const pins = decapPins(bpffs);
+  if (!isComplete(pins) || !existsSync(pins.map('stats'))) {
+    throw new SterletError('DECAP_NOT_RUNNING', `no decap program is pinned under ${bpffs}`, {
+      why: 'sterlet decap pins its maps there when it attaches',
+      fix: 'run sterlet decap first, or pass the --bpffs it uses',
+    });
+  }
+  const stats = BpfMap.fromPinned(pins.map('stats'));
+  try {
+    const snapshot = readDecapStats(stats);
+    process.stdout.write(json ? `${JSON.stringify(snapshot, null, 2)}\n` : `${formatDecapStats(snapshot)}\n`);
+    return 0;
+  } finally {
+    stats.close();
   }
 }
 

@@ -8,7 +8,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { xdpQuery } from '../../src/agent/bpf/libbpf.ts';
+import { BpfMap, possibleCpus, xdpQuery } from '../../src/agent/bpf/libbpf.ts';
+import { DecapStat, Stat } from '../../src/agent/dataplane/counters.ts';
 
 const NODE = 'node_modules/.bin/node';
 const CLI = 'src/cli/sterlet.ts';
@@ -16,6 +17,7 @@ const tag = `${process.pid}${Math.random().toString(36).slice(2, 6)}`;
 const veth = `stla${tag}`.slice(0, 15);
 const peer = `stlb${tag}`.slice(0, 15);
 const bpffs = `/sys/fs/bpf/sterlet-cli-${tag}`;
+const decapBpffs = `/sys/fs/bpf/sterlet-cli-decap-${tag}`;
 let scratch: string;
 let manifests: string;
 let ifindex: number;
@@ -95,6 +97,7 @@ afterAll(() => {
     execFileSync('ip', ['link', 'del', veth]);
   } finally {
     rmSync(bpffs, { recursive: true, force: true });
+    rmSync(decapBpffs, { recursive: true, force: true });
     rmSync(scratch, { recursive: true, force: true });
   }
 });
@@ -127,6 +130,11 @@ describe('sterlet CLI against the kernel', () => {
     };
     expect(stats.vips).toEqual([expect.objectContaining({ key: 'TCP 10.200.0.10:80', packets: 1, backends: ['10.0.1.11', '10.0.1.12'] })]);
     expect(stats.counters.txForward.packets).toBe(1);
+    // evLruRealGone (a flow whose backend was removed, re-picked) is shown by name.
+    setCounter(join(bpffs, 'stats'), Stat.evLruRealGone, 3);
+    const gone = JSON.parse(sterlet('stats', '--bpffs', bpffs, '--json').stdout) as { lru: { repickedAfterBackendRemoval: number } };
+    expect(gone.lru.repickedAfterBackendRemoval).toBe(3);
+    expect(sterlet('stats', '--bpffs', bpffs).stdout).toContain('re-picked after backend removal 3');
 
     const other = join(scratch, 'other');
     mkdirSync(other);
@@ -161,5 +169,45 @@ describe('sterlet CLI against the kernel', () => {
     expect(xdpQuery(ifindex).progId).toBe(0);
     expect(existsSync(join(bpffs, 'vips'))).toBe(false);
     expect(sterlet('stats', '--bpffs', bpffs).stderr).toContain('AGENT_NOT_RUNNING');
+  });
+});
+
+/** Sets one per-CPU counter of a pinned stats map: `packets` on CPU 0, 100 bytes each. */
+function setCounter(path: string, index: number, packets: number): void {
+  const map = BpfMap.fromPinned(path);
+  try {
+    const key = Buffer.alloc(4);
+    key.writeUInt32LE(index);
+    const v = Buffer.alloc(16);
+    v.writeBigUInt64LE(BigInt(packets), 0);
+    v.writeBigUInt64LE(BigInt(packets * 100), 8);
+    map.updatePerCpu(key, [v, ...Array.from({ length: possibleCpus() - 1 }, () => Buffer.alloc(16))]);
+  } finally {
+    map.close();
+  }
+}
+
+describe('sterlet stats for the decap program', () => {
+  it('shows the decap counters with --bpffs DIR (detected) and with --decap', () => {
+    const started = sterlet('decap', '--interface', peer, '--local-address', '10.0.1.11', '--bpffs', decapBpffs, '--foreground=false');
+    try {
+      expect(started.code, started.stderr).toBe(0);
+      setCounter(join(decapBpffs, 'decap_stats'), DecapStat.gue4, 7);
+      setCounter(join(decapBpffs, 'decap_stats'), DecapStat.passNotLocal, 2);
+      const json = sterlet('stats', '--bpffs', decapBpffs, '--json');
+      expect(json.code, json.stderr).toBe(0);
+      const snapshot = JSON.parse(json.stdout) as { counters: Record<string, { packets: number; bytes: number }> };
+      expect(snapshot.counters['gue4']).toEqual({ packets: 7, bytes: 700 });
+      expect(snapshot.counters['passNotLocal']).toEqual({ packets: 2, bytes: 200 });
+      expect(Object.keys(snapshot.counters).sort()).toEqual(Object.keys(DecapStat).sort());
+      const table = sterlet('stats', '--decap', '--bpffs', decapBpffs);
+      expect(table.code, table.stderr).toBe(0);
+      expect(table.stdout).toMatch(/decapsulated GUE over IPv4\s+7\s+700/);
+      // --decap on a directory with nothing pinned names the problem.
+      expect(sterlet('stats', '--decap', '--bpffs', join(decapBpffs, 'none')).stderr).toContain('DECAP_NOT_RUNNING');
+    } finally {
+      sterlet('detach', '--interface', peer, '--bpffs', decapBpffs);
+    }
+    expect(xdpQuery(Number(execFileSync('cat', [`/sys/class/net/${peer}/ifindex`]).toString())).progId).toBe(0);
   });
 });
