@@ -35,7 +35,7 @@ export const AGENT_FLAGS: readonly FlagSpec[] = [
   { name: 'max-reals', type: 'number', help: 'distinct backend addresses the maps hold', default: 4096 },
   { name: 'lru-size', type: 'number', help: 'connection-table entries per forwarding CPU', default: 1_000_000 },
   { name: 'fallback-lru-size', type: 'number', help: 'entries of the table for CPUs without their own', default: 65536 },
-  { name: 'mtu', type: 'number', help: 'largest packet toward backends incl. encapsulation; bigger ones get ICMP too-big (0 = off)', default: 0 },
+  { name: 'mtu', type: 'number', help: 'largest packet toward backends incl. encapsulation; bigger ones get ICMP too-big (default: the interface MTU; 0 = off)' },
   { name: 'gue-port', type: 'number', help: 'GUE destination port (backends decap it)', default: 6080 },
   { name: 'outer-source-v4', type: 'string', help: 'outer IPv4 source prefix; host bits come from the flow hash (backend RSS)', default: '172.16.0.0/16' },
   { name: 'outer-source-v6', type: 'string', help: 'outer IPv6 source prefix (>= /96)', default: 'fd00:5354::/96' },
@@ -45,6 +45,15 @@ export const AGENT_FLAGS: readonly FlagSpec[] = [
   BPF_OBJECT_FLAG,
   LOG_LEVEL_FLAG,
 ];
+
+/** The `--mtu` value in force: the flag (0 = too-big generation off), else the interface MTU. */
+export function mtuBudget(flag: number | undefined, interfaceMtu: number): number {
+  const mtu = flag ?? interfaceMtu;
+  if (!Number.isInteger(mtu) || mtu < 0 || mtu > 65535) {
+    throw new UsageError(`--mtu ${String(flag)} is not an MTU`, 'pass a size in bytes (e.g. 1500), or 0 to send no ICMP too-big');
+  }
+  return mtu;
+}
 
 export async function agentCommand(argv: readonly string[]): Promise<number> {
   const f = parseFlags('agent', argv, AGENT_FLAGS);
@@ -69,6 +78,8 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
   const log = logger('agent', f.str('log-level'));
 
   const env = await discoverEnvironment({ interface: iface, ...(f.has('gateway-mac') ? { gatewayMac: f.str('gateway-mac') ?? '' } : {}) });
+  // The too-big budget: what the interface can send, unless the operator says otherwise.
+  const mtu = mtuBudget(f.has('mtu') ? f.num('mtu') : undefined, env.link.mtu);
   const topology = await readTopology({ sysfsRoot: f.str('sysfs-root') ?? '/sys' });
   const cpus = forwardingCpus(topology, f.str('forwarding-cpus'));
   if (topology.cpusWithoutNode.length > 0) log.warn({ cpus: topology.cpusWithoutNode }, 'CPUs without a NUMA node in sysfs: their tables go to node 0');
@@ -105,7 +116,7 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
     forwardingCpus: cpus.map((c) => ({ cpu: c.cpu, numaNode: c.node })),
     settings: {
       gatewayMac: env.gateway.mac,
-      mtu: f.num('mtu') ?? 0,
+      mtu,
       gueDestinationPort: f.num('gue-port') ?? 6080,
       sourcePrefixV4: outerSource(f.str('outer-source-v4') ?? '', 4, '--outer-source-v4'),
       sourcePrefixV6: outerSource(f.str('outer-source-v6') ?? '', 6, '--outer-source-v6'),
@@ -150,7 +161,7 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
       ? undefined
       : await startMetricsServer({ port: listen.port, host: listen.host, registry: metrics.registry, ready: () => runtime.ready, signal: controller.signal });
   log.info(
-    { interface: iface, ifindex: env.link.ifindex, gateway: env.gateway, cpus: cpus.map((c) => `${c.cpu}@node${c.node}`), source: source.name, metrics: server?.url },
+    { interface: iface, ifindex: env.link.ifindex, gateway: env.gateway, mtu, cpus: cpus.map((c) => `${c.cpu}@node${c.node}`), source: source.name, metrics: server?.url },
     'agent started',
   );
   try {

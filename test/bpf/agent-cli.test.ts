@@ -35,8 +35,8 @@ interface Agent {
   waitFor(pred: (l: Record<string, unknown>) => boolean, what: string): Promise<Record<string, unknown>>;
 }
 
-function startAgent(): Agent {
-  const proc = spawn(NODE, [CLI, 'agent', '--interface', veth, '--manifests', manifests, '--bpffs', bpffs, '--gateway-mac', '02:00:00:00:00:09',
+function startAgent(...extra: string[]): Agent {
+  const proc = spawn(NODE, [CLI, 'agent', ...extra, '--interface', veth, '--manifests', manifests, '--bpffs', bpffs, '--gateway-mac', '02:00:00:00:00:09',
     '--metrics-addr', '127.0.0.1:0', '--lru-size', '4096', '--ring-size', '251', '--max-vips', '8', '--max-reals', '32', '--log-level', 'debug'], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(proc);
   const lines: Record<string, unknown>[] = [];
@@ -111,6 +111,10 @@ describe('sterlet CLI against the kernel', () => {
     const applied = await agent.waitFor((l) => l['msg'] === 'applied' && l['reason'] === 'source', '"applied"');
     expect(applied).toMatchObject({ vips: 1, vipsChanged: ['added default/web'] });
     expect(applied['changes']).toBe(2 + 251 + 1 + 1);
+    // The too-big budget defaults to the interface MTU, in the log and in the settings map.
+    const linkMtu = Number(execFileSync('cat', [`/sys/class/net/${veth}/mtu`]).toString());
+    expect(started['mtu']).toBe(linkMtu);
+    expect(settingsMtu()).toBe(linkMtu);
     const ready = await fetch(`${String(started['metrics'])}/readyz`);
     expect(ready.status).toBe(200);
     const metrics = await (await fetch(`${String(started['metrics'])}/metrics`)).text();
@@ -155,8 +159,10 @@ describe('sterlet CLI against the kernel', () => {
     await new Promise((r) => agent.proc.once('exit', r));
     expect(xdpQuery(ifindex).progId).toBe(programId);
 
-    const second = startAgent();
+    const second = startAgent('--mtu', '0');
     expect(await second.waitFor(msg('dataplane adopted'), 'adoption')).toMatchObject({ outcome: 'adopted', programId });
+    expect(await second.waitFor(msg('agent started'), '"agent started"')).toMatchObject({ mtu: 0 });
+    expect(settingsMtu(), '--mtu 0 turns too-big generation off').toBe(0);
     await second.waitFor((l) => l['msg'] === 'applied' && l['changes'] === 0, 'no-op apply after restart');
     second.proc.kill('SIGTERM');
     const code = await new Promise((r) => second.proc.once('exit', r));
@@ -171,6 +177,16 @@ describe('sterlet CLI against the kernel', () => {
     expect(sterlet('stats', '--bpffs', bpffs).stderr).toContain('AGENT_NOT_RUNNING');
   });
 });
+
+/** The mtu field of the pinned balancer settings (u16 at offset 10, see codec.ts). */
+function settingsMtu(): number | undefined {
+  const map = BpfMap.fromPinned(join(bpffs, 'settings'));
+  try {
+    return map.lookup(Buffer.alloc(4))?.readUInt16LE(10);
+  } finally {
+    map.close();
+  }
+}
 
 /** Sets one per-CPU counter of a pinned stats map: `packets` on CPU 0, 100 bytes each. */
 function setCounter(path: string, index: number, packets: number): void {
