@@ -25,7 +25,8 @@ export default function setup(): () => void {
   must(CLUSTER_SCRIPT, ['acquire', String(process.pid)], 'the local control plane did not start');
 
   process.env['KUBECONFIG'] = KUBECONFIG;
-  process.env['STERLET_KUBECONFIG'] = KUBECONFIG;
+  // Not STERLET_KUBECONFIG: STERLET_<FLAG> is how the sterlet CLI reads its
+  // flags, and every CLI child of every project would inherit --kubeconfig.
   process.env['STERLET_TESTBIN'] = bin;
   process.env['PATH'] = `${bin}:${process.env['PATH'] ?? ''}`;
 
