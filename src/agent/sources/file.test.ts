@@ -117,6 +117,30 @@ describe('fileSource', () => {
     expect(renamed.kind === 'state' && renamed.vips[0]?.backends[0]?.weight).toBe(6);
   });
 
+  it('sees every rename over a file in a watched directory tree, including a subdirectory made later (no poll)', { timeout: 30_000 }, async () => {
+    const watched = join(dir, 'manifests');
+    const staging = join(dir, 'staging'); // outside the watched tree, like an editor's or kubelet's temp files
+    await mkdir(watched);
+    await mkdir(staging);
+    await writeFile(join(watched, 'web.yaml'), manifest(1));
+    const events = fileSource(watched, { debounceMs: 20, sighup: false, resyncMs: 0 }).events(controller.signal)[Symbol.asyncIterator]();
+    expect((await next(events)).kind).toBe('state');
+    const replace = async (target: string, weight: number): Promise<void> => {
+      await writeFile(join(staging, `web-${weight}.yaml`), manifest(weight));
+      await rename(join(staging, `web-${weight}.yaml`), target);
+      const got = await next(events);
+      expect(got.kind === 'state' && got.vips[0]?.backends[0]?.weight).toBe(weight);
+    };
+    // Node 24's recursive fs.watch on Linux reported the first of these and then nothing.
+    for (const weight of [2, 3, 4]) await replace(join(watched, 'web.yaml'), weight);
+    // A subdirectory created while running is watched too.
+    await mkdir(join(watched, 'sub'));
+    await rename(join(watched, 'web.yaml'), join(watched, 'sub', 'web.yaml'));
+    const moved = await next(events);
+    expect(moved.kind === 'state' && moved.vips[0]?.backends[0]?.weight).toBe(4);
+    for (const weight of [5, 6]) await replace(join(watched, 'sub', 'web.yaml'), weight);
+  });
+
   it('re-reads on SIGHUP', async () => {
     await writeFile(join(dir, 'web.yaml'), manifest(1));
     const events = fileSource(dir, { debounceMs: 60_000 }).events(controller.signal)[Symbol.asyncIterator]();

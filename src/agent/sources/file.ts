@@ -1,12 +1,13 @@
 // The standalone source: `--manifests PATH` (a YAML file or a directory of
-// them). Re-reads on file changes (fs.watch on the directory, so editors that
-// replace files by rename are seen), on SIGHUP and every `resyncMs` (a missed
-// watch event is caught by the next poll: level-based, never edge-only).
+// them). Re-reads on file changes (non-recursive fs.watch on the directory and
+// each subdirectory, re-armed on every change, so editors and ConfigMap volumes
+// that replace files by rename are seen), on SIGHUP and every `resyncMs` (a
+// missed watch event is caught by the next poll: level-based, never edge-only).
 
-import { watch, type FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Labels } from '../../api/meta.ts';
+import { watchDirectories, type DirWatch } from './dir-watch.ts';
 import { loadManifests } from './manifests.ts';
 import type { DesiredStateSource, SourceEvent } from './types.ts';
 
@@ -45,19 +46,14 @@ async function* watchManifests(path: string, options: FileSourceOptions, signal:
   const onHup = (): void => trigger(0);
   const onAbort = (): void => wake?.();
 
-  let watcher: FSWatcher | undefined;
+  let watcher: DirWatch | undefined;
   try {
     const isDir = (await stat(path).catch(() => undefined))?.isDirectory() ?? false;
     // Watch the directory, never the file: editors replace files by rename and
     // Kubernetes ConfigMap volumes swap a `..data` symlink, both of which a
-    // watch on the file itself misses. Any event re-reads (debounced).
-    const dir = isDir ? path : dirname(path);
-    try {
-      watcher = watch(dir, { recursive: isDir }, () => onChange());
-      watcher.on('error', () => undefined); // directory removed: the resync poll keeps trying
-    } catch {
-      // Missing path: the first read reports it; the poll picks it up once it exists.
-    }
+    // watch on the file itself misses. Any event re-reads (debounced); a
+    // missing path is reported by the first read and watched once it exists.
+    watcher = watchDirectories(isDir ? path : dirname(path), { subdirectories: isDir, onChange });
     if (options.sighup ?? true) process.on('SIGHUP', onHup);
     signal.addEventListener('abort', onAbort);
     const poll = resyncMs > 0 ? setInterval(() => trigger(0), resyncMs) : undefined;
@@ -69,6 +65,8 @@ async function* watchManifests(path: string, options: FileSourceOptions, signal:
           continue;
         }
         pending = false;
+        // Before reading, so a change made while reading is not lost.
+        await watcher.rearm();
         const load = await loadManifests(path, options.node === undefined ? {} : { node: options.node });
         if (signal.aborted) return;
         yield load.ok
