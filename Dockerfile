@@ -36,9 +36,12 @@ COPY --from=build /src/build/bpf/ ./build/bpf/
 COPY --from=build /src/dist/ ./dist/
 COPY --from=build /src/node_modules/ ./node_modules/
 COPY package.json ./
-ENV STERLET_LIBBPF=/usr/local/lib/sterlet/libbpf.so.1 \
-    STERLET_BPF_DIR=/opt/sterlet/build/bpf \
-    NODE_ENV=production
+# libbpf is found at /usr/local/lib/sterlet (the adapter's second candidate)
+# and the BPF objects at build/bpf beside dist/, as in a checkout.
+# A smaller young generation keeps the agent's RSS under 200 MiB at
+# 512 VIPs x 4096 backends (218 MiB with Node's default, 192 with this).
+ENV NODE_ENV=production \
+    NODE_OPTIONS=--max-semi-space-size=4
 # Non-root by default; the agent DaemonSet runs it as root with the
 # capabilities XDP needs (see charts/sterlet/values.yaml).
 USER 65532:65532
