@@ -101,4 +101,31 @@ describe('AgentRuntime', () => {
     source.end();
     await done;
   });
+
+  it('runs beforeResync (the gateway MAC refresh) before every periodic resync', async () => {
+    const io = new MemoryDataplane(limits);
+    const source = scriptedSource();
+    const log = recorder();
+    const order: string[] = [];
+    const rt = new AgentRuntime({
+      source,
+      io,
+      limits,
+      buildRing: ring,
+      log,
+      resyncMs: 30,
+      beforeResync: async () => void order.push('before'),
+      onApply: (r) => void order.push(r.reason),
+    });
+    const ac = new AbortController();
+    const done = rt.run(ac.signal);
+    source.push({ kind: 'state', origin: 'x', vips: [vip(['10.0.1.1'])] });
+    await new Promise((r) => setTimeout(r, 100));
+    source.end();
+    await done;
+    expect(order[0]).toBe('source');
+    expect(order.filter((o) => o === 'before').length).toBeGreaterThanOrEqual(2);
+    // Each resync follows its refresh.
+    for (let i = 1; i < order.length; i++) if (order[i] === 'resync') expect(order[i - 1]).toBe('before');
+  });
 });

@@ -41,6 +41,8 @@ export interface RuntimeOptions {
   readonly log: Log;
   /** Read the maps back and reconcile the last good state this often; 0 = never. Default 60 s. */
   readonly resyncMs?: number;
+  /** Runs before each periodic resync (the agent re-resolves a discovered gateway MAC). */
+  readonly beforeResync?: () => Promise<void>;
   /** Every apply attempt (metrics). */
   readonly onApply?: (record: ApplyRecord) => void;
   /** Called after an apply that wrote many entries (the agent returns freed memory to the OS). */
@@ -90,7 +92,7 @@ export class AgentRuntime {
   /** Runs until `signal` aborts. The dataplane stays attached and programmed afterwards. */
   async run(signal: AbortSignal): Promise<void> {
     const resyncMs = this.#o.resyncMs ?? 60_000;
-    const timer = resyncMs > 0 ? setInterval(() => void this.resync(), resyncMs) : undefined;
+    const timer = resyncMs > 0 ? setInterval(() => void this.#periodic(), resyncMs) : undefined;
     try {
       for await (const event of this.#o.source.events(signal)) {
         if (event.kind === 'invalid') {
@@ -105,6 +107,15 @@ export class AgentRuntime {
       clearInterval(timer);
       await this.#queue;
     }
+  }
+
+  async #periodic(): Promise<void> {
+    try {
+      await this.#o.beforeResync?.();
+    } catch (err) {
+      this.#o.log.warn({ err: errorText(err) }, 'pre-resync step failed');
+    }
+    await this.resync();
   }
 
   /** Re-reads the maps and reconciles the last good state (repairs any drift). */

@@ -5,7 +5,9 @@
 import { trimHeap } from '../agent/bpf/libc.ts';
 import { buildRing, ringFingerprint } from '../agent/maglev.ts';
 import { discoverEnvironment } from '../agent/discovery.ts';
-import { secondsToAtime } from '../agent/dataplane/layout.ts';
+import { encodeSettings, u32, type Settings } from '../agent/dataplane/codec.ts';
+import { LAYOUT_VERSION, secondsToAtime } from '../agent/dataplane/layout.ts';
+import { gatewayRefresher } from '../agent/gateway.ts';
 import { startBalancer, type RunningBalancer } from '../agent/lifecycle.ts';
 import { MapsIO } from '../agent/maps-io.ts';
 import { createAgentMetrics, startMetricsServer } from '../agent/metrics.ts';
@@ -106,6 +108,14 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
     });
   }
 
+  let settings: Settings = {
+    gatewayMac: env.gateway.mac,
+    mtu,
+    gueDestinationPort: f.num('gue-port') ?? 6080,
+    sourcePrefixV4: outerSource(f.str('outer-source-v4') ?? '', 4, '--outer-source-v4'),
+    sourcePrefixV6: outerSource(f.str('outer-source-v6') ?? '', 6, '--outer-source-v6'),
+    udpTimeout: secondsToAtime(f.num('udp-timeout') ?? 30),
+  };
   running = startBalancer({
     interfaceName: iface,
     ifindex: env.link.ifindex,
@@ -114,18 +124,21 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
     objectPath: f.str('bpf-object'),
     sizes,
     forwardingCpus: cpus.map((c) => ({ cpu: c.cpu, numaNode: c.node })),
-    settings: {
-      gatewayMac: env.gateway.mac,
-      mtu,
-      gueDestinationPort: f.num('gue-port') ?? 6080,
-      sourcePrefixV4: outerSource(f.str('outer-source-v4') ?? '', 4, '--outer-source-v4'),
-      sourcePrefixV6: outerSource(f.str('outer-source-v6') ?? '', 6, '--outer-source-v6'),
-      udpTimeout: secondsToAtime(f.num('udp-timeout') ?? 30),
-    },
+    settings,
     log,
   });
 
   const dataplane = running;
+  // A discovered gateway MAC is re-resolved before every periodic resync.
+  const gateway = gatewayRefresher({
+    interfaceName: iface,
+    initial: env.gateway,
+    log,
+    write: (mac) => {
+      settings = { ...settings, gatewayMac: mac };
+      dataplane.maps.settings.update(u32(0), encodeSettings({ ...settings, layoutVersion: LAYOUT_VERSION }));
+    },
+  });
   const controller = new AbortController();
   const stop = (signal: string): void => {
     log.info({ signal }, 'stopping; the dataplane stays attached and programmed');
@@ -142,6 +155,7 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
     fingerprint: ringFingerprint,
     log,
     resyncMs: (f.num('resync-interval') ?? 60) * 1000,
+    beforeResync: async () => void (await gateway.refresh()),
     onDesired: (generation) => metrics.desiredGeneration.set(generation),
     onApply: (r) => {
       metrics.applyDuration.observe({ result: r.ok ? 'success' : 'error' }, r.durationMs / 1000);

@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { discoverEnvironment, discoverGateway, discoverLink } from '../../src/agent/discovery.ts';
+import { gatewayRefresher } from '../../src/agent/gateway.ts';
 import { isSterletError } from '../../src/common/errors.ts';
 
 const exec = promisify(execFile);
@@ -108,5 +109,37 @@ describe('discovery in a network namespace', () => {
       await ipIn(HOST, 'route', 'add', 'default', 'via', '10.231.0.1');
     }
     await expectCode(discoverGateway('lb0', 4, { netns: `${HOST}-missing` }), 'DISCOVERY_COMMAND_FAILED');
+  });
+
+  it('re-resolves a discovered gateway MAC after the router changed it, and reports the change once', async () => {
+    await poke('10.231.0.1');
+    await waitForNeighbour('10.231.0.1');
+    const initial = await discoverGateway('lb0', 4, { netns: HOST });
+    const writes: string[] = [];
+    const changes: object[] = [];
+    const refresher = gatewayRefresher({
+      interfaceName: 'lb0',
+      initial,
+      discovery: { netns: HOST },
+      write: (mac) => writes.push(mac),
+      log: { info: (obj) => changes.push(obj), warn: () => undefined },
+    });
+    expect(await refresher.refresh()).toBe(false);
+    const replaced = '02:5e:00:00:23:01';
+    const original = await macOf(ROUTER, 'rt0');
+    await ipIn(ROUTER, 'link', 'set', 'dev', 'rt0', 'address', replaced);
+    try {
+      // The host learns the new MAC as it would after a failover: its entry is re-resolved.
+      await ipIn(HOST, 'neigh', 'flush', 'dev', 'lb0');
+      await poke('10.231.0.1');
+      await waitForNeighbour('10.231.0.1');
+      expect(await refresher.refresh()).toBe(true);
+      expect(writes).toEqual([replaced]);
+      expect(changes).toEqual([expect.objectContaining({ from: original, to: replaced, gateway: '10.231.0.1' })]);
+      expect(await refresher.refresh()).toBe(false);
+      expect(writes).toHaveLength(1);
+    } finally {
+      await ipIn(ROUTER, 'link', 'set', 'dev', 'rt0', 'address', original);
+    }
   });
 });
