@@ -31,7 +31,7 @@ export interface CompileResult {
   readonly state: DesiredState;
   /** Sorted by VIP id, then code, then object. */
   readonly problems: readonly Problem[];
-  /** Pool that admitted each VIP in the state (pool mode only): VIP id -> pool name. */
+  /** Pool that admitted each VIP holding its claim, served or not (no Backends yet) (pool mode only): VIP id -> pool name. */
   readonly admittedBy: ReadonlyMap<string, string>;
 }
 
@@ -198,6 +198,8 @@ export function compile(objects: readonly CompileInput[], options: CompileOption
       continue;
     }
     claims.set(claimKey, id);
+    // Recorded before backends resolve: a VIP scaled to zero is still admitted (and holds its claim).
+    if (pool !== undefined) admittedBy.set(id, pool.name);
 
     const selected = index.select(namespace, vip.spec.backendSelector);
     const resolved = resolveBackends({ vip, id, ip, pool }, selected, problems);
@@ -208,7 +210,6 @@ export function compile(objects: readonly CompileInput[], options: CompileOption
       problems.add('NO_BACKENDS', id, vipRef, 'spec.backendSelector', `VirtualIP ${id} is not served: ${why}`);
       continue; // it still holds its address claim: scaling to zero does not hand the address to someone else
     }
-    if (pool !== undefined) admittedBy.set(id, pool.name);
     if (options.node !== undefined && !matchesSelector(vip.spec.nodeSelector, options.node.labels)) continue;
 
     const body = {

@@ -57,6 +57,13 @@ describe('pool admission', () => {
     expect(result.admittedBy.get('team-a/web')).toBe('team-a');
   });
 
+  it('records the admitting pool of a VIP that has no Backends yet (it holds its claim)', () => {
+    const result = compile([vip('web', 'team-a', '10.200.0.10')], { admission: admission(teamA) });
+    expect(result.state.vips).toEqual([]);
+    expect(result.problems.map((p) => p.code)).toEqual(['NO_BACKENDS']);
+    expect(result.admittedBy.get('team-a/web')).toBe('team-a');
+  });
+
   it('with no pool at all, nothing is admitted (secure by default)', () => {
     const result = compile(web, { admission: admission() });
     expect(result.state.vips).toEqual([]);
