@@ -3,7 +3,7 @@
 // the set of keys to reconcile: a Backend change queues the VIPs whose
 // selector matches its old or new labels; a VIP change queues every VIP that
 // claims the same address/port/protocol (conflicts move); a pool change queues
-// every VIP; a node change queues the VIPs it reports or could serve.
+// every VIP and every pool (overlaps); a node change queues the VIPs it reports or could serve.
 
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -19,6 +19,7 @@ import { Informer, type InformerHandler } from '../common/kube-informer.ts';
 
 export const VIP_PREFIX = 'VirtualIP:';
 export const BACKEND_PREFIX = 'Backend:';
+export const POOL_PREFIX = 'VirtualIPPool:';
 
 type Schema = typeof VirtualIP | typeof Backend | typeof VirtualIPPool | typeof LoadBalancerNode;
 const Conditions = z.array(Condition);
@@ -79,7 +80,8 @@ export class ControllerCache {
       new Informer(client, ref, { log, onChange, optional });
     this.vips = make(Resources.virtualIP, (ev, obj, old) => this.#onVip(ev, obj, old));
     this.backends = make(Resources.backend, (ev, obj, old) => this.#onBackend(ev, obj, old));
-    this.pools = make(Resources.virtualIPPool, () => this.enqueueAllVips());
+    // Any pool change can move VIPs between pools and changes the overlaps of every pool.
+    this.pools = make(Resources.virtualIPPool, () => { this.enqueueAllVips(); this.enqueueAllPools(); });
     this.nodes = make(Resources.loadBalancerNode, (ev, obj, old) => this.#onNode(ev, obj, old));
     this.namespaces = make(Resources.namespace, (ev, obj, old) => {
       if (ev === 'update' && sameLabels(obj.metadata.labels, old?.metadata.labels)) return;
@@ -148,6 +150,10 @@ export class ControllerCache {
 
   enqueueAllVips(): void {
     for (const raw of this.vips.list()) this.#enqueue(VIP_PREFIX + objectKey(raw));
+  }
+
+  enqueueAllPools(): void {
+    for (const raw of this.pools.list()) this.#enqueue(POOL_PREFIX + raw.metadata.name);
   }
 
   enqueueAllBackends(): void {

@@ -18,6 +18,8 @@ export const ConditionType = {
   Reconciling: 'Reconciling',
   /** kstatus: progress is blocked until the input changes (abnormal-true). */
   Stalled: 'Stalled',
+  /** VirtualIPPool: another pool claims part of the same addresses (informational). */
+  Overlapping: 'Overlapping',
 } as const;
 export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
 

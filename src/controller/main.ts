@@ -8,7 +8,7 @@ import { SterletError } from '../common/errors.ts';
 import { isConflict, isNotFound, KubeClient } from '../common/kube.ts';
 import { sleep } from '../common/kube-informer.ts';
 import { createLogger, type Logger } from '../common/log.ts';
-import { BACKEND_PREFIX, ControllerCache, VIP_PREFIX } from './cache.ts';
+import { BACKEND_PREFIX, ControllerCache, POOL_PREFIX, VIP_PREFIX } from './cache.ts';
 import { EventRecorder } from './events.ts';
 import { LeaderElector } from './leader.ts';
 import { ControllerMetrics, type MetricsServer, serveMetrics } from './metrics.ts';
@@ -86,6 +86,7 @@ export async function runController(options: ControllerOptions = {}): Promise<vo
         log.info({ vips: cache.vips.list().length, backends: cache.backends.list().length }, 'caches synced; reconciling');
         cache.enqueueAllVips();
         cache.enqueueAllBackends();
+        cache.enqueueAllPools();
         reconciler.livenessChanged();
         // Node heartbeats expire with time, not with events: re-check VIPs when the live set changes.
         const liveness = setInterval(() => { if (reconciler.livenessChanged()) cache.enqueueAllVips(); }, 2_000);
@@ -141,12 +142,13 @@ async function runWorkers(queue: WorkQueue, reconciler: Reconciler, metrics: Con
       if (intervalMs > 0) await sleep(intervalMs, stop);
       const key = await queue.get(stop);
       if (key === undefined) return;
-      const kind = key.startsWith(VIP_PREFIX) ? 'VirtualIP' : 'Backend';
-      const name = key.slice(kind === 'VirtualIP' ? VIP_PREFIX.length : BACKEND_PREFIX.length);
+      const kind = key.startsWith(VIP_PREFIX) ? 'VirtualIP' : key.startsWith(POOL_PREFIX) ? 'VirtualIPPool' : 'Backend';
+      const name = key.slice(kind === 'VirtualIP' ? VIP_PREFIX.length : kind === 'VirtualIPPool' ? POOL_PREFIX.length : BACKEND_PREFIX.length);
       const end = metrics.reconcileSeconds.startTimer({ kind });
       try {
         // A 404 means the object went away mid-reconcile: its delete event is (or was) queued.
-        const result = await (kind === 'VirtualIP' ? reconciler.reconcileVip(name) : reconciler.reconcileBackend(name))
+        const result = await (kind === 'VirtualIP' ? reconciler.reconcileVip(name)
+          : kind === 'VirtualIPPool' ? reconciler.reconcilePool(name) : reconciler.reconcileBackend(name))
           .catch((err: unknown): ReconcileResult => { if (isNotFound(err)) return {}; throw err; });
         queue.forget(key);
         if (result.requeueAfterMs !== undefined) queue.addAfter(key, result.requeueAfterMs);

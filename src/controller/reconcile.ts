@@ -14,10 +14,12 @@ import type { Condition } from '../api/meta.ts';
 import type { Problem } from '../api/problems.ts';
 import { VirtualIP } from '../api/virtual-ip.ts';
 import { type KubeClient, type KubeObject, Resources } from '../common/kube.ts';
-import { BACKEND_PREFIX, type ControllerCache } from './cache.ts';
+import { VirtualIPPool } from '../api/virtual-ip-pool.ts';
+import { BACKEND_PREFIX, type ControllerCache, POOL_PREFIX } from './cache.ts';
 import { ConditionType, EventReason, transitions } from './conditions.ts';
 import type { EventRecorder } from './events.ts';
 import type { ControllerMetrics } from './metrics.ts';
+import { poolStatus } from './pool-status.ts';
 import { backendStatus, type NodeView, type VipOutcome, vipStatus } from './status.ts';
 
 export const FINALIZER = 'sterlet.dev/dataplane';
@@ -43,6 +45,8 @@ interface Usage {
   readonly backends: ReadonlySet<string>;
   readonly backendProblems: readonly Problem[];
   readonly conflict: boolean;
+  /** VirtualIPPool that admitted it (counted in that pool's status). */
+  readonly pool: string | undefined;
 }
 
 export class Reconciler {
@@ -122,6 +126,7 @@ export class Reconciler {
       backends: new Set(outcome.desired?.backends.map((b) => b.name) ?? []),
       backendProblems: outcome.problems.filter((p) => p.object.kind === 'Backend'),
       conflict: outcome.problems.some((p) => p.code === 'DUPLICATE_VIP'),
+      pool: outcome.pool,
     });
 
     if (deleting) {
@@ -161,6 +166,20 @@ export class Reconciler {
     return {};
   }
 
+  /** Writes a pool's status: how many VIPs it admits (from the last VIP reconciles) and its overlaps. */
+  async reconcilePool(name: string): Promise<ReconcileResult> {
+    const { cache } = this.#o;
+    const raw = cache.pools.get(name);
+    if (raw === undefined || raw.metadata.deletionTimestamp !== undefined) return {};
+    const parsed = cache.parse(VirtualIPPool, raw);
+    if (parsed instanceof z.ZodError) return {};
+    let admitted = 0;
+    for (const u of this.#usage.values()) if (u.pool === name) admitted++;
+    const status = poolStatus(parsed, cache.poolList(), admitted, new Date().toISOString());
+    await this.#writeStatus(raw, status, 'VirtualIPPool');
+    return {};
+  }
+
   /** VIPs currently refused with Conflict (for the metric). */
   conflictCount(): number {
     let n = 0;
@@ -173,6 +192,9 @@ export class Reconciler {
     if (next === undefined) this.#usage.delete(key);
     else this.#usage.set(key, next);
     const ns = next?.namespace ?? prev?.namespace;
+    if (prev?.pool !== next?.pool) {
+      for (const pool of [prev?.pool, next?.pool]) if (pool !== undefined) this.#o.enqueue(`${POOL_PREFIX}${pool}`);
+    }
     if (ns === undefined) return;
     const touched = new Set<string>([...(prev?.backends ?? []), ...(next?.backends ?? [])]);
     for (const p of [...(prev?.backendProblems ?? []), ...(next?.backendProblems ?? [])]) touched.add(p.object.name);
@@ -185,15 +207,18 @@ export class Reconciler {
   }
 
   /** Merge-patches status when it differs; fields that disappeared are sent as null. */
-  async #writeStatus(raw: KubeObject, next: object, kind: 'VirtualIP' | 'Backend'): Promise<void> {
+  async #writeStatus(raw: KubeObject, next: object, kind: 'VirtualIP' | 'Backend' | 'VirtualIPPool'): Promise<void> {
     const current = (raw['status'] ?? {}) as Record<string, unknown>;
     if (stableJson(pick(current, next)) === stableJson(next) && !hasExtra(current, next)) return;
     const patch: Record<string, unknown> = { ...next };
     for (const k of Object.keys(current)) if (!(k in next)) patch[k] = null;
-    const ref = kind === 'VirtualIP' ? Resources.virtualIP : Resources.backend;
-    const written = await this.#o.client.patchStatus(ref, raw.metadata.name, patch, raw.metadata.namespace);
+    const { cache } = this.#o;
+    const target = kind === 'VirtualIP' ? { ref: Resources.virtualIP, informer: cache.vips }
+      : kind === 'Backend' ? { ref: Resources.backend, informer: cache.backends }
+      : { ref: Resources.virtualIPPool, informer: cache.pools };
+    const written = await this.#o.client.patchStatus(target.ref, raw.metadata.name, patch, raw.metadata.namespace);
     this.#o.metrics.statusWrites.inc({ kind });
-    (kind === 'VirtualIP' ? this.#o.cache.vips : this.#o.cache.backends).upsert(written);
+    target.informer.upsert(written);
   }
 
   /** Queues Events for condition transitions; never waits for them (they are best effort). */

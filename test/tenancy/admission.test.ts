@@ -162,18 +162,28 @@ describe('VirtualIPPool admission (real API server, real controller process)', (
     await waitCondition(nsB, 'overlap', 'Accepted', { status: 'True', message: new RegExp(`VirtualIPPool ${wide}`) }, SETTLE_MS);
   });
 
-  // Enable with STERLET_TEST_GAPS=1: the controller does not write VirtualIPPool status yet (see the report).
-  it.skipIf(process.env['STERLET_TEST_GAPS'] !== '1')('reports on each pool how many VirtualIPs it admits', async () => {
+  it('reports on each pool how many VirtualIPs it admits and which pools overlap it', async () => {
     await waitCondition(nsA, 'web', 'Accepted', { status: 'True' }, SETTLE_MS);
+    type PoolJson = { metadata: { generation: number }; status?: { observedGeneration?: number; virtualIPs?: number; conditions?: { type: string; status: string; message: string }[] } };
     const status = await waitFor(async () => {
-      const p = await getJson<{ metadata: { generation: number }; status?: { observedGeneration?: number; virtualIPs?: number } }>(['virtualippool', wide]);
+      const p = await getJson<PoolJson>(['virtualippool', wide]);
       return p.status?.observedGeneration === p.metadata.generation ? p.status : false;
     }, { what: `VirtualIPPool ${wide} status`, timeoutMs: 20_000 });
     expect(status.virtualIPs).toBeGreaterThan(0);
+    expect(status.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'True' });
+    // The /28 pool of the previous test lies inside the wide pool's /25.
+    const overlap = status.conditions?.find((c) => c.type === 'Overlapping');
+    expect(overlap).toMatchObject({ status: 'True' });
+    expect(overlap?.message).toContain('tenancy-specific');
+    // The narrow pool admits nothing of this file (nsB's .130 was refused).
+    const narrowStatus = await waitFor(async () => {
+      const p = await getJson<PoolJson>(['virtualippool', narrow]);
+      return p.status?.virtualIPs !== undefined ? p.status : false;
+    }, { what: `VirtualIPPool ${narrow} status`, timeoutMs: 20_000 });
+    expect(narrowStatus.virtualIPs).toBe(0);
   });
 
-  // Enable with STERLET_TEST_GAPS=1: compile() records the admitting pool only once a VIP has backends.
-  it.skipIf(process.env['STERLET_TEST_GAPS'] !== '1')('names the admitting pool of a VIP that has no Backends yet', async () => {
+  it('names the admitting pool of a VIP that has no Backends yet', async () => {
     const st = await waitCondition(nsA, 'fresh', 'Accepted', { status: 'True' }, SETTLE_MS);
     expect(condition(st, 'Accepted')?.message).toContain(`admitted by VirtualIPPool ${wide}`);
   });
