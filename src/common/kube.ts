@@ -144,6 +144,7 @@ export interface WatchOptions {
 }
 
 const MERGE_PATCH = 'application/merge-patch+json';
+const APPLY_PATCH = 'application/apply-patch+yaml';
 /** How long TLS/auth options are reused before the (possibly rotated) token is read again. */
 const AUTH_REFRESH_MS = 60_000;
 
@@ -304,6 +305,16 @@ export class KubeClient {
   mergePatch(ref: ResourceRef, name: string, patch: unknown, options: { namespace?: string | undefined; subresource?: string } = {}): Promise<KubeObject> {
     const path = resourcePath(ref, { namespace: options.namespace, name, subresource: options.subresource });
     return this.request('PATCH', path, { body: patch, contentType: MERGE_PATCH });
+  }
+
+  /**
+   * Server-side apply of `obj` (JSON is YAML) as `fieldManager`: sets only the fields it
+   * names and needs no resourceVersion, so it never conflicts with a concurrent status
+   * write; list-type-set fields such as metadata.finalizers merge per element.
+   */
+  apply(ref: ResourceRef, obj: KubeObject, fieldManager: string, options: { force?: boolean } = {}): Promise<KubeObject> {
+    const path = resourcePath(ref, { namespace: obj.metadata.namespace, name: obj.metadata.name });
+    return this.request('PATCH', path, { body: obj, contentType: APPLY_PATCH, query: { fieldManager, force: options.force === true ? true : undefined } });
   }
 
   /** Merge-patches `status` only. */

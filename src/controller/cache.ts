@@ -20,6 +20,8 @@ import { Informer, type InformerHandler } from '../common/kube-informer.ts';
 export const VIP_PREFIX = 'VirtualIP:';
 export const BACKEND_PREFIX = 'Backend:';
 export const POOL_PREFIX = 'VirtualIPPool:';
+/** Adds the finalizer to a VirtualIP (own queue: after VIP status, before bookkeeping). */
+export const FINALIZER_PREFIX = 'Finalizer:';
 
 type Schema = typeof VirtualIP | typeof Backend | typeof VirtualIPPool | typeof LoadBalancerNode;
 const Conditions = z.array(Condition);

@@ -8,7 +8,7 @@ import { SterletError } from '../common/errors.ts';
 import { isConflict, isNotFound, KubeClient } from '../common/kube.ts';
 import { sleep } from '../common/kube-informer.ts';
 import { createLogger, type Logger } from '../common/log.ts';
-import { BACKEND_PREFIX, ControllerCache, POOL_PREFIX, VIP_PREFIX } from './cache.ts';
+import { ControllerCache, FINALIZER_PREFIX, POOL_PREFIX, VIP_PREFIX } from './cache.ts';
 import { EventRecorder } from './events.ts';
 import { LeaderElector } from './leader.ts';
 import { ControllerMetrics, type MetricsServer, serveMetrics } from './metrics.ts';
@@ -57,10 +57,14 @@ export async function runController(options: ControllerOptions = {}): Promise<vo
   const metrics = new ControllerMetrics();
   // Two queues: VirtualIPs (what agents program) never wait behind the
   // bookkeeping of Backend status, which has its own single worker.
-  const depth = (): void => { metrics.queueDepth.set(vipQueue.depth + backendQueue.depth); };
+  // Finalizers have a third queue: they wait while VIP status is pending (an initial
+  // sync publishes every VIP first) but never behind Backend bookkeeping.
+  const depth = (): void => { metrics.queueDepth.set(vipQueue.depth + finalizerQueue.depth + backendQueue.depth); };
   const vipQueue: WorkQueue = new WorkQueue({ onDepth: depth });
+  const finalizerQueue: WorkQueue = new WorkQueue({ onDepth: depth });
   const backendQueue: WorkQueue = new WorkQueue({ onDepth: depth });
-  const enqueue = (k: string): void => (k.startsWith(VIP_PREFIX) ? vipQueue : backendQueue).add(k);
+  const enqueue = (k: string): void =>
+    (k.startsWith(VIP_PREFIX) ? vipQueue : k.startsWith(FINALIZER_PREFIX) ? finalizerQueue : backendQueue).add(k);
   const cache = new ControllerCache(client, { log, enqueue });
   const reconciler = new Reconciler({
     client, cache, metrics, log,
@@ -97,6 +101,7 @@ export async function runController(options: ControllerOptions = {}): Promise<vo
         try {
           await Promise.all([
             runWorkers(vipQueue, reconciler, metrics, log, workers, leadership),
+            runWorkers(finalizerQueue, reconciler, metrics, log, workers, leadership, () => vipQueue.depth > 0),
             runWorkers(backendQueue, reconciler, metrics, log, 1, leadership, () => vipQueue.depth > 0, BACKEND_STATUS_INTERVAL_MS),
           ]);
         } finally {
@@ -123,6 +128,7 @@ export async function runController(options: ControllerOptions = {}): Promise<vo
     }
   } finally {
     vipQueue.shutdown();
+    finalizerQueue.shutdown();
     backendQueue.shutdown();
     await Promise.allSettled(informerRuns);
     await server?.close();
@@ -142,13 +148,15 @@ async function runWorkers(queue: WorkQueue, reconciler: Reconciler, metrics: Con
       if (intervalMs > 0) await sleep(intervalMs, stop);
       const key = await queue.get(stop);
       if (key === undefined) return;
-      const kind = key.startsWith(VIP_PREFIX) ? 'VirtualIP' : key.startsWith(POOL_PREFIX) ? 'VirtualIPPool' : 'Backend';
-      const name = key.slice(kind === 'VirtualIP' ? VIP_PREFIX.length : kind === 'VirtualIPPool' ? POOL_PREFIX.length : BACKEND_PREFIX.length);
+      const kind = key.startsWith(VIP_PREFIX) ? 'VirtualIP' : key.startsWith(POOL_PREFIX) ? 'VirtualIPPool'
+        : key.startsWith(FINALIZER_PREFIX) ? 'Finalizer' : 'Backend';
+      const name = key.slice(key.indexOf(':') + 1);
       const end = metrics.reconcileSeconds.startTimer({ kind });
       try {
         // A 404 means the object went away mid-reconcile: its delete event is (or was) queued.
         const result = await (kind === 'VirtualIP' ? reconciler.reconcileVip(name)
-          : kind === 'VirtualIPPool' ? reconciler.reconcilePool(name) : reconciler.reconcileBackend(name))
+          : kind === 'VirtualIPPool' ? reconciler.reconcilePool(name)
+          : kind === 'Finalizer' ? reconciler.reconcileFinalizer(name) : reconciler.reconcileBackend(name))
           .catch((err: unknown): ReconcileResult => { if (isNotFound(err)) return {}; throw err; });
         queue.forget(key);
         if (result.requeueAfterMs !== undefined) queue.addAfter(key, result.requeueAfterMs);

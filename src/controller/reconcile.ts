@@ -10,12 +10,12 @@ import { z } from 'zod';
 import { Backend } from '../api/backend.ts';
 import { compile } from '../api/compile.ts';
 import type { LoadBalancerNode } from '../api/load-balancer-node.ts';
-import type { Condition } from '../api/meta.ts';
+import { API_VERSION, type Condition } from '../api/meta.ts';
 import type { Problem } from '../api/problems.ts';
 import { VirtualIP } from '../api/virtual-ip.ts';
 import { type KubeClient, type KubeObject, Resources } from '../common/kube.ts';
 import { VirtualIPPool } from '../api/virtual-ip-pool.ts';
-import { BACKEND_PREFIX, type ControllerCache, POOL_PREFIX } from './cache.ts';
+import { BACKEND_PREFIX, type ControllerCache, FINALIZER_PREFIX, POOL_PREFIX } from './cache.ts';
 import { ConditionType, EventReason, transitions } from './conditions.ts';
 import type { EventRecorder } from './events.ts';
 import type { ControllerMetrics } from './metrics.ts';
@@ -23,6 +23,8 @@ import { poolStatus } from './pool-status.ts';
 import { backendStatus, type NodeView, type VipOutcome, vipStatus } from './status.ts';
 
 export const FINALIZER = 'sterlet.dev/dataplane';
+/** Server-side apply field manager of the controller's own metadata (the finalizer). */
+export const FIELD_MANAGER = 'sterlet-controller';
 
 export interface ReconcilerOptions {
   readonly client: KubeClient;
@@ -110,17 +112,13 @@ export class Reconciler {
     const nodes = this.nodeViews();
     const result = vipStatus(key, parsed, outcome, nodes, { deleting, now: new Date().toISOString() });
     const previous = parsed.status?.conditions;
+    // One write on the critical path: status (what agents program from). The finalizer
+    // is added from a lower-priority queue that waits while VIPs are pending, so an
+    // initial sync publishes every VIP before spending writes on finalizers; a delete
+    // before the finalizer lands is seen by agents as a delete.
     await this.#writeStatus(raw, result.status, 'VirtualIP');
+    if (!deleting && !finalizers.includes(FINALIZER)) this.#o.enqueue(`${FINALIZER_PREFIX}${key}`);
     this.#emitTransitions(raw, previous, result.inputs);
-    // Status first: agents can program as soon as it lands; the finalizer follows
-    // in the same reconcile (a delete in between is seen by agents as a delete).
-    if (!deleting && !finalizers.includes(FINALIZER)) {
-      const current = cache.vips.get(key) ?? raw;
-      const patched = await client.mergePatch(Resources.virtualIP, raw.metadata.name,
-        { metadata: { finalizers: [...(current.metadata.finalizers ?? []), FINALIZER], resourceVersion: current.metadata.resourceVersion } },
-        { namespace: raw.metadata.namespace });
-      cache.vips.upsert(patched);
-    }
     this.#setUsage(key, deleting ? undefined : {
       namespace: parsed.metadata.namespace ?? 'default',
       backends: new Set(outcome.desired?.backends.map((b) => b.name) ?? []),
@@ -163,6 +161,24 @@ export class Reconciler {
     }
     const status = backendStatus(parsed, usedBy, problems, new Date().toISOString());
     await this.#writeStatus(raw, status, 'Backend');
+    return {};
+  }
+
+  /**
+   * Adds the finalizer with a server-side apply that names only our entry and no
+   * resourceVersion, so it never conflicts with a concurrent status write.
+   */
+  async reconcileFinalizer(key: string): Promise<ReconcileResult> {
+    const { cache, client } = this.#o;
+    const raw = cache.vips.get(key);
+    if (raw === undefined || raw.metadata.deletionTimestamp !== undefined || (raw.metadata.finalizers ?? []).includes(FINALIZER)) return {};
+    const applied = await client.apply(Resources.virtualIP, {
+      apiVersion: API_VERSION, kind: 'VirtualIP',
+      // The uid is a precondition: never touch a VIP deleted and re-made meanwhile.
+      metadata: { name: raw.metadata.name, ...(raw.metadata.namespace === undefined ? {} : { namespace: raw.metadata.namespace }),
+        ...(raw.metadata.uid === undefined ? {} : { uid: raw.metadata.uid }), finalizers: [FINALIZER] },
+    }, FIELD_MANAGER);
+    cache.vips.upsert(applied);
     return {};
   }
 
