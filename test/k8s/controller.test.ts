@@ -60,7 +60,8 @@ describe('controller', () => {
     // No node matches yet: honest about it, and kstatus says why it is not Ready.
     expect(condition(st, 'Programmed')).toMatchObject({ status: 'False', reason: 'NoNodes' });
     expect(condition(st, 'Ready')?.status).toBe('False');
-    expect((await vipStatus(ns, 'web')).finalizers).toContain('sterlet.dev/dataplane');
+    // The finalizer is added by its own queue right after the status write (one write on the sync path).
+    await waitFor(async () => (await vipStatus(ns, 'web')).finalizers.includes('sterlet.dev/dataplane'), { what: 'the dataplane finalizer', timeoutMs: 15_000 });
   });
 
   it('is Programmed and Ready when every selected node reports the revision with one ring', async () => {

@@ -153,10 +153,11 @@ describe('VirtualIPPool admission (real API server, real controller process)', (
       addresses: [`${net}.48/28`], backendAddresses: ['10.77.4.0/24'], namespaceSelector: onlyNamespaces(nsA),
     });
     await applyObjects(nsA, [vipFor('overlap', `${net}.50`), ...webBackends('overlap', ['10.77.4.1', '10.77.1.13'])]);
-    const st = await waitCondition(nsA, 'overlap', 'Accepted', { status: 'True', message: new RegExp(`VirtualIPPool ${specific}`) }, SETTLE_MS);
-    expect(st.compiled?.backends.map((b) => b.address)).toEqual(['10.77.4.1']);
+    // Backends may reach the controller after the VIP: wait until both are resolved, then check the admitting pool.
     const refs = await waitCondition(nsA, 'overlap', 'ResolvedRefs', { reason: 'BackendNotAllowed' }, SETTLE_MS);
     expect(condition(refs, 'ResolvedRefs')?.message).toContain(`overlap-2 (10.77.1.13) is outside the backend ranges of VirtualIPPool ${specific}`);
+    const st = await waitCondition(nsA, 'overlap', 'Accepted', { status: 'True', message: new RegExp(`VirtualIPPool ${specific}`) }, SETTLE_MS);
+    expect(st.compiled?.backends.map((b) => b.address)).toEqual(['10.77.4.1']);
     // nsB is not selected by the /28, so the same range falls back to the wide pool.
     await applyObjects(nsB, [vipFor('overlap', `${net}.51`), ...webBackends('overlap', ['10.77.1.14'])]);
     await waitCondition(nsB, 'overlap', 'Accepted', { status: 'True', message: new RegExp(`VirtualIPPool ${wide}`) }, SETTLE_MS);
