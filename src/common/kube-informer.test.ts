@@ -1,46 +1,29 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KubeClient, Resources } from './kube.ts';
+import { startFakeApiServer, type FakeApiServer } from '../../test/unit/support/fake-api-server.ts';
+import { type KubeClient, Resources } from './kube.ts';
 import { Informer } from './kube-informer.ts';
 
 // A fake API server: `lists` answers list calls in order (the last one repeats), `watches` likewise.
 let lists: ((res: http.ServerResponse) => void)[] = [];
 let watches: ((res: http.ServerResponse) => void)[] = [];
-let server: http.Server;
-let dir = '';
+let api: FakeApiServer;
 let client: KubeClient;
 
 const obj = (name: string, rv: string) => ({ metadata: { name, namespace: 'ns', resourceVersion: rv } });
 const json = (res: http.ServerResponse, code: number, body: unknown): void => { res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body)); };
 
 beforeAll(async () => {
-  server = http.createServer((req, res) => {
+  api = await startFakeApiServer((req, res) => {
     const queue = req.url?.includes('watch=true') === true ? watches : lists;
     const next = queue.length > 1 ? queue.shift() : queue[0];
     if (next === undefined) return json(res, 500, {});
     next(res);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  dir = mkdtempSync(join(tmpdir(), 'informer-test-'));
-  const kubeconfig = join(dir, 'kubeconfig');
-  writeFileSync(kubeconfig, `apiVersion: v1
-kind: Config
-clusters: [{name: c, cluster: {server: "http://127.0.0.1:${(server.address() as { port: number }).port}", insecure-skip-tls-verify: true}}]
-users: [{name: u, user: {token: t}}]
-contexts: [{name: x, context: {cluster: c, user: u}}]
-current-context: x
-`);
-  client = KubeClient.create({ kubeconfig });
+  }, 't');
+  client = api.client;
 });
 
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((r) => server.close(() => r()));
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => api.close());
 
 describe('Informer', () => {
   it('lists, watches, survives a broken watch and relists after 410 Gone, reporting what vanished', async () => {

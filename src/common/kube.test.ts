@@ -1,42 +1,24 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KubeApiError, KubeClient, resourcePath, Resources, type WatchEvent } from './kube.ts';
+import { startFakeApiServer, type FakeApiServer } from '../../test/unit/support/fake-api-server.ts';
+import { KubeApiError, type KubeClient, resourcePath, Resources, type WatchEvent } from './kube.ts';
 
 // A fake API server on loopback: each test sets how the next watch behaves.
 let behaviour: (res: http.ServerResponse) => void = () => undefined;
-let server: http.Server;
-let dir = '';
+let api: FakeApiServer;
 let client: KubeClient;
 const seenAuth: string[] = [];
 
 beforeAll(async () => {
-  server = http.createServer((req, res) => {
+  api = await startFakeApiServer((req, res) => {
     seenAuth.push(req.headers.authorization ?? '');
     if (req.url?.includes('watch=true') === true) return behaviour(res);
     res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'Status', reason: 'NotFound', message: 'virtualips "x" not found', code: 404 }));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  dir = mkdtempSync(join(tmpdir(), 'kube-test-'));
-  const kubeconfig = join(dir, 'kubeconfig');
-  writeFileSync(kubeconfig, `apiVersion: v1
-kind: Config
-clusters: [{name: c, cluster: {server: "http://127.0.0.1:${port}", insecure-skip-tls-verify: true}}]
-users: [{name: u, user: {token: secret-token}}]
-contexts: [{name: x, context: {cluster: c, user: u}}]
-current-context: x
-`);
-  client = KubeClient.create({ kubeconfig });
+  }, 'secret-token');
+  client = api.client;
 });
 
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((r) => server.close(() => r()));
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => api.close());
 
 const event = (type: string, name: string): string => `${JSON.stringify({ type, object: { metadata: { name, resourceVersion: '7' } } })}\n`;
 
