@@ -85,26 +85,3 @@ export function ip(netns: string, ...args: string[]): Promise<RunResult> {
 export async function sysctl(netns: string, key: string, value: string | number): Promise<void> {
   await run(['sysctl', '-q', '-w', `${key}=${String(value)}`], { netns });
 }
-
-/** Polls `check` until it returns a non-undefined value or the time runs out. */
-export async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined> | T | undefined,
-  options: { timeoutMs?: number; intervalMs?: number } = {},
-): Promise<T> {
-  const deadline = Date.now() + (options.timeoutMs ?? 15_000);
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() > deadline) {
-      const detail = lastError instanceof Error ? `; last error: ${lastError.message}` : '';
-      throw new Error(`E2E_TIMEOUT: gave up waiting for ${what} after ${String(options.timeoutMs ?? 15_000)} ms${detail}`);
-    }
-    await new Promise((r) => setTimeout(r, options.intervalMs ?? 100));
-  }
-}
