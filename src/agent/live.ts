@@ -7,7 +7,6 @@ import { decodeReal, decodeVipKey, decodeVipMeta } from './dataplane/codec.ts';
 import { VipFlag } from './dataplane/layout.ts';
 import type { Limits, LiveReal, LiveState, LiveVip, Ring, VipFlags } from './model.ts';
 import { newRing, vipKeyId } from './model.ts';
-import { readArrayRange } from './ring-range.ts';
 import { BPF_F_MMAPABLE } from './bpf/libbpf.ts';
 import { arrayElemSize, withMappedWindow } from './bpf/libc.ts';
 import { Size } from './dataplane/layout.ts';
@@ -65,7 +64,7 @@ export function readLive(maps: BalancerMaps, limits: Limits, hint?: LiveState): 
 
 export function readRing(maps: BalancerMaps, vipIndex: number, limits: Limits, into?: Ring): Ring {
   if ((maps.ring.info().flags & BPF_F_MMAPABLE) !== 0) return readRingMapped(maps.ring.fd, vipIndex, limits, into);
-  const raw = readArrayRange(maps.ring, vipIndex * limits.ringSize, limits.ringSize);
+  const raw = maps.ring.lookupRange(vipIndex * limits.ringSize, limits.ringSize);
   const ring = into ?? newRing(limits);
   const words = new Uint32Array(raw.buffer, raw.byteOffset, limits.ringSize);
   ring.set(words);
