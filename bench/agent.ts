@@ -6,14 +6,14 @@
 //   npm run bench:agent        (root; needs make bpf)
 
 import { cpus, loadavg } from 'node:os';
-import { reconcile } from '../src/agent/apply.ts';
+import { reconcile } from '../src/agent/plan/apply.ts';
 import { openBalancer } from '../src/agent/dataplane/loader.ts';
-import { trimHeap } from '../src/agent/bpf/libc.ts';
-import { createRingMap } from '../src/agent/lifecycle.ts';
-import { buildRing, ringFingerprint } from '../src/agent/maglev.ts';
-import { MapsIO } from '../src/agent/maps-io.ts';
-import type { DesiredVip } from '../src/agent/model.ts';
-import { RingCache } from '../src/agent/rings.ts';
+import { trimHeap } from '../src/libbpf/libc.ts';
+import { createRingMap } from '../src/agent/dataplane/startup.ts';
+import { buildRing, ringFingerprint } from '../src/agent/plan/maglev.ts';
+import { MapsIO } from '../src/agent/dataplane/maps-io.ts';
+import type { DesiredVip } from '../src/agent/plan/model.ts';
+import { RingCache } from '../src/agent/plan/rings.ts';
 
 const VIPS = 512;
 const PER_VIP = 8;

@@ -10,10 +10,10 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { XdpAction } from '../src/agent/bpf/libbpf.ts';
+import { XdpAction } from '../src/libbpf/libbpf.ts';
 import type { StatName } from '../src/agent/dataplane/counters.ts';
-import { build } from '../src/common/packet/build.ts';
-import type { Layer } from '../src/common/packet/types.ts';
+import { build } from '../src/packet/build.ts';
+import type { Layer } from '../src/packet/types.ts';
 import { BENCH_OBJECT, Rig, VIP, type ProgramName } from './lib/dataplane-rig.ts';
 
 const cpu = Number(process.env.BENCH_CPU ?? availableParallelism() - 1);

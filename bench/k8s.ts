@@ -16,8 +16,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../src/common/log.ts';
-import { KubeClient, type KubeObject, objectKey, Resources } from '../src/common/kube.ts';
-import { Informer } from '../src/common/kube-informer.ts';
+import { KubeClient, type KubeObject, objectKey, Resources } from '../src/kube/client.ts';
+import { Informer } from '../src/kube/informer.ts';
 import { runController } from '../src/controller/main.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');

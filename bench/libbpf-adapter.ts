@@ -5,7 +5,7 @@
 //   env: BENCH_RUNS (5)
 
 import { fileURLToPath } from 'node:url';
-import { BpfMap, BpfObject, MapType, XdpAction } from '../src/agent/bpf/libbpf.ts';
+import { BpfMap, BpfObject, MapType, XdpAction } from '../src/libbpf/libbpf.ts';
 
 const runs = Number(process.env['BENCH_RUNS'] ?? 5);
 const OBJ = fileURLToPath(new URL('../build/test/adapter_test.bpf.o', import.meta.url));

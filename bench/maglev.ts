@@ -8,7 +8,7 @@
 
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { DEFAULT_RING_SIZE, buildRing, ringShares, slotsMoved, sortBackends, type MaglevBackend } from '../src/agent/maglev.ts';
+import { DEFAULT_RING_SIZE, buildRing, ringShares, slotsMoved, sortBackends, type MaglevBackend } from '../src/agent/plan/maglev.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '100' } } });
 const runs = Number(values.runs);

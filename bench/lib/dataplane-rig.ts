@@ -3,7 +3,7 @@
 // every run, and counter checks so each measured run is proven to have taken
 // the intended path.
 
-import { BPF_F_NO_COMMON_LRU, BpfMap, MapType, type BpfProgram } from '../../src/agent/bpf/libbpf.ts';
+import { BPF_F_NO_COMMON_LRU, BpfMap, MapType, type BpfProgram } from '../../src/libbpf/libbpf.ts';
 import {
   encodeReal,
   encodeRing,
@@ -15,7 +15,7 @@ import {
 import { Stat, sumPerCpu, type StatName } from '../../src/agent/dataplane/counters.ts';
 import { Size } from '../../src/agent/dataplane/layout.ts';
 import { openBalancer, type Balancer } from '../../src/agent/dataplane/loader.ts';
-import { buildRing } from '../../src/agent/maglev.ts';
+import { buildRing } from '../../src/agent/plan/maglev.ts';
 
 export const BENCH_OBJECT = new URL('../../build/bpf/bench/bench.bpf.o', import.meta.url).pathname;
 export const Programs = {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryDataplane } from './memory-io.ts';
-import type { DesiredVip, Limits } from './model.ts';
+import { MemoryDataplane } from './plan/memory-io.ts';
+import type { DesiredVip, Limits } from './plan/model.ts';
 import { AgentRuntime, type ApplyRecord, type Log } from './runtime.ts';
 import type { DesiredStateSource, SourceEvent } from './sources/types.ts';
 

@@ -4,12 +4,12 @@
 // A rejected or failing state never replaces the last good one.
 
 import { errorText, isSterletError } from '../common/errors.ts';
-import { reconcile, type DataplaneIO } from './apply.ts';
-import type { DesiredVip, Limits, LiveState } from './model.ts';
-import { vipKeyId } from './model.ts';
-import type { RingBuilder, RingFingerprinter } from './rings.ts';
-import { RingCache } from './rings.ts';
-import { FreedReals } from './reals.ts';
+import { reconcile, type DataplaneIO } from './plan/apply.ts';
+import type { DesiredVip, Limits, LiveState } from './plan/model.ts';
+import { vipKeyId } from './plan/model.ts';
+import type { RingBuilder, RingFingerprinter } from './plan/rings.ts';
+import { RingCache } from './plan/rings.ts';
+import { FreedReals } from './plan/reals.ts';
 import type { DesiredStateSource, SourceProblem } from './sources/types.ts';
 
 /** The subset of a pino logger the runtime uses. */

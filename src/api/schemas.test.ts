@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Backend } from './backend.ts';
-import { compile } from './compile.ts';
+import { compile } from '../compile/compile.ts';
 import { DesiredState } from './desired-state.ts';
 import { LoadBalancerNode } from './load-balancer-node.ts';
 import { VirtualIP } from './virtual-ip.ts';

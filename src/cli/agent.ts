@@ -2,22 +2,22 @@
 // (manifests on disk, or the cluster) and keep it programmed. SIGTERM stops
 // the agent and leaves the dataplane attached: traffic does not notice.
 
-import { trimHeap } from '../agent/bpf/libc.ts';
-import { buildRing, ringFingerprint } from '../agent/maglev.ts';
-import { discoverEnvironment } from '../agent/discovery.ts';
+import { trimHeap } from '../libbpf/libc.ts';
+import { buildRing, ringFingerprint } from '../agent/plan/maglev.ts';
+import { discoverEnvironment } from '../agent/host/discovery.ts';
 import { encodeSettings, u32, type Settings } from '../agent/dataplane/codec.ts';
 import { LAYOUT_VERSION, secondsToAtime } from '../agent/dataplane/layout.ts';
-import { gatewayRefresher } from '../agent/gateway.ts';
-import { startBalancer, type RunningBalancer } from '../agent/lifecycle.ts';
-import { MapsIO } from '../agent/maps-io.ts';
+import { gatewayRefresher } from '../agent/host/gateway.ts';
+import { startBalancer, type RunningBalancer } from '../agent/dataplane/startup.ts';
+import { MapsIO } from '../agent/dataplane/maps-io.ts';
 import { createAgentMetrics, startMetricsServer } from '../agent/metrics.ts';
-import { readLive } from '../agent/live.ts';
-import { DEFAULT_BPFFS } from '../agent/pins.ts';
+import { readLive } from '../agent/dataplane/read-live.ts';
+import { DEFAULT_BPFFS } from '../agent/dataplane/pin-layout.ts';
 import { AgentRuntime } from '../agent/runtime.ts';
 import { fileSource } from '../agent/sources/file.ts';
 import type { DesiredStateSource } from '../agent/sources/types.ts';
-import { readStats, toDataplaneCounters } from '../agent/stats.ts';
-import { forwardingCpus, readTopology } from '../agent/topology.ts';
+import { readStats, toDataplaneCounters } from '../agent/dataplane/stats.ts';
+import { forwardingCpus, readTopology } from '../agent/host/topology.ts';
 import { errorText, isSterletError } from '../common/errors.ts';
 import { UsageError, parseFlags, type FlagSpec } from './args.ts';
 import { BPF_OBJECT_FLAG, LOG_LEVEL_FLAG, XDP_MODE_FLAG, hostPort, logger, outerSource, positive, xdpMode } from './common.ts';

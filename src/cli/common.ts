@@ -3,7 +3,7 @@
 
 import { SterletError } from '../common/errors.ts';
 import { createLogger, type Logger } from '../common/log.ts';
-import { discoverLink } from '../agent/discovery.ts';
+import { discoverLink } from '../agent/host/discovery.ts';
 import type { FlagSpec } from './args.ts';
 import { UsageError } from './args.ts';
 

@@ -3,8 +3,8 @@
 // DaemonSet container; default when running in a pod). Either way the program
 // stays attached when the process ends.
 
-import { startDecap } from '../agent/decap.ts';
-import { DEFAULT_DECAP_BPFFS } from '../agent/pins.ts';
+import { startDecap } from '../agent/dataplane/decap.ts';
+import { DEFAULT_DECAP_BPFFS } from '../agent/dataplane/pin-layout.ts';
 import { isIp, canonicalIp } from '../api/ip.ts';
 import { UsageError, parseFlags, type FlagSpec } from './args.ts';
 import { BPF_OBJECT_FLAG, LOG_LEVEL_FLAG, XDP_MODE_FLAG, ifindexOf, logger, xdpMode } from './common.ts';

@@ -2,8 +2,8 @@
 // (balancer or decap, whichever the directory holds). Connection tables are
 // lost: the next agent start creates a fresh dataplane.
 
-import { detachDataplane } from '../agent/detach.ts';
-import { DEFAULT_BPFFS } from '../agent/pins.ts';
+import { detachDataplane } from '../agent/dataplane/detach.ts';
+import { DEFAULT_BPFFS } from '../agent/dataplane/pin-layout.ts';
 import { parseFlags, type FlagSpec } from './args.ts';
 import { ifindexOf } from './common.ts';
 

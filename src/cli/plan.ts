@@ -1,14 +1,14 @@
 // `sterlet plan --manifests PATH`: what applying these manifests would change
 // in the pinned dataplane, per VIP. Reads only; writes nothing.
 
-import { openPinnedBalancer } from '../agent/lifecycle.ts';
-import { readLive } from '../agent/live.ts';
-import { buildRing } from '../agent/maglev.ts';
-import { emptyLive } from '../agent/model.ts';
-import { DEFAULT_BPFFS } from '../agent/pins.ts';
-import { plan } from '../agent/plan.ts';
+import { openPinnedBalancer } from '../agent/dataplane/startup.ts';
+import { readLive } from '../agent/dataplane/read-live.ts';
+import { buildRing } from '../agent/plan/maglev.ts';
+import { emptyLive } from '../agent/plan/model.ts';
+import { DEFAULT_BPFFS } from '../agent/dataplane/pin-layout.ts';
+import { plan } from '../agent/plan/plan.ts';
 import { loadManifests } from '../agent/sources/manifests.ts';
-import { formatSummaries } from '../agent/summary.ts';
+import { formatSummaries } from '../agent/plan/summary.ts';
 import { parseFlags, type FlagSpec } from './args.ts';
 
 export const PLAN_FLAGS: readonly FlagSpec[] = [

@@ -3,12 +3,12 @@
 // and the backend it picked.
 
 import { existsSync } from 'node:fs';
-import { BpfProgram } from '../agent/bpf/libbpf.ts';
+import { BpfProgram } from '../libbpf/libbpf.ts';
 import { u32 } from '../agent/dataplane/codec.ts';
-import { parseFlow } from '../agent/flow.ts';
-import { openPinnedBalancer } from '../agent/lifecycle.ts';
-import { balancerPins, DEFAULT_BPFFS } from '../agent/pins.ts';
-import { simulateFlow } from '../agent/simulate.ts';
+import { parseFlow } from '../agent/dataplane/flow-spec.ts';
+import { openPinnedBalancer } from '../agent/dataplane/startup.ts';
+import { balancerPins, DEFAULT_BPFFS } from '../agent/dataplane/pin-layout.ts';
+import { simulateFlow } from '../agent/dataplane/simulate.ts';
 import { parseFlags, type FlagSpec } from './args.ts';
 import { notPinned } from './stats.ts';
 

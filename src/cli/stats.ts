@@ -2,11 +2,11 @@
 // --decap (or --bpffs naming a decap directory) those of the decap program.
 
 import { existsSync } from 'node:fs';
-import { BpfMap } from '../agent/bpf/libbpf.ts';
-import { openPinnedBalancer } from '../agent/lifecycle.ts';
-import { readLive } from '../agent/live.ts';
-import { balancerPins, DEFAULT_BPFFS, DEFAULT_DECAP_BPFFS, decapPins, isComplete } from '../agent/pins.ts';
-import { formatDecapStats, formatStats, readDecapStats, readStats } from '../agent/stats.ts';
+import { BpfMap } from '../libbpf/libbpf.ts';
+import { openPinnedBalancer } from '../agent/dataplane/startup.ts';
+import { readLive } from '../agent/dataplane/read-live.ts';
+import { balancerPins, DEFAULT_BPFFS, DEFAULT_DECAP_BPFFS, decapPins, isComplete } from '../agent/dataplane/pin-layout.ts';
+import { formatDecapStats, formatStats, readDecapStats, readStats } from '../agent/dataplane/stats.ts';
 import { SterletError } from '../common/errors.ts';
 import { parseFlags, type FlagSpec } from './args.ts';
 

@@ -11,11 +11,11 @@ import { Backend } from '../api/backend.ts';
 import { formatIp, parseIp } from '../api/ip.ts';
 import { LoadBalancerNode } from '../api/load-balancer-node.ts';
 import { Condition, type Labels } from '../api/meta.ts';
-import { matchesSelector } from '../api/selector.ts';
+import { matchesSelector } from '../compile/selector.ts';
 import { VirtualIP } from '../api/virtual-ip.ts';
 import { VirtualIPPool } from '../api/virtual-ip-pool.ts';
-import { type KubeClient, type KubeObject, objectKey, Resources } from '../common/kube.ts';
-import { Informer, type InformerHandler } from '../common/kube-informer.ts';
+import { type KubeClient, type KubeObject, objectKey, Resources } from '../kube/client.ts';
+import { Informer, type InformerHandler } from '../kube/informer.ts';
 
 export const VIP_PREFIX = 'VirtualIP:';
 export const BACKEND_PREFIX = 'Backend:';

@@ -5,8 +5,8 @@
 
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { type KubeClient, type KubeObject, Resources } from '../common/kube.ts';
-import { microTime } from './leader.ts';
+import { type KubeClient, type KubeObject, Resources } from '../kube/client.ts';
+import { microTime } from '../kube/leader.ts';
 
 export const REPORTING_CONTROLLER = 'sterlet.dev/controller';
 

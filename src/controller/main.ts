@@ -5,12 +5,12 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { SterletError } from '../common/errors.ts';
-import { isConflict, isNotFound, KubeClient } from '../common/kube.ts';
-import { sleep } from '../common/kube-informer.ts';
+import { isConflict, isNotFound, KubeClient } from '../kube/client.ts';
+import { sleep } from '../kube/informer.ts';
 import { createLogger, type Logger } from '../common/log.ts';
 import { ControllerCache, FINALIZER_PREFIX, POOL_PREFIX, VIP_PREFIX } from './cache.ts';
 import { EventRecorder } from './events.ts';
-import { LeaderElector } from './leader.ts';
+import { LeaderElector } from '../kube/leader.ts';
 import { ControllerMetrics, type MetricsServer, serveMetrics } from './metrics.ts';
 import { type ReconcileResult, Reconciler } from './reconcile.ts';
 import { WorkQueue } from './workqueue.ts';

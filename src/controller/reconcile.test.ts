@@ -2,7 +2,7 @@
 // VIP costs one write on the critical path (status); the finalizer is queued
 // for a server-side apply without resourceVersion; a current VIP costs none.
 import { describe, expect, it } from 'vitest';
-import type { KubeClient, KubeObject, ResourceRef } from '../common/kube.ts';
+import type { KubeClient, KubeObject, ResourceRef } from '../kube/client.ts';
 import { ControllerCache } from './cache.ts';
 import type { EventRecorder } from './events.ts';
 import { ControllerMetrics } from './metrics.ts';

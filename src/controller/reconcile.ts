@@ -8,12 +8,12 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { Backend } from '../api/backend.ts';
-import { compile } from '../api/compile.ts';
+import { compile } from '../compile/compile.ts';
 import type { LoadBalancerNode } from '../api/load-balancer-node.ts';
 import { API_VERSION, type Condition } from '../api/meta.ts';
 import type { Problem } from '../api/problems.ts';
 import { VirtualIP } from '../api/virtual-ip.ts';
-import { type KubeClient, type KubeObject, Resources } from '../common/kube.ts';
+import { type KubeClient, type KubeObject, Resources } from '../kube/client.ts';
 import { VirtualIPPool } from '../api/virtual-ip-pool.ts';
 import { BACKEND_PREFIX, type ControllerCache, FINALIZER_PREFIX, POOL_PREFIX } from './cache.ts';
 import { ConditionType, EventReason, transitions } from './conditions.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compile } from '../api/compile.ts';
+import { compile } from '../compile/compile.ts';
 import type { LoadBalancerNode } from '../api/load-balancer-node.ts';
 import type { VirtualIPPool } from '../api/virtual-ip-pool.ts';
 import { VirtualIP } from '../api/virtual-ip.ts';

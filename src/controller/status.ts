@@ -6,7 +6,7 @@ import type { CompiledVip, DesiredVip } from '../api/desired-state.ts';
 import type { LoadBalancerNode } from '../api/load-balancer-node.ts';
 import type { Condition } from '../api/meta.ts';
 import { type Problem, ProblemEffect } from '../api/problems.ts';
-import { matchesSelector } from '../api/selector.ts';
+import { matchesSelector } from '../compile/selector.ts';
 import type { VirtualIP } from '../api/virtual-ip.ts';
 import { type ConditionInput, ConditionType, mergeConditions, Reason } from './conditions.ts';
 

@@ -2,19 +2,19 @@
 // reads are written in safe order, read back identically, and converge after
 // a failure injected in the middle of an apply.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { reconcile } from '../../src/agent/apply.ts';
+import { reconcile } from '../../src/agent/plan/apply.ts';
 import { openBalancer, type Balancer } from '../../src/agent/dataplane/loader.ts';
-import { BPF_F_MMAPABLE } from '../../src/agent/bpf/libbpf.ts';
-import { createRingMap } from '../../src/agent/lifecycle.ts';
-import { readRing } from '../../src/agent/live.ts';
-import { buildRing, ringFingerprint } from '../../src/agent/maglev.ts';
-import { MapsIO } from '../../src/agent/maps-io.ts';
-import type { DesiredBackend, DesiredVip, Limits } from '../../src/agent/model.ts';
+import { BPF_F_MMAPABLE } from '../../src/libbpf/libbpf.ts';
+import { createRingMap } from '../../src/agent/dataplane/startup.ts';
+import { readRing } from '../../src/agent/dataplane/read-live.ts';
+import { buildRing, ringFingerprint } from '../../src/agent/plan/maglev.ts';
+import { MapsIO } from '../../src/agent/dataplane/maps-io.ts';
+import type { DesiredBackend, DesiredVip, Limits } from '../../src/agent/plan/model.ts';
 import { encodeSettings, u32 } from '../../src/agent/dataplane/codec.ts';
-import { parseFlow } from '../../src/agent/flow.ts';
-import { plan } from '../../src/agent/plan.ts';
-import { simulateFlow } from '../../src/agent/simulate.ts';
-import { RingCache } from '../../src/agent/rings.ts';
+import { parseFlow } from '../../src/agent/dataplane/flow-spec.ts';
+import { plan } from '../../src/agent/plan/plan.ts';
+import { simulateFlow } from '../../src/agent/dataplane/simulate.ts';
+import { RingCache } from '../../src/agent/plan/rings.ts';
 
 const sizes = { maxVips: 8, maxReals: 33, ringSize: 251, lruSize: 1024, fallbackLruSize: 1024 };
 const limits: Limits = { maxVips: sizes.maxVips, maxReals: sizes.maxReals - 1, ringSize: sizes.ringSize };

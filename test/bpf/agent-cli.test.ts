@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BpfMap, possibleCpus, xdpQuery } from '../../src/agent/bpf/libbpf.ts';
+import { BpfMap, possibleCpus, xdpQuery } from '../../src/libbpf/libbpf.ts';
 import { DecapStat, Stat } from '../../src/agent/dataplane/counters.ts';
 
 const NODE = 'node_modules/.bin/node';

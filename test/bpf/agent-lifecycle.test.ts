@@ -7,15 +7,15 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { BpfProgram, xdpQuery } from '../../src/agent/bpf/libbpf.ts';
+import { BpfProgram, xdpQuery } from '../../src/libbpf/libbpf.ts';
 import { encodeFlowKey, encodeLruVal, u32 } from '../../src/agent/dataplane/codec.ts';
-import { startDecap } from '../../src/agent/decap.ts';
-import { detachDataplane } from '../../src/agent/detach.ts';
-import { startBalancer, type StartBalancerOptions } from '../../src/agent/lifecycle.ts';
-import { balancerPins } from '../../src/agent/pins.ts';
+import { startDecap } from '../../src/agent/dataplane/decap.ts';
+import { detachDataplane } from '../../src/agent/dataplane/detach.ts';
+import { startBalancer, type StartBalancerOptions } from '../../src/agent/dataplane/startup.ts';
+import { balancerPins } from '../../src/agent/dataplane/pin-layout.ts';
 import type { Log } from '../../src/agent/runtime.ts';
-import { forwardingCpus, readTopology } from '../../src/agent/topology.ts';
-import { BpfMap } from '../../src/agent/bpf/libbpf.ts';
+import { forwardingCpus, readTopology } from '../../src/agent/host/topology.ts';
+import { BpfMap } from '../../src/libbpf/libbpf.ts';
 
 const tag = `${process.pid}${Math.random().toString(36).slice(2, 6)}`;
 const veth = `stlc${tag}`.slice(0, 15);

@@ -1,8 +1,8 @@
 // Runs the balancer fixture tables through BPF_PROG_TEST_RUN on the real
 // kernel; every fixture gets a freshly loaded program and maps.
 import { afterEach, describe, expect, it } from 'vitest';
-import { build } from '../../src/common/packet/build.ts';
-import { verifyChecksums } from '../../src/common/packet/parse.ts';
+import { build } from '../../src/packet/build.ts';
+import { verifyChecksums } from '../../src/packet/parse.ts';
 import { BalancerEnv, deltas } from './harness/balancer-env.ts';
 import { XDP_RETVAL, type BalancerFixture } from './harness/fixture.ts';
 import { forwardingFixtures } from './fixtures/forwarding.ts';

@@ -2,12 +2,12 @@
 // per-CPU NUMA-local connection tables, map layouts matching the TS mirror,
 // and hashing properties the fixtures only sample.
 import { afterEach, describe, expect, it } from 'vitest';
-import { BPF_F_NUMA_NODE, MapType, possibleCpus, XdpAction } from '../../src/agent/bpf/libbpf.ts';
+import { BPF_F_NUMA_NODE, MapType, possibleCpus, XdpAction } from '../../src/libbpf/libbpf.ts';
 import { statsEntries } from '../../src/agent/dataplane/counters.ts';
 import { BalancerMap, DecapMap, LAYOUT_VERSION, Size } from '../../src/agent/dataplane/layout.ts';
 import { openBalancer, openDecap, type Balancer } from '../../src/agent/dataplane/loader.ts';
 import { u32 } from '../../src/agent/dataplane/codec.ts';
-import { build } from '../../src/common/packet/build.ts';
+import { build } from '../../src/packet/build.ts';
 import { BalancerEnv } from './harness/balancer-env.ts';
 import { clientFrame, flowTo, hashOf } from './harness/frames.ts';
 import { REALS } from './harness/world.ts';

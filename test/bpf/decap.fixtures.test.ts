@@ -1,7 +1,7 @@
 // Runs the decap fixture table through BPF_PROG_TEST_RUN; fresh program per fixture.
 import { afterEach, describe, expect, it } from 'vitest';
-import { build } from '../../src/common/packet/build.ts';
-import { verifyChecksums } from '../../src/common/packet/parse.ts';
+import { build } from '../../src/packet/build.ts';
+import { verifyChecksums } from '../../src/packet/parse.ts';
 import { DecapEnv } from './harness/decap-env.ts';
 import { XDP_RETVAL } from './harness/fixture.ts';
 import { decapFixtures } from './fixtures/decap.ts';

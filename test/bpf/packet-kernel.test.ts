@@ -20,7 +20,7 @@ import {
   udp,
   verifyChecksums,
   type Payload,
-} from '../../src/common/packet.ts';
+} from '../../src/packet/index.ts';
 
 const tag = `${process.pid % 100000}${Math.random().toString(36).slice(2, 5)}`;
 const NS = `stlpkt${tag}`;

@@ -3,8 +3,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeDecapAddr, u32 } from '../../src/agent/dataplane/codec.ts';
 import { DecapFlag } from '../../src/agent/dataplane/layout.ts';
-import { XdpAction } from '../../src/agent/bpf/libbpf.ts';
-import { build } from '../../src/common/packet/build.ts';
+import { XdpAction } from '../../src/libbpf/libbpf.ts';
+import { build } from '../../src/packet/build.ts';
 import { BalancerEnv } from './harness/balancer-env.ts';
 import { DecapEnv } from './harness/decap-env.ts';
 import { clientFrame, flowTo, ringReal } from './harness/frames.ts';

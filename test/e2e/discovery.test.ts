@@ -7,8 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { discoverEnvironment, discoverGateway, discoverLink } from '../../src/agent/discovery.ts';
-import { gatewayRefresher } from '../../src/agent/gateway.ts';
+import { discoverEnvironment, discoverGateway, discoverLink } from '../../src/agent/host/discovery.ts';
+import { gatewayRefresher } from '../../src/agent/host/gateway.ts';
 import { isSterletError } from '../../src/common/errors.ts';
 
 const exec = promisify(execFile);

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { kubernetesSource, type KubernetesSource } from '../../src/agent/sources/kubernetes.ts';
 import type { SourceEvent } from '../../src/agent/sources/types.ts';
-import { KubeClient, Resources } from '../../src/common/kube.ts';
+import { KubeClient, Resources } from '../../src/kube/client.ts';
 import { createNamespace, deleteNamespace, kubeconfigPath, kubectl, uniqueName, waitFor } from './lib/index.ts';
 import { installCrds } from './support/crds.ts';
 import { API, client, dropFinalizers } from './support/objects.ts';

@@ -6,7 +6,7 @@
 // cutting the bridge is how the test makes the API server unreachable.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Resources } from '../../src/common/kube.ts';
+import { Resources } from '../../src/kube/client.ts';
 import { attachDecap, cleanEnv, sterlet } from '../e2e/lib/agent.ts';
 import { createBpffsDir, type BpffsDir } from '../e2e/lib/bpffs.ts';
 import { TrafficClient } from '../e2e/lib/client.ts';

@@ -5,7 +5,7 @@
 // exercised in agent.test.ts.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Resources } from '../../src/common/kube.ts';
+import { Resources } from '../../src/kube/client.ts';
 import { createNamespace, deleteNamespace, getJson, kubectl, waitFor } from './lib/index.ts';
 import { type InProcessController, startController } from './support/controller.ts';
 import { installCrds } from './support/crds.ts';

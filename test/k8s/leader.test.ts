@@ -3,7 +3,7 @@
 // leader keeps reconciling. A clean shutdown releases the Lease at once.
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Resources } from '../../src/common/kube.ts';
+import { Resources } from '../../src/kube/client.ts';
 import { createNamespace, deleteNamespace, kubectl, waitFor } from './lib/index.ts';
 import { spawnController } from './support/controller.ts';
 import { installCrds } from './support/crds.ts';

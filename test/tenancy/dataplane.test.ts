@@ -7,7 +7,7 @@
 // lists it) with a condition and Events; widening it again brings it back.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Resources } from '../../src/common/kube.ts';
+import { Resources } from '../../src/kube/client.ts';
 import { attachDecap, cleanEnv, sterlet } from '../e2e/lib/agent.ts';
 import { type BpffsDir, createBpffsDir } from '../e2e/lib/bpffs.ts';
 import { TrafficClient } from '../e2e/lib/client.ts';

@@ -4,7 +4,7 @@
 
 import { SterletError } from '../../common/errors.ts';
 import { formatIp, parseIp, type IpFamily } from '../../api/ip.ts';
-import type { Encapsulation, HashMode, Protocol } from '../model.ts';
+import type { Encapsulation, HashMode, Protocol } from '../plan/model.ts';
 import { Family, IpProto, LAYOUT_VERSION, RealFlag, Size, VipFlag } from './layout.ts';
 
 /** 16 address bytes (IPv4 in the first 4) and the family byte. */

@@ -6,7 +6,7 @@
 
 import { fileURLToPath } from 'node:url';
 import { SterletError } from '../../common/errors.ts';
-import { BPF_F_NO_COMMON_LRU, BpfMap, BpfObject, BpfProgram, MapType, possibleCpus } from '../bpf/libbpf.ts';
+import { BPF_F_NO_COMMON_LRU, BpfMap, BpfObject, BpfProgram, MapType, possibleCpus } from '../../libbpf/libbpf.ts';
 import { encodeLimits, u32 } from './codec.ts';
 import { statsEntries } from './counters.ts';
 import { BALANCER_PROGRAM, BalancerMap, DECAP_PROGRAM, DecapMap, Defaults, Size } from './layout.ts';

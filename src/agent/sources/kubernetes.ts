@@ -10,12 +10,12 @@ import { z } from 'zod';
 import { CompiledVip } from '../../api/desired-state.ts';
 import type { AppliedVirtualIP, LoadBalancerNodeStatus } from '../../api/load-balancer-node.ts';
 import { API_VERSION } from '../../api/meta.ts';
-import { matchesSelector } from '../../api/selector.ts';
+import { matchesSelector } from '../../compile/selector.ts';
 import { errorText } from '../../common/errors.ts';
-import { isNotFound, KubeClient, type KubeObject, Resources } from '../../common/kube.ts';
-import { Informer, sleep } from '../../common/kube-informer.ts';
-import { fromCompiledVip } from '../desired.ts';
-import type { DesiredVip } from '../model.ts';
+import { isNotFound, KubeClient, type KubeObject, Resources } from '../../kube/client.ts';
+import { Informer, sleep } from '../../kube/informer.ts';
+import { fromCompiledVip } from '../plan/desired.ts';
+import type { DesiredVip } from '../plan/model.ts';
 import type { ApplyFeedback, DesiredStateSource, SourceEvent } from './types.ts';
 
 /** Facts about this node's dataplane, reported in its LoadBalancerNode status. */

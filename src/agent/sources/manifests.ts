@@ -4,11 +4,11 @@
 // controller nobody would see that condition, and dropping a VIP because of a
 // typo takes its traffic down. Keeping the last good state is the safe choice.
 
-import { compile } from '../../api/compile.ts';
-import { readManifests } from '../../api/manifests.ts';
+import { compile } from '../../compile/compile.ts';
+import { readManifests } from '../../compile/manifests.ts';
 import { formatRef, type Labels } from '../../api/meta.ts';
-import { fromCompiledState } from '../desired.ts';
-import type { DesiredVip } from '../model.ts';
+import { fromCompiledState } from '../plan/desired.ts';
+import type { DesiredVip } from '../plan/model.ts';
 import type { SourceProblem } from './types.ts';
 
 export type ManifestLoad =

@@ -3,7 +3,7 @@
 // its input cannot be used — the runtime then keeps the last good state
 // programmed. The file source (file.ts) and the Kubernetes source plug in here.
 
-import type { DesiredVip } from '../model.ts';
+import type { DesiredVip } from '../plan/model.ts';
 
 export interface SourceProblem {
   /** Stable code, e.g. MANIFEST_INVALID or a compile problem code. */

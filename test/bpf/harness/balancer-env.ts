@@ -1,7 +1,7 @@
 // A freshly loaded balancer with the world installed, plus what fixtures need:
 // run a frame, snapshot counters, poke the connection tables.
 
-import { BpfMap } from '../../../src/agent/bpf/libbpf.ts';
+import { BpfMap } from '../../../src/libbpf/libbpf.ts';
 import {
   encodeFlowKey,
   encodeLruVal,

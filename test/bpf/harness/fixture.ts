@@ -2,7 +2,7 @@
 
 import type { StatName } from '../../../src/agent/dataplane/counters.ts';
 import type { OpenBalancerOptions } from '../../../src/agent/dataplane/loader.ts';
-import type { EthLayer } from '../../../src/common/packet/types.ts';
+import type { EthLayer } from '../../../src/packet/types.ts';
 import type { BalancerEnv } from './balancer-env.ts';
 
 export type Verdict = 'DROP' | 'PASS' | 'TX';

@@ -1,0 +1,265 @@
+// Start-up without disruption. Three cases, decided by the pins under --bpffs:
+//   created     nothing pinned: load, create one connection table per forwarding
+//               CPU on its NUMA node, pin maps, attach, pin the program, and pin
+//               the settings map last (the "complete" marker, see pins.ts);
+//   adopted     pinned and the attached program is the same build (same tag):
+//               nothing is reloaded or re-attached, connection tables are kept;
+//   upgraded    pinned but another build is attached: the new object is loaded
+//               on the pinned maps (reuse) and swapped in with an atomic
+//               expected-old-program replace, then the program pin is updated.
+// A pinned layout from another LAYOUT_VERSION, or maps sized differently from
+// the configuration, is refused with an explanation: never silently recreated.
+
+import { SterletError } from '../../common/errors.ts';
+import { BpfMap, BpfProgram, isBpfError, MapType, xdpAttach, xdpQuery, type XdpMode } from '../../libbpf/libbpf.ts';
+import { encodeSettings, settingsLayoutVersion, u32, type Settings } from './codec.ts';
+import { LAYOUT_VERSION, Size } from './layout.ts';
+import { openBalancer, type Balancer, type BalancerMaps, type BalancerSizes, type ForwardingCpu } from './loader.ts';
+import type { Limits } from '../plan/model.ts';
+import { BALANCER_PINNED_MAPS, balancerPins, ensureDir, isComplete, removePins, repinProgram, type BalancerPins } from './pin-layout.ts';
+import { createRingMap, limitsOf, openPinned, pinnedSizes } from './open-pinned.ts';
+
+export { createRingMap, limitsOf, openPinnedBalancer } from './open-pinned.ts';
+import type { Log } from '../runtime.ts';
+
+export interface StartBalancerOptions {
+  readonly interfaceName: string;
+  readonly ifindex: number;
+  readonly bpffs: string;
+  readonly xdpMode: XdpMode;
+  /** Program build to run (default build/bpf/balancer.bpf.o); another path = upgrade. */
+  readonly objectPath?: string | undefined;
+  readonly sizes: BalancerSizes;
+  readonly forwardingCpus: readonly ForwardingCpu[];
+  /** Runtime settings; written on every start (the layout version is kept). */
+  readonly settings: Settings;
+  readonly log: Log;
+}
+
+export type StartOutcome = 'created' | 'adopted' | 'upgraded' | 'reattached';
+
+export interface RunningBalancer {
+  readonly maps: BalancerMaps;
+  readonly sizes: BalancerSizes;
+  /** For plan(): usable real indices are 1..sizes.maxReals-1. */
+  readonly limits: Limits;
+  readonly outcome: StartOutcome;
+  readonly programId: number;
+  readonly programTag: string;
+  readonly xdpMode: XdpMode;
+  /** Closes this process's fds; the pinned, attached dataplane stays. */
+  close(): void;
+}
+
+export function startBalancer(o: StartBalancerOptions): RunningBalancer {
+  const pins = balancerPins(o.bpffs);
+  ensureDir(pins.dir);
+  return isComplete(pins) ? adopt(o, pins) : create(o, pins);
+}
+
+function create(o: StartBalancerOptions, pins: BalancerPins): RunningBalancer {
+  const attached = xdpQuery(o.ifindex);
+  let expectedOld: BpfProgram | undefined;
+  if (attached.progId !== 0) {
+    const prog = BpfProgram.fromId(attached.progId);
+    // A start that died after attaching but before pinning the marker left its
+    // maps pinned here; its program uses them and may be replaced. Anything
+    // else belongs to someone else.
+    const info = prog.info();
+    let leftoverVips: number | undefined;
+    try {
+      const m = BpfMap.fromPinned(pins.map('vips'));
+      leftoverVips = m.info().id;
+      m.close();
+    } catch {
+      leftoverVips = undefined;
+    }
+    if (leftoverVips === undefined || !info.mapIds.includes(leftoverVips)) {
+      prog.close();
+      throw new SterletError('AGENT_XDP_BUSY', `interface ${o.interfaceName} already runs XDP program ${info.name} (id ${info.id})`, {
+        why: `it does not use maps pinned under ${o.bpffs}, so it is not a dataplane this agent can adopt`,
+        fix: `detach it (ip link set dev ${o.interfaceName} xdp off, or sterlet detach with the --bpffs its agent used) or point --bpffs at that agent's directory`,
+      });
+    }
+    expectedOld = prog;
+  }
+  const leftovers = removePins(pins.dir);
+  ensureDir(pins.dir);
+  if (leftovers.length > 0) o.log.warn({ leftovers }, 'removed pins of an incomplete earlier start (no traffic used them)');
+
+  let balancer: Balancer;
+  const ring = createRingMap(o.sizes);
+  try {
+    balancer = openBalancer({
+      ...(o.objectPath === undefined ? {} : { objectPath: o.objectPath }),
+      sizes: o.sizes,
+      forwardingCpus: o.forwardingCpus,
+      reuseMaps: { ring: ring.fd },
+    });
+  } catch (err) {
+    throw explainNuma(err, o.forwardingCpus);
+  } finally {
+    ring.close(); // the object holds its own reference
+  }
+  try {
+    balancer.maps.settings.update(u32(0), encodeSettings({ ...o.settings, layoutVersion: LAYOUT_VERSION }));
+    for (const name of BALANCER_PINNED_MAPS) if (name !== 'settings') balancer.maps[name].pin(pins.map(name));
+    const program = balancer.program();
+    const mode = expectedOld === undefined ? o.xdpMode : attached.mode === 'none' ? o.xdpMode : attached.mode;
+    xdpAttach(o.ifindex, program.fd, { mode, ...(expectedOld === undefined ? {} : { expectedOldFd: expectedOld.fd }) });
+    repinProgram(program, pins.program);
+    balancer.maps.settings.pin(pins.marker);
+    const info = program.info();
+    o.log.info({ bpffs: pins.dir, programId: info.id, tag: info.tag, mode, cpus: o.forwardingCpus }, 'dataplane created and attached');
+    return running(pins, o.sizes, 'created', info.id, info.tag, mode);
+  } catch (err) {
+    removePins(pins.dir);
+    throw err;
+  } finally {
+    expectedOld?.close();
+    balancer.close();
+  }
+}
+
+function adopt(o: StartBalancerOptions, pins: BalancerPins): RunningBalancer {
+  const maps = openPinned(pins);
+  let balancer: Balancer | undefined;
+  let attachedProg: BpfProgram | undefined;
+  try {
+    const layout = settingsLayoutVersion(maps.settings.lookup(u32(0)) ?? Buffer.alloc(Size.settings));
+    if (layout !== LAYOUT_VERSION) {
+      throw new SterletError('AGENT_LAYOUT_MISMATCH', `the maps pinned under ${pins.dir} have layout version ${layout}; this agent's program needs ${LAYOUT_VERSION}`, {
+        why: 'map key/value layouts changed between these versions; reusing the maps would misprogram the dataplane, and recreating them would drop every tracked connection',
+        fix: `run the agent version that created them, or accept losing connection state: sterlet detach --interface ${o.interfaceName} --bpffs ${pins.dir}, then start this agent`,
+      });
+    }
+    const sizes = checkSizes(maps, o, pins);
+    ensureConnTables(maps, sizes, o);
+
+    balancer = openBalancer({
+      ...(o.objectPath === undefined ? {} : { objectPath: o.objectPath }),
+      sizes,
+      forwardingCpus: [],
+      reuseMaps: Object.fromEntries(BALANCER_PINNED_MAPS.map((n) => [n, maps[n].fd])),
+    });
+    const fresh = balancer.program();
+    const freshInfo = fresh.info();
+    const q = xdpQuery(o.ifindex);
+    let outcome: StartOutcome;
+    let mode: XdpMode = o.xdpMode;
+    let id = freshInfo.id;
+    let tag = freshInfo.tag;
+    if (q.progId !== 0 && q.mode !== 'none') {
+      attachedProg = BpfProgram.fromId(q.progId);
+      const info = attachedProg.info();
+      if (!info.mapIds.includes(maps.vips.info().id)) {
+        throw new SterletError('AGENT_XDP_BUSY', `interface ${o.interfaceName} runs XDP program ${info.name} (id ${info.id}) that does not use the maps pinned under ${pins.dir}`, {
+          why: 'another balancer or tool owns this interface',
+          fix: `detach it (ip link set dev ${o.interfaceName} xdp off) or pass the --bpffs directory of the agent that attached it`,
+        });
+      }
+      mode = q.mode;
+      if (mode !== o.xdpMode) o.log.warn({ attached: mode, requested: o.xdpMode }, `keeping the attached ${mode} XDP mode: switching modes is not atomic`);
+      if (info.tag === freshInfo.tag) {
+        outcome = 'adopted';
+        id = info.id;
+        tag = info.tag;
+        repinProgram(attachedProg, pins.program);
+      } else {
+        xdpAttach(o.ifindex, fresh.fd, { mode, expectedOldFd: attachedProg.fd });
+        repinProgram(fresh, pins.program);
+        outcome = 'upgraded';
+        o.log.info({ from: { id: info.id, tag: info.tag }, to: { id: freshInfo.id, tag: freshInfo.tag } }, 'program replaced atomically (expected-old-program)');
+      }
+    } else {
+      xdpAttach(o.ifindex, fresh.fd, { mode });
+      repinProgram(fresh, pins.program);
+      outcome = 'reattached';
+      o.log.warn({ interface: o.interfaceName }, 'pinned maps found but no program attached: attached it again');
+    }
+    // Settings the operator may have changed (gateway MAC, MTU, ...) take effect now.
+    maps.settings.update(u32(0), encodeSettings({ ...o.settings, layoutVersion: LAYOUT_VERSION }));
+    o.log.info({ bpffs: pins.dir, outcome, programId: id, tag, mode }, `dataplane ${outcome}`);
+    const result = running(pins, sizes, outcome, id, tag, mode);
+    return result;
+  } finally {
+    attachedProg?.close();
+    balancer?.close();
+    for (const name of BALANCER_PINNED_MAPS) maps[name].close();
+  }
+}
+
+function checkSizes(maps: BalancerMaps, o: StartBalancerOptions, pins: BalancerPins): BalancerSizes {
+  const pinned = pinnedSizes(maps);
+  const wanted = o.sizes;
+  const diff = (['maxVips', 'maxReals', 'ringSize'] as const).filter((k) => pinned[k] !== wanted[k]);
+  if (diff.length > 0) {
+    const text = diff.map((k) => `${k} ${pinned[k]} pinned vs ${wanted[k]} configured`).join(', ');
+    throw new SterletError('AGENT_SIZE_MISMATCH', `the dataplane pinned under ${pins.dir} was sized differently: ${text}`, {
+      why: 'map sizes are fixed when the maps are created; the loaded program and every ring index depend on them',
+      fix: `start with the pinned sizes (--ring-size ${pinned.ringSize} --max-vips ${pinned.maxVips} --max-reals ${pinned.maxReals - 1}), or resize by detaching first (drops connection state)`,
+    });
+  }
+  if (pinned.lruSize !== 0 && pinned.lruSize !== wanted.lruSize) {
+    o.log.warn({ pinned: pinned.lruSize, configured: wanted.lruSize }, 'keeping the pinned connection-table size (--lru-size applies to newly created tables)');
+  }
+  return { ...wanted, lruSize: pinned.lruSize || wanted.lruSize, fallbackLruSize: pinned.fallbackLruSize };
+}
+
+/** Forwarding CPUs added since the maps were created get their own NUMA-local table. */
+function ensureConnTables(maps: BalancerMaps, sizes: BalancerSizes, o: StartBalancerOptions): void {
+  for (const { cpu, numaNode } of o.forwardingCpus) {
+    if (cpu >= maps.connTables.maxEntries) continue;
+    const current = maps.connTables.lookup(u32(cpu));
+    if (current !== undefined && current.readUInt32LE(0) !== 0) continue;
+    let table: BpfMap;
+    try {
+      table = BpfMap.create({
+        type: MapType.LRU_HASH,
+        name: `lru_cpu${cpu}`,
+        keySize: Size.flowKey,
+        valueSize: Size.lruVal,
+        maxEntries: sizes.lruSize,
+        ...(numaNode === undefined ? {} : { numaNode }),
+      });
+    } catch (err) {
+      throw explainNuma(err, o.forwardingCpus);
+    }
+    try {
+      maps.connTables.update(u32(cpu), u32(table.fd));
+      o.log.info({ cpu, numaNode }, 'connection table created for a new forwarding CPU');
+    } finally {
+      table.close();
+    }
+  }
+}
+
+function explainNuma(err: unknown, cpus: readonly ForwardingCpu[]): unknown {
+  if (!isBpfError(err) || err.call !== 'bpf_map_create') return err;
+  const m = /lru_cpu(\d+)/.exec(err.message);
+  if (m === null) return err;
+  const cpu = Number(m[1]);
+  const node = cpus.find((c) => c.cpu === cpu)?.numaNode;
+  return new SterletError('AGENT_NUMA_NODE', `cannot create the connection table of CPU ${cpu} on NUMA node ${node ?? '?'}`, {
+    why: `the kernel refused the node hint (${err.errnoName}): node ${node ?? '?'} does not exist or has no memory on this host`,
+    fix: 'check the topology the agent read (--sysfs-root) and --forwarding-cpus; CPUs must map to nodes this kernel has',
+    cause: err,
+    details: { cpu, numaNode: node },
+  });
+}
+
+function running(pins: BalancerPins, sizes: BalancerSizes, outcome: StartOutcome, programId: number, programTag: string, xdpMode: XdpMode): RunningBalancer {
+  const maps = openPinned(pins);
+  return {
+    maps,
+    sizes,
+    limits: limitsOf(sizes),
+    outcome,
+    programId,
+    programTag,
+    xdpMode,
+    close: () => {
+      for (const name of BALANCER_PINNED_MAPS) maps[name].close();
+    },
+  };
+}

@@ -1,0 +1,199 @@
+// Reading Sterlet manifests (multi-document YAML) into typed objects: the
+// standalone agent's input and `sterlet plan --manifests`. Objects of other
+// API groups (Namespaces, Deployments in the same GitOps directory) are
+// counted and skipped; errors name the file, document, object and field.
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import type { z } from 'zod';
+import { Backend } from '../api/backend.ts';
+import { LoadBalancerNode } from '../api/load-balancer-node.ts';
+import { GROUP } from '../api/meta.ts';
+import { VirtualIP } from '../api/virtual-ip.ts';
+import { VirtualIPPool } from '../api/virtual-ip-pool.ts';
+
+export const KIND_SCHEMAS = { VirtualIP, Backend, VirtualIPPool, LoadBalancerNode } as const;
+export type SterletKind = keyof typeof KIND_SCHEMAS;
+export type SterletObject = z.infer<(typeof KIND_SCHEMAS)[SterletKind]>;
+
+export const ManifestErrorCode = {
+  YAML: 'MANIFEST_YAML',
+  INVALID: 'MANIFEST_INVALID',
+  UNKNOWN_KIND: 'MANIFEST_UNKNOWN_KIND',
+  DUPLICATE_OBJECT: 'MANIFEST_DUPLICATE_OBJECT',
+  READ: 'MANIFEST_READ',
+} as const;
+export type ManifestErrorCode = (typeof ManifestErrorCode)[keyof typeof ManifestErrorCode];
+
+export interface ManifestErrorDetails {
+  readonly source: string;
+  /** 0-based document index in the file; undefined for file-level errors. */
+  readonly documentIndex?: number;
+  /** 0-based index inside a `kind: List` document (kubectl get -o yaml output). */
+  readonly itemIndex?: number;
+  readonly kind?: string;
+  readonly name?: string;
+  /** Field path, e.g. spec.port. */
+  readonly path?: string;
+}
+
+export class ManifestError extends Error {
+  readonly code: ManifestErrorCode;
+  readonly details: ManifestErrorDetails;
+  constructor(code: ManifestErrorCode, details: ManifestErrorDetails, problem: string, options?: ErrorOptions) {
+    const where = [
+      details.source,
+      details.documentIndex === undefined ? undefined : `document ${details.documentIndex + 1}`,
+      details.itemIndex === undefined ? undefined : `item ${details.itemIndex + 1}`,
+      details.kind === undefined ? undefined : `${details.kind} ${details.name ?? '(unnamed)'}`,
+    ].filter((p) => p !== undefined);
+    super(`${code}: ${where.join(', ')}: ${details.path === undefined ? '' : `${details.path}: `}${problem}`, options);
+    this.name = 'ManifestError';
+    this.code = code;
+    this.details = details;
+  }
+}
+
+export interface ManifestSet {
+  readonly objects: readonly SterletObject[];
+  readonly errors: readonly ManifestError[];
+  /** Documents of other API groups, skipped. */
+  readonly ignored: number;
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`)).join('');
+}
+
+function isKind(kind: unknown): kind is SterletKind {
+  return typeof kind === 'string' && Object.hasOwn(KIND_SCHEMAS, kind);
+}
+
+function asList(raw: unknown): unknown[] | undefined {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return undefined;
+  const { apiVersion, kind, items } = raw as Record<string, unknown>;
+  return apiVersion === 'v1' && kind === 'List' && Array.isArray(items) ? items : undefined;
+}
+
+/** undefined: a document of another API group, skipped. */
+function parseObject(raw: unknown, details: ManifestErrorDetails): SterletObject | ManifestError | undefined {
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    return new ManifestError(ManifestErrorCode.INVALID, details, 'a manifest must be a mapping with apiVersion and kind');
+  }
+  const { apiVersion, kind, metadata } = raw as Record<string, unknown>;
+  const name = (metadata as { name?: unknown } | undefined)?.name;
+  const where = { ...details, ...(typeof kind === 'string' ? { kind } : {}), ...(typeof name === 'string' ? { name } : {}) };
+  if (typeof apiVersion !== 'string' || !apiVersion.startsWith(`${GROUP}/`)) return undefined;
+  if (!isKind(kind)) {
+    return new ManifestError(ManifestErrorCode.UNKNOWN_KIND, where,
+      `unknown kind ${String(kind)} in ${GROUP}; expected one of ${Object.keys(KIND_SCHEMAS).join(', ')}`);
+  }
+  const result = KIND_SCHEMAS[kind].safeParse(raw);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const more = result.error.issues.length > 1 ? ` (and ${result.error.issues.length - 1} more)` : '';
+  return new ManifestError(ManifestErrorCode.INVALID, { ...where, path: formatPath(issue?.path ?? []) },
+    `${issue?.message ?? 'invalid'}${more}`, { cause: result.error });
+}
+
+function identity(o: SterletObject): string {
+  const namespaced = o.kind === 'VirtualIP' || o.kind === 'Backend';
+  return `${o.kind}/${o.metadata.namespace ?? (namespaced ? 'default' : '')}/${o.metadata.name}`;
+}
+
+/** Drops later copies of an object already seen, reporting each (file order decides nothing silently). */
+function dedupe(
+  objects: readonly SterletObject[],
+  source: string,
+  firstSeen: Map<string, string>,
+  errors: ManifestError[],
+): SterletObject[] {
+  const kept: SterletObject[] = [];
+  for (const o of objects) {
+    const id = identity(o);
+    const earlier = firstSeen.get(id);
+    if (earlier !== undefined) {
+      errors.push(new ManifestError(ManifestErrorCode.DUPLICATE_OBJECT, { source, kind: o.kind, name: o.metadata.name },
+        `also defined in ${earlier}; keep one definition`));
+      continue;
+    }
+    firstSeen.set(id, source);
+    kept.push(o);
+  }
+  return kept;
+}
+
+/** Parses one multi-document YAML text; `source` names it in errors (a path or "stdin"). */
+export function parseManifests(text: string, source: string): ManifestSet {
+  const objects: SterletObject[] = [];
+  const errors: ManifestError[] = [];
+  let ignored = 0;
+  parseAllDocuments(text).forEach((doc, documentIndex) => {
+    const details = { source, documentIndex };
+    if (doc.errors.length > 0) {
+      const first = doc.errors[0];
+      const line = first?.linePos?.[0];
+      errors.push(new ManifestError(ManifestErrorCode.YAML, details,
+        `${line === undefined ? '' : `line ${line.line}: `}${first?.message ?? 'invalid YAML'}`));
+      return;
+    }
+    const raw: unknown = doc.toJS();
+    if (raw === null || raw === undefined) return; // empty document
+    // `kubectl get vip,be -o yaml` writes one List: a cluster snapshot works as standalone input.
+    const list = asList(raw);
+    const entries = list === undefined ? [{ raw, details }] : list.map((item, itemIndex) => ({ raw: item, details: { ...details, itemIndex } }));
+    for (const entry of entries) {
+      const parsed = parseObject(entry.raw, entry.details);
+      if (parsed === undefined) ignored++;
+      else if (parsed instanceof ManifestError) errors.push(parsed);
+      else objects.push(parsed);
+    }
+  });
+  return { objects: dedupe(objects, source, new Map(), errors), errors, ignored };
+}
+
+async function yamlFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  const files: string[] = [];
+  for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    if (entry.name.startsWith('.')) continue;
+    const full = join(dir, entry.name);
+    if (entry.isDirectory()) files.push(...(await yamlFiles(full)));
+    else if (/\.ya?ml$/.test(entry.name)) files.push(full);
+  }
+  return files;
+}
+
+/**
+ * Reads a YAML file, or every *.yaml / *.yml under a directory (recursively,
+ * in name order, skipping dot entries). The same object defined twice is an
+ * error: which copy counts would otherwise depend on file order.
+ */
+export async function readManifests(path: string): Promise<ManifestSet & { readonly files: readonly string[] }> {
+  let files: string[];
+  try {
+    files = (await stat(path)).isDirectory() ? await yamlFiles(path) : [path];
+  } catch (cause) {
+    const error = new ManifestError(ManifestErrorCode.READ, { source: path },
+      `cannot read ${path} (${(cause as Error).message}); pass an existing file or directory of YAML manifests`, { cause });
+    return { objects: [], errors: [error], ignored: 0, files: [] };
+  }
+  const objects: SterletObject[] = [];
+  const errors: ManifestError[] = [];
+  const firstSeen = new Map<string, string>();
+  let ignored = 0;
+  for (const file of files) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (cause) {
+      errors.push(new ManifestError(ManifestErrorCode.READ, { source: file }, `cannot read: ${(cause as Error).message}`, { cause }));
+      continue;
+    }
+    const set = parseManifests(text, file);
+    errors.push(...set.errors);
+    ignored += set.ignored;
+    objects.push(...dedupe(set.objects, file, firstSeen, errors));
+  }
+  return { objects, errors, ignored, files };
+}
