@@ -43,6 +43,8 @@ export interface AgentMetrics {
   readonly applyErrors: Counter<'code'>;
   readonly desiredGeneration: Gauge;
   readonly appliedGeneration: Gauge;
+  /** Adds the dataplane counter families, read once per scrape (for a reader built after the metrics). */
+  collectDataplane(read: () => DataplaneCounters | Promise<DataplaneCounters>, onError?: (err: unknown) => void): void;
 }
 
 export function createAgentMetrics(options: AgentMetricsOptions = {}): AgentMetrics {
@@ -76,7 +78,9 @@ export function createAgentMetrics(options: AgentMetricsOptions = {}): AgentMetr
   });
 
   if (options.readCounters !== undefined) registerDataplaneCollectors(registry, options.readCounters, options.onReadError);
-  return { registry, applyDuration, applyErrors, desiredGeneration, appliedGeneration };
+  const collectDataplane = (read: () => DataplaneCounters | Promise<DataplaneCounters>, onError?: (err: unknown) => void): void =>
+    registerDataplaneCollectors(registry, read, onError);
+  return { registry, applyDuration, applyErrors, desiredGeneration, appliedGeneration, collectDataplane };
 }
 
 type Snapshot = () => Promise<DataplaneCounters | undefined>;

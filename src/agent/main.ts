@@ -1,0 +1,171 @@
+// The agent's composition root: discover the host, start (or adopt) the
+// balancer, wire the desired-state source, the runtime and the metrics
+// endpoints together, and run until the signal aborts. Aborting stops the
+// agent and leaves the dataplane attached and programmed.
+
+import { trimHeap } from '../libbpf/libc.ts';
+import { errorText, isSterletError } from '../common/errors.ts';
+import { encodeSettings, u32, type Settings } from './dataplane/codec.ts';
+import { LAYOUT_VERSION, secondsToAtime } from './dataplane/layout.ts';
+import type { BalancerSizes } from './dataplane/loader.ts';
+import { MapsIO } from './dataplane/maps-io.ts';
+import { readLive } from './dataplane/read-live.ts';
+import { startBalancer, type RunningBalancer } from './dataplane/startup.ts';
+import { readStats, toDataplaneCounters } from './dataplane/stats.ts';
+import { discoverEnvironment } from './host/discovery.ts';
+import { gatewayRefresher } from './host/gateway.ts';
+import { forwardingCpus, readTopology } from './host/topology.ts';
+import { createAgentMetrics, startMetricsServer } from './metrics.ts';
+import { buildRing, ringFingerprint } from './plan/maglev.ts';
+import { AgentRuntime, type Log } from './runtime.ts';
+import { fileSource } from './sources/file.ts';
+import type { NodeFacts } from './sources/kubernetes.ts';
+import type { DesiredStateSource } from './sources/types.ts';
+import type { XdpMode } from '../libbpf/xdp.ts';
+
+/** Where desired state comes from: manifests on disk, or the cluster. */
+export type AgentSourceOptions =
+  | { readonly kind: 'manifests'; readonly path: string }
+  | { readonly kind: 'kubernetes'; readonly nodeName: string; readonly kubeconfig?: string | undefined };
+
+export interface AgentOptions {
+  readonly interface: string;
+  readonly source: AgentSourceOptions;
+  readonly bpffs: string;
+  readonly xdpMode: XdpMode;
+  /** Program build to run (default build/bpf/balancer.bpf.o). */
+  readonly objectPath?: string | undefined;
+  readonly sizes: BalancerSizes;
+  /** A CPU list such as "0-3,6"; default: every online CPU. */
+  readonly forwardingCpus?: string | undefined;
+  readonly sysfsRoot: string;
+  /** Next-hop MAC; default: discovered from the default route and re-resolved before each resync. */
+  readonly gatewayMac?: string | undefined;
+  /** Too-big budget in bytes (0 = off); default: the interface MTU. */
+  readonly mtu?: number | undefined;
+  readonly gueDestinationPort: number;
+  readonly sourcePrefixV4: Settings['sourcePrefixV4'];
+  readonly sourcePrefixV6: Settings['sourcePrefixV6'];
+  readonly udpTimeoutSeconds: number;
+  readonly resyncMs: number;
+  /** /metrics, /healthz and /readyz; absent = no endpoint. */
+  readonly metrics?: { readonly host: string; readonly port: number } | undefined;
+  readonly log: Log;
+}
+
+export async function runAgent(options: AgentOptions, signal: AbortSignal): Promise<void> {
+  const { log } = options;
+  const env = await discoverEnvironment({
+    interface: options.interface,
+    ...(options.gatewayMac === undefined ? {} : { gatewayMac: options.gatewayMac }),
+  });
+  const mtu = options.mtu ?? env.link.mtu;
+  const topology = await readTopology({ sysfsRoot: options.sysfsRoot });
+  const cpus = forwardingCpus(topology, options.forwardingCpus);
+  if (topology.cpusWithoutNode.length > 0) log.warn({ cpus: topology.cpusWithoutNode }, 'CPUs without a NUMA node in sysfs: their tables go to node 0');
+
+  // The source first: a bad kubeconfig or path fails before anything is attached.
+  let running: RunningBalancer | undefined;
+  const facts = (): NodeFacts => ({
+    interface: options.interface,
+    xdpMode: (running?.xdpMode ?? options.xdpMode) === 'native' ? 'Native' : 'Generic',
+    ...(running === undefined ? {} : { programId: running.programId }),
+    numaNodes: [...new Set(cpus.map((c) => c.node))],
+    forwardingCpus: cpus.map((c) => c.cpu),
+  });
+  const source = await openSource(options.source, log, facts);
+
+  let settings: Settings = {
+    gatewayMac: env.gateway.mac,
+    mtu,
+    gueDestinationPort: options.gueDestinationPort,
+    sourcePrefixV4: options.sourcePrefixV4,
+    sourcePrefixV6: options.sourcePrefixV6,
+    udpTimeout: secondsToAtime(options.udpTimeoutSeconds),
+  };
+  const dataplane = startBalancer({
+    interfaceName: options.interface,
+    ifindex: env.link.ifindex,
+    bpffs: options.bpffs,
+    xdpMode: options.xdpMode,
+    objectPath: options.objectPath,
+    sizes: options.sizes,
+    forwardingCpus: cpus.map((c) => ({ cpu: c.cpu, numaNode: c.node })),
+    settings,
+    log,
+  });
+  running = dataplane;
+
+  // A discovered gateway MAC is re-resolved before every periodic resync.
+  const gateway = gatewayRefresher({
+    interfaceName: options.interface,
+    initial: env.gateway,
+    log,
+    write: (mac) => {
+      settings = { ...settings, gatewayMac: mac };
+      dataplane.maps.settings.update(u32(0), encodeSettings({ ...settings, layoutVersion: LAYOUT_VERSION }));
+    },
+  });
+
+  const metrics = createAgentMetrics();
+  const runtime = new AgentRuntime({
+    source,
+    io: new MapsIO(dataplane.maps, dataplane.limits),
+    limits: dataplane.limits,
+    buildRing,
+    fingerprint: ringFingerprint,
+    log,
+    resyncMs: options.resyncMs,
+    beforeResync: async () => void (await gateway.refresh()),
+    onDesired: (generation) => metrics.desiredGeneration.set(generation),
+    onApply: (r) => {
+      metrics.applyDuration.observe({ result: r.ok ? 'success' : 'error' }, r.durationMs / 1000);
+      if (r.ok) metrics.appliedGeneration.set(r.generation);
+      else metrics.applyErrors.inc({ code: isSterletError(r.error) ? r.error.code : 'UNKNOWN' });
+    },
+    afterLargeApply: trimHeap,
+    onRejected: (problems) => metrics.applyErrors.inc({ code: problems[0]?.code ?? 'DESIRED_STATE_INVALID' }),
+  });
+  metrics.collectDataplane(
+    () =>
+      toDataplaneCounters(
+        readStats(dataplane.maps, runtime.live ?? readLive(dataplane.maps, dataplane.limits), { maxVips: dataplane.sizes.maxVips, names: runtime.names }),
+        runtime.fingerprints,
+      ),
+    (err) => log.warn({ err: errorText(err) }, 'reading dataplane counters failed'),
+  );
+  const server =
+    options.metrics === undefined
+      ? undefined
+      : await startMetricsServer({ ...options.metrics, registry: metrics.registry, ready: () => runtime.ready, signal });
+  log.info(
+    {
+      interface: options.interface,
+      ifindex: env.link.ifindex,
+      gateway: env.gateway,
+      mtu,
+      cpus: cpus.map((c) => `${c.cpu}@node${c.node}`),
+      source: source.name,
+      metrics: server?.url,
+    },
+    'agent started',
+  );
+  try {
+    await runtime.run(signal);
+  } finally {
+    await server?.close();
+    dataplane.close();
+  }
+  log.info({}, 'agent stopped');
+}
+
+async function openSource(
+  options: AgentSourceOptions,
+  log: Log,
+  facts: () => NodeFacts,
+): Promise<DesiredStateSource> {
+  if (options.kind === 'manifests') return fileSource(options.path);
+  // Loaded only in cluster mode: standalone hosts never load the Kubernetes client.
+  const { kubernetesSource } = await import('./sources/kubernetes.ts');
+  return kubernetesSource({ nodeName: options.nodeName, kubeconfig: options.kubeconfig, log, facts });
+}
