@@ -9,6 +9,8 @@ import { isCidr, isGlobalUnicast, isIp, parseIp } from './ip.ts';
 export const GROUP = 'sterlet.dev';
 export const VERSION = 'v1alpha1';
 export const API_VERSION = `${GROUP}/${VERSION}`;
+/** Where a namespaced object without metadata.namespace lives (as kubectl assumes). */
+export const DEFAULT_NAMESPACE = 'default';
 
 /** Longest textual IPv6 address is 45 characters; bounds keep CEL cost estimates low. */
 export const MAX_IP_LENGTH = 45;

@@ -12,13 +12,12 @@ import type { Backend } from '../api/backend.ts';
 import { BackendIndex } from './backend-index.ts';
 import { DESIRED_STATE_VERSION, type DesiredBackend, type DesiredState, type DesiredVip } from '../api/desired-state.ts';
 import { compareIp, formatIp, parseIp, type ParsedIp } from '../api/ip.ts';
-import type { Labels, LabelSelector, ObjectRef } from '../api/meta.ts';
+import { DEFAULT_NAMESPACE, type Labels, type LabelSelector, type ObjectRef } from '../api/meta.ts';
 import { ADMIT_ALL, type Admission, admitVip, backendAllowed, type PreparedPool, preparePools } from './pools.ts';
 import { type Problem, type ProblemCode, ProblemEffect, PROBLEM_REASONS } from '../api/problems.ts';
 import { matchesSelector } from './selector.ts';
 import type { VirtualIP } from '../api/virtual-ip.ts';
 
-export const DEFAULT_NAMESPACE = 'default';
 
 export interface CompileOptions {
   /** Pool enforcement. Default ADMIT_ALL (standalone); the controller passes `{ mode: 'Pools', ... }`. */

@@ -8,7 +8,7 @@ import { parseAllDocuments } from 'yaml';
 import type { z } from 'zod';
 import { Backend } from '../api/backend.ts';
 import { LoadBalancerNode } from '../api/load-balancer-node.ts';
-import { GROUP } from '../api/meta.ts';
+import { DEFAULT_NAMESPACE, GROUP } from '../api/meta.ts';
 import { VirtualIP } from '../api/virtual-ip.ts';
 import { VirtualIPPool } from '../api/virtual-ip-pool.ts';
 
@@ -98,7 +98,7 @@ function parseObject(raw: unknown, details: ManifestErrorDetails): SterletObject
 
 function identity(o: SterletObject): string {
   const namespaced = o.kind === 'VirtualIP' || o.kind === 'Backend';
-  return `${o.kind}/${o.metadata.namespace ?? (namespaced ? 'default' : '')}/${o.metadata.name}`;
+  return `${o.kind}/${o.metadata.namespace ?? (namespaced ? DEFAULT_NAMESPACE : '')}/${o.metadata.name}`;
 }
 
 /** Drops later copies of an object already seen, reporting each (file order decides nothing silently). */

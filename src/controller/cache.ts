@@ -10,18 +10,14 @@ import { z } from 'zod';
 import { Backend } from '../api/backend.ts';
 import { formatIp, parseIp } from '../api/ip.ts';
 import { LoadBalancerNode } from '../api/load-balancer-node.ts';
-import { Condition, type Labels } from '../api/meta.ts';
+import { Condition, DEFAULT_NAMESPACE, type Labels } from '../api/meta.ts';
 import { matchesSelector } from '../compile/selector.ts';
 import { VirtualIP } from '../api/virtual-ip.ts';
 import { VirtualIPPool } from '../api/virtual-ip-pool.ts';
 import { type KubeClient, type KubeObject, objectKey, Resources } from '../kube/client.ts';
 import { Informer, type InformerHandler } from '../kube/informer.ts';
+import type { Enqueue } from './work.ts';
 
-export const VIP_PREFIX = 'VirtualIP:';
-export const BACKEND_PREFIX = 'Backend:';
-export const POOL_PREFIX = 'VirtualIPPool:';
-/** Adds the finalizer to a VirtualIP (own queue: after VIP status, before bookkeeping). */
-export const FINALIZER_PREFIX = 'Finalizer:';
 
 type Schema = typeof VirtualIP | typeof Backend | typeof VirtualIPPool | typeof LoadBalancerNode;
 const Conditions = z.array(Condition);
@@ -46,8 +42,8 @@ function parseObject<S extends Schema>(schema: S, raw: KubeObject): z.infer<S> |
 
 export interface ControllerCacheOptions {
   readonly log: Pick<Logger, 'debug' | 'info' | 'warn'>;
-  /** Receives every key that needs a reconcile. */
-  readonly enqueue: (key: string) => void;
+  /** Receives every object that needs a reconcile. */
+  readonly enqueue: Enqueue;
 }
 
 export class ControllerCache {
@@ -56,7 +52,7 @@ export class ControllerCache {
   readonly pools: Informer;
   readonly nodes: Informer;
   readonly namespaces: Informer;
-  readonly #enqueue: (key: string) => void;
+  readonly #enqueue: Enqueue;
   readonly #parsed = new WeakMap<KubeObject, unknown>();
   /** claim key (address|port|protocol) -> VIP keys, and the reverse. */
   readonly #claims = new Map<string, Set<string>>();
@@ -87,7 +83,7 @@ export class ControllerCache {
     this.nodes = make(Resources.loadBalancerNode, (ev, obj, old) => this.#onNode(ev, obj, old));
     this.namespaces = make(Resources.namespace, (ev, obj, old) => {
       if (ev === 'update' && sameLabels(obj.metadata.labels, old?.metadata.labels)) return;
-      for (const k of this.#vipsByNs.get(obj.metadata.name) ?? []) this.#enqueue(VIP_PREFIX + k);
+      for (const k of this.#vipsByNs.get(obj.metadata.name) ?? []) this.#enqueue('VirtualIP', k);
     }, true); // without list/watch on namespaces, pools can still select by kubernetes.io/metadata.name
   }
 
@@ -134,8 +130,19 @@ export class ControllerCache {
     return out;
   }
 
-  vipKeysIn(namespace: string): string[] {
-    return [...(this.#vipsByNs.get(namespace) ?? [])];
+  /** Keys of the VIPs in `namespace` whose backendSelector matches `labels` (through the selector index). */
+  vipsSelecting(namespace: string, labels: Labels | undefined): string[] {
+    const candidates = new Set<string>(this.#scanVips.get(namespace));
+    for (const [k, v] of Object.entries(labels ?? {})) for (const vk of this.#vipsBySelector.get(labelKey(namespace, k, v)) ?? []) candidates.add(vk);
+    return [...candidates].filter((vk) => {
+      const selector = selectorOf(this.vips.get(vk));
+      return selector !== undefined && matchesSelector(selector, labels);
+    });
+  }
+
+  /** Every VIP that parses. */
+  vipList(): VirtualIP[] {
+    return this.vips.list().map((raw) => this.parse(VirtualIP, raw)).filter((v): v is VirtualIP => !(v instanceof z.ZodError));
   }
 
   poolList(): VirtualIPPool[] {
@@ -151,26 +158,26 @@ export class ControllerCache {
   }
 
   enqueueAllVips(): void {
-    for (const raw of this.vips.list()) this.#enqueue(VIP_PREFIX + objectKey(raw));
+    for (const raw of this.vips.list()) this.#enqueue('VirtualIP', objectKey(raw));
   }
 
   enqueueAllPools(): void {
-    for (const raw of this.pools.list()) this.#enqueue(POOL_PREFIX + raw.metadata.name);
+    for (const raw of this.pools.list()) this.#enqueue('VirtualIPPool', raw.metadata.name);
   }
 
   enqueueAllBackends(): void {
-    for (const raw of this.backends.list()) this.#enqueue(BACKEND_PREFIX + objectKey(raw));
+    for (const raw of this.backends.list()) this.#enqueue('Backend', objectKey(raw));
   }
 
   #onVip(ev: string, obj: KubeObject, old: KubeObject | undefined): void {
     const key = objectKey(obj);
-    const ns = obj.metadata.namespace ?? 'default';
+    const ns = obj.metadata.namespace ?? DEFAULT_NAMESPACE;
     const before = this.#claimOf.get(key);
     const after = ev === 'delete' ? undefined : claimKey(obj);
     if (before !== after) {
       if (before !== undefined) {
         this.#claims.get(before)?.delete(key);
-        for (const k of this.#claims.get(before) ?? []) this.#enqueue(VIP_PREFIX + k);
+        for (const k of this.#claims.get(before) ?? []) this.#enqueue('VirtualIP', k);
         if (this.#claims.get(before)?.size === 0) this.#claims.delete(before);
       }
       if (after !== undefined) {
@@ -178,37 +185,34 @@ export class ControllerCache {
         set.add(key);
         this.#claims.set(after, set);
         this.#claimOf.set(key, after);
-        for (const k of set) this.#enqueue(VIP_PREFIX + k);
+        for (const k of set) this.#enqueue('VirtualIP', k);
       } else {
         this.#claimOf.delete(key);
       }
     }
     indexAdd(this.#vipsByNs, ns, key, ev !== 'delete');
     this.#indexVipSelector(key, ns, ev === 'delete' ? undefined : obj);
+    if (ev === 'delete') {
+      // Its Backends and pool no longer count it (while deleting, the VIP reconcile does this).
+      const selector = selectorOf(obj);
+      if (selector !== undefined) for (const b of this.selectedBackends(ns, selector)) this.#enqueue('Backend', `${ns}/${b.metadata.name}`);
+      this.enqueueAllPools();
+    }
     // Status-only updates (our own writes) change neither spec nor metadata we read.
     if (ev === 'update' && old !== undefined && sameSpecAndMeta(obj, old)) return;
-    this.#enqueue(VIP_PREFIX + key);
+    this.#enqueue('VirtualIP', key);
   }
 
   #onBackend(ev: string, obj: KubeObject, old: KubeObject | undefined): void {
     const key = objectKey(obj);
-    const ns = obj.metadata.namespace ?? 'default';
+    const ns = obj.metadata.namespace ?? DEFAULT_NAMESPACE;
     indexAdd(this.#backendsByNs, ns, key, ev !== 'delete');
     for (const [k, v] of Object.entries(old?.metadata.labels ?? {})) indexAdd(this.#backendsByLabel, labelKey(ns, k, v), key, false);
     if (ev !== 'delete') for (const [k, v] of Object.entries(obj.metadata.labels ?? {})) indexAdd(this.#backendsByLabel, labelKey(ns, k, v), key, true);
     if (ev === 'update' && old !== undefined && sameSpecAndMeta(obj, old)) return;
-    const candidates = new Set<string>(this.#scanVips.get(ns));
-    for (const labels of [obj.metadata.labels, old?.metadata.labels]) {
-      for (const [k, v] of Object.entries(labels ?? {})) for (const vk of this.#vipsBySelector.get(labelKey(ns, k, v)) ?? []) candidates.add(vk);
-    }
-    for (const vipKey of candidates) {
-      const selector = selectorOf(this.vips.get(vipKey));
-      if (selector === undefined) continue;
-      if (matchesSelector(selector, obj.metadata.labels) || (old !== undefined && matchesSelector(selector, old.metadata.labels))) {
-        this.#enqueue(VIP_PREFIX + vipKey);
-      }
-    }
-    this.#enqueue(BACKEND_PREFIX + key);
+    const affected = new Set([...this.vipsSelecting(ns, obj.metadata.labels), ...(old === undefined ? [] : this.vipsSelecting(ns, old.metadata.labels))]);
+    for (const vipKey of affected) this.#enqueue('VirtualIP', vipKey);
+    this.#enqueue('Backend', key);
   }
 
   #indexVipSelector(key: string, ns: string, obj: KubeObject | undefined): void {
@@ -235,7 +239,7 @@ export class ControllerCache {
     const before = nodeEntries(old);
     const after = nodeEntries(obj);
     for (const id of new Set([...before.keys(), ...after.keys()])) {
-      if (before.get(id) !== after.get(id)) this.#enqueue(VIP_PREFIX + id);
+      if (before.get(id) !== after.get(id)) this.#enqueue('VirtualIP', id);
     }
   }
 }

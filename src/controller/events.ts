@@ -5,6 +5,7 @@
 
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import { DEFAULT_NAMESPACE } from '../api/meta.ts';
 import { type KubeClient, type KubeObject, Resources } from '../kube/client.ts';
 import { microTime } from '../kube/leader.ts';
 
@@ -65,7 +66,7 @@ export class EventRecorder {
 
   /** Writes one Event about `regarding` (its namespace, or `default` for cluster-scoped objects). */
   async emit(regarding: KubeObject, event: EventInput): Promise<void> {
-    const namespace = regarding.metadata.namespace ?? 'default';
+    const namespace = regarding.metadata.namespace ?? DEFAULT_NAMESPACE;
     const name = `${regarding.metadata.name}.${randomBytes(8).toString('hex')}`;
     const body: KubeObject = {
       apiVersion: 'events.k8s.io/v1',

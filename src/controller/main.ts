@@ -6,13 +6,14 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { SterletError } from '../common/errors.ts';
 import { isConflict, isNotFound, KubeClient } from '../kube/client.ts';
-import { sleep } from '../kube/informer.ts';
+import { sleep } from '../common/delay.ts';
 import { createLogger, type Logger } from '../common/log.ts';
-import { ControllerCache, FINALIZER_PREFIX, POOL_PREFIX, VIP_PREFIX } from './cache.ts';
+import { ControllerCache } from './cache.ts';
 import { EventRecorder } from './events.ts';
 import { LeaderElector } from '../kube/leader.ts';
 import { ControllerMetrics, type MetricsServer, serveMetrics } from './metrics.ts';
-import { type ReconcileResult, Reconciler } from './reconcile.ts';
+import { Reconciler } from './reconcile/index.ts';
+import { type ReconcileResult, WORK_KINDS, type WorkKind } from './work.ts';
 import { WorkQueue } from './workqueue.ts';
 
 export interface ControllerOptions {
@@ -55,16 +56,12 @@ export async function runController(options: ControllerOptions = {}): Promise<vo
   const identity = options.identity ?? `${process.env['POD_NAME'] ?? hostname()}_${randomBytes(4).toString('hex')}`;
   const client = KubeClient.create({ kubeconfig: options.kubeconfig, userAgent: `sterlet-controller/${identity}` });
   const metrics = new ControllerMetrics();
-  // Two queues: VirtualIPs (what agents program) never wait behind the
-  // bookkeeping of Backend status, which has its own single worker.
-  // Finalizers have a third queue: they wait while VIP status is pending (an initial
-  // sync publishes every VIP first) but never behind Backend bookkeeping.
-  const depth = (): void => { metrics.queueDepth.set(vipQueue.depth + finalizerQueue.depth + backendQueue.depth); };
-  const vipQueue: WorkQueue = new WorkQueue({ onDepth: depth });
-  const finalizerQueue: WorkQueue = new WorkQueue({ onDepth: depth });
-  const backendQueue: WorkQueue = new WorkQueue({ onDepth: depth });
-  const enqueue = (k: string): void =>
-    (k.startsWith(VIP_PREFIX) ? vipQueue : k.startsWith(FINALIZER_PREFIX) ? finalizerQueue : backendQueue).add(k);
+  // One queue per kind of work. VirtualIPs (what agents program) never wait
+  // behind bookkeeping; finalizers wait while VIP status is pending (an initial
+  // sync publishes every VIP first); Backend and pool status wait for both.
+  const queues = Object.fromEntries(WORK_KINDS.map((k) => [k, new WorkQueue({ onDepth: () => depth() })])) as Record<WorkKind, WorkQueue>;
+  const depth = (): void => { metrics.queueDepth.set(WORK_KINDS.reduce((n, k) => n + queues[k].depth, 0)); };
+  const enqueue = (kind: WorkKind, key: string): void => queues[kind].add(key);
   const cache = new ControllerCache(client, { log, enqueue });
   const reconciler = new Reconciler({
     client, cache, metrics, log,
@@ -99,10 +96,12 @@ export async function runController(options: ControllerOptions = {}): Promise<vo
         liveness.unref();
         resync.unref();
         try {
+          const vipsPending = (): boolean => queues.VirtualIP.depth > 0;
           await Promise.all([
-            runWorkers(vipQueue, reconciler, metrics, log, workers, leadership),
-            runWorkers(finalizerQueue, reconciler, metrics, log, workers, leadership, () => vipQueue.depth > 0),
-            runWorkers(backendQueue, reconciler, metrics, log, 1, leadership, () => vipQueue.depth > 0, BACKEND_STATUS_INTERVAL_MS),
+            runWorkers('VirtualIP', queues.VirtualIP, reconciler, metrics, log, workers, leadership),
+            runWorkers('Finalizer', queues.Finalizer, reconciler, metrics, log, workers, leadership, vipsPending),
+            runWorkers('Backend', queues.Backend, reconciler, metrics, log, 1, leadership, vipsPending, BACKEND_STATUS_INTERVAL_MS),
+            runWorkers('VirtualIPPool', queues.VirtualIPPool, reconciler, metrics, log, 1, leadership, vipsPending, BACKEND_STATUS_INTERVAL_MS),
           ]);
         } finally {
           clearInterval(liveness);
@@ -127,20 +126,18 @@ export async function runController(options: ControllerOptions = {}): Promise<vo
       await lead(signal);
     }
   } finally {
-    vipQueue.shutdown();
-    finalizerQueue.shutdown();
-    backendQueue.shutdown();
+    for (const k of WORK_KINDS) queues[k].shutdown();
     await Promise.allSettled(informerRuns);
     await server?.close();
     log.info({ identity }, 'controller stopped');
   }
 }
 
-/** Worker loop: `workers` concurrent reconciles until `stop` aborts; failures back off per key. */
-/** Backend status is bookkeeping: at most ~100 writes/s, so it never crowds out VIP writes. */
+/** Backend and pool status are bookkeeping: at most ~100 writes/s each, so they never crowd out VIP writes. */
 const BACKEND_STATUS_INTERVAL_MS = 10;
 
-async function runWorkers(queue: WorkQueue, reconciler: Reconciler, metrics: ControllerMetrics, log: Logger, workers: number, stop: AbortSignal, yieldWhile?: () => boolean, intervalMs = 0): Promise<void> {
+/** Worker loop: `workers` concurrent reconciles of one kind until `stop` aborts; failures back off per key. */
+async function runWorkers(kind: WorkKind, queue: WorkQueue, reconciler: Reconciler, metrics: ControllerMetrics, log: Logger, workers: number, stop: AbortSignal, yieldWhile?: () => boolean, intervalMs = 0): Promise<void> {
   const worker = async (): Promise<void> => {
     while (!stop.aborted) {
       // Low-priority queues wait while the VIP queue has work (agents wait on VIPs, nobody on Backend status).
@@ -148,15 +145,10 @@ async function runWorkers(queue: WorkQueue, reconciler: Reconciler, metrics: Con
       if (intervalMs > 0) await sleep(intervalMs, stop);
       const key = await queue.get(stop);
       if (key === undefined) return;
-      const kind = key.startsWith(VIP_PREFIX) ? 'VirtualIP' : key.startsWith(POOL_PREFIX) ? 'VirtualIPPool'
-        : key.startsWith(FINALIZER_PREFIX) ? 'Finalizer' : 'Backend';
-      const name = key.slice(key.indexOf(':') + 1);
       const end = metrics.reconcileSeconds.startTimer({ kind });
       try {
         // A 404 means the object went away mid-reconcile: its delete event is (or was) queued.
-        const result = await (kind === 'VirtualIP' ? reconciler.reconcileVip(name)
-          : kind === 'VirtualIPPool' ? reconciler.reconcilePool(name)
-          : kind === 'Finalizer' ? reconciler.reconcileFinalizer(name) : reconciler.reconcileBackend(name))
+        const result = await reconciler.reconcile(kind, key)
           .catch((err: unknown): ReconcileResult => { if (isNotFound(err)) return {}; throw err; });
         queue.forget(key);
         if (result.requeueAfterMs !== undefined) queue.addAfter(key, result.requeueAfterMs);
@@ -166,7 +158,7 @@ async function runWorkers(queue: WorkQueue, reconciler: Reconciler, metrics: Con
         if (conflict) metrics.apiConflicts.inc();
         const delay = queue.addRateLimited(key);
         metrics.reconciles.inc({ kind, result: 'error' });
-        (conflict ? log.debug.bind(log) : log.warn.bind(log))({ key, err: err instanceof Error ? err.message : String(err), retryMs: delay }, 'reconcile failed; retrying');
+        (conflict ? log.debug.bind(log) : log.warn.bind(log))({ kind, key, err: err instanceof Error ? err.message : String(err), retryMs: delay }, 'reconcile failed; retrying');
       } finally {
         end();
         queue.done(key);

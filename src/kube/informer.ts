@@ -4,6 +4,7 @@
 // is retried with capped exponential backoff while the cache keeps serving the
 // last known objects. Used by both the controller and the agent.
 
+import { sleep } from '../common/delay.ts';
 import { isGone, KubeApiError, objectKey, type KubeClient, type KubeObject, type ResourceRef } from './client.ts';
 
 /** The logging Sterlet's modules need (a pino Logger satisfies it). */
@@ -117,7 +118,7 @@ export class Informer {
             ...(this.#options.labelSelector === undefined ? {} : { labelSelector: this.#options.labelSelector }),
             ...(this.#options.fieldSelector === undefined ? {} : { fieldSelector: this.#options.fieldSelector }),
           },
-          (ev) => this.#apply(ev.type, ev.object),
+          (ev) => this.applyEvent(ev.type, ev.object),
         );
       } catch (err) {
         if (signal.aborted) break;
@@ -161,10 +162,10 @@ export class Informer {
     const seen = new Set<string>();
     for (const obj of list.items) {
       seen.add(objectKey(obj));
-      this.#apply('MODIFIED', obj);
+      this.applyEvent('MODIFIED', obj);
     }
     for (const [key, old] of [...this.#cache]) {
-      if (!seen.has(key)) this.#apply('DELETED', old);
+      if (!seen.has(key)) this.applyEvent('DELETED', old);
     }
     this.#resourceVersion = list.metadata.resourceVersion;
     this.#markSynced();
@@ -176,7 +177,8 @@ export class Informer {
     for (const w of this.#syncWaiters.splice(0)) w();
   }
 
-  #apply(type: string, obj: KubeObject): void {
+  /** Applies one watch event to the cache and reports it (the watch calls this; tests feed events through it). */
+  applyEvent(type: string, obj: KubeObject): void {
     const rv = obj.metadata.resourceVersion;
     if (type === 'BOOKMARK') {
       if (rv !== undefined) this.#resourceVersion = rv;
@@ -210,18 +212,4 @@ function newer(obj: KubeObject, old: KubeObject): boolean {
   if (a === b) return false;
   if (a !== undefined && b !== undefined && /^\d+$/.test(a) && /^\d+$/.test(b)) return BigInt(a) > BigInt(b);
   return true;
-}
-
-/** setTimeout as a promise that resolves early (without throwing) when `signal` aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted === true) return resolve();
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }

@@ -8,7 +8,7 @@
 
 import type { Logger } from 'pino';
 import { isConflict, isNotFound, type KubeClient, type KubeObject, Resources } from './client.ts';
-import { sleep } from './informer.ts';
+import { sleep } from '../common/delay.ts';
 
 export interface LeaderElectionOptions {
   readonly namespace: string;

@@ -9,11 +9,12 @@
 import { z } from 'zod';
 import { CompiledVip } from '../../api/desired-state.ts';
 import type { AppliedVirtualIP, LoadBalancerNodeStatus } from '../../api/load-balancer-node.ts';
-import { API_VERSION } from '../../api/meta.ts';
+import { API_VERSION, DEFAULT_NAMESPACE } from '../../api/meta.ts';
 import { matchesSelector } from '../../compile/selector.ts';
 import { errorText } from '../../common/errors.ts';
 import { isNotFound, KubeClient, type KubeObject, Resources } from '../../kube/client.ts';
-import { Informer, sleep } from '../../kube/informer.ts';
+import { sleep } from '../../common/delay.ts';
+import { Informer } from '../../kube/informer.ts';
 import { fromCompiledVip } from '../plan/desired.ts';
 import type { DesiredVip } from '../plan/model.ts';
 import type { ApplyFeedback, DesiredStateSource, SourceEvent } from './types.ts';
@@ -98,7 +99,7 @@ export function kubernetesSource(options: KubernetesSourceOptions): KubernetesSo
       if (raw.metadata.deletionTimestamp !== undefined) continue; // being withdrawn
       const status = raw['status'] as { compiled?: unknown } | undefined;
       if (status?.compiled === undefined || status.compiled === null) continue;
-      const id = `${raw.metadata.namespace ?? 'default'}/${raw.metadata.name}`;
+      const id = `${raw.metadata.namespace ?? DEFAULT_NAMESPACE}/${raw.metadata.name}`;
       // Parsed once per object version: a burst of events re-reads only what changed.
       let parsed = parsedCache.get(raw);
       if (parsed === undefined) {

@@ -1,0 +1,34 @@
+// Backend: which VirtualIPs use it and which excluded it, derived from the
+// cache (the VIPs whose selector matches its labels, each compiled as the VIP
+// reconciler compiles it), so the answer is the same whatever ran first.
+
+import { z } from 'zod';
+import { Backend } from '../../api/backend.ts';
+import { DEFAULT_NAMESPACE } from '../../api/meta.ts';
+import type { Problem } from '../../api/problems.ts';
+import { backendStatus } from '../status.ts';
+import type { ReconcileResult } from '../work.ts';
+import { vipOutcome, writeStatus, type ReconcileContext } from './context.ts';
+
+export async function reconcileBackend(ctx: ReconcileContext, key: string): Promise<ReconcileResult> {
+  const { cache } = ctx;
+  const raw = cache.backends.get(key);
+  if (raw === undefined) return {};
+  const parsed = cache.parse(Backend, raw);
+  if (parsed instanceof z.ZodError) return {};
+  const ns = parsed.metadata.namespace ?? DEFAULT_NAMESPACE;
+  const name = parsed.metadata.name;
+  const usedBy: string[] = [];
+  const problems: Problem[] = [];
+  for (const vipKey of cache.vipsSelecting(ns, parsed.metadata.labels)) {
+    const vip = cache.vip(vipKey);
+    if (vip === undefined || vip.metadata.deletionTimestamp !== undefined) continue;
+    const outcome = vipOutcome(ctx, vip);
+    if (outcome.desired?.backends.some((b) => b.name === name) === true) usedBy.push(vip.metadata.name);
+    problems.push(...outcome.problems.filter((p) => p.object.kind === 'Backend' && p.object.name === name));
+  }
+  usedBy.sort();
+  const status = backendStatus(parsed, usedBy, problems, new Date().toISOString());
+  await writeStatus(ctx, raw, status, 'Backend');
+  return {};
+}
