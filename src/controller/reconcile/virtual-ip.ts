@@ -39,22 +39,29 @@ export async function reconcileVirtualIP(ctx: ReconcileContext, key: string, con
   // is added from a lower-priority queue that waits while VIPs are pending, so an
   // initial sync publishes every VIP before spending writes on finalizers; a delete
   // before the finalizer lands is seen by agents as a delete.
-  const wrote = await writeStatus(ctx, raw, result.status, 'VirtualIP');
+  await writeStatus(ctx, raw, result.status, 'VirtualIP');
   if (!deleting && !finalizers.includes(FINALIZER)) ctx.enqueue('Finalizer', key);
   emitTransitions(ctx, raw, previous, result.inputs);
   setConflict(ctx, conflicts, key, !deleting && outcome.problems.some((p) => p.code === 'DUPLICATE_VIP'));
-  // What Backends and pools say is derived from VIP status: recompute them when it moved.
-  if (wrote) {
-    const ns = parsed.metadata.namespace ?? DEFAULT_NAMESPACE;
+  // Backend and pool status are derived from what this VIP resolves to: recompute
+  // them when that moved (the backends it serves, its ResolvedRefs or Accepted condition).
+  const ns = parsed.metadata.namespace ?? DEFAULT_NAMESPACE;
+  const nextBackends = deleting ? [] : (outcome.desired?.backends.map((b) => b.name) ?? []);
+  const condition = (list: readonly { type: string; message: string }[] | undefined, type: string): string | undefined =>
+    list?.find((c) => c.type === type)?.message;
+  if (
+    !sameNames(compiledBackendNames(raw), nextBackends) ||
+    condition(previous, ConditionType.ResolvedRefs) !== condition(result.inputs, ConditionType.ResolvedRefs)
+  ) {
     const names = new Set<string>([
       ...compiledBackendNames(raw),
-      ...(outcome.desired?.backends.map((b) => b.name) ?? []),
+      ...nextBackends,
       ...outcome.problems.filter((p) => p.object.kind === 'Backend').map((p) => p.object.name),
       ...cache.selectedBackends(ns, parsed.spec.backendSelector).map((b) => b.metadata.name),
     ]);
     for (const name of names) ctx.enqueue('Backend', `${ns}/${name}`);
-    cache.enqueueAllPools();
   }
+  if (deleting || condition(previous, ConditionType.Accepted) !== condition(result.inputs, ConditionType.Accepted)) cache.enqueueAllPools();
 
   if (deleting) {
     if (result.summary.stillReporting.length > 0) {
@@ -76,6 +83,10 @@ function setConflict(ctx: ReconcileContext, conflicts: Set<string>, key: string,
   if (conflict) conflicts.add(key);
   else conflicts.delete(key);
   ctx.metrics.conflicts.set(conflicts.size);
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && [...a].sort().join('\0') === [...b].sort().join('\0');
 }
 
 /** Backend names in the status.compiled the VIP had before this reconcile. */
