@@ -190,8 +190,7 @@ export class AgentRuntime {
 
   #reject(origin: string, problems: readonly SourceProblem[]): void {
     const first = problems[0];
-    // Manifest errors already name their file/document/object/field in the message.
-    const text = first === undefined ? 'no details' : first.message.includes(first.where) ? first.message : `${first.where}: ${first.message}`;
+    const text = first === undefined ? 'no details' : `${first.where}: ${first.message}`;
     this.#o.log.error(
       { origin, problems, code: first?.code ?? 'DESIRED_STATE_INVALID' },
       `desired state rejected, keeping the last good state: ${text}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`,

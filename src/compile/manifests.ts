@@ -11,6 +11,7 @@ import { LoadBalancerNode } from '../api/load-balancer-node.ts';
 import { DEFAULT_NAMESPACE, GROUP } from '../api/meta.ts';
 import { VirtualIP } from '../api/virtual-ip.ts';
 import { VirtualIPPool } from '../api/virtual-ip-pool.ts';
+import { SterletError } from '../common/errors.ts';
 
 export const KIND_SCHEMAS = { VirtualIP, Backend, VirtualIPPool, LoadBalancerNode } as const;
 export type SterletKind = keyof typeof KIND_SCHEMAS;
@@ -25,7 +26,7 @@ export const ManifestErrorCode = {
 } as const;
 export type ManifestErrorCode = (typeof ManifestErrorCode)[keyof typeof ManifestErrorCode];
 
-export interface ManifestErrorDetails {
+export type ManifestErrorDetails = {
   readonly source: string;
   /** 0-based document index in the file; undefined for file-level errors. */
   readonly documentIndex?: number;
@@ -35,22 +36,34 @@ export interface ManifestErrorDetails {
   readonly name?: string;
   /** Field path, e.g. spec.port. */
   readonly path?: string;
-}
+};
 
-export class ManifestError extends Error {
-  readonly code: ManifestErrorCode;
-  readonly details: ManifestErrorDetails;
+/**
+ * One problem in the manifests. The message keeps its "CODE: where: path: problem"
+ * shape for logs; `where` and `problem` are the same parts as fields, so callers
+ * never take the message apart.
+ */
+export class ManifestError extends SterletError {
+  declare readonly code: ManifestErrorCode;
+  declare readonly details: ManifestErrorDetails;
+  /** File, document, item and object, e.g. "m.yaml, document 2, VirtualIP web". */
+  readonly where: string;
+  /** What is wrong, without the location. */
+  readonly problem: string;
   constructor(code: ManifestErrorCode, details: ManifestErrorDetails, problem: string, options?: ErrorOptions) {
     const where = [
       details.source,
       details.documentIndex === undefined ? undefined : `document ${details.documentIndex + 1}`,
       details.itemIndex === undefined ? undefined : `item ${details.itemIndex + 1}`,
       details.kind === undefined ? undefined : `${details.kind} ${details.name ?? '(unnamed)'}`,
-    ].filter((p) => p !== undefined);
-    super(`${code}: ${where.join(', ')}: ${details.path === undefined ? '' : `${details.path}: `}${problem}`, options);
+    ].filter((p) => p !== undefined).join(', ');
+    super(code, `${code}: ${where}: ${details.path === undefined ? '' : `${details.path}: `}${problem}`, {
+      cause: options?.cause,
+      details: { ...details },
+    });
     this.name = 'ManifestError';
-    this.code = code;
-    this.details = details;
+    this.where = where;
+    this.problem = problem;
   }
 }
 

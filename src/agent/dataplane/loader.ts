@@ -6,7 +6,7 @@
 
 import { fileURLToPath } from 'node:url';
 import { SterletError } from '../../common/errors.ts';
-import { BPF_F_NO_COMMON_LRU, BpfMap, BpfObject, BpfProgram, MapType, possibleCpus } from '../../libbpf/libbpf.ts';
+import { BPF_F_NO_COMMON_LRU, BpfMap, BpfObject, BpfProgram, isBpfError, MapType, possibleCpus } from '../../libbpf/libbpf.ts';
 import { encodeLimits, u32 } from './codec.ts';
 import { statsEntries } from './counters.ts';
 import { BALANCER_PROGRAM, BalancerMap, DECAP_PROGRAM, DecapMap, Defaults, Size } from './layout.ts';
@@ -91,6 +91,32 @@ export function resolveSizes(sizes: Partial<BalancerSizes> = {}): BalancerSizes 
   return s;
 }
 
+/**
+ * One CPU's connection table, created on that CPU's NUMA node. A node hint the
+ * kernel refuses is reported as such (the CPU and node are known here).
+ */
+export function createConnTable(cpu: number, numaNode: number | undefined, maxEntries: number, flags = 0): BpfMap {
+  try {
+    return BpfMap.create({
+      type: MapType.LRU_HASH,
+      name: `lru_cpu${cpu}`,
+      keySize: Size.flowKey,
+      valueSize: Size.lruVal,
+      maxEntries,
+      flags,
+      ...(numaNode === undefined ? {} : { numaNode }),
+    });
+  } catch (err) {
+    if (!isBpfError(err) || numaNode === undefined) throw err;
+    throw new SterletError('AGENT_NUMA_NODE', `cannot create the connection table of CPU ${cpu} on NUMA node ${numaNode}`, {
+      why: `the kernel refused the node hint (${err.errnoName}): node ${numaNode} does not exist or has no memory on this host`,
+      fix: 'check the topology the agent read (--sysfs-root) and --forwarding-cpus; CPUs must map to nodes this kernel has',
+      cause: err,
+      details: { cpu, numaNode },
+    });
+  }
+}
+
 function badSize(name: string, value: number, why: string): SterletError {
   return new SterletError('DATAPLANE_BAD_SIZE', `dataplane size ${name} = ${value} is invalid`, { why, fix: 'pass sizes within the limits' });
 }
@@ -123,18 +149,7 @@ export function openBalancer(options: OpenBalancerOptions = {}): Balancer {
 
     if (reuse.connTables === undefined) {
       for (const { cpu, numaNode } of cpus) {
-        lrus.set(
-          cpu,
-          BpfMap.create({
-            type: MapType.LRU_HASH,
-            name: `lru_cpu${cpu}`,
-            keySize: Size.flowKey,
-            valueSize: Size.lruVal,
-            maxEntries: sizes.lruSize,
-            flags: options.noCommonLru === true ? BPF_F_NO_COMMON_LRU : 0,
-            ...(numaNode !== undefined ? { numaNode } : {}),
-          }),
-        );
+        lrus.set(cpu, createConnTable(cpu, numaNode, sizes.lruSize, options.noCommonLru === true ? BPF_F_NO_COMMON_LRU : 0));
       }
       // The kernel checks inner maps against the template's type/sizes/flags:
       // use a real table so NUMA flags match; with no tables, the BTF template.

@@ -11,10 +11,10 @@
 // the configuration, is refused with an explanation: never silently recreated.
 
 import { SterletError } from '../../common/errors.ts';
-import { BpfMap, BpfProgram, isBpfError, MapType, xdpAttach, xdpQuery, type XdpMode } from '../../libbpf/libbpf.ts';
+import { BpfMap, BpfProgram, xdpAttach, xdpQuery, type XdpMode } from '../../libbpf/libbpf.ts';
 import { encodeSettings, settingsLayoutVersion, u32, type Settings } from './codec.ts';
 import { LAYOUT_VERSION, Size } from './layout.ts';
-import { openBalancer, type Balancer, type BalancerMaps, type BalancerSizes, type ForwardingCpu } from './loader.ts';
+import { createConnTable, openBalancer, type Balancer, type BalancerMaps, type BalancerSizes, type ForwardingCpu } from './loader.ts';
 import type { Limits } from '../plan/model.ts';
 import { BALANCER_PINNED_MAPS, balancerPins, ensureDir, isComplete, removePins, repinProgram, type BalancerPins } from './pin-layout.ts';
 import { createRingMap, limitsOf, openPinned, pinnedSizes } from './open-pinned.ts';
@@ -96,8 +96,6 @@ function create(o: StartBalancerOptions, pins: BalancerPins): RunningBalancer {
       forwardingCpus: o.forwardingCpus,
       reuseMaps: { ring: ring.fd },
     });
-  } catch (err) {
-    throw explainNuma(err, o.forwardingCpus);
   } finally {
     ring.close(); // the object holds its own reference
   }
@@ -212,19 +210,7 @@ function ensureConnTables(maps: BalancerMaps, sizes: BalancerSizes, o: StartBala
     if (cpu >= maps.connTables.maxEntries) continue;
     const current = maps.connTables.lookup(u32(cpu));
     if (current !== undefined && current.readUInt32LE(0) !== 0) continue;
-    let table: BpfMap;
-    try {
-      table = BpfMap.create({
-        type: MapType.LRU_HASH,
-        name: `lru_cpu${cpu}`,
-        keySize: Size.flowKey,
-        valueSize: Size.lruVal,
-        maxEntries: sizes.lruSize,
-        ...(numaNode === undefined ? {} : { numaNode }),
-      });
-    } catch (err) {
-      throw explainNuma(err, o.forwardingCpus);
-    }
+    const table = createConnTable(cpu, numaNode, sizes.lruSize);
     try {
       maps.connTables.update(u32(cpu), u32(table.fd));
       o.log.info({ cpu, numaNode }, 'connection table created for a new forwarding CPU');
@@ -232,20 +218,6 @@ function ensureConnTables(maps: BalancerMaps, sizes: BalancerSizes, o: StartBala
       table.close();
     }
   }
-}
-
-function explainNuma(err: unknown, cpus: readonly ForwardingCpu[]): unknown {
-  if (!isBpfError(err) || err.call !== 'bpf_map_create') return err;
-  const m = /lru_cpu(\d+)/.exec(err.message);
-  if (m === null) return err;
-  const cpu = Number(m[1]);
-  const node = cpus.find((c) => c.cpu === cpu)?.numaNode;
-  return new SterletError('AGENT_NUMA_NODE', `cannot create the connection table of CPU ${cpu} on NUMA node ${node ?? '?'}`, {
-    why: `the kernel refused the node hint (${err.errnoName}): node ${node ?? '?'} does not exist or has no memory on this host`,
-    fix: 'check the topology the agent read (--sysfs-root) and --forwarding-cpus; CPUs must map to nodes this kernel has',
-    cause: err,
-    details: { cpu, numaNode: node },
-  });
 }
 
 function running(pins: BalancerPins, sizes: BalancerSizes, outcome: StartOutcome, programId: number, programTag: string, xdpMode: XdpMode): RunningBalancer {

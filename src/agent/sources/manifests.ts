@@ -17,15 +17,11 @@ export type ManifestLoad =
 
 export async function loadManifests(path: string, options: { node?: { name: string; labels: Labels } } = {}): Promise<ManifestLoad> {
   const set = await readManifests(path);
-  const problems: SourceProblem[] = set.errors.map((e) => {
-    const d = e.details;
-    const object = d.kind === undefined ? undefined : `${d.kind} ${d.name ?? '(unnamed)'}`;
-    const document = d.documentIndex === undefined ? undefined : `document ${d.documentIndex + 1}`;
-    const where = [d.source, document, object, d.path].filter((p) => p !== undefined).join(', ');
-    // ManifestError messages repeat code and location; keep only what is wrong.
-    const prefix = `${e.code}: ${[d.source, document, object].filter((p) => p !== undefined).join(', ')}: ${d.path === undefined ? '' : `${d.path}: `}`;
-    return { code: e.code, where, message: e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message };
-  });
+  const problems: SourceProblem[] = set.errors.map((e) => ({
+    code: e.code,
+    where: e.details.path === undefined ? e.where : `${e.where}, ${e.details.path}`,
+    message: e.problem,
+  }));
   if (problems.length > 0) return { ok: false, problems };
   const result = compile(set.objects, options.node === undefined ? {} : { node: options.node });
   for (const p of result.problems) {
