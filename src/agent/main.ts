@@ -15,9 +15,11 @@ import { readStats, toDataplaneCounters } from './dataplane/stats.ts';
 import { discoverEnvironment } from './host/discovery.ts';
 import { gatewayRefresher } from './host/gateway.ts';
 import { forwardingCpus, readTopology } from './host/topology.ts';
-import { createAgentMetrics, startMetricsServer } from './metrics.ts';
+import { startEndpoints } from '../common/http-endpoints.ts';
+import { createAgentMetrics } from './metrics.ts';
 import { buildRing, ringFingerprint } from './plan/maglev.ts';
-import { AgentRuntime, type Log } from './runtime.ts';
+import type { Log } from '../common/log.ts';
+import { AgentRuntime } from './runtime.ts';
 import { fileSource } from './sources/file.ts';
 import type { NodeFacts } from './sources/kubernetes.ts';
 import type { DesiredStateSource } from './sources/types.ts';
@@ -137,7 +139,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   const server =
     options.metrics === undefined
       ? undefined
-      : await startMetricsServer({ ...options.metrics, registry: metrics.registry, ready: () => runtime.ready, signal });
+      : await startEndpoints({ ...options.metrics, registry: metrics.registry, ready: () => runtime.ready, signal });
   log.info(
     {
       interface: options.interface,

@@ -2,7 +2,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SterletError } from '../common/errors.ts';
-import { createAgentMetrics, startMetricsServer, type DataplaneCounters, type MetricsServer } from './metrics.ts';
+import { startEndpoints, type EndpointsServer } from '../common/http-endpoints.ts';
+import { createAgentMetrics, type DataplaneCounters } from './metrics.ts';
 
 const counters: DataplaneCounters = {
   vips: [{ vip: '10.200.0.10:80/tcp', packets: 120n, bytes: 9_000n }],
@@ -15,14 +16,14 @@ const counters: DataplaneCounters = {
   rings: [{ vip: '10.200.0.10:80/tcp', fingerprint: 'b18edc9e143ff0e1' }],
 };
 
-const servers: MetricsServer[] = [];
+const servers: EndpointsServer[] = [];
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
 
-async function serve(opts: Parameters<typeof createAgentMetrics>[0], ready = () => true): Promise<MetricsServer> {
+async function serve(opts: Parameters<typeof createAgentMetrics>[0], ready = () => true): Promise<EndpointsServer> {
   const metrics = createAgentMetrics({ processMetrics: false, ...opts });
-  const server = await startMetricsServer({ port: 0, host: '127.0.0.1', registry: metrics.registry, ready });
+  const server = await startEndpoints({ port: 0, host: '127.0.0.1', registry: metrics.registry, ready });
   servers.push(server);
   return server;
 }
@@ -91,7 +92,7 @@ describe('createAgentMetrics', () => {
   });
 });
 
-describe('startMetricsServer', () => {
+describe('startEndpoints with the agent metrics', () => {
   it('serves /metrics, /healthz and /readyz on an ephemeral loopback port', async () => {
     let ready = false;
     const server = await serve({ readCounters: () => counters }, () => ready);
@@ -120,7 +121,7 @@ describe('startMetricsServer', () => {
   it('stops when the signal aborts', async () => {
     const ac = new AbortController();
     const metrics = createAgentMetrics({ processMetrics: false });
-    const server = await startMetricsServer({ port: 0, host: '127.0.0.1', registry: metrics.registry, ready: () => true, signal: ac.signal });
+    const server = await startEndpoints({ port: 0, host: '127.0.0.1', registry: metrics.registry, ready: () => true, signal: ac.signal });
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
     ac.abort();
     await server.close();
@@ -133,7 +134,7 @@ describe('startMetricsServer', () => {
     const port = (blocker.address() as AddressInfo).port;
     try {
       const metrics = createAgentMetrics({ processMetrics: false });
-      const attempt = startMetricsServer({ port, host: '127.0.0.1', registry: metrics.registry, ready: () => true });
+      const attempt = startEndpoints({ port, host: '127.0.0.1', registry: metrics.registry, ready: () => true });
       await expect(attempt).rejects.toBeInstanceOf(SterletError);
       await expect(attempt).rejects.toMatchObject({ code: 'METRICS_LISTEN_FAILED' });
       // The fix names the flag that exists (`sterlet agent --metrics-addr`).

@@ -1,13 +1,10 @@
-// The agent's Prometheus metrics and the small HTTP server that exposes them
-// with /healthz and /readyz. Dataplane counters are not copied into the
+// The agent's Prometheus metrics (served by common/http-endpoints.ts with
+// /healthz and /readyz). Dataplane counters are not copied into the
 // registry on a timer: each scrape asks the agent's callback once for a fresh
 // snapshot of the BPF map counters, so what Prometheus sees is what the
 // program counted.
 
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { SterletError, errorText } from '../common/errors.ts';
 
 /** Counter values read from the pinned maps; u64 map values may be bigints. */
 export interface DataplaneCounters {
@@ -187,86 +184,4 @@ function registerDataplaneCollectors(
 
 function num(v: Count): number {
   return typeof v === 'bigint' ? Number(v) : v;
-}
-
-export interface MetricsServerOptions {
-  /** 0 picks a free port (see `port` on the result). */
-  readonly port: number;
-  readonly host?: string;
-  readonly registry: Registry;
-  /** True once the first desired state is programmed. */
-  readonly ready: () => boolean;
-  /** Aborting closes the server. */
-  readonly signal?: AbortSignal;
-}
-
-export interface MetricsServer {
-  readonly port: number;
-  readonly url: string;
-  close(): Promise<void>;
-}
-
-export async function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
-  const { registry, ready } = options;
-  const host = options.host ?? '0.0.0.0';
-  const server = createServer((req, res) => void handle(req, res, registry, ready));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err) =>
-      reject(
-        new SterletError('METRICS_LISTEN_FAILED', `cannot serve metrics on ${host}:${options.port}`, {
-          why: errorText(err),
-          fix: 'pick a free port with --metrics-addr HOST:PORT (or stop the process holding it)',
-          cause: err,
-        }),
-      ),
-    );
-    server.listen(options.port, host, () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
-  let closing: Promise<void> | undefined;
-  const close = (): Promise<void> =>
-    (closing ??= new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }));
-  if (options.signal?.aborted) await close();
-  else options.signal?.addEventListener('abort', () => void close(), { once: true });
-  const shownHost = host.includes(':') ? `[${host}]` : host;
-  return { port, url: `http://${shownHost}:${port}`, close };
-}
-
-async function handle(
-  req: IncomingMessage,
-  res: ServerResponse,
-  registry: Registry,
-  ready: () => boolean,
-): Promise<void> {
-  const path = (req.url ?? '/').split('?')[0];
-  if (req.method !== 'GET' && req.method !== 'HEAD') return reply(res, 405, 'method not allowed\n', { allow: 'GET, HEAD' });
-  switch (path) {
-    case '/metrics':
-      try {
-        return reply(res, 200, await registry.metrics(), { 'content-type': registry.contentType });
-      } catch (err) {
-        return reply(res, 500, `metrics collection failed: ${errorText(err)}\n`);
-      }
-    case '/healthz':
-      return reply(res, 200, 'ok\n');
-    case '/readyz': {
-      let isReady = false;
-      try {
-        isReady = ready();
-      } catch {
-        isReady = false;
-      }
-      return isReady ? reply(res, 200, 'ready\n') : reply(res, 503, 'not ready\n');
-    }
-    default:
-      return reply(res, 404, 'not found: try /metrics, /healthz or /readyz\n');
-  }
-}
-
-function reply(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...headers });
-  res.end(body);
 }

@@ -4,6 +4,7 @@
 // A rejected or failing state never replaces the last good one.
 
 import { errorText, isSterletError } from '../common/errors.ts';
+import type { Log } from '../common/log.ts';
 import { reconcile, type DataplaneIO } from './plan/apply.ts';
 import type { DesiredVip, Limits, LiveState } from './plan/model.ts';
 import { vipKeyId } from './plan/model.ts';
@@ -12,13 +13,7 @@ import { RingCache } from './plan/rings.ts';
 import { FreedReals } from './plan/reals.ts';
 import type { DesiredStateSource, SourceProblem } from './sources/types.ts';
 
-/** The subset of a pino logger the runtime uses. */
-export interface Log {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-  debug(obj: object, msg: string): void;
-}
+export type { Log } from '../common/log.ts';
 
 export interface ApplyRecord {
   readonly ok: boolean;

@@ -2,6 +2,7 @@
 // and turning an interface name into the facts the kernel calls need.
 
 import { SterletError } from '../common/errors.ts';
+import { parseHostPort } from '../common/http-endpoints.ts';
 import { createLogger, type Logger } from '../common/log.ts';
 import { discoverLink } from '../agent/host/discovery.ts';
 import type { FlagSpec } from './args.ts';
@@ -24,13 +25,11 @@ export function xdpMode(value: string | undefined): 'native' | 'generic' {
   throw new UsageError(`--xdp-mode must be native or generic, got ${JSON.stringify(value)}`, 'pass --xdp-mode native or --xdp-mode generic');
 }
 
-/** "0.0.0.0:9464", "[::]:9464", ":9464". */
+/** A HOST:PORT flag ("0.0.0.0:9464", "[::]:9464", ":9464"). */
 export function hostPort(text: string, flag: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
-  const port = Number(m?.[3]);
-  if (m === null || port > 65535) throw new UsageError(`${flag} ${JSON.stringify(text)} is not HOST:PORT`, `e.g. ${flag} 0.0.0.0:9464`);
-  const host = m[1] ?? m[2] ?? '';
-  return { host: host === '' ? '0.0.0.0' : host, port };
+  const parsed = parseHostPort(text);
+  if (parsed === undefined) throw new UsageError(`${flag} ${JSON.stringify(text)} is not HOST:PORT`, `e.g. ${flag} 0.0.0.0:9464`);
+  return parsed;
 }
 
 export async function ifindexOf(name: string): Promise<number> {

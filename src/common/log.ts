@@ -7,6 +7,14 @@ import { SterletError } from './errors.ts';
 
 export type { Logger } from 'pino';
 
+/** The logging Sterlet's modules take: what they call on a pino Logger (which satisfies it), so tests can pass a recorder. */
+export interface Log {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export const LOG_LEVEL_ENV = 'STERLET_LOG_LEVEL';

@@ -5,7 +5,7 @@
 // claims the same address/port/protocol (conflicts move); a pool change queues
 // every VIP and every pool (overlaps); a node change queues the VIPs it reports or could serve.
 
-import type { Logger } from 'pino';
+import type { Log } from '../common/log.ts';
 import { z } from 'zod';
 import { Backend } from '../api/backend.ts';
 import { formatIp, parseIp } from '../api/ip.ts';
@@ -41,7 +41,7 @@ function parseObject<S extends Schema>(schema: S, raw: KubeObject): z.infer<S> |
 }
 
 export interface ControllerCacheOptions {
-  readonly log: Pick<Logger, 'debug' | 'info' | 'warn'>;
+  readonly log: Log;
   /** Receives every object that needs a reconcile. */
   readonly enqueue: Enqueue;
 }

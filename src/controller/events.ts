@@ -4,7 +4,7 @@
 // never fails a reconcile.
 
 import { randomBytes } from 'node:crypto';
-import type { Logger } from 'pino';
+import type { Log } from '../common/log.ts';
 import { DEFAULT_NAMESPACE } from '../api/meta.ts';
 import { type KubeClient, type KubeObject, Resources } from '../kube/client.ts';
 import { microTime } from '../kube/leader.ts';
@@ -21,9 +21,9 @@ export interface EventInput {
 export class EventRecorder {
   readonly #client: KubeClient;
   readonly #instance: string;
-  readonly #log: Pick<Logger, 'warn' | 'debug'> | undefined;
+  readonly #log: Log | undefined;
 
-  constructor(client: KubeClient, instance: string, log?: Pick<Logger, 'warn' | 'debug'>) {
+  constructor(client: KubeClient, instance: string, log?: Log) {
     this.#client = client;
     this.#instance = instance.slice(0, 128);
     this.#log = log;

@@ -1,10 +1,10 @@
-// Controller metrics (prom-client, own registry) and the HTTP endpoint that
-// serves them with /healthz (process alive) and /readyz (caches synced, or a
-// standby replica waiting for the Lease: both are healthy states).
+// Controller metrics (prom-client, own registry), served with /healthz
+// (process alive) and /readyz (caches synced, or a standby replica waiting for
+// the Lease: both are healthy states) by common/http-endpoints.ts.
 
-import http from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { SterletError } from '../common/errors.ts';
+import { parseHostPort, startEndpoints } from '../common/http-endpoints.ts';
 
 export class ControllerMetrics {
   readonly registry = new Registry();
@@ -60,36 +60,10 @@ export interface MetricsServer {
 
 /** Serves /metrics, /healthz and /readyz on `addr` (host:port; port 0 picks a free one). */
 export async function serveMetrics(addr: string, metrics: ControllerMetrics, ready: () => boolean): Promise<MetricsServer> {
-  const match = /^(.*):(\d+)$/.exec(addr);
-  if (match === null) {
+  const parsed = parseHostPort(addr);
+  if (parsed === undefined) {
     throw new SterletError('CONTROLLER_METRICS_ADDR_INVALID', `--metrics-addr ${addr} is not host:port`, { fix: 'pass e.g. --metrics-addr 0.0.0.0:8080' });
   }
-  const host = (match[1] ?? '').replace(/^\[|\]$/g, '');
-  const port = Number(match[2]);
-  const server = http.createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (path === '/metrics') {
-      metrics.registry.metrics().then(
-        (body) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(body),
-        (err: unknown) => res.writeHead(500).end(String(err)),
-      );
-    } else if (path === '/healthz') {
-      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
-    } else if (path === '/readyz') {
-      const ok = ready();
-      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'not ready\n');
-    } else {
-      res.writeHead(404).end();
-    }
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err) => reject(new SterletError('CONTROLLER_METRICS_LISTEN', `cannot listen on ${addr}`, { why: err.message, fix: 'choose a free port with --metrics-addr', cause: err })));
-    server.listen(port, host === '' ? undefined : host, resolve);
-  });
-  const bound = server.address();
-  const address = typeof bound === 'object' && bound !== null ? `${bound.address}:${bound.port}` : addr;
-  return {
-    address,
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
-  };
+  const server = await startEndpoints({ ...parsed, registry: metrics.registry, ready });
+  return { address: `${parsed.host}:${server.port}`, close: () => server.close() };
 }

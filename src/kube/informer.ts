@@ -5,14 +5,9 @@
 // last known objects. Used by both the controller and the agent.
 
 import { sleep } from '../common/delay.ts';
+import type { Log } from '../common/log.ts';
 import { isGone, KubeApiError, objectKey, type KubeClient, type KubeObject, type ResourceRef } from './client.ts';
 
-/** The logging Sterlet's modules need (a pino Logger satisfies it). */
-export interface MiniLog {
-  debug(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-}
 
 export type InformerEvent = 'add' | 'update' | 'delete';
 export type InformerHandler = (event: InformerEvent, obj: KubeObject, old: KubeObject | undefined) => void;
@@ -21,7 +16,7 @@ export interface InformerOptions {
   readonly namespace?: string;
   readonly labelSelector?: string;
   readonly fieldSelector?: string;
-  readonly log?: MiniLog;
+  readonly log?: Log;
   /** Called for every change, after the cache is updated. */
   readonly onChange?: InformerHandler;
   /** Called whenever the connection state changes (true = watching). */

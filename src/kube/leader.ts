@@ -6,7 +6,7 @@
 // not renew within renewDeadline, before anyone else may take over. Optimistic
 // concurrency (resourceVersion) makes two candidates racing for it safe.
 
-import type { Logger } from 'pino';
+import type { Log } from '../common/log.ts';
 import { isConflict, isNotFound, type KubeClient, type KubeObject, Resources } from './client.ts';
 import { sleep } from '../common/delay.ts';
 
@@ -20,7 +20,7 @@ export interface LeaderElectionOptions {
   readonly renewDeadlineMs?: number;
   /** ms between attempts (default 1/7.5 of the lease, like client-go's 2 s of 15 s). */
   readonly retryPeriodMs?: number;
-  readonly log?: Pick<Logger, 'info' | 'warn' | 'debug'>;
+  readonly log?: Log;
 }
 
 export interface LeaseSpec {

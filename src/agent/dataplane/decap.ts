@@ -10,7 +10,7 @@ import { DecapFlag, DECAP_PROGRAM, LAYOUT_VERSION } from './layout.ts';
 import { openDecap, type Decap, type DecapMaps } from './loader.ts';
 import type { StartOutcome } from './startup.ts';
 import { DECAP_PINNED_MAPS, decapPins, ensureDir, isComplete, removePins, repinProgram, type DecapPins } from './pin-layout.ts';
-import type { Log } from '../runtime.ts';
+import type { Log } from '../../common/log.ts';
 
 export interface StartDecapOptions {
   readonly interfaceName: string;

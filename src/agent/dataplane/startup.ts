@@ -20,7 +20,7 @@ import { BALANCER_PINNED_MAPS, balancerPins, ensureDir, isComplete, removePins, 
 import { createRingMap, limitsOf, openPinned, pinnedSizes } from './open-pinned.ts';
 
 export { createRingMap, limitsOf, openPinnedBalancer } from './open-pinned.ts';
-import type { Log } from '../runtime.ts';
+import type { Log } from '../../common/log.ts';
 
 export interface StartBalancerOptions {
   readonly interfaceName: string;

@@ -12,6 +12,7 @@ import type { AppliedVirtualIP, LoadBalancerNodeStatus } from '../../api/load-ba
 import { API_VERSION, DEFAULT_NAMESPACE } from '../../api/meta.ts';
 import { matchesSelector } from '../../compile/selector.ts';
 import { errorText } from '../../common/errors.ts';
+import type { Log } from '../../common/log.ts';
 import { isNotFound, KubeClient, type KubeObject, Resources } from '../../kube/client.ts';
 import { sleep } from '../../common/delay.ts';
 import { Informer } from '../../kube/informer.ts';
@@ -29,11 +30,6 @@ export interface NodeFacts {
   readonly agentVersion?: string;
 }
 
-interface Log {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  debug(obj: object, msg: string): void;
-}
 
 export interface KubernetesSourceOptions {
   /** The LoadBalancerNode name; normally the Kubernetes Node name. */

@@ -3,7 +3,7 @@
 // reconciles, so status does not depend on the order queues drain), node
 // liveness, and the one status writer.
 
-import type { Logger } from 'pino';
+import type { Log } from '../../common/log.ts';
 import { compile } from '../../compile/compile.ts';
 import type { LoadBalancerNode } from '../../api/load-balancer-node.ts';
 import { DEFAULT_NAMESPACE } from '../../api/meta.ts';
@@ -20,7 +20,7 @@ export interface ReconcileContext {
   readonly cache: ControllerCache;
   readonly events: EventRecorder;
   readonly metrics: ControllerMetrics;
-  readonly log: Pick<Logger, 'debug' | 'info' | 'warn'>;
+  readonly log: Log;
   readonly enqueue: Enqueue;
   /** A node whose agent has not reported for this long no longer counts. */
   readonly heartbeatMs: number;
