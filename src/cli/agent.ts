@@ -4,6 +4,7 @@
 // This file only maps flags to options; runAgent (src/agent/main.ts) does the work.
 
 import { runAgent, type AgentSourceOptions } from '../agent/main.ts';
+import { AGENT_SIZES } from '../agent/dataplane/layout.ts';
 import { DEFAULT_BPFFS } from '../agent/dataplane/pin-layout.ts';
 import { UsageError, parseFlags, type FlagSpec } from './args.ts';
 import { BPF_OBJECT_FLAG, LOG_LEVEL_FLAG, XDP_MODE_FLAG, hostPort, logger, outerSource, positive, xdpMode } from './common.ts';
@@ -18,11 +19,11 @@ export const AGENT_FLAGS: readonly FlagSpec[] = [
   { name: 'forwarding-cpus', type: 'string', help: 'CPUs that get a connection table, e.g. "0-3,6" (default: all online)' },
   { name: 'sysfs-root', type: 'string', help: 'sysfs to read CPU/NUMA topology from', default: '/sys' },
   { name: 'gateway-mac', type: 'string', help: 'next-hop MAC for forwarded packets (default: discovered from the default route)' },
-  { name: 'ring-size', type: 'number', help: 'Maglev ring slots per VIP (prime)', default: 65537 },
-  { name: 'max-vips', type: 'number', help: 'VIPs the maps hold', default: 512 },
-  { name: 'max-reals', type: 'number', help: 'distinct backend addresses the maps hold', default: 4096 },
-  { name: 'lru-size', type: 'number', help: 'connection-table entries per forwarding CPU', default: 1_000_000 },
-  { name: 'fallback-lru-size', type: 'number', help: 'entries of the table for CPUs without their own', default: 65536 },
+  { name: 'ring-size', type: 'number', help: 'Maglev ring slots per VIP (prime)', default: AGENT_SIZES.ringSize },
+  { name: 'max-vips', type: 'number', help: 'VIPs the maps hold', default: AGENT_SIZES.maxVips },
+  { name: 'max-reals', type: 'number', help: 'distinct backend addresses the maps hold', default: AGENT_SIZES.maxReals },
+  { name: 'lru-size', type: 'number', help: 'connection-table entries per forwarding CPU', default: AGENT_SIZES.lruSize },
+  { name: 'fallback-lru-size', type: 'number', help: 'entries of the table for CPUs without their own', default: AGENT_SIZES.fallbackLruSize },
   { name: 'mtu', type: 'number', help: 'largest packet toward backends incl. encapsulation; bigger ones get ICMP too-big (default: the interface MTU; 0 = off)' },
   { name: 'gue-port', type: 'number', help: 'GUE destination port (backends decap it)', default: 6080 },
   { name: 'outer-source-v4', type: 'string', help: 'outer IPv4 source prefix; host bits come from the flow hash (backend RSS)', default: '172.16.0.0/16' },

@@ -6,6 +6,7 @@ import { readLive } from '../agent/dataplane/read-live.ts';
 import { buildRing } from '../agent/plan/maglev.ts';
 import { emptyLive } from '../agent/plan/model.ts';
 import { DEFAULT_BPFFS } from '../agent/dataplane/pin-layout.ts';
+import { AGENT_SIZES } from '../agent/dataplane/layout.ts';
 import { plan } from '../agent/plan/plan.ts';
 import { loadManifests } from '../agent/sources/manifests.ts';
 import { formatSummaries } from '../agent/plan/summary.ts';
@@ -14,9 +15,9 @@ import { parseFlags, type FlagSpec } from './args.ts';
 export const PLAN_FLAGS: readonly FlagSpec[] = [
   { name: 'manifests', type: 'string', help: 'YAML file or directory of VirtualIP/Backend manifests', required: true },
   { name: 'bpffs', type: 'string', help: 'bpffs directory of the running agent', default: DEFAULT_BPFFS },
-  { name: 'ring-size', type: 'number', help: 'ring size to assume when nothing is pinned yet', default: 65537 },
-  { name: 'max-vips', type: 'number', help: 'VIP capacity to assume when nothing is pinned yet', default: 512 },
-  { name: 'max-reals', type: 'number', help: 'real capacity to assume when nothing is pinned yet', default: 4096 },
+  { name: 'ring-size', type: 'number', help: 'ring size to assume when nothing is pinned yet', default: AGENT_SIZES.ringSize },
+  { name: 'max-vips', type: 'number', help: 'VIP capacity to assume when nothing is pinned yet', default: AGENT_SIZES.maxVips },
+  { name: 'max-reals', type: 'number', help: 'real capacity to assume when nothing is pinned yet', default: AGENT_SIZES.maxReals },
   { name: 'json', type: 'boolean', help: 'print the summaries as JSON' },
 ];
 

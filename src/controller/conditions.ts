@@ -97,9 +97,6 @@ export function transitions(previous: readonly Condition[] | undefined, next: re
   });
 }
 
-export function findCondition(list: readonly Condition[] | undefined, type: ConditionType): Condition | undefined {
-  return list?.find((c) => c.type === type);
-}
 
 function truncate(message: string): string {
   return message.length <= 32_000 ? message : `${message.slice(0, 31_990)} (cut)`;

@@ -1,9 +1,10 @@
 // The one adapter over @kubernetes/client-node. client-node is used only to
 // load a kubeconfig (or the in-cluster service account) and to turn it into TLS
-// and auth options; requests and watches go through node:https here, because
-// the generated clients abort idle watches after 30 s and need per-call
-// content-type middleware for patches. Everything else in Sterlet talks to the
-// API through `KubeClient` and the resource descriptors below.
+// and auth options; requests and watches go through node:https here, so one
+// small module owns timeouts, watch resumption, patch content types and error
+// mapping for every kind (the generated clients would need per-call
+// middleware for patches and one client class per API group). Everything else
+// in Sterlet talks to the API through `KubeClient` and the resource descriptors below.
 
 import http from 'node:http';
 import https from 'node:https';

@@ -18,7 +18,7 @@ import {
   vipAddressKey,
   vipFlagBits,
 } from './codec.ts';
-import { flowHash, gueSourcePort, hashHostBits, outerHash } from './hash.ts';
+import { flowHash, gueSourcePort, hashHostBits, outerHash } from '../../../test/bpf/harness/hash.ts';
 import { LAYOUT_VERSION, VipFlag } from './layout.ts';
 
 describe('dataplane codecs', () => {

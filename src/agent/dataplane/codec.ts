@@ -127,10 +127,6 @@ export function quicServerKey(serverId: number): Buffer {
   return u32(serverId);
 }
 
-/** Ring map key of slot `slot` of the VIP with index `vipIndex`. */
-export function ringKey(vipIndex: number, slot: number, ringSize: number): Buffer {
-  return u32(vipIndex * ringSize + slot);
-}
 
 /** Batch buffers (keys, values) writing a whole ring of real indices for one VIP. */
 export function encodeRing(vipIndex: number, ring: ArrayLike<number>): { keys: Buffer; values: Buffer; count: number } {

@@ -2,6 +2,8 @@
 // struct sizes, flag bits and default sizes. Mirrors bpf/include/consts.h,
 // structs.h and maps.h; layout.test.ts checks the mirror against the headers.
 
+import { DEFAULT_RING_SIZE } from '../plan/maglev.ts';
+
 /**
  * Bumped whenever a map key/value layout or the map set changes incompatibly.
  * The agent stores it in `settings.layoutVersion` when it creates the maps, so
@@ -71,11 +73,23 @@ export const DecapFlag = { local: 1 << 0 } as const;
 export const Defaults = {
   maxVips: 512,
   maxReals: 4096,
-  ringSize: 65537,
+  ringSize: DEFAULT_RING_SIZE,
   lruSize: 65536,
   fallbackLruSize: 65536,
   maxDecapAddrs: 64,
   quicServerIds: 65536,
+} as const;
+
+/**
+ * The agent's default sizes (its flags, and what `sterlet plan` assumes before
+ * anything is pinned): the C defaults, but a much larger table per forwarding CPU.
+ */
+export const AGENT_SIZES = {
+  maxVips: Defaults.maxVips,
+  maxReals: Defaults.maxReals,
+  ringSize: Defaults.ringSize,
+  lruSize: 1_000_000,
+  fallbackLruSize: Defaults.fallbackLruSize,
 } as const;
 
 /** LRU atime unit: 2^ATIME_SHIFT ns of bpf_ktime_get_coarse_ns(). */

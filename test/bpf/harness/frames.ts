@@ -3,7 +3,7 @@
 
 import { encodeFlowKey } from '../../../src/agent/dataplane/codec.ts';
 import { VipFlag } from '../../../src/agent/dataplane/layout.ts';
-import { flowHash, gueSourcePort, hashHostBits, outerFlowLabel, outerHash, ringSlot } from '../../../src/agent/dataplane/hash.ts';
+import { flowHash, gueSourcePort, hashHostBits, outerFlowLabel, outerHash, ringSlot } from './hash.ts';
 import { ipBytes, ipText } from '../../../src/packet/addr.ts';
 import type { EthLayer, IpLayer, Ipv4Layer, Ipv6Layer, Layer, TcpLayer, UdpLayer, VlanTag } from '../../../src/packet/types.ts';
 import { CLIENT_MAC, GUE_PORT, GW_MAC, LB_MAC, REALS, ringOf, SETTINGS, SIZES, VIPS, type VipDef, type VipName } from './world.ts';

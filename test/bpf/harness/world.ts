@@ -1,6 +1,6 @@
 // The fixed world every balancer fixture starts from: VIPs, reals, rings,
 // settings. Fixtures name VIPs from here and compute the real a flow must reach
-// with the same hash the program uses (src/agent/dataplane/hash.ts).
+// with the same hash the program uses (test/bpf/harness/hash.ts).
 
 import { secondsToAtime, VipFlag } from '../../../src/agent/dataplane/layout.ts';
 import type { Settings } from '../../../src/agent/dataplane/codec.ts';

@@ -1,8 +1,8 @@
-// The balancer's flow hash (bpf/include/hash.h), reproduced from a flow key so
-// user space can tell which ring slot, outer source and GUE port a flow gets
-// (`sterlet simulate`, fixtures). Words are little-endian loads of the key.
+// Test oracle: the balancer's flow hash (bpf/include/hash.h) reproduced from a
+// flow key, so fixtures can predict which ring slot, outer source and GUE port
+// a flow gets. Words are little-endian loads of the key.
 
-import { Family, Size, VipFlag } from './layout.ts';
+import { Family, Size, VipFlag } from '../../../src/agent/dataplane/layout.ts';
 
 const SEED = 0x5354524c;
 
