@@ -11,14 +11,8 @@ import https from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
 import { SterletError } from '../common/errors.ts';
 
-/** Where a kind lives in the API. */
-export interface ResourceRef {
-  readonly group: string;
-  readonly version: string;
-  readonly plural: string;
-  readonly kind: string;
-  readonly namespaced: boolean;
-}
+export type { ResourceRef } from './resources.ts';
+import type { ResourceRef } from './resources.ts';
 
 export interface ObjectMeta {
   name: string;
@@ -53,22 +47,7 @@ export interface WatchEvent {
   readonly object: KubeObject;
 }
 
-export const STERLET_GROUP = 'sterlet.dev';
-const V1A1 = 'v1alpha1';
-
-/** The kinds Sterlet reads and writes. */
-export const Resources = {
-  virtualIP: { group: STERLET_GROUP, version: V1A1, plural: 'virtualips', kind: 'VirtualIP', namespaced: true },
-  backend: { group: STERLET_GROUP, version: V1A1, plural: 'backends', kind: 'Backend', namespaced: true },
-  virtualIPPool: { group: STERLET_GROUP, version: V1A1, plural: 'virtualippools', kind: 'VirtualIPPool', namespaced: false },
-  loadBalancerNode: {
-    group: STERLET_GROUP, version: V1A1, plural: 'loadbalancernodes', kind: 'LoadBalancerNode', namespaced: false,
-  },
-  lease: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true },
-  event: { group: 'events.k8s.io', version: 'v1', plural: 'events', kind: 'Event', namespaced: true },
-  node: { group: '', version: 'v1', plural: 'nodes', kind: 'Node', namespaced: false },
-  namespace: { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false },
-} as const satisfies Record<string, ResourceRef>;
+export { Resources } from './resources.ts';
 
 export interface PathOptions {
   readonly namespace?: string | undefined;
