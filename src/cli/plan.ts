@@ -2,7 +2,7 @@
 // in the pinned dataplane, per VIP. Reads only; writes nothing.
 
 import { openPinnedBalancer } from '../agent/dataplane/startup.ts';
-import { readLive } from '../agent/dataplane/read-live.ts';
+import { readLive } from '../agent/dataplane/maps-io.ts';
 import { buildRing } from '../agent/plan/maglev.ts';
 import { emptyLive } from '../agent/plan/model.ts';
 import { DEFAULT_BPFFS } from '../agent/dataplane/pin-layout.ts';

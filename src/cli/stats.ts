@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { BpfMap } from '../libbpf/libbpf.ts';
 import { openPinnedBalancer } from '../agent/dataplane/startup.ts';
-import { readLive } from '../agent/dataplane/read-live.ts';
+import { readLive } from '../agent/dataplane/maps-io.ts';
 import { balancerPins, DEFAULT_BPFFS, DEFAULT_DECAP_BPFFS, decapPins, isComplete } from '../agent/dataplane/pin-layout.ts';
 import { formatDecapStats, formatStats, readDecapStats, readStats } from '../agent/dataplane/stats.ts';
 import { SterletError } from '../common/errors.ts';

@@ -6,7 +6,7 @@ import { reconcile } from '../../src/agent/plan/apply.ts';
 import { openBalancer, type Balancer } from '../../src/agent/dataplane/loader.ts';
 import { BPF_F_MMAPABLE } from '../../src/libbpf/libbpf.ts';
 import { createRingMap } from '../../src/agent/dataplane/startup.ts';
-import { readRing } from '../../src/agent/dataplane/read-live.ts';
+import { readRing } from '../../src/agent/dataplane/maps-io.ts';
 import { buildRing, ringFingerprint } from '../../src/agent/plan/maglev.ts';
 import { MapsIO } from '../../src/agent/dataplane/maps-io.ts';
 import type { DesiredBackend, DesiredVip, Limits } from '../../src/agent/plan/model.ts';

@@ -4,7 +4,7 @@
 
 import { SterletError } from '../../common/errors.ts';
 import { formatIp, parseIp, type IpFamily } from '../../api/ip.ts';
-import type { Encapsulation, HashMode, Protocol } from '../plan/model.ts';
+import type { Encapsulation, HashMode, Protocol, VipFlags } from '../plan/model.ts';
 import { Family, IpProto, LAYOUT_VERSION, RealFlag, Size, VipFlag } from './layout.ts';
 
 /** 16 address bytes (IPv4 in the first 4) and the family byte. */
@@ -75,6 +75,16 @@ export function vipFlagBits(f: VipFlagInput): number {
   if (f.quic) bits |= VipFlag.quic;
   if (f.encapsulation === 'GUE') bits |= VipFlag.gue;
   return bits >>> 0;
+}
+
+/** The inverse of vipFlagBits. */
+export function decodeVipFlags(bits: number): VipFlags {
+  return {
+    hash: (bits & VipFlag.hashSource) !== 0 ? 'SourceAddress' : (bits & VipFlag.hashDestinationPort) !== 0 ? 'DestinationPort' : 'FiveTuple',
+    connectionTracking: (bits & VipFlag.noLru) === 0,
+    quic: (bits & VipFlag.quic) !== 0,
+    encapsulation: (bits & VipFlag.gue) !== 0 ? 'GUE' : 'IPIP',
+  };
 }
 
 /** struct vip_meta: flags (VIP_F_*) and the VIP's index (ring and counter slot). */
