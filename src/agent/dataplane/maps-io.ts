@@ -1,14 +1,14 @@
 // DataplaneIO on the balancer's real maps: every plan op becomes one batched
 // map update (BPF_MAP_UPDATE_BATCH) where the map type allows it. ARRAY maps
-// cannot delete, so removing a real or a QUIC id writes the empty value.
+// cannot delete, so removing a real writes the empty value.
 
 import type { DataplaneIO } from '../plan/apply.ts';
 import type { BalancerMaps } from './loader.ts';
-import { emptyReal, encodeReal, encodeVipKey, encodeVipMeta, u32, vipAddressKey, vipFlagBits } from './codec.ts';
-import { Size, VipFlag } from './layout.ts';
+import { emptyReal, encodeReal, encodeVipKey, encodeVipMeta, quicKey, u32, vipAddressKey, vipFlagBits } from './codec.ts';
+import { VipFlag } from './layout.ts';
 import { BPF_F_MMAPABLE } from '../../libbpf/libbpf.ts';
 import { readLive, writeRingMapped } from './read-live.ts';
-import type { Limits, LiveReal, LiveState, LiveVip, Ring } from '../plan/model.ts';
+import type { Limits, LiveReal, LiveState, LiveVip, QuicEntry, Ring } from '../plan/model.ts';
 
 export interface MapsIOOptions {
   /** Called before every batch with the map and entry count; throwing simulates a failed syscall (tests). */
@@ -98,17 +98,16 @@ export class MapsIO implements DataplaneIO {
     this.#maps.ring.updateBatch(Buffer.from(keys.buffer), Buffer.from(values.buffer), count);
   }
 
-  putQuic(entries: readonly { serverId: number; realIndex: number }[]): void {
-    this.#count('quic_servers', entries.length);
-    const keys = Buffer.concat(entries.map((e) => u32(e.serverId)));
+  putQuic(entries: readonly QuicEntry[]): void {
+    this.#count('quic_reals', entries.length);
+    const keys = Buffer.concat(entries.map((e) => quicKey(e.vipIndex, e.serverId)));
     const values = Buffer.concat(entries.map((e) => u32(e.realIndex)));
-    this.#maps.quicServers.updateBatch(keys, values, entries.length);
+    this.#maps.quicReals.updateBatch(keys, values, entries.length);
   }
 
-  deleteQuic(serverIds: readonly number[]): void {
-    this.#count('quic_servers', serverIds.length);
-    const keys = Buffer.concat(serverIds.map((id) => u32(id)));
-    this.#maps.quicServers.updateBatch(keys, Buffer.alloc(serverIds.length * Size.u32), serverIds.length);
+  deleteQuic(entries: readonly QuicEntry[]): void {
+    this.#count('quic_reals', entries.length);
+    for (const e of entries) this.#maps.quicReals.delete(quicKey(e.vipIndex, e.serverId));
   }
 
   #count(map: string, n: number): void {

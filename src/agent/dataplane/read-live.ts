@@ -3,10 +3,10 @@
 // server ids. What plan() diffs against after a restart or a failed apply.
 
 import type { BalancerMaps } from './loader.ts';
-import { decodeReal, decodeVipKey, decodeVipMeta } from './codec.ts';
+import { decodeQuicKey, decodeReal, decodeVipKey, decodeVipMeta } from './codec.ts';
 import { VipFlag } from './layout.ts';
-import type { Limits, LiveReal, LiveState, LiveVip, Ring, VipFlags } from '../plan/model.ts';
-import { newRing, vipKeyId } from '../plan/model.ts';
+import type { Limits, LiveReal, LiveState, LiveVip, QuicEntry, Ring, VipFlags } from '../plan/model.ts';
+import { newRing, quicEntryId, vipKeyId } from '../plan/model.ts';
 import { BPF_F_MMAPABLE } from '../../libbpf/libbpf.ts';
 import { arrayElemSize, withMappedWindow } from '../../libbpf/libc.ts';
 import { Size } from './layout.ts';
@@ -53,11 +53,10 @@ export function readLive(maps: BalancerMaps, limits: Limits, hint?: LiveState): 
     rings.set(vip.index, sameRing(scratch, expected) ? expected : scratch.slice());
   }
 
-  const quic = new Map<number, number>();
-  const q = maps.quicServers.lookupBatch({ chunk: 8192 });
-  for (let i = 0; i < q.count; i++) {
-    const real = q.values.readUInt32LE(i * 4);
-    if (real !== 0) quic.set(q.keys.readUInt32LE(i * 4), real);
+  const quic = new Map<string, QuicEntry>();
+  for (const [k, v] of maps.quicReals.entries()) {
+    const { vipIndex, serverId } = decodeQuicKey(k);
+    quic.set(quicEntryId(vipIndex, serverId), { vipIndex, serverId, realIndex: v.readUInt32LE(0) });
   }
   return { vips, reals, rings, quic, addresses };
 }
