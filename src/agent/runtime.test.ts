@@ -132,6 +132,7 @@ describe('AgentRuntime', () => {
     expect(last?.ok).toBe(true);
     expect(last?.vips.find((v) => v.id === 'team-z/web')).toMatchObject({ code: 'AGENT_DUPLICATE_VIP', error: expect.stringContaining('already programmed for VirtualIP default/web') });
     expect(last?.vips.filter((v) => v.error === undefined).map((v) => v.id).sort()).toEqual(['default/web', 'team-a/qa', 'team-b/qb']);
+    expect(rt.names.get('TCP 10.200.0.10:80')).toBe('default/web');
     source.end();
     await done;
   });

@@ -153,7 +153,9 @@ export class AgentRuntime {
       this.#lastGood = vips;
       this.#lastGoodGeneration = generation;
       this.#fingerprints = result.fingerprints;
-      this.#names = new Map(vips.map((v) => [vipKeyId(v.key), v.id]));
+      // Only VIPs that were programmed name a key (a left-out duplicate must not relabel the winner's counters).
+      const excluded = new Set(result.rejected.filter((r) => r.effect === 'VirtualIPExcluded').map((r) => r.id));
+      this.#names = new Map(vips.filter((v) => !excluded.has(v.id)).map((v) => [vipKeyId(v.key), v.id]));
       this.ready = true;
       const durationMs = Math.round((performance.now() - started) * 100) / 100;
       const changed = result.first.summaries.filter((s) => s.change !== 'unchanged');
