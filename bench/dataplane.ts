@@ -35,12 +35,20 @@ if (!existsSync(BENCH_OBJECT)) {
 
 const eth = (payload: Layer): Buffer => build({ kind: 'eth', src: '02:00:00:00:00:01', dst: '02:00:00:00:00:02', payload });
 const tcp4 = (flags: string, dst: string = VIP.web4.address): Buffer => eth({ kind: 'ipv4', src: '192.0.2.7', dst, payload: { kind: 'tcp', sport: 40000, dport: 80, flags } });
+/** A QUIC short header to quic4 whose connection id carries `serverId` (see bpf/include/quic.h). */
+function quicShort(serverId: number): Buffer {
+  const payload = Buffer.alloc(32);
+  Buffer.from([0x40, 0x55, serverId >> 8, serverId & 0xff, 1, 2, 3, 4, 5]).copy(payload);
+  return eth({ kind: 'ipv4', src: '192.0.2.7', dst: VIP.quic4.address, payload: { kind: 'udp', sport: 40000, dport: 443, payload } });
+}
 const frames = {
   tcp4: tcp4('A'),
   syn4: tcp4('S'),
   tcp6: eth({ kind: 'ipv6', src: '2001:db8::7', dst: VIP.web6.address, payload: { kind: 'tcp', sport: 40000, dport: 80, flags: 'A' } }),
   udp4: eth({ kind: 'ipv4', src: '192.0.2.7', dst: VIP.dns4.address, payload: { kind: 'udp', sport: 40000, dport: 53, payload: Buffer.alloc(32) } }),
   nonVip: tcp4('A', '10.9.9.9'),
+  quicById: quicShort(7),
+  quicUnknownId: quicShort(99),
 };
 /** Offset of the IPv4 source address: stamped with a per-run sequence number = a new flow every run. */
 const SRC4 = 14 + 12;
@@ -90,6 +98,8 @@ const cases: Case[] = [
     before: (r) => fill(r, LRU_SIZE / 2),
   },
   { name: 'v4 new flow, LRU full + evicting', program: 'balancer', frame: frames.tcp4, seqOffset: SRC4, retval: XdpAction.TX, expect: ['txForward', 'evLruMiss'], katran: 1070, warm: (r) => fill(r, LRU_SIZE * 2) },
+  { name: 'v4 QUIC short header routed by server id', program: 'balancer', frame: frames.quicById, retval: XdpAction.TX, expect: ['txForward', 'evQuicCidHit'] },
+  { name: 'v4 QUIC unknown server id -> ring, LRU hit', program: 'balancer', frame: frames.quicUnknownId, retval: XdpAction.TX, expect: ['txForward', 'evQuicCidMiss', 'evLruHit'], warm: warmOnce(frames.quicUnknownId) },
   { name: 'non-VIP pass', program: 'balancer', frame: frames.nonVip, retval: XdpAction.PASS, expect: ['passNotVip'], katran: 79 },
 ];
 

@@ -183,10 +183,8 @@ static __always_inline int forward(struct xdp_md *ctx, const struct pkt *p,
 		return STAT_DROP_BAD_IP;
 	hash = flow_hashes(&p->flow, vip->flags, &outer);
 	if ((vip->flags & VIP_F_QUIC) && p->flow.proto == IPPROTO_UDP_ && !p->icmp_err)
-		ridx = quic_pick_real(data, data_end, p);
-	if (ridx)
-		real = live_real(ridx);
-	else
+		ridx = quic_pick_real(data, data_end, p, vip, &real);
+	if (!ridx)
 		ridx = pick_real(p, vip, cfg, hash, &real, &w);
 	if (!ridx || !real)
 		return STAT_DROP_NO_REAL;

@@ -10,10 +10,11 @@ import {
   encodeSettings,
   encodeVipKey,
   encodeVipMeta,
+  quicKey,
   u32,
 } from '../../src/agent/dataplane/codec.ts';
 import { Stat, sumPerCpu, type StatName } from '../../src/agent/dataplane/counters.ts';
-import { Size } from '../../src/agent/dataplane/layout.ts';
+import { Size, VipFlag } from '../../src/agent/dataplane/layout.ts';
 import { openBalancer, type Balancer } from '../../src/agent/dataplane/loader.ts';
 import { buildRing } from '../../src/agent/plan/maglev.ts';
 
@@ -33,7 +34,10 @@ export const VIP = {
   web4: { address: '10.200.0.10', port: 80, protocol: 'TCP', index: 0, reals: [1, 2, 3] },
   dns4: { address: '10.200.0.10', port: 53, protocol: 'UDP', index: 1, reals: [1, 2, 3] },
   web6: { address: 'fd00::10', port: 80, protocol: 'TCP', index: 2, reals: [4, 5] },
+  quic4: { address: '10.200.0.20', port: 443, protocol: 'UDP', index: 3, reals: [1, 2, 3] },
 } as const;
+/** quic4's backends mint connection ids with these server ids (per VIP: quic_reals key). */
+export const QUIC_IDS: Readonly<Record<number, number>> = { 7: 2 };
 const REALS: Record<number, string> = { 1: '10.0.1.1', 2: '10.0.1.2', 3: '10.0.1.3', 4: 'fc00::1:1', 5: 'fc00::1:2' };
 
 export interface RigOptions {
@@ -77,12 +81,13 @@ export class Rig {
     );
     for (const [i, a] of Object.entries(REALS)) m.reals.update(u32(Number(i)), encodeReal(a));
     for (const v of Object.values(VIP)) {
-      m.vips.update(encodeVipKey(v), encodeVipMeta(0, v.index));
+      m.vips.update(encodeVipKey(v), encodeVipMeta(v === VIP.quic4 ? VipFlag.quic : 0, v.index));
       const ids = v.reals.map((r) => ({ id: `real-${r}`, weight: 1 }));
       const ring = Array.from(buildRing(ids, this.options.ringSize), (pos) => v.reals[pos]!);
       const { keys, values, count } = encodeRing(v.index, ring);
       m.ring.updateBatch(keys, values, count);
     }
+    for (const [id, real] of Object.entries(QUIC_IDS)) m.quicReals.update(quicKey(VIP.quic4.index, Number(id)), u32(real));
   }
 
   /** The frame every run restores; `seqOffset` gets a fresh u32 per run (a new flow). */

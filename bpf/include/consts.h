@@ -6,8 +6,10 @@
  * Bumped whenever a map key/value layout or map set changes incompatibly.
  * Mirrored by LAYOUT_VERSION in src/agent/dataplane/layout.ts and stored by
  * the agent in lb_settings.layout_version so pinned maps can be checked.
+ * 2: quic_servers (global ARRAY by server id) became quic_reals (HASH by VIP
+ *    index + server id); the agent migrates layout-1 pins on start.
  */
-#define LAYOUT_VERSION 1
+#define LAYOUT_VERSION 2
 
 /* Default sizes; the loader overrides them without recompiling. */
 #ifndef MAX_VIPS
@@ -31,7 +33,10 @@
 #ifndef MAX_DECAP_ADDRS
 #define MAX_DECAP_ADDRS 64
 #endif
-#define QUIC_SERVER_IDS 65536
+/* (VIP, server id) entries of quic_reals, all QUIC VIPs together. */
+#ifndef MAX_QUIC_REALS
+#define MAX_QUIC_REALS 65536
+#endif
 
 #define ETH_P_IP_     0x0800
 #define ETH_P_IPV6_   0x86DD

@@ -33,11 +33,13 @@
 #define STAT_EV_LRU_SKIP	19 /* LRU not trusted: SYN re-pick or VIP without tracking */
 #define STAT_EV_LRU_EXPIRED	20 /* UDP entry older than udp_timeout: re-picked */
 #define STAT_EV_QUIC_CID_HIT	21 /* short header routed by server id */
-#define STAT_EV_QUIC_CID_MISS	22 /* short header, unknown server id: ring */
+#define STAT_EV_QUIC_CID_MISS	22 /* short header, server id unknown for this VIP: ring */
 #define STAT_EV_QUIC_LONG	23 /* long header: ring */
 #define STAT_EV_ICMP_GENERATED	24 /* any ICMP we originated (echo reply, too-big) */
 #define STAT_EV_LRU_INSERT_FAIL 25 /* bpf_map_update_elem on the LRU failed */
 #define STAT_EV_LRU_REAL_GONE	26 /* entry named a real that is gone: re-picked, overwritten */
+#define STAT_EV_QUIC_REAL_GONE	27 /* server id names a real that is gone: ring */
+#define STAT_EV_QUIC_FAMILY	28 /* server id names an IPv4 real for an IPv6 VIP: ring */
 #define STAT_GLOBAL_NR		32
 #define STAT_VIP_BASE		STAT_GLOBAL_NR
 

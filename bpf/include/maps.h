@@ -72,13 +72,18 @@ struct {
 	__array(values, struct lru_inner);
 } conn_tables SEC(".maps");
 
-/* QUIC CID server id -> real index (0 = unknown id, use the ring). */
+/*
+ * (VIP index, QUIC CID server id) -> real index. Per VIP, as the API's
+ * uniqueness rule is: one VIP's id never routes to another VIP's backend.
+ * Replaced layout 1's global `quic_servers` ARRAY (see src/agent/lifecycle.ts).
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct quic_key);
 	__type(value, __u32);
-	__uint(max_entries, QUIC_SERVER_IDS);
-} quic_servers SEC(".maps");
+	__uint(max_entries, MAX_QUIC_REALS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} quic_reals SEC(".maps");
 
 /* Runtime settings, one entry; pinned so an upgraded program keeps them. */
 struct {

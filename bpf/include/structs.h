@@ -30,6 +30,12 @@ struct real_def {
 	__u32 flags; /* REAL_F_* */
 };
 
+/* quic_reals key: a server id is only meaningful within the VIP that minted it. */
+struct quic_key {
+	__u32 vip;	 /* vip_meta.index */
+	__u32 server_id; /* 1..65535 from the CID (see quic.h) */
+};
+
 /* Connection-table key: the client -> VIP direction of a flow. */
 struct flow_key {
 	union addr src;

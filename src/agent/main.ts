@@ -121,8 +121,13 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     onDesired: (generation) => metrics.desiredGeneration.set(generation),
     onApply: (r) => {
       metrics.applyDuration.observe({ result: r.ok ? 'success' : 'error' }, r.durationMs / 1000);
-      if (r.ok) metrics.appliedGeneration.set(r.generation);
-      else metrics.applyErrors.inc({ code: isSterletError(r.error) ? r.error.code : 'UNKNOWN' });
+      if (!r.ok) {
+        metrics.applyErrors.inc({ code: isSterletError(r.error) ? r.error.code : 'UNKNOWN' });
+        return;
+      }
+      metrics.appliedGeneration.set(r.generation);
+      metrics.rejected.reset();
+      for (const [code, n] of Object.entries(r.rejected ?? {})) metrics.rejected.set({ code }, n);
     },
     afterLargeApply: trimHeap,
     onRejected: (problems) => metrics.applyErrors.inc({ code: problems[0]?.code ?? 'DESIRED_STATE_INVALID' }),

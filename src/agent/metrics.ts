@@ -18,6 +18,8 @@ export interface DataplaneCounters {
   readonly drops: readonly { readonly reason: string; readonly packets: Count }[];
   /** `repicked`: hits whose backend had been removed, re-picked from the ring (evLruRealGone). */
   readonly lru: { readonly hits: Count; readonly misses: Count; readonly repicked?: Count };
+  /** QUIC packets on QUIC VIPs by outcome (routed, unknownId, backendGone, familyMismatch, longHeader). */
+  readonly quic?: readonly { readonly result: string; readonly packets: Count }[];
   /** Maglev ring fingerprint per VIP, for fleet consistency dashboards. */
   readonly rings?: readonly { readonly vip: string; readonly fingerprint: string }[];
 }
@@ -42,6 +44,8 @@ export interface AgentMetrics {
   readonly appliedGeneration: Gauge;
   /** Adds the dataplane counter families, read once per scrape (for a reader built after the metrics). */
   collectDataplane(read: () => DataplaneCounters | Promise<DataplaneCounters>, onError?: (err: unknown) => void): void;
+  /** VIPs/backends the last apply left out, by rejection code (AGENT_DUPLICATE_VIP, ...). */
+  readonly rejected: Gauge<'code'>;
 }
 
 export function createAgentMetrics(options: AgentMetricsOptions = {}): AgentMetrics {
@@ -74,10 +78,17 @@ export function createAgentMetrics(options: AgentMetricsOptions = {}): AgentMetr
     registers,
   });
 
+  const rejected = new Gauge({
+    name: 'sterlet_agent_rejected',
+    help: 'VIPs or backends the last apply left out of the dataplane (the rest is programmed), by code.',
+    labelNames: ['code'] as const,
+    registers,
+  });
+
   if (options.readCounters !== undefined) registerDataplaneCollectors(registry, options.readCounters, options.onReadError);
   const collectDataplane = (read: () => DataplaneCounters | Promise<DataplaneCounters>, onError?: (err: unknown) => void): void =>
     registerDataplaneCollectors(registry, read, onError);
-  return { registry, applyDuration, applyErrors, desiredGeneration, appliedGeneration, collectDataplane };
+  return { registry, applyDuration, applyErrors, desiredGeneration, appliedGeneration, collectDataplane, rejected };
 }
 
 type Snapshot = () => Promise<DataplaneCounters | undefined>;
@@ -168,6 +179,9 @@ function registerDataplaneCollectors(
   });
   mirrored('sterlet_lru_repicked_after_backend_removal_total', 'Connection-table hits whose backend was removed: re-picked from the ring (also counted as misses).', [], (c, s) => {
     c.inc(num(s.lru.repicked ?? 0));
+  });
+  mirrored('sterlet_quic_packets_total', 'QUIC packets on QUIC VIPs by outcome: routed by server id, or to the ring (unknownId, backendGone, familyMismatch, longHeader).', ['result'], (c, s) => {
+    for (const q of s.quic ?? []) c.inc({ result: q.result }, num(q.packets));
   });
   new Gauge({
     name: 'sterlet_ring_info',

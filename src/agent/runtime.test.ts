@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { MemoryDataplane } from './plan/memory-io.ts';
 import type { DesiredVip, Limits } from './plan/model.ts';
 import { AgentRuntime, type ApplyRecord, type Log } from './runtime.ts';
-import type { DesiredStateSource, SourceEvent } from './sources/types.ts';
+import type { ApplyFeedback, DesiredStateSource, SourceEvent } from './sources/types.ts';
 
 const limits: Limits = { maxVips: 4, maxReals: 8, ringSize: 7 };
 const ring = (backends: readonly { id: string; weight: number }[], size: number): Uint32Array =>
@@ -93,11 +93,46 @@ describe('AgentRuntime', () => {
     const done = rt.run(new AbortController().signal);
     source.push({ kind: 'state', origin: 'x', vips: [vip(['10.0.1.1'])] });
     await settle();
-    const many = ['1', '2', '3', '4', '5', '6', '7', '8', '9'].map((n) => `10.0.2.${n}`);
-    source.push({ kind: 'state', origin: 'x', vips: [vip(many)] });
+    io.putReals = () => {
+      throw new Error('EPERM');
+    };
+    source.push({ kind: 'state', origin: 'x', vips: [vip(['10.0.2.1', '10.0.2.2'])] });
     await settle();
-    expect(log.lines.at(-1)).toMatchObject({ level: 'error', obj: { err: { code: 'AGENT_REALS_CAPACITY' } } });
+    expect(log.lines.at(-1)).toMatchObject({ level: 'error', obj: { err: { code: 'AGENT_APPLY_FAILED' } } });
     expect([...io.reals.values()].map((r) => r.address)).toEqual(['10.0.1.1']);
+    source.end();
+    await done;
+  });
+
+  it('programs everything else when one VIP cannot be, and reports that VIP by id and code (log, status feedback, metrics record)', async () => {
+    const io = new MemoryDataplane(limits);
+    const source = scriptedSource();
+    const feedback: ApplyFeedback[] = [];
+    source.report = async (f) => void feedback.push(f);
+    const log = recorder();
+    const records: ApplyRecord[] = [];
+    const rt = new AgentRuntime({ source, io, limits, buildRing: ring, log, resyncMs: 0, onApply: (r) => records.push(r) });
+    const done = rt.run(new AbortController().signal);
+    const quic = (id: string, address: string, backend: string): DesiredVip => ({
+      id,
+      key: { address, family: 'IPv4', port: 443, protocol: 'UDP' },
+      flags: { hash: 'FiveTuple', connectionTracking: true, quic: true, encapsulation: 'IPIP' },
+      backends: [{ address: backend, family: 'IPv4', weight: 1, quicServerId: 7 }],
+    });
+    const web = vip(['10.0.1.1']);
+    const squatter = { ...vip(['10.0.1.2']), id: 'team-z/web' }; // same key as default/web
+    // Two namespaces' QUIC VIPs with server id 7 each: both programmed (ids are per VIP).
+    source.push({ kind: 'state', origin: 'x', vips: [web, squatter, quic('team-a/qa', '10.200.0.21', '10.90.3.21'), quic('team-b/qb', '10.200.0.31', '10.90.3.31')] });
+    await settle();
+    expect(records.at(-1)).toMatchObject({ ok: true, rejected: { AGENT_DUPLICATE_VIP: 1 } });
+    expect([...io.vips.keys()].sort()).toEqual(['TCP 10.200.0.10:80', 'UDP 10.200.0.21:443', 'UDP 10.200.0.31:443']);
+    expect(io.quic.size).toBe(2);
+    expect(log.lines.find((l) => l.level === 'warn')?.msg).toContain('AGENT_DUPLICATE_VIP team-z/web');
+    const last = feedback.at(-1);
+    expect(last?.ok).toBe(true);
+    expect(last?.vips.find((v) => v.id === 'team-z/web')).toMatchObject({ code: 'AGENT_DUPLICATE_VIP', error: expect.stringContaining('already programmed for VirtualIP default/web') });
+    expect(last?.vips.filter((v) => v.error === undefined).map((v) => v.id).sort()).toEqual(['default/web', 'team-a/qa', 'team-b/qb']);
+    expect(rt.names.get('TCP 10.200.0.10:80')).toBe('default/web');
     source.end();
     await done;
   });

@@ -12,6 +12,7 @@ import type { RingBuilder, RingFingerprinter } from './plan/rings.ts';
 import { RingCache } from './plan/rings.ts';
 import { FreedReals } from './plan/reals.ts';
 import type { DesiredStateSource, SourceProblem } from './sources/types.ts';
+import type { Rejection } from './plan/admit.ts';
 
 export type { Log } from '../common/log.ts';
 
@@ -24,6 +25,8 @@ export interface ApplyRecord {
   readonly vips: number;
   readonly writes: number;
   readonly attempts: number;
+  /** VIPs and backends the plan left out (see plan/admit.ts), by code. */
+  readonly rejected?: Readonly<Record<string, number>>;
   readonly error?: unknown;
 }
 
@@ -64,6 +67,7 @@ export class AgentRuntime {
   #fingerprints: ReadonlyMap<string, string> = new Map();
   #names: ReadonlyMap<string, string> = new Map();
   #queue: Promise<void> = Promise.resolve();
+  #lastRejected = '[]';
 
   constructor(options: RuntimeOptions) {
     this.#o = options;
@@ -149,10 +153,13 @@ export class AgentRuntime {
       this.#lastGood = vips;
       this.#lastGoodGeneration = generation;
       this.#fingerprints = result.fingerprints;
-      this.#names = new Map(vips.map((v) => [vipKeyId(v.key), v.id]));
+      // Only VIPs that were programmed name a key (a left-out duplicate must not relabel the winner's counters).
+      const excluded = new Set(result.rejected.filter((r) => r.effect === 'VirtualIPExcluded').map((r) => r.id));
+      this.#names = new Map(vips.filter((v) => !excluded.has(v.id)).map((v) => [vipKeyId(v.key), v.id]));
       this.ready = true;
       const durationMs = Math.round((performance.now() - started) * 100) / 100;
       const changed = result.first.summaries.filter((s) => s.change !== 'unchanged');
+      this.#logRejected(result.rejected, origin, reason);
       const fields = {
         generation,
         origin,
@@ -165,11 +172,20 @@ export class AgentRuntime {
       };
       if (reason === 'resync' && result.writes === 0) log.debug(fields, 'applied');
       else log.info(fields, 'applied');
-      this.#o.onApply?.({ ok: true, generation, reason, durationMs, vips: vips.length, writes: result.writes, attempts: result.attempts });
+      const rejectedByCode: Record<string, number> = {};
+      for (const r of result.rejected) rejectedByCode[r.code] = (rejectedByCode[r.code] ?? 0) + 1;
+      this.#o.onApply?.({ ok: true, generation, reason, durationMs, vips: vips.length, writes: result.writes, attempts: result.attempts, rejected: rejectedByCode });
       if (result.writes > 100_000 || reason === 'resync') this.#o.afterLargeApply?.();
+      // A VIP left out (or programmed without a backend) carries its reason; the others report as programmed.
+      const why = new Map<string, Rejection>();
+      for (const r of result.rejected) if (!why.has(r.id) || r.effect === 'VirtualIPExcluded') why.set(r.id, r);
       void this.#o.source.report?.({
         ok: true,
-        vips: vips.map((v) => ({ id: v.id, revision: v.revision, ringFingerprint: result.fingerprints.get(v.id) })),
+        vips: vips.map((v) => {
+          const r = why.get(v.id);
+          if (r?.effect === 'VirtualIPExcluded') return { id: v.id, error: r.message, code: r.code };
+          return { id: v.id, revision: v.revision, ringFingerprint: result.fingerprints.get(v.id), ...(r === undefined ? {} : { error: r.message, code: r.code }) };
+        }),
       });
     } catch (error) {
       // Validation failures write nothing; apply failures were retried. Either
@@ -181,6 +197,18 @@ export class AgentRuntime {
       this.#o.onApply?.({ ok: false, generation, reason, durationMs, vips: vips.length, writes: 0, attempts: 0, error });
       void this.#o.source.report?.({ ok: false, vips: [], error: errorText(error) });
     }
+  }
+
+  /** Warns once per distinct set of rejections (resyncs repeat them). */
+  #logRejected(rejected: readonly Rejection[], origin: string, reason: string): void {
+    const text = JSON.stringify(rejected);
+    if (text === this.#lastRejected) return;
+    this.#lastRejected = text;
+    if (rejected.length === 0) return;
+    this.#o.log.warn(
+      { origin, reason, rejected },
+      `left out of the dataplane (everything else is programmed): ${rejected.map((r) => `${r.code} ${r.id}`).join(', ')}`,
+    );
   }
 
   #reject(origin: string, problems: readonly SourceProblem[]): void {

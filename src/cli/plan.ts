@@ -35,10 +35,12 @@ export async function planCommand(argv: readonly string[]): Promise<number> {
     const live = pinned === undefined ? emptyLive() : readLive(pinned.maps, pinned.limits);
     const p = plan(load.vips, live, { limits, buildRing });
     if (f.bool('json')) {
-      process.stdout.write(`${JSON.stringify({ programmed: pinned !== undefined, writes: p.writes, vips: p.summaries }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ programmed: pinned !== undefined, writes: p.writes, vips: p.summaries, rejected: p.rejected }, null, 2)}\n`);
     } else {
       if (pinned === undefined) process.stdout.write(`nothing is pinned under ${f.str('bpffs')}: planning against an empty dataplane\n`);
       process.stdout.write(`${formatSummaries(p.summaries)}\n${p.writes} map entries would be written\n`);
+      // Left out by the agent, everything else still planned (the agent reports these the same way).
+      for (const r of p.rejected) process.stdout.write(`left out: ${r.code} ${r.id}: ${r.message}\n`);
     }
     return 0;
   } finally {

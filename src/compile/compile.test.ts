@@ -287,6 +287,19 @@ describe('compile: problems', () => {
     expect(codes([vip('udp', { protocol: 'UDP' }), ...backends])).toEqual([]);
   });
 
+  it('QUIC server ids are unique per VIP only: two namespaces may both use id 7', () => {
+    const team = (ns: string, address: string, backend: string): (VirtualIP | Backend)[] => [
+      vip('q', { address, port: 443, protocol: 'UDP', quic: true }, { namespace: ns }),
+      be('q-1', backend, { quicServerId: 7 }, { namespace: ns }),
+    ];
+    const { state, problems } = compile([...team('team-a', '10.90.0.21', '10.90.3.21'), ...team('team-b', '10.90.0.31', '10.90.3.31')]);
+    expect(problems).toEqual([]);
+    expect(state.vips.map((v) => [v.id, v.backends.map((b) => [b.address, b.quicServerId])])).toEqual([
+      ['team-a/q', [['10.90.3.21', 7]]],
+      ['team-b/q', [['10.90.3.31', 7]]],
+    ]);
+  });
+
   it('one bad VIP does not remove the others', () => {
     const { state } = compile([vip('bad', { quic: true }), vip('good', { address: '10.200.0.20' }), ...web3]);
     expect(state.vips.map((v) => v.id)).toEqual(['default/good']);

@@ -84,10 +84,11 @@ describe.each(['batch', 'mmap'] as const)('apply against the loaded balancer (%s
     expect(live.vips.get('UDP 10.200.0.20:443')?.flags).toMatchObject({ quic: true, connectionTracking: false });
     expect([...live.addresses].sort()).toEqual(['10.200.0.10', '10.200.0.20', 'fd00:200::10']);
     expect([...live.reals.values()].map((r) => r.address).sort()).toEqual(['10.0.1.11', '10.0.1.12', '10.0.1.13', 'fd00:1::11', 'fd00:1::12']);
-    const quicReals = [...live.quic].map(([id, index]) => [id, live.reals.get(index)?.address]);
+    const quicVip = live.vips.get('UDP 10.200.0.20:443')?.index;
+    const quicReals = [...live.quic.values()].sort((a, b) => a.serverId - b.serverId).map((e) => [e.vipIndex, e.serverId, live.reals.get(e.realIndex)?.address]);
     expect(quicReals).toEqual([
-      [7, '10.0.1.11'],
-      [8, 'fd00:1::12'],
+      [quicVip, 7, '10.0.1.11'],
+      [quicVip, 8, 'fd00:1::12'],
     ]);
     for (const [index, ring] of first.live.rings) expect(readRing(balancer.maps, index, limits)).toEqual(ring);
     // weights 1:2 (and a drained backend with no slots)

@@ -204,6 +204,29 @@ function setCounter(path: string, index: number, packets: number): void {
 }
 
 describe('sterlet stats for the decap program', () => {
+  it('plans two namespaces\' QUIC VIPs whose backends share a server id (ids are per VIP), and names what it leaves out', () => {
+    const dir = join(scratch, 'quic-tenants');
+    mkdirSync(dir);
+    const tenant = (ns: string, name: string, vip: string, backend: string): string =>
+      [
+        `apiVersion: sterlet.dev/v1alpha1\nkind: VirtualIP\nmetadata: {name: ${name}, namespace: ${ns}}\nspec: {address: ${vip}, port: 443, protocol: UDP, quic: true, backendSelector: {matchLabels: {app: ${name}}}}`,
+        `apiVersion: sterlet.dev/v1alpha1\nkind: Backend\nmetadata: {name: ${name}-1, namespace: ${ns}, labels: {app: ${name}}}\nspec: {address: ${backend}, quicServerId: 7}`,
+      ].join('\n---\n');
+    writeFileSync(join(dir, 'a.yaml'), tenant('team-a', 'qa', '10.90.0.21', '10.90.3.21'));
+    writeFileSync(join(dir, 'b.yaml'), tenant('team-b', 'qb', '10.90.0.31', '10.90.3.31'));
+    const planned = sterlet('plan', '--bpffs', join(scratch, 'nothing-pinned'), '--manifests', dir, '--max-vips', '1', '--json');
+    expect(planned.code, planned.stderr).toBe(0);
+    const out = JSON.parse(planned.stdout) as { vips: { id: string; change: string }[]; rejected: { id: string; code: string; message: string }[] };
+    // --max-vips 1: one VIP is left out and named; the plan itself does not fail.
+    expect(out.vips.map((v) => [v.id, v.change])).toEqual([['team-a/qa', 'added']]);
+    expect(out.rejected).toEqual([expect.objectContaining({ id: 'team-b/qb', code: 'AGENT_VIPS_CAPACITY' })]);
+    const both = sterlet('plan', '--bpffs', join(scratch, 'nothing-pinned'), '--manifests', dir);
+    expect(both.code, both.stderr).toBe(0);
+    expect(both.stdout).toMatch(/added\s+team-a\/qa/);
+    expect(both.stdout).toMatch(/added\s+team-b\/qb/);
+    expect(both.stdout).not.toContain('left out');
+  });
+
   it('shows the decap counters with --bpffs DIR (detected) and with --decap', () => {
     const started = sterlet('decap', '--interface', peer, '--local-address', '10.0.1.11', '--bpffs', decapBpffs, '--foreground=false');
     try {

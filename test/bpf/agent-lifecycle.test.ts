@@ -7,8 +7,24 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { BpfProgram, xdpQuery } from '../../src/libbpf/libbpf.ts';
-import { encodeFlowKey, encodeLruVal, u32 } from '../../src/agent/dataplane/codec.ts';
+import { BpfProgram, xdpAttach, XdpAction, xdpQuery } from '../../src/libbpf/libbpf.ts';
+import {
+  decodeQuicKey,
+  encodeFlowKey,
+  encodeLruVal,
+  encodeReal,
+  encodeRing,
+  encodeSettings,
+  encodeVipKey,
+  encodeVipMeta,
+  settingsLayoutVersion,
+  u32,
+} from '../../src/agent/dataplane/codec.ts';
+import { LAYOUT_V1, LAYOUT_VERSION, VipFlag } from '../../src/agent/dataplane/layout.ts';
+import { openBalancer } from '../../src/agent/dataplane/loader.ts';
+import { createRingMap } from '../../src/agent/dataplane/open-pinned.ts';
+import { build } from '../../src/packet/build.ts';
+import { clientFrame } from './harness/frames.ts';
 import { startDecap } from '../../src/agent/dataplane/decap.ts';
 import { detachDataplane } from '../../src/agent/dataplane/detach.ts';
 import { startBalancer, type StartBalancerOptions } from '../../src/agent/dataplane/startup.ts';
@@ -16,6 +32,9 @@ import { balancerPins } from '../../src/agent/dataplane/pin-layout.ts';
 import type { Log } from '../../src/agent/runtime.ts';
 import { forwardingCpus, readTopology } from '../../src/agent/host/topology.ts';
 import { BpfMap } from '../../src/libbpf/libbpf.ts';
+
+/** The last commit of map layout 1 (global quic_servers); its bpf/ is built for the upgrade test (needs a full clone). */
+const LAYOUT_V1_COMMIT = 'd3128faa3f734679e7ce05f8d3e0adc103b9692a';
 
 const tag = `${process.pid}${Math.random().toString(36).slice(2, 6)}`;
 const veth = `stlc${tag}`.slice(0, 15);
@@ -91,7 +110,7 @@ describe('balancer lifecycle', () => {
     const first = startBalancer(options());
     expect(first.outcome).toBe('created');
     expect(xdpQuery(ifindex)).toMatchObject({ progId: first.programId, mode: 'native' });
-    expect(readdirSync(bpffs).sort()).toEqual(['balancer_prog', 'conn_tables', 'fallback_lru', 'quic_servers', 'reals', 'ring', 'settings', 'stats', 'vips']);
+    expect(readdirSync(bpffs).sort()).toEqual(['balancer_prog', 'conn_tables', 'fallback_lru', 'quic_reals', 'reals', 'ring', 'settings', 'stats', 'vips']);
     first.maps.reals.update(u32(1), Buffer.alloc(20, 1));
     const lruId = lruOfCpu0();
     expect(lruId).toBeGreaterThan(0);
@@ -142,7 +161,7 @@ describe('balancer lifecycle', () => {
     const bumped = Buffer.from(settingsValue);
     bumped.writeUInt32LE(99, 0);
     first.maps.settings.update(u32(0), bumped);
-    expect(() => startBalancer(options())).toThrow(expect.objectContaining({ code: 'AGENT_LAYOUT_MISMATCH', message: expect.stringMatching(/layout version 99.*needs 1.*sterlet detach/s) }));
+    expect(() => startBalancer(options())).toThrow(expect.objectContaining({ code: 'AGENT_LAYOUT_MISMATCH', message: expect.stringMatching(/layout version 99.*needs 2.*sterlet detach/s) }));
     first.maps.settings.update(u32(0), settingsValue);
     expect(() => startBalancer(options({ sizes: { ...sizes, ringSize: 17 } }))).toThrow(
       expect.objectContaining({ code: 'AGENT_SIZE_MISMATCH', message: expect.stringContaining('ringSize 13 pinned vs 17 configured') }),
@@ -169,6 +188,71 @@ describe('balancer lifecycle', () => {
       first.close();
       rmSync(other, { recursive: true, force: true });
     }
+  });
+
+  it('upgrades pins of map layout 1 (global QUIC table): same maps and connections, QUIC ids carried over per VIP, atomic swap', () => {
+    // The dataplane as the layout-1 agent left it: its own object, pinned and attached.
+    const oldObject = join(scratch, 'balancer-layout1.bpf.o');
+    execFileSync('scripts/bpf-at.sh', [LAYOUT_V1_COMMIT, oldObject], { stdio: 'ignore' });
+    const pins = balancerPins(bpffs);
+    mkdirSync(bpffs, { recursive: true });
+    const ring = createRingMap(sizes);
+    const old = openBalancer({ objectPath: oldObject, legacyLayout: true, sizes, forwardingCpus: [{ cpu: 0 }, { cpu: 1 }], reuseMaps: { ring: ring.fd } });
+    ring.close();
+    expect(old.layout).toBe(LAYOUT_V1);
+    expect(() => openBalancer({ objectPath: oldObject, sizes })).toThrow(expect.objectContaining({ code: 'DATAPLANE_OBJECT_LAYOUT' }));
+    const quicVip = { address: '10.200.0.20', port: 443, protocol: 'UDP' as const };
+    const m = old.maps;
+    m.settings.update(u32(0), encodeSettings({ ...settings, layoutVersion: LAYOUT_V1 }));
+    m.reals.update(u32(2), encodeReal('10.0.1.12'));
+    m.reals.update(u32(3), encodeReal('10.0.1.13'));
+    m.vips.update(encodeVipKey({ address: '10.200.0.10', port: 80, protocol: 'TCP' }), encodeVipMeta(0, 0));
+    m.vips.update(encodeVipKey(quicVip), encodeVipMeta(VipFlag.quic, 1));
+    const { keys, values, count } = encodeRing(1, Array.from({ length: sizes.ringSize }, () => 3));
+    m.ring.updateBatch(keys, values, count);
+    m.quicReals.update(u32(7), u32(2)); // layout 1: server id 7 -> real 2, for every VIP
+    for (const name of ['vips', 'reals', 'ring', 'connTables', 'fallbackLru', 'stats'] as const) m[name].pin(pins.map(name));
+    m.quicReals.pin(join(bpffs, 'quic_servers'));
+    const oldProgram = old.program();
+    xdpAttach(ifindex, oldProgram.fd, { mode: 'native' });
+    oldProgram.pin(pins.program);
+    m.settings.pin(pins.marker);
+    const oldId = oldProgram.info().id;
+    const vipsId = m.vips.info().id;
+    old.close();
+    const lruId = lruOfCpu0();
+    const flow = insertFlow(lruId);
+
+    const up = startBalancer(options());
+    expect(up.outcome).toBe('upgraded');
+    expect(up.programId).not.toBe(oldId);
+    expect(xdpQuery(ifindex).progId).toBe(up.programId);
+    expect(up.maps.vips.info().id).toBe(vipsId);
+    expect(readdirSync(bpffs).sort()).toEqual(['balancer_prog', 'conn_tables', 'fallback_lru', 'quic_reals', 'reals', 'ring', 'settings', 'stats', 'vips']);
+    expect(settingsLayoutVersion(up.maps.settings.lookup(u32(0)) ?? Buffer.alloc(40))).toBe(LAYOUT_VERSION);
+    expect([...up.maps.quicReals.entries()].map(([k, v]) => [decodeQuicKey(k), v.readUInt32LE(0)])).toEqual([[{ vipIndex: 1, serverId: 7 }, 2]]);
+    expect(lruOfCpu0()).toBe(lruId);
+    const lru = BpfMap.fromId(lruId);
+    expect(lru.lookup(flow)?.readUInt32LE(0)).toBe(3);
+    lru.close();
+    // The attached (new) program routes the carried-over id: id 7 -> 10.0.1.12, not the ring's 10.0.1.13.
+    const frame = build(clientFrame({ protocol: 'UDP', src: '192.0.2.7', sport: 4433, dst: quicVip.address, dport: 443 }, { payload: { kind: 'quic-short', dcid: Buffer.from([0x55, 0, 7, 1, 2, 3, 4, 5]) } }));
+    const attached = BpfProgram.fromPinned(pins.program);
+    const out = attached.testRun({ data: frame });
+    attached.close();
+    expect(out.retval).toBe(XdpAction.TX);
+    expect(Buffer.from(out.data).subarray(30, 34).join('.')).toBe('10.0.1.12');
+    up.close();
+
+    // A crash after the swap but before layout 2 was recorded: the next start finishes the upgrade without a reload.
+    const s = BpfMap.fromPinned(pins.marker);
+    s.update(u32(0), encodeSettings({ ...settings, layoutVersion: LAYOUT_V1 }));
+    s.close();
+    const again = startBalancer(options());
+    expect(again).toMatchObject({ outcome: 'adopted', programId: up.programId });
+    expect(settingsLayoutVersion(again.maps.settings.lookup(u32(0)) ?? Buffer.alloc(40))).toBe(LAYOUT_VERSION);
+    expect([...again.maps.quicReals.keys()]).toHaveLength(1);
+    again.close();
   });
 
   it('names the CPU and the NUMA node when the node does not exist (fake sysfs claiming node 5)', async () => {

@@ -7,9 +7,10 @@ import { BalancerEnv, deltas } from './harness/balancer-env.ts';
 import { XDP_RETVAL, type BalancerFixture } from './harness/fixture.ts';
 import { forwardingFixtures } from './fixtures/forwarding.ts';
 import { icmpAndDropFixtures } from './fixtures/icmp-and-drops.ts';
+import { quicFixtures } from './fixtures/quic.ts';
 import { removalFixtures } from './fixtures/removal.ts';
 
-const fixtures: BalancerFixture[] = [...forwardingFixtures, ...icmpAndDropFixtures, ...removalFixtures];
+const fixtures: BalancerFixture[] = [...forwardingFixtures, ...icmpAndDropFixtures, ...removalFixtures, ...quicFixtures];
 
 describe('balancer fixtures', () => {
   let env: BalancerEnv | undefined;

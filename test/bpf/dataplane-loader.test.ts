@@ -49,7 +49,7 @@ describe('openBalancer', () => {
     expect([m.fallbackLru.keySize, m.fallbackLru.valueSize]).toEqual([Size.flowKey, Size.lruVal]);
     expect(m.settings.valueSize).toBe(Size.settings);
     expect(m.stats.valueSize).toBe(Size.stat);
-    expect(m.quicServers.maxEntries).toBe(65536);
+    expect([m.quicReals.type, m.quicReals.keySize, m.quicReals.valueSize, m.quicReals.maxEntries]).toEqual([MapType.HASH, Size.quicKey, Size.u32, 65536]);
   });
 
   it('creates one NUMA-local LRU per forwarding CPU and installs it', () => {

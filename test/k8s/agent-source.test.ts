@@ -139,6 +139,24 @@ describe('agent Kubernetes source', () => {
     expect(Date.now() - Date.parse(status.lastAppliedTime ?? '')).toBeLessThan(30_000);
   });
 
+  it('reports a VIP the plan left out with its code, next to the programmed ones', async () => {
+    const message = `VirtualIP ${ns}/other claims TCP 10.99.0.1:80, already programmed for VirtualIP ${ns}/mine; ... so ${ns}/other is left out. Change or delete one of them.`;
+    await source.report?.({
+      ok: true,
+      vips: [
+        { id: `${ns}/mine`, revision: 'abcdefabcdefabcd', ringFingerprint: 'ring1' },
+        { id: `${ns}/other`, error: message, code: 'AGENT_DUPLICATE_VIP' },
+      ],
+    });
+    const entries = await waitFor(async () => {
+      const o = await client().get(Resources.loadBalancerNode, nodeName);
+      const st = o['status'] as { virtualIPs?: { id: string; error?: { code: string; message: string } }[] } | undefined;
+      return st?.virtualIPs?.some((v) => v.id === `${ns}/other`) === true ? st.virtualIPs : undefined;
+    }, { what: 'LoadBalancerNode status with the left-out VIP', timeoutMs: 10_000 });
+    expect(entries.find((v) => v.id === `${ns}/other`)?.error).toEqual({ code: 'AGENT_DUPLICATE_VIP', message });
+    expect(entries.find((v) => v.id === `${ns}/mine`)?.error).toBeUndefined();
+  });
+
   it('stays quiet when only conditions change, and yields when the compiled state does', async () => {
     await client().patchStatus(Resources.virtualIP, 'mine', { conditions: [{ type: 'Ready', status: 'True', reason: 'Ready', message: 'x', lastTransitionTime: new Date().toISOString() }] }, ns);
     expect(await quiet(600)).toBe(true);

@@ -14,7 +14,8 @@ import {
   encodeVipKey,
   encodeVipMeta,
   parseMac,
-  quicServerKey,
+  decodeQuicKey,
+  quicKey,
   vipAddressKey,
   vipFlagBits,
 } from './codec.ts';
@@ -60,10 +61,12 @@ describe('dataplane codecs', () => {
     expect(decodeLruVal(encodeLruVal(5, 99))).toEqual({ real: 5, atime: 99 });
   });
 
-  it('validates QUIC server ids', () => {
-    expect(quicServerKey(7).readUInt32LE(0)).toBe(7);
-    expect(() => quicServerKey(0)).toThrow(/out of range/);
-    expect(() => quicServerKey(65536)).toThrow(/out of range/);
+  it('keys QUIC server ids by VIP index and validates them', () => {
+    const k = quicKey(3, 7);
+    expect(k.toString('hex')).toBe('0300000007000000');
+    expect(decodeQuicKey(k)).toEqual({ vipIndex: 3, serverId: 7 });
+    expect(() => quicKey(0, 0)).toThrow(/out of range/);
+    expect(() => quicKey(0, 65536)).toThrow(/out of range/);
   });
 
   it('writes a whole ring as batch buffers at the VIP base', () => {

@@ -126,15 +126,22 @@ export function u32(n: number): Buffer {
   return b;
 }
 
-/** quic_servers key: a server id from the CID (1..65535, see bpf/include/quic.h); value = u32(real index). */
-export function quicServerKey(serverId: number): Buffer {
+/** struct quic_key: (VIP index, server id from the CID, 1..65535, see bpf/include/quic.h); value = u32(real index). */
+export function quicKey(vipIndex: number, serverId: number): Buffer {
   if (!Number.isInteger(serverId) || serverId < 1 || serverId > 0xffff) {
     throw new SterletError('DATAPLANE_BAD_QUIC_SERVER_ID', `QUIC server id ${serverId} is out of range`, {
       why: 'the connection id carries a 16-bit server id and 0 means none',
       fix: 'use a server id from 1 to 65535',
     });
   }
-  return u32(serverId);
+  const b = Buffer.alloc(Size.quicKey);
+  b.writeUInt32LE(vipIndex >>> 0, 0);
+  b.writeUInt32LE(serverId, 4);
+  return b;
+}
+
+export function decodeQuicKey(b: Buffer): { vipIndex: number; serverId: number } {
+  return { vipIndex: b.readUInt32LE(0), serverId: b.readUInt32LE(4) };
 }
 
 

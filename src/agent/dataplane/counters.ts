@@ -32,6 +32,8 @@ export const Stat = {
   evIcmpGenerated: 24,
   evLruInsertFail: 25,
   evLruRealGone: 26,
+  evQuicRealGone: 27,
+  evQuicFamily: 28,
 } as const;
 export type StatName = keyof typeof Stat;
 

@@ -62,7 +62,7 @@ describe('dataplane mirror', () => {
     expect(consts.get('LRU_SIZE')).toBe(Defaults.lruSize);
     expect(consts.get('FALLBACK_LRU_SIZE')).toBe(Defaults.fallbackLruSize);
     expect(consts.get('MAX_DECAP_ADDRS')).toBe(Defaults.maxDecapAddrs);
-    expect(consts.get('QUIC_SERVER_IDS')).toBe(Defaults.quicServerIds);
+    expect(consts.get('MAX_QUIC_REALS')).toBe(Defaults.maxQuicReals);
     expect(consts.get('ATIME_SHIFT')).toBe(ATIME_SHIFT);
   });
 });

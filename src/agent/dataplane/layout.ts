@@ -9,7 +9,10 @@ import { DEFAULT_RING_SIZE } from '../plan/maglev.ts';
  * The agent stores it in `settings.layoutVersion` when it creates the maps, so
  * an agent adopting pinned maps can tell whether they fit its program.
  */
-export const LAYOUT_VERSION = 1;
+export const LAYOUT_VERSION = 2;
+
+/** The layout before QUIC server ids became per VIP; lifecycle.ts migrates its pins. */
+export const LAYOUT_V1 = 1;
 
 /** Balancer map names (bpf/include/maps.h). */
 export const BalancerMap = {
@@ -18,11 +21,17 @@ export const BalancerMap = {
   ring: 'ring',
   connTables: 'conn_tables',
   fallbackLru: 'fallback_lru',
-  quicServers: 'quic_servers',
+  quicReals: 'quic_reals',
   settings: 'settings',
   stats: 'stats',
   /** Global data holding struct lb_limits. */
   rodata: '.rodata',
+} as const;
+
+/** Maps of older layouts, still named when their pins are migrated. */
+export const LegacyMap = {
+  /** Layout 1: u32 server id -> u32 real index, one ARRAY for all VIPs. */
+  quicServers: 'quic_servers',
 } as const;
 
 /** Decap map names (bpf/include/decap_maps.h). */
@@ -46,6 +55,7 @@ export const Size = {
   limits: 16,
   stat: 16,
   decapAddr: 20,
+  quicKey: 8,
   decapSettings: 8,
   u32: 4,
 } as const;
@@ -77,7 +87,7 @@ export const Defaults = {
   lruSize: 65536,
   fallbackLruSize: 65536,
   maxDecapAddrs: 64,
-  quicServerIds: 65536,
+  maxQuicReals: 65536,
 } as const;
 
 /**

@@ -9,7 +9,7 @@ import { SterletError } from '../../common/errors.ts';
 import { BPF_F_NO_COMMON_LRU, BpfMap, BpfObject, BpfProgram, isBpfError, MapType, possibleCpus } from '../../libbpf/libbpf.ts';
 import { encodeLimits, u32 } from './codec.ts';
 import { statsEntries } from './counters.ts';
-import { BALANCER_PROGRAM, BalancerMap, DECAP_PROGRAM, DecapMap, Defaults, Size } from './layout.ts';
+import { BALANCER_PROGRAM, BalancerMap, DECAP_PROGRAM, DecapMap, Defaults, LAYOUT_V1, LAYOUT_VERSION, LegacyMap, Size } from './layout.ts';
 
 export interface BalancerSizes {
   readonly maxVips: number;
@@ -47,6 +47,12 @@ export interface OpenBalancerOptions {
   readonly programs?: readonly string[];
   /** Existing maps (e.g. adopted pins) to use instead of creating them; conn_tables reused = no new tables. */
   readonly reuseMaps?: Readonly<Partial<Record<Exclude<BalancerMapName, 'rodata'>, number>>>;
+  /**
+   * Accept an object built with layout 1 (tests of the upgrade path, or of a
+   * fixture against an older build): `maps.quicReals` is then that object's
+   * global `quic_servers` ARRAY (u32 server id -> u32 real). Default: refused.
+   */
+  readonly legacyLayout?: boolean;
 }
 
 export interface BalancerMaps {
@@ -55,13 +61,15 @@ export interface BalancerMaps {
   readonly ring: BpfMap;
   readonly connTables: BpfMap;
   readonly fallbackLru: BpfMap;
-  readonly quicServers: BpfMap;
+  readonly quicReals: BpfMap;
   readonly settings: BpfMap;
   readonly stats: BpfMap;
 }
 
 export interface Balancer {
   readonly object: BpfObject;
+  /** Map layout of the object (LAYOUT_VERSION, or LAYOUT_V1 with `legacyLayout`). */
+  readonly layout: number;
   readonly sizes: BalancerSizes;
   readonly maps: BalancerMaps;
   /** cpu -> its connection table (created by this call). */
@@ -133,9 +141,17 @@ export function openBalancer(options: OpenBalancerOptions = {}): Balancer {
   }
   const wanted = new Set(options.programs ?? [BALANCER_PROGRAM]);
   const reuse = options.reuseMaps ?? {};
-  const obj = BpfObject.open(options.objectPath ?? DEFAULT_BALANCER_OBJECT);
+  const objectPath = options.objectPath ?? DEFAULT_BALANCER_OBJECT;
+  const obj = BpfObject.open(objectPath);
   const lrus = new Map<number, BpfMap>();
   try {
+    const layout = obj.maps().includes(LegacyMap.quicServers) ? LAYOUT_V1 : LAYOUT_VERSION;
+    if (layout !== LAYOUT_VERSION && options.legacyLayout !== true) {
+      throw new SterletError('DATAPLANE_OBJECT_LAYOUT', `the balancer object ${objectPath} has map layout ${layout}; this agent needs ${LAYOUT_VERSION}`, {
+        why: 'its QUIC server-id table is the global quic_servers of layout 1, not the per-VIP quic_reals this agent programs',
+        fix: 'build bpf/ of this agent version (make bpf) and pass that object to --bpf-object',
+      });
+    }
     for (const name of obj.programs()) obj.program(name).setAutoload(wanted.has(name));
     obj.map(BalancerMap.rodata).setInitialValue(encodeLimits(sizes));
     // Each VIP plus at most one address entry per VIP.
@@ -164,13 +180,14 @@ export function openBalancer(options: OpenBalancerOptions = {}): Balancer {
       ring: borrow(BalancerMap.ring),
       connTables: borrow(BalancerMap.connTables),
       fallbackLru: borrow(BalancerMap.fallbackLru),
-      quicServers: borrow(BalancerMap.quicServers),
+      quicReals: borrow(layout === LAYOUT_V1 ? LegacyMap.quicServers : BalancerMap.quicReals),
       settings: borrow(BalancerMap.settings),
       stats: borrow(BalancerMap.stats),
     };
     for (const [cpu, m] of lrus) maps.connTables.update(u32(cpu), u32(m.fd));
     return {
       object: obj,
+      layout,
       sizes,
       maps,
       lrus,

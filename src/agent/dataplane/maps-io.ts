@@ -1,19 +1,19 @@
 // The balancer's maps as plan() sees them: readLive reads the live state back
 // with the dataplane codecs (VIPs and address entries, reals, each live VIP's
-// ring, QUIC server ids: what plan() diffs against after a restart or a failed
-// apply), and MapsIO writes plan ops, each one batched map update
+// ring, per-VIP QUIC server ids: what plan() diffs against after a restart or a
+// failed apply), and MapsIO writes plan ops, each one batched map update
 // (BPF_MAP_UPDATE_BATCH) where the map type allows it. ARRAY maps cannot
-// delete, so removing a real or a QUIC id writes the empty value. A ring map
-// created BPF_F_MMAPABLE is read and written as memory.
+// delete, so removing a real writes the empty value. A ring map created
+// BPF_F_MMAPABLE is read and written as memory.
 
 import type { DataplaneIO } from '../plan/apply.ts';
 import type { BalancerMaps } from './loader.ts';
-import { decodeReal, decodeVipFlags, decodeVipKey, decodeVipMeta, emptyReal, encodeReal, encodeVipKey, encodeVipMeta, u32, vipAddressKey, vipFlagBits } from './codec.ts';
+import { decodeQuicKey, decodeReal, decodeVipFlags, decodeVipKey, decodeVipMeta, emptyReal, encodeReal, encodeVipKey, encodeVipMeta, quicKey, u32, vipAddressKey, vipFlagBits } from './codec.ts';
 import { Size, VipFlag } from './layout.ts';
 import { BPF_F_MMAPABLE } from '../../libbpf/libbpf.ts';
 import { arrayElemSize, withMappedWindow } from '../../libbpf/libc.ts';
-import type { Limits, LiveReal, LiveState, LiveVip, Ring } from '../plan/model.ts';
-import { newRing, vipKeyId } from '../plan/model.ts';
+import type { Limits, LiveReal, LiveState, LiveVip, QuicEntry, Ring } from '../plan/model.ts';
+import { newRing, quicEntryId, vipKeyId } from '../plan/model.ts';
 
 export interface MapsIOOptions {
   /** Called before every batch with the map and entry count; throwing simulates a failed syscall (tests). */
@@ -103,17 +103,16 @@ export class MapsIO implements DataplaneIO {
     this.#maps.ring.updateBatch(Buffer.from(keys.buffer), Buffer.from(values.buffer), count);
   }
 
-  putQuic(entries: readonly { serverId: number; realIndex: number }[]): void {
-    this.#count('quic_servers', entries.length);
-    const keys = Buffer.concat(entries.map((e) => u32(e.serverId)));
+  putQuic(entries: readonly QuicEntry[]): void {
+    this.#count('quic_reals', entries.length);
+    const keys = Buffer.concat(entries.map((e) => quicKey(e.vipIndex, e.serverId)));
     const values = Buffer.concat(entries.map((e) => u32(e.realIndex)));
-    this.#maps.quicServers.updateBatch(keys, values, entries.length);
+    this.#maps.quicReals.updateBatch(keys, values, entries.length);
   }
 
-  deleteQuic(serverIds: readonly number[]): void {
-    this.#count('quic_servers', serverIds.length);
-    const keys = Buffer.concat(serverIds.map((id) => u32(id)));
-    this.#maps.quicServers.updateBatch(keys, Buffer.alloc(serverIds.length * Size.u32), serverIds.length);
+  deleteQuic(entries: readonly QuicEntry[]): void {
+    this.#count('quic_reals', entries.length);
+    for (const e of entries) this.#maps.quicReals.delete(quicKey(e.vipIndex, e.serverId));
   }
 
   #count(map: string, n: number): void {
@@ -164,11 +163,10 @@ export function readLive(maps: BalancerMaps, limits: Limits, hint?: LiveState): 
     rings.set(vip.index, sameRing(scratch, expected) ? expected : scratch.slice());
   }
 
-  const quic = new Map<number, number>();
-  const q = maps.quicServers.lookupBatch({ chunk: 8192 });
-  for (let i = 0; i < q.count; i++) {
-    const real = q.values.readUInt32LE(i * 4);
-    if (real !== 0) quic.set(q.keys.readUInt32LE(i * 4), real);
+  const quic = new Map<string, QuicEntry>();
+  for (const [k, v] of maps.quicReals.entries()) {
+    const { vipIndex, serverId } = decodeQuicKey(k);
+    quic.set(quicEntryId(vipIndex, serverId), { vipIndex, serverId, realIndex: v.readUInt32LE(0) });
   }
   return { vips, reals, rings, quic, addresses };
 }

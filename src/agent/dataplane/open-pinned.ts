@@ -4,7 +4,8 @@
 
 import { SterletError, errorText } from '../../common/errors.ts';
 import { BPF_F_MMAPABLE, BpfMap, MapType } from '../../libbpf/libbpf.ts';
-import { BalancerMap, Size } from './layout.ts';
+import { settingsLayoutVersion, u32 } from './codec.ts';
+import { BalancerMap, LAYOUT_V1, Size } from './layout.ts';
 import type { BalancerMaps, BalancerSizes } from './loader.ts';
 import type { Limits } from '../plan/model.ts';
 import { BALANCER_PINNED_MAPS, balancerPins, isComplete, type BalancerPins } from './pin-layout.ts';
@@ -28,6 +29,12 @@ export interface PinnedBalancer {
 export function openPinnedBalancer(bpffs: string): PinnedBalancer | undefined {
   const pins = balancerPins(bpffs);
   if (!isComplete(pins)) return undefined;
+  if (pinnedLayout(pins) === LAYOUT_V1) {
+    throw new SterletError('AGENT_LAYOUT_UPGRADE_PENDING', `the dataplane under ${bpffs} still has map layout ${LAYOUT_V1} (one QUIC server-id table for all VIPs)`, {
+      why: 'this version reads the per-VIP layout; the pinned maps are upgraded when the agent of this version starts',
+      fix: 'start (or restart) the agent of this version once, then run this command again',
+    });
+  }
   const maps = openPinned(pins);
   const sizes = pinnedSizes(maps);
   return {
@@ -55,6 +62,16 @@ export function createRingMap(sizes: BalancerSizes): BpfMap {
   });
 }
 
+/** Layout version recorded in the pinned settings map (the completion marker). */
+export function pinnedLayout(pins: BalancerPins): number {
+  const settings = BpfMap.fromPinned(pins.marker);
+  try {
+    return settingsLayoutVersion(settings.lookup(u32(0)) ?? Buffer.alloc(Size.settings));
+  } finally {
+    settings.close();
+  }
+}
+
 export function openPinned(pins: BalancerPins): BalancerMaps {
   const opened: Partial<Record<keyof BalancerMaps, BpfMap>> = {};
   try {
@@ -70,7 +87,7 @@ export function openPinned(pins: BalancerPins): BalancerMaps {
   return opened as BalancerMaps;
 }
 
-export function pinnedSizes(maps: BalancerMaps): BalancerSizes {
+export function pinnedSizes(maps: Pick<BalancerMaps, 'vips' | 'reals' | 'ring' | 'connTables' | 'fallbackLru'>): BalancerSizes {
   const maxVips = maps.vips.maxEntries / 2;
   let lruSize = 0;
   for (const [, inner] of maps.connTables.entries()) {

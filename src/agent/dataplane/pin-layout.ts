@@ -18,7 +18,7 @@ export const BALANCER_PINNED_MAPS: readonly PinnedBalancerMap[] = [
   'ring',
   'connTables',
   'fallbackLru',
-  'quicServers',
+  'quicReals',
   'stats',
   'settings',
 ];

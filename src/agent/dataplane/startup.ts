@@ -7,17 +7,19 @@
 //   upgraded    pinned but another build is attached: the new object is loaded
 //               on the pinned maps (reuse) and swapped in with an atomic
 //               expected-old-program replace, then the program pin is updated.
-// A pinned layout from another LAYOUT_VERSION, or maps sized differently from
-// the configuration, is refused with an explanation: never silently recreated.
+// Pins of layout 1 (one global QUIC server-id table) are upgraded explicitly
+// (upgradeV1). Any other LAYOUT_VERSION, or maps sized differently from the
+// configuration, is refused with an explanation: never silently recreated.
 
 import { SterletError } from '../../common/errors.ts';
 import { BpfMap, BpfProgram, xdpAttach, xdpQuery, type XdpMode } from '../../libbpf/libbpf.ts';
-import { encodeSettings, settingsLayoutVersion, u32, type Settings } from './codec.ts';
-import { LAYOUT_VERSION, Size } from './layout.ts';
+import { encodeSettings, u32, type Settings } from './codec.ts';
+import { LAYOUT_V1, LAYOUT_VERSION, Size } from './layout.ts';
+import { copyV1QuicEntries, openV1Pins, removeLegacyPins, type KeptMaps } from './migrate.ts';
 import { createConnTable, openBalancer, type Balancer, type BalancerMaps, type BalancerSizes, type ForwardingCpu } from './loader.ts';
 import type { Limits } from '../plan/model.ts';
 import { BALANCER_PINNED_MAPS, balancerPins, ensureDir, isComplete, removePins, repinProgram, type BalancerPins } from './pin-layout.ts';
-import { createRingMap, limitsOf, openPinned, pinnedSizes } from './open-pinned.ts';
+import { createRingMap, limitsOf, openPinned, pinnedLayout, pinnedSizes } from './open-pinned.ts';
 
 export { createRingMap, limitsOf, openPinnedBalancer } from './open-pinned.ts';
 import type { Log } from '../../common/log.ts';
@@ -120,11 +122,11 @@ function create(o: StartBalancerOptions, pins: BalancerPins): RunningBalancer {
 }
 
 function adopt(o: StartBalancerOptions, pins: BalancerPins): RunningBalancer {
+  const layout = pinnedLayout(pins);
+  if (layout === LAYOUT_V1) return upgradeV1(o, pins);
   const maps = openPinned(pins);
   let balancer: Balancer | undefined;
-  let attachedProg: BpfProgram | undefined;
   try {
-    const layout = settingsLayoutVersion(maps.settings.lookup(u32(0)) ?? Buffer.alloc(Size.settings));
     if (layout !== LAYOUT_VERSION) {
       throw new SterletError('AGENT_LAYOUT_MISMATCH', `the maps pinned under ${pins.dir} have layout version ${layout}; this agent's program needs ${LAYOUT_VERSION}`, {
         why: 'map key/value layouts changed between these versions; reusing the maps would misprogram the dataplane, and recreating them would drop every tracked connection',
@@ -133,61 +135,103 @@ function adopt(o: StartBalancerOptions, pins: BalancerPins): RunningBalancer {
     }
     const sizes = checkSizes(maps, o, pins);
     ensureConnTables(maps, sizes, o);
-
     balancer = openBalancer({
       ...(o.objectPath === undefined ? {} : { objectPath: o.objectPath }),
       sizes,
       forwardingCpus: [],
       reuseMaps: Object.fromEntries(BALANCER_PINNED_MAPS.map((n) => [n, maps[n].fd])),
     });
-    const fresh = balancer.program();
-    const freshInfo = fresh.info();
-    const q = xdpQuery(o.ifindex);
-    let outcome: StartOutcome;
-    let mode: XdpMode = o.xdpMode;
-    let id = freshInfo.id;
-    let tag = freshInfo.tag;
-    if (q.progId !== 0 && q.mode !== 'none') {
-      attachedProg = BpfProgram.fromId(q.progId);
-      const info = attachedProg.info();
-      if (!info.mapIds.includes(maps.vips.info().id)) {
-        throw new SterletError('AGENT_XDP_BUSY', `interface ${o.interfaceName} runs XDP program ${info.name} (id ${info.id}) that does not use the maps pinned under ${pins.dir}`, {
-          why: 'another balancer or tool owns this interface',
-          fix: `detach it (ip link set dev ${o.interfaceName} xdp off) or pass the --bpffs directory of the agent that attached it`,
-        });
-      }
-      mode = q.mode;
-      if (mode !== o.xdpMode) o.log.warn({ attached: mode, requested: o.xdpMode }, `keeping the attached ${mode} XDP mode: switching modes is not atomic`);
-      if (info.tag === freshInfo.tag) {
-        outcome = 'adopted';
-        id = info.id;
-        tag = info.tag;
-        repinProgram(attachedProg, pins.program);
-      } else {
-        xdpAttach(o.ifindex, fresh.fd, { mode, expectedOldFd: attachedProg.fd });
-        repinProgram(fresh, pins.program);
-        outcome = 'upgraded';
-        o.log.info({ from: { id: info.id, tag: info.tag }, to: { id: freshInfo.id, tag: freshInfo.tag } }, 'program replaced atomically (expected-old-program)');
-      }
-    } else {
-      xdpAttach(o.ifindex, fresh.fd, { mode });
-      repinProgram(fresh, pins.program);
-      outcome = 'reattached';
-      o.log.warn({ interface: o.interfaceName }, 'pinned maps found but no program attached: attached it again');
-    }
+    const swap = swapIn(o, pins, maps.vips, balancer);
     // Settings the operator may have changed (gateway MAC, MTU, ...) take effect now.
     maps.settings.update(u32(0), encodeSettings({ ...o.settings, layoutVersion: LAYOUT_VERSION }));
-    o.log.info({ bpffs: pins.dir, outcome, programId: id, tag, mode }, `dataplane ${outcome}`);
-    const result = running(pins, sizes, outcome, id, tag, mode);
-    return result;
+    o.log.info({ bpffs: pins.dir, outcome: swap.outcome, programId: swap.id, tag: swap.tag, mode: swap.mode }, `dataplane ${swap.outcome}`);
+    return running(pins, sizes, swap.outcome, swap.id, swap.tag, swap.mode);
   } finally {
-    attachedProg?.close();
     balancer?.close();
     for (const name of BALANCER_PINNED_MAPS) maps[name].close();
   }
 }
 
-function checkSizes(maps: BalancerMaps, o: StartBalancerOptions, pins: BalancerPins): BalancerSizes {
+/**
+ * Pins of layout 1 (global QUIC table): load this program on every pinned map
+ * but that table, fill a new quic_reals with what the old program routed, pin
+ * it, swap the program atomically, then drop the old table and record layout
+ * 2. A crash at any step leaves layout 1 recorded and this path runs again
+ * (reusing a quic_reals already pinned); the old program keeps forwarding
+ * until the swap, the new one forwards the same flows after it.
+ */
+function upgradeV1(o: StartBalancerOptions, pins: BalancerPins): RunningBalancer {
+  const v1 = openV1Pins(pins);
+  let balancer: Balancer | undefined;
+  try {
+    const sizes = checkSizes(v1.maps, o, pins);
+    ensureConnTables(v1.maps, sizes, o);
+    const kept = Object.fromEntries(Object.entries(v1.maps).map(([n, m]) => [n, (m as BpfMap).fd]));
+    balancer = openBalancer({
+      ...(o.objectPath === undefined ? {} : { objectPath: o.objectPath }),
+      sizes,
+      forwardingCpus: [],
+      reuseMaps: { ...kept, ...(v1.quicReals === undefined ? {} : { quicReals: v1.quicReals.fd }) },
+    });
+    const copied = v1.legacy === undefined ? 0 : copyV1QuicEntries(v1.legacy, v1.maps.vips, balancer.maps.quicReals);
+    if (v1.quicReals === undefined) balancer.maps.quicReals.pin(pins.map('quicReals'));
+    const swap = swapIn(o, pins, v1.maps.vips, balancer);
+    removeLegacyPins(pins);
+    v1.maps.settings.update(u32(0), encodeSettings({ ...o.settings, layoutVersion: LAYOUT_VERSION }));
+    o.log.info(
+      { bpffs: pins.dir, outcome: swap.outcome, from: LAYOUT_V1, to: LAYOUT_VERSION, quicEntriesCopied: copied, programId: swap.id, tag: swap.tag, mode: swap.mode },
+      `dataplane ${swap.outcome}; map layout upgraded from ${LAYOUT_V1} to ${LAYOUT_VERSION} (QUIC server ids per VIP)`,
+    );
+    return running(pins, sizes, swap.outcome, swap.id, swap.tag, swap.mode);
+  } finally {
+    balancer?.close();
+    v1.close();
+  }
+}
+
+interface Swap {
+  readonly outcome: StartOutcome;
+  readonly id: number;
+  readonly tag: string;
+  readonly mode: XdpMode;
+}
+
+/** Puts the freshly loaded program in place of the attached one: kept if the same build, else an atomic replace. */
+function swapIn(o: StartBalancerOptions, pins: BalancerPins, vips: BpfMap, balancer: Balancer): Swap {
+  const fresh = balancer.program();
+  const freshInfo = fresh.info();
+  const q = xdpQuery(o.ifindex);
+  if (q.progId === 0 || q.mode === 'none') {
+    xdpAttach(o.ifindex, fresh.fd, { mode: o.xdpMode });
+    repinProgram(fresh, pins.program);
+    o.log.warn({ interface: o.interfaceName }, 'pinned maps found but no program attached: attached it again');
+    return { outcome: 'reattached', id: freshInfo.id, tag: freshInfo.tag, mode: o.xdpMode };
+  }
+  const attachedProg = BpfProgram.fromId(q.progId);
+  try {
+    const info = attachedProg.info();
+    if (!info.mapIds.includes(vips.info().id)) {
+      throw new SterletError('AGENT_XDP_BUSY', `interface ${o.interfaceName} runs XDP program ${info.name} (id ${info.id}) that does not use the maps pinned under ${pins.dir}`, {
+        why: 'another balancer or tool owns this interface',
+        fix: `detach it (ip link set dev ${o.interfaceName} xdp off) or pass the --bpffs directory of the agent that attached it`,
+      });
+    }
+    const mode = q.mode;
+    if (mode !== o.xdpMode) o.log.warn({ attached: mode, requested: o.xdpMode }, `keeping the attached ${mode} XDP mode: switching modes is not atomic`);
+    if (info.tag === freshInfo.tag) {
+      repinProgram(attachedProg, pins.program);
+      return { outcome: 'adopted', id: info.id, tag: info.tag, mode };
+    }
+    xdpAttach(o.ifindex, fresh.fd, { mode, expectedOldFd: attachedProg.fd });
+    repinProgram(fresh, pins.program);
+    o.log.info({ from: { id: info.id, tag: info.tag }, to: { id: freshInfo.id, tag: freshInfo.tag } }, 'program replaced atomically (expected-old-program)');
+    return { outcome: 'upgraded', id: freshInfo.id, tag: freshInfo.tag, mode };
+  } finally {
+    attachedProg.close();
+  }
+}
+
+function checkSizes(maps: KeptMaps, o: StartBalancerOptions, pins: BalancerPins): BalancerSizes {
   const pinned = pinnedSizes(maps);
   const wanted = o.sizes;
   const diff = (['maxVips', 'maxReals', 'ringSize'] as const).filter((k) => pinned[k] !== wanted[k]);
@@ -205,7 +249,7 @@ function checkSizes(maps: BalancerMaps, o: StartBalancerOptions, pins: BalancerP
 }
 
 /** Forwarding CPUs added since the maps were created get their own NUMA-local table. */
-function ensureConnTables(maps: BalancerMaps, sizes: BalancerSizes, o: StartBalancerOptions): void {
+function ensureConnTables(maps: Pick<KeptMaps, 'connTables'>, sizes: BalancerSizes, o: StartBalancerOptions): void {
   for (const { cpu, numaNode } of o.forwardingCpus) {
     if (cpu >= maps.connTables.maxEntries) continue;
     const current = maps.connTables.lookup(u32(cpu));

@@ -29,6 +29,10 @@ describe('balancer stats', () => {
       [Stat.evLruHit, [[90, 0], [10, 0]]],
       [Stat.evLruMiss, [[3, 0], [4, 0]]],
       [Stat.evLruRealGone, [[2, 0], [3, 0]]],
+      [Stat.evQuicCidHit, [[8, 0], [1, 0]]],
+      [Stat.evQuicCidMiss, [[4, 0], [0, 0]]],
+      [Stat.evQuicRealGone, [[0, 0], [3, 0]]],
+      [Stat.evQuicFamily, [[2, 0], [0, 0]]],
     ]),
   );
   const snapshot = readStats({ stats } as unknown as BalancerMaps, emptyLive(), { maxVips: 4 });
@@ -40,6 +44,15 @@ describe('balancer stats', () => {
     expect(formatStats(snapshot)).toContain('re-picked after backend removal 5');
     const metrics = createAgentMetrics({ processMetrics: false, readCounters: () => toDataplaneCounters(snapshot) });
     expect(await metrics.registry.metrics()).toContain('sterlet_lru_repicked_after_backend_removal_total 5');
+  });
+
+  it('reports QUIC outcomes: routed by server id, or to the ring and why (table, JSON, metrics)', async () => {
+    expect(snapshot.quic).toEqual({ routed: 9, unknownId: 4, backendGone: 3, familyMismatch: 2, longHeader: 0 });
+    expect(formatStats(snapshot)).toContain('QUIC: routed by server id 9; to the ring: unknown id for the VIP 4, backend gone 3, IPv4 backend for IPv6 VIP 2, long header 0');
+    const text = await createAgentMetrics({ processMetrics: false, readCounters: () => toDataplaneCounters(snapshot) }).registry.metrics();
+    expect(text).toContain('sterlet_quic_packets_total{result="routed"} 9');
+    expect(text).toContain('sterlet_quic_packets_total{result="backendGone"} 3');
+    expect(text).toContain('sterlet_quic_packets_total{result="familyMismatch"} 2');
   });
 });
 

@@ -30,6 +30,18 @@ export interface StatsSnapshot {
     readonly repickedAfterBackendRemoval: number;
     readonly hitRatio: number | null;
   };
+  /**
+   * QUIC short/long headers on QUIC VIPs by outcome: routed by server id, or
+   * through the ring because the id is unknown for that VIP, its backend is
+   * gone, it names an IPv4 backend for an IPv6 VIP, or it is a long header.
+   */
+  readonly quic: {
+    readonly routed: number;
+    readonly unknownId: number;
+    readonly backendGone: number;
+    readonly familyMismatch: number;
+    readonly longHeader: number;
+  };
 }
 
 export interface ReadStatsOptions {
@@ -86,6 +98,13 @@ export function readStats(maps: BalancerMaps, live: LiveState, options: ReadStat
       repickedAfterBackendRemoval: counters.evLruRealGone.packets,
       hitRatio: hits + misses === 0 ? null : hits / (hits + misses),
     },
+    quic: {
+      routed: counters.evQuicCidHit.packets,
+      unknownId: counters.evQuicCidMiss.packets,
+      backendGone: counters.evQuicRealGone.packets,
+      familyMismatch: counters.evQuicFamily.packets,
+      longHeader: counters.evQuicLong.packets,
+    },
   };
 }
 
@@ -97,6 +116,7 @@ export function toDataplaneCounters(s: StatsSnapshot, fingerprints: ReadonlyMap<
     backends: s.backends.map((b) => ({ vip: b.vips.join(','), backend: b.address, packets: b.packets, bytes: b.bytes })),
     drops: s.drops,
     lru: { hits: s.lru.hits, misses: s.lru.misses, repicked: s.lru.repickedAfterBackendRemoval },
+    quic: Object.entries(s.quic).map(([result, packets]) => ({ result, packets })),
     rings: s.vips.filter((v) => v.id !== undefined && fingerprints.has(v.id)).map((v) => ({ vip: v.id ?? v.key, fingerprint: fingerprints.get(v.id ?? '') ?? '' })),
   };
 }
@@ -123,6 +143,10 @@ export function formatStats(s: StatsSnapshot): string {
   const c = s.counters;
   lines.push(
     `verdicts: forwarded ${c.txForward.packets}, echo replies ${c.txIcmpEcho.packets}, too-big sent ${c.txIcmpTooBig.packets}, ICMP errors forwarded ${c.txIcmpErrFwd.packets}, passed ${c.passNonIp.packets + c.passNotVip.packets + c.passOtherProto.packets + c.passIcmp.packets}`,
+  );
+  const q = s.quic;
+  lines.push(
+    `QUIC: routed by server id ${q.routed}; to the ring: unknown id for the VIP ${q.unknownId}, backend gone ${q.backendGone}, IPv4 backend for IPv6 VIP ${q.familyMismatch}, long header ${q.longHeader}`,
   );
   lines.push(`drops: ${s.drops.map((d) => `${d.reason} ${d.packets}`).join(', ')}`);
   return lines.join('\n');

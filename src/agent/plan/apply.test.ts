@@ -107,11 +107,13 @@ describe('reconcile', () => {
     expect(r.first.deferred.length).toBeGreaterThan(0);
   });
 
-  it('fails with AGENT_REALS_CAPACITY, before writing a VIP that cannot fit, when more backends than indices are wanted', () => {
+  it('leaves out and reports a VIP that needs more real indices than the maps hold, writing none of it', () => {
     const mem = new MemoryDataplane(limits);
     const tooMany = [1, 2, 3, 4, 5].map((i) => be(`10.0.0.${i}`));
-    expect(() => reconcile([vip('ns/a', '10.200.0.1', tooMany)], mem, options)).toThrow(expect.objectContaining({ code: expect.stringMatching(/^AGENT_REALS_CAPACITY|AGENT_CAPACITY/) }));
+    const r = reconcile([vip('ns/a', '10.200.0.1', tooMany), vip('ns/b', '10.200.0.2', [be('10.0.9.1')])], mem, options);
+    expect(r.rejected.map((x) => x.id)).toEqual(['ns/a']);
     const live: LiveState = mem.readLive();
-    expect(live.vips.size).toBe(0);
+    expect([...live.vips.values()].map((v) => v.key.address)).toEqual(['10.200.0.2']);
+    expect([...live.reals.values()].map((x) => x.address)).toEqual(['10.0.9.1']);
   });
 });

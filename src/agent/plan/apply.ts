@@ -5,9 +5,10 @@
 // Because plan() orders ops safely, every intermediate state is servable.
 
 import { SterletError, errorText } from '../../common/errors.ts';
-import type { DesiredVip, LiveReal, LiveState, LiveVip, Ring } from './model.ts';
+import type { DesiredVip, LiveReal, LiveState, LiveVip, QuicEntry, Ring } from './model.ts';
 import { plan as makePlan, type Op, type Plan, type PlanOptions } from './plan.ts';
 import type { FreedReals } from './reals.ts';
+import type { Rejection } from './admit.ts';
 
 /** What apply needs from the dataplane. Each call is one batch. */
 export interface DataplaneIO {
@@ -25,8 +26,9 @@ export interface DataplaneIO {
   deleteReals(indices: readonly number[]): void;
   /** `slots` undefined = the whole ring. */
   writeRing(vipIndex: number, ring: Ring, slots: Uint32Array | undefined): void;
-  putQuic(entries: readonly { serverId: number; realIndex: number }[]): void;
-  deleteQuic(serverIds: readonly number[]): void;
+  putQuic(entries: readonly QuicEntry[]): void;
+  /** Deletes the entries' (VIP index, server id) keys. */
+  deleteQuic(entries: readonly QuicEntry[]): void;
 }
 
 /** `freed` learns which real indices were deleted, in order (for FIFO reuse). */
@@ -43,7 +45,7 @@ export function executeOps(io: DataplaneIO, ops: readonly Op[], freed?: FreedRea
         io.putAddresses(op.addresses);
         break;
       case 'quic-remove':
-        io.deleteQuic(op.serverIds);
+        io.deleteQuic(op.entries);
         break;
       case 'real-add':
         io.putReals(op.reals);
@@ -85,6 +87,8 @@ export interface ReconcileResult {
   /** Map entries written or deleted over all attempts. */
   readonly writes: number;
   readonly fingerprints: ReadonlyMap<string, string>;
+  /** What the last plan left out (see plan/admit.ts); the rest is programmed. */
+  readonly rejected: readonly Rejection[];
 }
 
 export function reconcile(desired: readonly DesiredVip[], io: DataplaneIO, options: ReconcileOptions): ReconcileResult {
@@ -97,7 +101,7 @@ export function reconcile(desired: readonly DesiredVip[], io: DataplaneIO, optio
   let passes = 0;
   while (attempts < maxAttempts) {
     attempts++;
-    // Validation errors (capacity, conflicts) are thrown here, before any write.
+    // A VIP that cannot be programmed is left out by plan() and reported, never thrown.
     const p = makePlan(desired, live, options);
     first ??= p;
     try {
@@ -121,7 +125,7 @@ export function reconcile(desired: readonly DesiredVip[], io: DataplaneIO, optio
         fix: 'raise --max-reals or serve fewer backends',
       });
     }
-    return { first, live, attempts, writes, fingerprints: p.fingerprints };
+    return { first, live, attempts, writes, fingerprints: p.fingerprints, rejected: p.rejected };
   }
   throw new SterletError('AGENT_APPLY_FAILED', `applying the desired state failed ${maxAttempts} times`, {
     why: errorText(lastError),

@@ -3,15 +3,15 @@
 // that no VIP ever points at a ring slot whose real is missing).
 
 import type { DataplaneIO } from './apply.ts';
-import type { Limits, LiveReal, LiveState, LiveVip, Ring } from './model.ts';
-import { newRing, vipKeyId } from './model.ts';
+import type { Limits, LiveReal, LiveState, LiveVip, QuicEntry, Ring } from './model.ts';
+import { newRing, quicEntryId, vipKeyId } from './model.ts';
 
 export class MemoryDataplane implements DataplaneIO {
   readonly vips = new Map<string, LiveVip>();
   readonly reals = new Map<number, LiveReal>();
   /** The whole ring array, like the BPF map: maxVips * ringSize slots. */
   readonly slots: Ring;
-  readonly quic = new Map<number, number>();
+  readonly quic = new Map<string, QuicEntry>();
   readonly addresses = new Set<string>();
   writes = 0;
   /** Throw once the write counter would exceed this (failure injection). */
@@ -62,11 +62,11 @@ export class MemoryDataplane implements DataplaneIO {
       for (const s of slots) this.#write(() => (this.slots[base + s] = ring[s] ?? 0));
     }
   }
-  putQuic(entries: readonly { serverId: number; realIndex: number }[]): void {
-    for (const e of entries) this.#write(() => this.quic.set(e.serverId, e.realIndex));
+  putQuic(entries: readonly QuicEntry[]): void {
+    for (const e of entries) this.#write(() => this.quic.set(quicEntryId(e.vipIndex, e.serverId), e));
   }
-  deleteQuic(serverIds: readonly number[]): void {
-    for (const id of serverIds) this.#write(() => this.quic.delete(id));
+  deleteQuic(entries: readonly QuicEntry[]): void {
+    for (const e of entries) this.#write(() => this.quic.delete(quicEntryId(e.vipIndex, e.serverId)));
   }
 
   #write(fn: () => unknown): void {
@@ -88,7 +88,7 @@ export class MemoryDataplane implements DataplaneIO {
         if (real !== 0 && !this.reals.has(real)) return `${vipKeyId(v.key)} slot ${i} -> missing real ${real}`;
       }
     }
-    for (const [id, real] of this.quic) if (!this.reals.has(real)) return `quic ${id} -> missing real ${real}`;
+    for (const [id, e] of this.quic) if (!this.reals.has(e.realIndex)) return `quic ${id} -> missing real ${e.realIndex}`;
     return undefined;
   }
 }

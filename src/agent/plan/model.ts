@@ -60,6 +60,19 @@ export interface LiveReal {
   readonly family: IpFamily;
 }
 
+/** One QUIC routing entry: within VIP `vipIndex`, server id `serverId` names real `realIndex`. */
+export interface QuicEntry {
+  readonly vipIndex: number;
+  /** 1..65535, from the connection id. */
+  readonly serverId: number;
+  readonly realIndex: number;
+}
+
+/** Key of a QUIC entry in LiveState.quic, e.g. `3/7`: server ids are per VIP. */
+export function quicEntryId(vipIndex: number, serverId: number): string {
+  return `${vipIndex}/${serverId}`;
+}
+
 /** What the pinned maps hold, decoded. */
 export interface LiveState {
   /** By vipKeyId(). */
@@ -67,8 +80,8 @@ export interface LiveState {
   readonly reals: ReadonlyMap<number, LiveReal>;
   /** Ring of each live VIP, by VIP index. */
   readonly rings: ReadonlyMap<number, Ring>;
-  /** QUIC server id -> real index. */
-  readonly quic: ReadonlyMap<number, number>;
+  /** QUIC routing entries by quicEntryId(). */
+  readonly quic: ReadonlyMap<string, QuicEntry>;
   /** VIP addresses with an address entry (ICMP echo, drop accounting): one per distinct VIP address. */
   readonly addresses: ReadonlySet<string>;
 }
@@ -79,6 +92,8 @@ export interface Limits {
   readonly maxReals: number;
   /** Prime number of slots per VIP ring. */
   readonly ringSize: number;
+  /** (VIP, QUIC server id) entries of all QUIC VIPs together; default the map's fixed size. */
+  readonly maxQuicReals?: number | undefined;
 }
 
 export function emptyLive(): LiveState {

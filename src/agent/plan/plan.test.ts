@@ -192,13 +192,13 @@ describe('plan', () => {
     expect(p.writes).toBe(1);
   });
 
-  it('programs QUIC server ids after their reals and removes them before', () => {
+  it('programs QUIC server ids per VIP, after their reals, and removes them before', () => {
     const io = new MemoryDataplane(limits);
     const q = (ids: [string, number][]): DesiredVip[] => [vip('a/q', '10.200.0.20', ids.map(([a, id]) => be(a, 1, id)), { quic: true })];
     reconcile(q([['10.0.1.11', 7], ['10.0.1.12', 8]]), io, options);
-    expect([...io.quic]).toEqual([
-      [7, 1],
-      [8, 2],
+    expect([...io.quic.values()]).toEqual([
+      { vipIndex: 0, serverId: 7, realIndex: 1 },
+      { vipIndex: 0, serverId: 8, realIndex: 2 },
     ]);
     const p = plan(q([['10.0.1.11', 7]]), io.readLive(), options);
     expect(kinds(p.ops)).toEqual(['quic-remove', 'ring-write', 'real-remove']);
@@ -206,20 +206,87 @@ describe('plan', () => {
     expect(io.violation).toBeUndefined();
   });
 
-  it('validates capacity and conflicts before planning any write', () => {
-    const four = ['1', '2', '3', '4', '5'].map((n) => vip(`a/v${n}`, `10.200.0.${n}`, [be('10.0.1.1')]));
-    expect(() => plan(four, emptyLive(), options)).toThrow(expect.objectContaining({ code: 'AGENT_VIPS_CAPACITY' }));
-    const many = [vip('a/web', '10.200.0.10', ['1', '2', '3', '4', '5', '6', '7'].map((n) => be(`10.0.1.${n}`)))];
-    expect(() => plan(many, emptyLive(), options)).toThrow(expect.objectContaining({ code: 'AGENT_REALS_CAPACITY' }));
-    const dup = [vip('a/one', '10.200.0.10', [be('10.0.1.1')]), vip('b/two', '10.200.0.10', [be('10.0.1.2')])];
-    expect(() => plan(dup, emptyLive(), options)).toThrow(/a\/one and b\/two both claim TCP 10.200.0.10:80/);
-    const v6 = [vip('a/six', 'fd00::10', [be('10.0.1.1')])];
-    expect(() => plan(v6, emptyLive(), options)).toThrow(expect.objectContaining({ code: 'AGENT_FAMILY_MISMATCH' }));
-    const quic = [
-      vip('a/q1', '10.200.0.1', [be('10.0.1.1', 1, 5)], { quic: true }),
-      vip('a/q2', '10.200.0.2', [be('10.0.1.2', 1, 5)], { quic: true }),
+  it('programs the same server id in two VIPs (two namespaces) to each VIP\'s own backend', () => {
+    const io = new MemoryDataplane(limits);
+    const desired = [
+      vip('team-a/qa', '10.200.0.1', [be('10.90.3.21', 1, 7)], { quic: true }),
+      vip('team-b/qb', '10.200.0.2', [be('10.90.3.31', 1, 7)], { quic: true }),
     ];
-    expect(() => plan(quic, emptyLive(), options)).toThrow(expect.objectContaining({ code: 'AGENT_QUIC_SERVER_ID_CONFLICT' }));
+    const r = reconcile(desired, io, options);
+    expect(r.first.rejected).toEqual([]);
+    const indexOf = (addr: string): number => [...io.vips.values()].find((v) => v.key.address === addr)?.index ?? -1;
+    const realOf = (addr: string): number => [...io.reals.values()].find((x) => x.address === addr)?.index ?? -1;
+    expect(io.quic.get(`${indexOf('10.200.0.1')}/7`)?.realIndex).toBe(realOf('10.90.3.21'));
+    expect(io.quic.get(`${indexOf('10.200.0.2')}/7`)?.realIndex).toBe(realOf('10.90.3.31'));
+    // Removing one VIP removes only its entry.
+    reconcile(desired.slice(1), io, options);
+    expect([...io.quic.keys()]).toEqual([`${indexOf('10.200.0.2')}/7`]);
+    expect(io.violation).toBeUndefined();
+  });
+
+  it('leaves out and reports a bad VIP or backend, and plans every other VIP (never fails as a whole)', () => {
+    const good = vip('z/good', '10.200.0.30', [be('10.0.1.30')]);
+    const cases: { name: string; bad: DesiredVip[]; code: string; effect: string; programmed: string[] }[] = [
+      {
+        name: 'duplicate VIP key: the lower id keeps it',
+        bad: [vip('a/one', '10.200.0.10', [be('10.0.1.1')]), vip('b/two', '10.200.0.10', [be('10.0.1.2')])],
+        code: 'AGENT_DUPLICATE_VIP',
+        effect: 'VirtualIPExcluded',
+        programmed: ['TCP 10.200.0.10:80', 'TCP 10.200.0.30:80'],
+      },
+      {
+        name: 'IPv4 backend of an IPv6 VIP: the backend is left out',
+        bad: [vip('a/six', 'fd00::10', [be('10.0.1.1'), be('fd00:1::1')])],
+        code: 'AGENT_FAMILY_MISMATCH',
+        effect: 'BackendExcluded',
+        programmed: ['TCP 10.200.0.30:80', 'TCP [fd00::10]:80'],
+      },
+      {
+        name: 'two backends of one QUIC VIP with one server id',
+        bad: [vip('a/q', '10.200.0.20', [be('10.0.1.1', 1, 5), be('10.0.1.2', 1, 5)], { quic: true })],
+        code: 'AGENT_DUPLICATE_QUIC_SERVER_ID',
+        effect: 'BackendExcluded',
+        programmed: ['TCP 10.200.0.30:80', 'UDP 10.200.0.20:80'],
+      },
+      {
+        name: 'more backend addresses than the real table holds',
+        bad: [vip('a/web', '10.200.0.10', ['1', '2', '3', '4', '5', '6', '7'].map((n) => be(`10.0.1.${n}`)))],
+        code: 'AGENT_REALS_CAPACITY',
+        effect: 'VirtualIPExcluded',
+        programmed: ['TCP 10.200.0.30:80'],
+      },
+      {
+        name: 'more VIPs than --max-vips',
+        bad: ['1', '2', '3', '4'].map((n) => vip(`a/v${n}`, `10.200.0.${n}`, [be('10.0.1.1')])),
+        code: 'AGENT_VIPS_CAPACITY',
+        effect: 'VirtualIPExcluded',
+        programmed: ['TCP 10.200.0.1:80', 'TCP 10.200.0.2:80', 'TCP 10.200.0.3:80', 'TCP 10.200.0.4:80'],
+      },
+    ];
+    for (const c of cases) {
+      const io = new MemoryDataplane(limits);
+      const r = reconcile([...c.bad, good], io, options);
+      expect(r.first.rejected, c.name).toHaveLength(1);
+      expect(r.first.rejected[0], c.name).toMatchObject({ code: c.code, effect: c.effect });
+      expect(r.first.rejected[0]?.message, c.name).toMatch(/left out\. [A-Z]/);
+      expect([...io.vips.keys()].sort(), c.name).toEqual(c.programmed);
+      expect(io.violation, c.name).toBeUndefined();
+      // The rejection is stable: planning again writes nothing and reports the same.
+      const again = plan([...c.bad, good], io.readLive(), options);
+      expect(again.writes, c.name).toBe(0);
+      expect(again.rejected, c.name).toEqual(r.first.rejected);
+    }
+  });
+
+  it('reports which VIP a QUIC capacity overflow leaves out', () => {
+    const io = new MemoryDataplane(limits);
+    const desired = [
+      vip('a/q1', '10.200.0.1', [be('10.0.1.1', 1, 1), be('10.0.1.2', 1, 2)], { quic: true }),
+      vip('a/q2', '10.200.0.2', [be('10.0.1.3', 1, 1)], { quic: true }),
+    ];
+    const r = reconcile(desired, io, { ...options, limits: { ...limits, maxQuicReals: 2 } });
+    expect(r.first.rejected).toMatchObject([{ id: 'a/q2', code: 'AGENT_QUIC_CAPACITY' }]);
+    expect(io.quic.size).toBe(2);
   });
 
   it('reuses a removed VIP index only when no never-used index is left', () => {

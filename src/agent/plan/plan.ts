@@ -4,18 +4,21 @@
 // Order (what a packet may observe at any point in between is always valid):
 //   1. VIPs removed        (packets stop matching them first), then their
 //                          address entries if no other VIP uses the address
-//   2. QUIC ids removed
+//   2. QUIC entries removed (per VIP index + server id)
 //   3. reals added         (before any ring can point at them)
 //   4. rings written       (only slots that differ; rings of removed VIPs cleared)
 //   5. VIPs added/changed  (an added VIP becomes visible last, fully programmed),
 //                          then address entries of new addresses
-//   6. QUIC ids set
-//   7. reals removed       (after every ring that pointed at them was rewritten)
+//   6. QUIC entries set
+//   7. reals removed       (after every ring and QUIC entry that pointed at them was rewritten)
+//
+// A VIP (or backend) the dataplane cannot hold is left out and reported in
+// `rejected` (see plan/admit.ts); the plan itself never fails because of one VIP.
 
-import { SterletError } from '../../common/errors.ts';
 import type { IpFamily } from '../../api/ip.ts';
-import type { DesiredBackend, DesiredVip, Limits, LiveReal, LiveState, LiveVip, Ring, VipKey } from './model.ts';
-import { newRing, sameFlags, vipKeyId } from './model.ts';
+import type { DesiredVip, Limits, LiveReal, LiveState, LiveVip, QuicEntry, Ring, VipKey } from './model.ts';
+import { newRing, quicEntryId, sameFlags } from './model.ts';
+import { admit, RejectionCode, type Admitted, type Rejection } from './admit.ts';
 import { assignReals, type FreedReals } from './reals.ts';
 import { summarizeVip, type VipSummary } from './summary.ts';
 import { RingCache, type RingBuilder, type RingFingerprinter } from './rings.ts';
@@ -23,13 +26,13 @@ import { RingCache, type RingBuilder, type RingFingerprinter } from './rings.ts'
 export type Op =
   | { readonly kind: 'vip-remove'; readonly vips: readonly LiveVip[] }
   | { readonly kind: 'address-remove'; readonly addresses: readonly string[] }
-  | { readonly kind: 'quic-remove'; readonly serverIds: readonly number[] }
+  | { readonly kind: 'quic-remove'; readonly entries: readonly QuicEntry[] }
   | { readonly kind: 'real-add'; readonly reals: readonly LiveReal[] }
   /** `slots` undefined = every slot of the ring. */
   | { readonly kind: 'ring-write'; readonly vipIndex: number; readonly ring: Ring; readonly slots?: Uint32Array }
   | { readonly kind: 'vip-set'; readonly vips: readonly LiveVip[] }
   | { readonly kind: 'address-add'; readonly addresses: readonly string[] }
-  | { readonly kind: 'quic-set'; readonly entries: readonly { serverId: number; realIndex: number }[] }
+  | { readonly kind: 'quic-set'; readonly entries: readonly QuicEntry[] }
   | { readonly kind: 'real-remove'; readonly indices: readonly number[] };
 
 export interface Plan {
@@ -47,6 +50,8 @@ export interface Plan {
    * plan's removals free their indices. Non-empty = plan again after applying.
    */
   readonly deferred: readonly string[];
+  /** VIPs and backends left out of this plan, with why (sorted by VIP id); everything else is planned. */
+  readonly rejected: readonly Rejection[];
 }
 
 export interface PlanOptions {
@@ -59,17 +64,24 @@ export interface PlanOptions {
   readonly freed?: FreedReals;
 }
 
-interface Resolved {
-  readonly vip: DesiredVip;
-  readonly keyId: string;
-  readonly backends: readonly DesiredBackend[];
+interface Resolved extends Admitted {
   readonly live: LiveVip | undefined;
 }
 
 export function plan(desired: readonly DesiredVip[], live: LiveState, options: PlanOptions): Plan {
   const { limits } = options;
   const cache = options.cache ?? new RingCache();
-  let resolved = validate(desired, live, limits);
+  const admission = admit(desired, limits);
+  const rejected = [...admission.rejected];
+  let resolved: Resolved[] = admission.admitted.map((a) => ({ ...a, live: live.vips.get(a.keyId) }));
+
+  const desiredKeys = new Set(resolved.map((r) => r.keyId));
+  const removedVips = [...live.vips.entries()]
+    .filter(([id]) => !desiredKeys.has(id))
+    .map(([, v]) => v)
+    .sort((a, b) => a.index - b.index);
+  const indexOf = allocateVipIndices(resolved, live, removedVips, limits, rejected);
+  resolved = resolved.filter((r) => indexOf.has(r.keyId));
 
   // Reals: every backend address of every desired VIP, drained ones included.
   const wanted = new Map<string, IpFamily>();
@@ -79,13 +91,6 @@ export function plan(desired: readonly DesiredVip[], live: LiveState, options: P
     const later = new Set(reals.deferred);
     resolved = resolved.map((r) => ({ ...r, backends: r.backends.filter((b) => !later.has(b.address)) }));
   }
-
-  const desiredKeys = new Set(resolved.map((r) => r.keyId));
-  const removedVips = [...live.vips.entries()]
-    .filter(([id]) => !desiredKeys.has(id))
-    .map(([, v]) => v)
-    .sort((a, b) => a.index - b.index);
-  const indexOf = allocateVipIndices(resolved, live, removedVips, limits);
 
   const ringOps: Op[] = []; // by VIP id; their order among themselves does not matter
   const vipSets: LiveVip[] = [];
@@ -128,12 +133,12 @@ export function plan(desired: readonly DesiredVip[], live: LiveState, options: P
     writes += slots.length;
   }
 
-  const quic = desiredQuic(resolved, reals.byAddress);
-  const quicRemoved = [...live.quic.keys()].filter((id) => !quic.has(id)).sort((a, b) => a - b);
+  const quic = desiredQuic(resolved, indexOf, reals.byAddress);
+  const quicRemoved = [...live.quic.entries()].filter(([id]) => !quic.has(id)).map(([, e]) => e).sort(byQuicKey);
   const quicSet = [...quic.entries()]
-    .filter(([id, index]) => live.quic.get(id) !== index)
-    .sort(([a], [b]) => a - b)
-    .map(([serverId, realIndex]) => ({ serverId, realIndex }));
+    .filter(([id, e]) => live.quic.get(id)?.realIndex !== e.realIndex)
+    .map(([, e]) => e)
+    .sort(byQuicKey);
 
   const addresses = new Set(resolved.map((r) => r.vip.key.address));
   const addressesRemoved = [...live.addresses].filter((a) => !addresses.has(a)).sort();
@@ -142,7 +147,7 @@ export function plan(desired: readonly DesiredVip[], live: LiveState, options: P
   const ops: Op[] = [];
   if (removedVips.length > 0) ops.push({ kind: 'vip-remove', vips: removedVips });
   if (addressesRemoved.length > 0) ops.push({ kind: 'address-remove', addresses: addressesRemoved });
-  if (quicRemoved.length > 0) ops.push({ kind: 'quic-remove', serverIds: quicRemoved });
+  if (quicRemoved.length > 0) ops.push({ kind: 'quic-remove', entries: quicRemoved });
   if (reals.added.length > 0) ops.push({ kind: 'real-add', reals: reals.added });
   ops.push(...ringOps);
   if (vipSets.length > 0) ops.push({ kind: 'vip-set', vips: vipSets.sort((a, b) => a.index - b.index) });
@@ -165,40 +170,8 @@ export function plan(desired: readonly DesiredVip[], live: LiveState, options: P
     expected: { vips: expectedVips, reals: expectedReals, rings: expectedRings, quic, addresses },
     fingerprints,
     deferred: reals.deferred,
+    rejected: rejected.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
   };
-}
-
-function validate(desired: readonly DesiredVip[], live: LiveState, limits: Limits): Resolved[] {
-  if (desired.length > limits.maxVips) {
-    throw new SterletError('AGENT_VIPS_CAPACITY', `the desired state has ${desired.length} VIPs`, {
-      why: `the dataplane was loaded with --max-vips ${limits.maxVips}`,
-      fix: 'raise --max-vips (the agent reloads the dataplane on restart) or serve fewer VIPs on this node',
-    });
-  }
-  const seen = new Map<string, string>();
-  const out: Resolved[] = [];
-  for (const vip of [...desired].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
-    const keyId = vipKeyId(vip.key);
-    const other = seen.get(keyId);
-    if (other !== undefined) {
-      throw new SterletError('AGENT_DUPLICATE_VIP', `VirtualIPs ${other} and ${vip.id} both claim ${keyId}`, {
-        why: 'one address/port/protocol can be programmed once',
-        fix: `change or delete one of them`,
-      });
-    }
-    seen.set(keyId, vip.id);
-    for (const b of vip.backends) {
-      if (vip.key.family === 'IPv6' && b.family === 'IPv4') {
-        throw new SterletError('AGENT_FAMILY_MISMATCH', `VirtualIP ${vip.id}: IPv4 backend ${b.address} for IPv6 VIP ${vip.key.address}`, {
-          why: 'an IPv4 packet cannot carry an IPv6 client flow',
-          fix: 'use an IPv6 backend address',
-        });
-      }
-    }
-    const backends = [...vip.backends].sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
-    out.push({ vip, keyId, backends, live: live.vips.get(keyId) });
-  }
-  return out;
 }
 
 function allocateVipIndices(
@@ -206,6 +179,7 @@ function allocateVipIndices(
   live: LiveState,
   removed: readonly LiveVip[],
   limits: Limits,
+  rejected: Rejection[],
 ): Map<string, number> {
   const out = new Map<string, number>();
   const used = new Set<number>();
@@ -220,36 +194,40 @@ function allocateVipIndices(
     if (out.has(r.keyId)) continue;
     const index = free[next++];
     if (index === undefined) {
-      throw new SterletError('AGENT_VIPS_CAPACITY', `no free VIP index for ${r.vip.id}`, {
-        why: `--max-vips is ${limits.maxVips}`,
-        fix: 'raise --max-vips or serve fewer VIPs on this node',
+      rejected.push({
+        id: r.vip.id,
+        code: RejectionCode.vipsCapacity,
+        effect: 'VirtualIPExcluded',
+        message: `VirtualIP ${r.vip.id} gets no VIP index: all ${limits.maxVips} (--max-vips) are held by programmed VIPs and VIPs before it (by id), so it is left out. Raise --max-vips (the agent reloads the dataplane on restart) or serve fewer VIPs on this node.`,
       });
+      continue;
     }
     out.set(r.keyId, index);
   }
   return out;
 }
 
-function desiredQuic(resolved: readonly Resolved[], byAddress: ReadonlyMap<string, number>): Map<number, number> {
-  const out = new Map<number, number>();
-  const owner = new Map<number, string>();
+/** QUIC entries of every QUIC VIP: its backends' server ids under its own index (admit() made them unique per VIP). */
+function desiredQuic(
+  resolved: readonly Resolved[],
+  indexOf: ReadonlyMap<string, number>,
+  byAddress: ReadonlyMap<string, number>,
+): Map<string, QuicEntry> {
+  const out = new Map<string, QuicEntry>();
   for (const r of resolved) {
-    if (!r.vip.flags.quic) continue;
+    const vipIndex = indexOf.get(r.keyId);
+    if (!r.vip.flags.quic || vipIndex === undefined) continue;
     for (const b of r.backends) {
-      if (b.quicServerId === undefined) continue;
-      const index = byAddress.get(b.address) ?? 0;
-      const prev = out.get(b.quicServerId);
-      if (prev !== undefined && prev !== index) {
-        throw new SterletError('AGENT_QUIC_SERVER_ID_CONFLICT', `QUIC server id ${b.quicServerId} maps to two backends`, {
-          why: `${owner.get(b.quicServerId)} and ${r.vip.id}/${b.address} use it; the server-id table is shared by all VIPs`,
-          fix: 'give every QUIC backend a unique quicServerId',
-        });
-      }
-      out.set(b.quicServerId, index);
-      owner.set(b.quicServerId, `${r.vip.id}/${b.address}`);
+      const realIndex = byAddress.get(b.address);
+      if (b.quicServerId === undefined || realIndex === undefined) continue;
+      out.set(quicEntryId(vipIndex, b.quicServerId), { vipIndex, serverId: b.quicServerId, realIndex });
     }
   }
   return out;
+}
+
+function byQuicKey(a: QuicEntry, b: QuicEntry): number {
+  return a.vipIndex - b.vipIndex || a.serverId - b.serverId;
 }
 
 const NO_SLOTS = new Uint32Array(0);

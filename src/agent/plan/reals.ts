@@ -69,7 +69,7 @@ export function assignReals(
     // An index a live ring or QUIC entry still points at is busy even if its
     // real entry is gone (tampering, or an apply interrupted by a crash).
     for (const ring of live.rings.values()) for (const index of ringMembers(ring)) busy.add(index);
-    for (const index of live.quic.values()) busy.add(index);
+    for (const e of live.quic.values()) busy.add(e.realIndex);
   }
 
   const added: LiveReal[] = [];

@@ -159,7 +159,7 @@ export function kubernetesSource(options: KubernetesSourceOptions): KubernetesSo
         if (v.ringFingerprint !== undefined) e.ringFingerprint = v.ringFingerprint;
         const backends = published.get(v.id)?.vip.backends.length;
         if (backends !== undefined) e.backends = backends;
-        if (v.error !== undefined) e.error = { code: 'APPLY_FAILED', message: v.error.slice(0, 4000) };
+        if (v.error !== undefined) e.error = { code: (v.code ?? 'APPLY_FAILED').slice(0, 64), message: v.error.slice(0, 4000) };
         return e;
       });
       lastOk = entries;

@@ -31,7 +31,14 @@ export type SourceEvent =
 export interface ApplyFeedback {
   readonly ok: boolean;
   /** Per VIP id: revision and fingerprint of what is programmed, or the error. */
-  readonly vips: readonly { id: string; revision?: string | undefined; ringFingerprint?: string | undefined; error?: string | undefined }[];
+  readonly vips: readonly {
+    id: string;
+    revision?: string | undefined;
+    ringFingerprint?: string | undefined;
+    error?: string | undefined;
+    /** Stable code of `error` (e.g. AGENT_DUPLICATE_VIP); default APPLY_FAILED. */
+    code?: string | undefined;
+  }[];
   readonly error?: string | undefined;
 }
 

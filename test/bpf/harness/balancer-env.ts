@@ -10,12 +10,13 @@ import {
   encodeSettings,
   encodeVipKey,
   encodeVipMeta,
+  quicKey,
   u32,
   vipAddressKey,
   type Settings,
 } from '../../../src/agent/dataplane/codec.ts';
 import { realStatIndex, Stat, STAT_GLOBAL_NR, sumPerCpu, vipStatIndex, type StatName } from '../../../src/agent/dataplane/counters.ts';
-import { VipFlag } from '../../../src/agent/dataplane/layout.ts';
+import { LAYOUT_V1, VipFlag } from '../../../src/agent/dataplane/layout.ts';
 import { openBalancer, type Balancer, type OpenBalancerOptions } from '../../../src/agent/dataplane/loader.ts';
 import type { Flow } from './frames.ts';
 import { QUIC_SERVERS, REALS, ringOf, SETTINGS, SIZES, VIP_ADDRESSES, VIPS, type VipDef, type VipName } from './world.ts';
@@ -38,7 +39,7 @@ export class BalancerEnv {
     // STERLET_FIXTURE_OBJECT runs the suite against another build (e.g. the
     // object of an older commit, to see a new fixture fail before its fix).
     const objectPath = process.env.STERLET_FIXTURE_OBJECT;
-    this.lb = openBalancer({ sizes: SIZES, ...(objectPath ? { objectPath } : {}), ...options });
+    this.lb = openBalancer({ sizes: SIZES, ...(objectPath ? { objectPath, legacyLayout: true } : {}), ...options });
     try {
       this.install();
     } catch (err) {
@@ -56,7 +57,12 @@ export class BalancerEnv {
       this.setRing(v, ringOf(v));
     }
     for (const a of VIP_ADDRESSES) maps.vips.update(vipAddressKey(a), encodeVipMeta(VipFlag.address, 0));
-    for (const [id, real] of Object.entries(QUIC_SERVERS)) maps.quicServers.update(u32(Number(id)), u32(real));
+    // A layout-1 object (STERLET_FIXTURE_OBJECT of an older build) has one global
+    // table by server id: the same entries, later ones winning, as it would have run.
+    for (const q of QUIC_SERVERS) {
+      const key = this.lb.layout === LAYOUT_V1 ? u32(q.serverId) : quicKey(VIPS[q.vip].index, q.serverId);
+      maps.quicReals.update(key, u32(q.real));
+    }
   }
 
   setRing(vip: VipDef, ring: readonly number[]): void {

@@ -54,6 +54,9 @@ export const VIPS = {
   gue46: { address: '10.200.0.19', port: 80, protocol: 'TCP', index: 14, flags: VipFlag.gue, reals: V6 },
   guedport6: { address: 'fd00::16', port: 80, protocol: 'TCP', index: 15, flags: VipFlag.gue | VipFlag.hashDestinationPort, reals: V6 },
   gueudp46: { address: '10.200.0.19', port: 53, protocol: 'UDP', index: 16, flags: VipFlag.gue, reals: V6 },
+  /** A second QUIC VIP (another namespace's) reusing quic4's server id 7 for its own backend. */
+  quic4b: { address: '10.200.0.20', port: 443, protocol: 'UDP', index: 17, flags: VipFlag.quic, reals: V4 },
+  quic6: { address: 'fd00::20', port: 443, protocol: 'UDP', index: 18, flags: VipFlag.quic, reals: V6 },
 } as const satisfies Record<string, VipDef>;
 export type VipName = keyof typeof VIPS;
 
@@ -70,7 +73,26 @@ export const REALS: Readonly<Record<number, string>> = {
   6: '10.0.1.6',
 };
 
-export const QUIC_SERVERS: Readonly<Record<number, number>> = { 7: 2 };
+export interface QuicServer {
+  readonly vip: VipName;
+  readonly serverId: number;
+  readonly real: number;
+}
+
+/**
+ * QUIC routing entries, per VIP. quic4 and quic4b both use id 7 (per-VIP
+ * uniqueness is the API's rule); quic4's id 8 names real 7, which is not
+ * present (a removed backend); quic6's id 13 names the IPv4 real 1, which the
+ * agent never writes (the program must still refuse to carry IPv6 in IPv4).
+ */
+export const QUIC_SERVERS: readonly QuicServer[] = [
+  { vip: 'quic4', serverId: 7, real: 2 },
+  { vip: 'quic4', serverId: 8, real: 7 },
+  { vip: 'quic4b', serverId: 7, real: 3 },
+  { vip: 'quic4b', serverId: 9, real: 1 },
+  { vip: 'quic6', serverId: 11, real: 4 },
+  { vip: 'quic6', serverId: 13, real: 1 },
+];
 
 /** The ring of a VIP as the world installs it. */
 export function ringOf(vip: VipDef, size = SIZES.ringSize): number[] {
