@@ -36,14 +36,22 @@ fail() { # code what why fix
   exit 1
 }
 
-# A process recorded in $state/NAME.pid that is still alive and is still the
-# binary we started (guards against pid reuse).
+# shellcheck source=lib/proc.sh
+source "$root/scripts/lib/proc.sh"
+
+# A process recorded in $state/NAME.pid that is still alive: same pid and
+# same start time (lib/proc.sh), which cannot race the child's exec and never
+# matches a recycled pid. An older cluster.sh's pid file (pid only) is
+# checked by cmdline, so its cluster is still found and stopped.
 alive() {
-  local pidf="$state/$1.pid" pid
+  local pidf="$state/$1.pid" pid start
   [[ -f "$pidf" ]] || return 1
-  pid="$(cat "$pidf")"
-  [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$bin/$1 "
+  read -r pid start <"$pidf" || true
+  if [[ -n "${pid:-}" && -z "${start:-}" ]]; then
+    [[ -r "/proc/$pid/cmdline" ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$bin/$1 "
+    return
+  fi
+  proc_alive "$pidf"
 }
 
 kctl() { "$bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
@@ -72,7 +80,7 @@ start() { # name args...
   local name="$1"
   shift
   setsid "$bin/$name" "$@" </dev/null >"$state/$name.log" 2>&1 9>&- &
-  echo $! >"$state/$name.pid"
+  proc_record "$state/$name.pid" $!
 }
 
 tail_log() { echo "---- last lines of $state/$1.log ----" >&2; tail -n 25 "$state/$1.log" >&2 || true; }
@@ -80,7 +88,7 @@ tail_log() { echo "---- last lines of $state/$1.log ----" >&2; tail -n 25 "$stat
 stop() { # name
   local pid i
   alive "$1" || { rm -f "$state/$1.pid"; return 0; }
-  pid="$(cat "$state/$1.pid")"
+  pid="$(proc_pid "$state/$1.pid")"
   kill -TERM "$pid" 2>/dev/null || true
   for ((i = 0; i < 100; i++)); do
     kill -0 "$pid" 2>/dev/null || break
