@@ -3,12 +3,15 @@
 // each subdirectory, re-armed on every change, so editors and ConfigMap volumes
 // that replace files by rename are seen), on SIGHUP and every `resyncMs` (a
 // missed watch event is caught by the next poll: level-based, never edge-only).
+// A re-read that finds byte-for-byte the same input yields nothing (SIGHUP
+// excepted): the poll and unrelated events are not new desired states.
 
-import { stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readlink, stat } from 'node:fs/promises';
+import { basename, dirname, isAbsolute } from 'node:path';
 import type { Labels } from '../../api/meta.ts';
 import { watchDirectories, type DirWatch } from './dir-watch.ts';
-import { loadManifests } from './manifests.ts';
+import { readManifestTexts } from '../../compile/manifests.ts';
+import { compileManifestTexts } from './manifests.ts';
 import type { DesiredStateSource, SourceEvent } from './types.ts';
 
 export interface FileSourceOptions {
@@ -42,8 +45,18 @@ async function* watchManifests(path: string, options: FileSourceOptions, signal:
       wake?.();
     }, delay);
   };
-  const onChange = (): void => trigger(debounceMs);
-  const onHup = (): void => trigger(0);
+  // A single file: only events for its own name count, or for the first
+  // component of its relative symlink target (a ConfigMap's `..data`): an
+  // agent logging into the same directory must not re-read on every line.
+  let fileNames: ReadonlySet<string> | undefined;
+  const onChange = (_dir: string, name: string | null): void => {
+    if (fileNames === undefined || name === null || fileNames.has(name)) trigger(debounceMs);
+  };
+  let force = false;
+  const onHup = (): void => {
+    force = true;
+    trigger(0);
+  };
   const onAbort = (): void => wake?.();
 
   let watcher: DirWatch | undefined;
@@ -54,6 +67,7 @@ async function* watchManifests(path: string, options: FileSourceOptions, signal:
     // watch on the file itself misses. Any event re-reads (debounced); a
     // missing path is reported by the first read and watched once it exists.
     watcher = watchDirectories(isDir ? path : dirname(path), { subdirectories: isDir, onChange });
+    let lastDigest: string | undefined;
     if (options.sighup ?? true) process.on('SIGHUP', onHup);
     signal.addEventListener('abort', onAbort);
     const poll = resyncMs > 0 ? setInterval(() => trigger(0), resyncMs) : undefined;
@@ -67,8 +81,13 @@ async function* watchManifests(path: string, options: FileSourceOptions, signal:
         pending = false;
         // Before reading, so a change made while reading is not lost.
         await watcher.rearm();
-        const load = await loadManifests(path, options.node === undefined ? {} : { node: options.node });
+        if (!isDir) fileNames = await namesOf(path);
+        const texts = await readManifestTexts(path);
         if (signal.aborted) return;
+        if (texts.digest === lastDigest && !force) continue;
+        lastDigest = texts.digest;
+        force = false;
+        const load = compileManifestTexts(texts, options.node === undefined ? {} : { node: options.node });
         yield load.ok
           ? { kind: 'state', vips: load.vips, origin: path }
           : { kind: 'invalid', origin: path, problems: load.problems };
@@ -82,4 +101,15 @@ async function* watchManifests(path: string, options: FileSourceOptions, signal:
     process.off('SIGHUP', onHup);
     signal.removeEventListener('abort', onAbort);
   }
+}
+
+/** The directory entries whose change can change the file at `path`. */
+async function namesOf(path: string): Promise<ReadonlySet<string>> {
+  const names = new Set([basename(path)]);
+  const target = await readlink(path).catch(() => undefined);
+  if (target !== undefined && !isAbsolute(target)) {
+    const first = target.split('/')[0];
+    if (first !== undefined && first !== '' && first !== '..' && first !== '.') names.add(first);
+  }
+  return names;
 }
