@@ -52,6 +52,14 @@ typecheck: ## Type-check all TypeScript.
 
 build: setup libbpf bpf typecheck ## Everything the agent and tests need.
 
+PREFIX ?= /usr/local
+.PHONY: install uninstall
+install: ## Put `sterlet` (bin/sterlet: this checkout with its pinned Node 24) on PATH as $(PREFIX)/bin/sterlet.
+	@ln -sfn "$(CURDIR)/bin/sterlet" "$(PREFIX)/bin/sterlet" && echo "installed $(PREFIX)/bin/sterlet -> $(CURDIR)/bin/sterlet"
+
+uninstall: ## Remove the $(PREFIX)/bin/sterlet symlink that `make install` made.
+	@if [[ "$$(readlink "$(PREFIX)/bin/sterlet" 2>/dev/null)" == "$(CURDIR)/bin/sterlet" ]]; then rm -f "$(PREFIX)/bin/sterlet"; fi
+
 ##@ Demo
 .PHONY: demo
 demo: build testbin ## The whole system locally: apiserver, controller, agent (XDP), 3 backends, 100 requests. DEMO_ARGS=--keep leaves it running.
