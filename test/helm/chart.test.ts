@@ -1,6 +1,6 @@
 // The Helm chart against the real API server: lint, server-side dry runs of
 // the rendered objects, install, upgrade, and schema rejection.
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -121,7 +121,7 @@ describe('charts/sterlet', () => {
   it('rejects values that violate values.schema.json, naming the field', async () => {
     const bad = join(tmpdir(), `sterlet-bad-values-${String(process.pid)}.yaml`);
     await writeFile(bad, 'agent:\n  xdpMode: turbo\n');
-    const result = await helm(['template', 'sterlet', CHART, '-f', bad], { allowFail: true });
+    const result = await helm(['template', 'sterlet', CHART, '-f', bad], { allowFail: true }).finally(() => rm(bad, { force: true }));
     expect(result.code).not.toBe(0);
     expect(result.stderr).toMatch(/xdpMode/);
     const unknown = await helm(['template', 'sterlet', CHART, '--set', 'agent.interfase=eth1'], { allowFail: true });
