@@ -8,6 +8,14 @@
 #
 #   scripts/testbin.sh          build what is missing (idempotent, quick when cached)
 #   scripts/testbin.sh --dir    print the cache directory (builds nothing)
+#   scripts/testbin.sh --go     print the Go >= 1.26 it builds with (bootstrapping it if needed)
+#
+# Go: $STERLET_GO if set, else the first of `go` on PATH and
+# /usr/local/go/bin/go that reports go1.26 or newer (`go env GOVERSION`). When there is only an older
+# one (Debian 12's golang-go is 1.19, which `make setup` installs), it fetches
+# the pinned toolchain go$GO_VERSION as the Go module golang.org/toolchain
+# from the module proxy (what GOTOOLCHAIN does in Go >= 1.21) into
+# ${STERLET_CACHE:-~/.cache/sterlet}/go.
 #
 # Versions are pinned so the cache key is stable; bump them together (check the
 # newest patch with `go list -m -versions k8s.io/kubernetes`).
@@ -16,9 +24,11 @@ set -euo pipefail
 K8S_VERSION="${STERLET_K8S_VERSION:-v1.36.3}"
 ETCD_VERSION="${STERLET_ETCD_VERSION:-v3.6.16}"
 HELM_VERSION="${STERLET_HELM_VERSION:-v4.3.1}"
+GO_VERSION="${STERLET_GO_VERSION:-1.26.8}"
 
 tag="k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}_helm-${HELM_VERSION}"
-dir="${STERLET_CACHE:-$HOME/.cache/sterlet}/testbin/$tag"
+cache="${STERLET_CACHE:-$HOME/.cache/sterlet}"
+dir="$cache/testbin/$tag"
 
 if [[ "${1:-}" == "--dir" ]]; then
   echo "$dir"
@@ -29,21 +39,64 @@ have_all() {
   local b
   for b in kube-apiserver kube-controller-manager kubectl etcd helm; do [[ -x "$dir/$b" ]] || return 1; done
 }
-if have_all; then exit 0; fi
 
-# Go: the machine's toolchain only.
-if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
-  export PATH="$PATH:/usr/local/go/bin"
-fi
-if ! command -v go >/dev/null 2>&1; then
-  cat >&2 <<EOF
+# Exit 0 when the go binary $1 is Go 1.26 or newer.
+go_new_enough() {
+  local v major minor
+  v="$(GOTOOLCHAIN=local "$1" env GOVERSION 2>/dev/null)" || return 1
+  v="${v#go}"
+  major="${v%%.*}"
+  minor="${v#*.}"
+  minor="${minor%%[!0-9]*}"
+  [[ "$major" =~ ^[0-9]+$ && "$minor" =~ ^[0-9]+$ ]] || return 1
+  ((major > 1 || (major == 1 && minor >= 26)))
+}
+
+# Prints the go to build with, fetching the pinned toolchain with an older go.
+find_go() {
+  local c old="" arch mod tc candidates
+  # $STERLET_GO alone when set: that go, or the toolchain fetched with it.
+  if [[ -n "${STERLET_GO:-}" ]]; then candidates=("$STERLET_GO"); else candidates=("$(command -v go 2>/dev/null || true)" /usr/local/go/bin/go); fi
+  for c in "${candidates[@]}"; do
+    [[ -n "$c" && -x "$c" ]] || continue
+    if go_new_enough "$c"; then echo "$c"; return 0; fi
+    [[ -n "$old" ]] || old="$c"
+  done
+  case "$(uname -m)" in x86_64) arch=amd64 ;; aarch64) arch=arm64 ;; *) arch="$(uname -m)" ;; esac
+  mod="$cache/go/mod"
+  tc="$mod/golang.org/toolchain@v0.0.1-go$GO_VERSION.linux-$arch"
+  if [[ -x "$tc/bin/go" ]] && go_new_enough "$tc/bin/go"; then echo "$tc/bin/go"; return 0; fi
+  if [[ -z "$old" ]]; then
+    cat >&2 <<EOF
 testbin.sh: TESTBIN_NO_GO: cannot build the Kubernetes test binaries.
-  why: no 'go' on PATH and none at /usr/local/go/bin/go.
-  fix: install Go >= 1.26 (the Kubernetes $K8S_VERSION module requires it), or put
-       prebuilt kube-apiserver, kube-controller-manager, kubectl, etcd and helm in $dir.
+  why: no 'go' on PATH, in \$STERLET_GO or at /usr/local/go/bin/go; the Kubernetes $K8S_VERSION module needs Go >= 1.26.
+  check: go env GOVERSION   (must print go1.26 or newer)
+  fix: make setup (installs Debian's golang-go, from which Go $GO_VERSION is fetched), or install Go >= 1.26,
+       or put prebuilt kube-apiserver, kube-controller-manager, kubectl, etcd and helm in $dir.
 EOF
-  exit 1
+    return 1
+  fi
+  echo "testbin: $old is $(GOTOOLCHAIN=local "$old" env GOVERSION 2>/dev/null || echo 'of unknown version'), older than 1.26: fetching Go $GO_VERSION (the Go module golang.org/toolchain, about 70 MB) into $cache/go…" >&2
+  mkdir -p "$mod"
+  GOTOOLCHAIN=local GOMODCACHE="$mod" GOPATH="$cache/go/path" GOFLAGS=-modcacherw GO111MODULE=on \
+    "$old" mod download "golang.org/toolchain@v0.0.1-go$GO_VERSION.linux-$arch" >&2 || {
+    echo "testbin.sh: TESTBIN_GO_FETCH: $old could not download golang.org/toolchain@v0.0.1-go$GO_VERSION.linux-$arch; fix: check access to the Go module proxy (GOPROXY), or install Go >= 1.26" >&2
+    return 1
+  }
+  # Module zips carry no exec bits; the go command restores them the same way.
+  chmod a+x "$tc"/bin/* "$tc"/pkg/tool/*/*
+  go_new_enough "$tc/bin/go" || { echo "testbin.sh: TESTBIN_GO_FETCH: $tc/bin/go does not run" >&2; return 1; }
+  echo "$tc/bin/go"
+}
+
+if [[ "${1:-}" == "--go" ]]; then
+  find_go
+  exit
 fi
+if have_all; then exit 0; fi
+go="$(find_go)" || exit 1
+# The chosen toolchain, never a switch to another one behind our back.
+export GOTOOLCHAIN=local
 
 export CGO_ENABLED=0 GOFLAGS=-mod=mod
 mkdir -p "$dir"
@@ -68,7 +121,7 @@ build() {
   [[ -x "$dir/$name" ]] && return 0
   tmp="$dir/.$name.tmp.$$"
   start=$SECONDS
-  (cd "$moddir" && go build -trimpath -ldflags "-s -w $ldflags" -o "$tmp" "$pkg")
+  (cd "$moddir" && "$go" build -trimpath -ldflags "-s -w $ldflags" -o "$tmp" "$pkg")
   mv -f "$tmp" "$dir/$name"
   say "built $name in $((SECONDS - start)) s"
 }
@@ -88,7 +141,7 @@ wrapper() {
 # go.mod of that exact Kubernetes version.
 if [[ ! -x "$dir/kube-apiserver" || ! -x "$dir/kubectl" || ! -x "$dir/kube-controller-manager" ]]; then
   say "building kube-apiserver, kubectl and kube-controller-manager $K8S_VERSION (first time takes several minutes)…"
-  gomod="$(cd "$work" && go mod download -json "k8s.io/kubernetes@$K8S_VERSION" |
+  gomod="$(cd "$work" && "$go" mod download -json "k8s.io/kubernetes@$K8S_VERSION" |
     sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",*$/\1/p')"
   [[ -f "$gomod" ]] || { say "TESTBIN_K8S_MOD: cannot download the go.mod of k8s.io/kubernetes@$K8S_VERSION"; exit 1; }
   staging_ver="v0.${K8S_VERSION#v1.}"
