@@ -113,6 +113,28 @@ trap 'rm -rf "$work" "$dir"/.*.tmp.$$ 2>/dev/null || true' EXIT
 
 say() { echo "testbin: $*" >&2; }
 
+# Go's own output (hundreds of "go: downloading" lines on a cold cache) goes
+# to a log file; the terminal gets one estimate and one line per binary.
+log="$cache/testbin/$tag.build.log"
+: >"$log"
+missing=()
+for b in kube-apiserver kubectl kube-controller-manager etcd helm; do [[ -x "$dir/$b" ]] || missing+=("$b"); done
+total=${#missing[@]}
+done_count=0
+say "building ${missing[*]} with $("$go" env GOVERSION): once, then cached in $dir."
+say "a cold build takes about 25 minutes on 2 cores (kube-apiserver alone ~10); Go's download and compile output: $log"
+
+# Go output to the log; on failure its last lines and the log's path.
+quiet() { # what cmd...
+  local what="$1"
+  shift
+  "$@" 2>>"$log" || {
+    say "TESTBIN_BUILD_FAILED: $what failed; last lines of $log:"
+    tail -n 20 "$log" >&2
+    exit 1
+  }
+}
+
 # Builds a package with `go build` into a temp name, then renames it into place,
 # so an interrupted build never leaves a half-written binary in the cache.
 # Args: module-dir name package [ldflags]
@@ -121,9 +143,12 @@ build() {
   [[ -x "$dir/$name" ]] && return 0
   tmp="$dir/.$name.tmp.$$"
   start=$SECONDS
-  (cd "$moddir" && "$go" build -trimpath -ldflags "-s -w $ldflags" -o "$tmp" "$pkg")
+  done_count=$((done_count + 1))
+  say "[$done_count/$total] building $name…"
+  echo "=== go build $pkg" >>"$log"
+  quiet "building $name" bash -c 'cd "$1" && shift && exec "$@"' _ "$moddir" "$go" build -trimpath -ldflags "-s -w $ldflags" -o "$tmp" "$pkg"
   mv -f "$tmp" "$dir/$name"
-  say "built $name in $((SECONDS - start)) s"
+  say "[$done_count/$total] built $name in $((SECONDS - start)) s"
 }
 
 # Writes a wrapper go.mod. Args: dir module-to-require version [extra lines]
@@ -140,10 +165,10 @@ wrapper() {
 # with its published v0.<minor>.<patch> release instead, derived from the
 # go.mod of that exact Kubernetes version.
 if [[ ! -x "$dir/kube-apiserver" || ! -x "$dir/kubectl" || ! -x "$dir/kube-controller-manager" ]]; then
-  say "building kube-apiserver, kubectl and kube-controller-manager $K8S_VERSION (first time takes several minutes)…"
-  gomod="$(cd "$work" && "$go" mod download -json "k8s.io/kubernetes@$K8S_VERSION" |
+  say "fetching the k8s.io/kubernetes $K8S_VERSION module list…"
+  gomod="$(cd "$work" && "$go" mod download -json "k8s.io/kubernetes@$K8S_VERSION" 2>>"$log" |
     sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",*$/\1/p')"
-  [[ -f "$gomod" ]] || { say "TESTBIN_K8S_MOD: cannot download the go.mod of k8s.io/kubernetes@$K8S_VERSION"; exit 1; }
+  [[ -f "$gomod" ]] || { say "TESTBIN_K8S_MOD: cannot download the go.mod of k8s.io/kubernetes@$K8S_VERSION (see $log)"; tail -n 20 "$log" >&2; exit 1; }
   staging_ver="v0.${K8S_VERSION#v1.}"
   replaces="$(awk -v v="$staging_ver" '$2 == "=>" && $3 ~ /^\.\/staging\// { printf "replace %s => %s %s\n", $1, $1, v }' "$gomod")"
   # Modules in the staging list that were never published (sample plugins)
@@ -168,7 +193,6 @@ fi
 # replaces its sibling modules with ../ paths; a wrapper that just requires it
 # resolves them to the published versions of the same release.
 if [[ ! -x "$dir/etcd" ]]; then
-  say "building etcd $ETCD_VERSION (first time takes a few minutes)…"
   wrapper "$work/etcd" go.etcd.io/etcd/server/v3 "$ETCD_VERSION"
   build "$work/etcd" etcd go.etcd.io/etcd/server/v3 \
     "-X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION"
@@ -178,11 +202,10 @@ fi
 # Helm 4 has no replace directives; it reads the Kubernetes version it reports
 # from its client-go dependency, so only its own version needs setting.
 if [[ ! -x "$dir/helm" ]]; then
-  say "building helm $HELM_VERSION (first time takes a few minutes)…"
   wrapper "$work/helm" helm.sh/helm/v4 "$HELM_VERSION"
   build "$work/helm" helm helm.sh/helm/v4/cmd/helm \
     "-X helm.sh/helm/v4/internal/version.version=$HELM_VERSION -X helm.sh/helm/v4/internal/version.metadata= -X helm.sh/helm/v4/internal/version.gitTreeState=clean"
 fi
 
 have_all || { say "TESTBIN_INCOMPLETE: some binaries are missing from $dir"; exit 1; }
-say "ready in $dir"
+say "ready in $dir (build log: $log)"
