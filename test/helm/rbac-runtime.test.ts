@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { createNamespace, deleteNamespace, helm, kubeconfigPath, kubectl, REPO_ROOT, serviceAccountToken, uniqueName } from '../k8s/lib/index.ts';
+import { CHART_TEST_VALUES, createNamespace, deleteNamespace, helm, kubeconfigPath, kubectl, REPO_ROOT, serviceAccountToken, uniqueName } from '../k8s/lib/index.ts';
 import { installCrds } from '../k8s/support/crds.ts';
 import { applyObjects, backend, pool, vip, waitCondition } from '../k8s/support/objects.ts';
 
@@ -44,7 +44,7 @@ describe('chart RBAC at run time', () => {
     await installCrds();
     system = await createNamespace('rbac-system');
     apps = await createNamespace('rbac-apps');
-    const { stdout } = await helm(['template', release, CHART, '--namespace', system,
+    const { stdout } = await helm(['template', release, CHART, '--namespace', system, ...CHART_TEST_VALUES,
       '--show-only', 'templates/controller-rbac.yaml', '--show-only', 'templates/agent-rbac.yaml']);
     await kubectl(['apply', '-n', system, '-f', '-'], { input: stdout });
   });
