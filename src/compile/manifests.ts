@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CORE_SCHEMA, loadAll } from 'js-yaml';
 import { parseAllDocuments } from 'yaml';
 import type { z } from 'zod';
 import { Backend } from '../api/backend.ts';
@@ -142,16 +143,7 @@ export function parseManifests(text: string, source: string): ManifestSet {
   const objects: SterletObject[] = [];
   const errors: ManifestError[] = [];
   let ignored = 0;
-  parseAllDocuments(text).forEach((doc, documentIndex) => {
-    const details = { source, documentIndex };
-    if (doc.errors.length > 0) {
-      const first = doc.errors[0];
-      const line = first?.linePos?.[0];
-      errors.push(new ManifestError(ManifestErrorCode.YAML, details,
-        `${line === undefined ? '' : `line ${line.line}: `}${first?.message ?? 'invalid YAML'}`));
-      return;
-    }
-    const raw: unknown = doc.toJS();
+  const add = (raw: unknown, details: { source: string; documentIndex: number }): void => {
     if (raw === null || raw === undefined) return; // empty document
     // `kubectl get vip,be -o yaml` writes one List: a cluster snapshot works as standalone input.
     const list = asList(raw);
@@ -162,6 +154,31 @@ export function parseManifests(text: string, source: string): ManifestSet {
       else if (parsed instanceof ManifestError) errors.push(parsed);
       else objects.push(parsed);
     }
+  };
+  // js-yaml (YAML 1.2 core schema, like the yaml package's default) parses
+  // valid input ~5x faster: 51,712 documents took 30 s with the yaml
+  // package's document model. Invalid YAML is parsed again with that model,
+  // whose errors carry line numbers.
+  let fast: unknown[] | undefined;
+  try {
+    fast = loadAll(text, { schema: CORE_SCHEMA });
+  } catch {
+    fast = undefined;
+  }
+  if (fast !== undefined) {
+    fast.forEach((raw, documentIndex) => add(raw, { source, documentIndex }));
+    return { objects: dedupe(objects, source, new Map(), errors), errors, ignored };
+  }
+  parseAllDocuments(text).forEach((doc, documentIndex) => {
+    const details = { source, documentIndex };
+    if (doc.errors.length > 0) {
+      const first = doc.errors[0];
+      const line = first?.linePos?.[0];
+      errors.push(new ManifestError(ManifestErrorCode.YAML, details,
+        `${line === undefined ? '' : `line ${line.line}: `}${first?.message ?? 'invalid YAML'}`));
+      return;
+    }
+    add(doc.toJS(), details);
   });
   return { objects: dedupe(objects, source, new Map(), errors), errors, ignored };
 }

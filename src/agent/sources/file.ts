@@ -10,8 +10,7 @@ import { readlink, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute } from 'node:path';
 import type { Labels } from '../../api/meta.ts';
 import { watchDirectories, type DirWatch } from './dir-watch.ts';
-import { readManifestTexts } from '../../compile/manifests.ts';
-import { compileManifestTexts } from './manifests.ts';
+import { offThreadLoader } from './off-thread.ts';
 import type { DesiredStateSource, SourceEvent } from './types.ts';
 
 export interface FileSourceOptions {
@@ -60,6 +59,7 @@ async function* watchManifests(path: string, options: FileSourceOptions, signal:
   const onAbort = (): void => wake?.();
 
   let watcher: DirWatch | undefined;
+  const loader = offThreadLoader();
   try {
     const isDir = (await stat(path).catch(() => undefined))?.isDirectory() ?? false;
     // Watch the directory, never the file: editors replace files by rename and
@@ -82,12 +82,13 @@ async function* watchManifests(path: string, options: FileSourceOptions, signal:
         // Before reading, so a change made while reading is not lost.
         await watcher.rearm();
         if (!isDir) fileNames = await namesOf(path);
-        const texts = await readManifestTexts(path);
+        // Parsing and validating run on a worker thread: the event loop (and /healthz) stays responsive.
+        const result = await loader.load(path, { node: options.node, unlessDigest: force ? undefined : lastDigest });
         if (signal.aborted) return;
-        if (texts.digest === lastDigest && !force) continue;
-        lastDigest = texts.digest;
+        lastDigest = result.digest;
+        const { load } = result;
+        if (load === undefined) continue; // the same bytes as last time
         force = false;
-        const load = compileManifestTexts(texts, options.node === undefined ? {} : { node: options.node });
         yield load.ok
           ? { kind: 'state', vips: load.vips, origin: path }
           : { kind: 'invalid', origin: path, problems: load.problems };
@@ -98,6 +99,7 @@ async function* watchManifests(path: string, options: FileSourceOptions, signal:
   } finally {
     clearTimeout(timer);
     watcher?.close();
+    await loader.close();
     process.off('SIGHUP', onHup);
     signal.removeEventListener('abort', onAbort);
   }
