@@ -3,8 +3,8 @@
 // toolchain as the Go module golang.org/toolchain and build with that, and
 // without any Go say exactly what it checks and what to install.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TESTBIN_SCRIPT } from './lib/paths.ts';
@@ -30,8 +30,10 @@ describe('testbin.sh Go', () => {
   }, 300_000);
 
   it('without any usable go names the check and the fix', () => {
-    const r = testbin({ STERLET_GO: '/nonexistent/go' });
-    expect(r.code).toBe(1);
+    const empty = mkdtempSync(join(tmpdir(), 'sterlet-nogo-')); // no cached toolchain either
+    const r = testbin({ STERLET_GO: '/nonexistent/go', STERLET_CACHE: empty });
+    rmSync(empty, { recursive: true, force: true });
+    expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toContain('TESTBIN_NO_GO');
     expect(r.stderr).toContain('check: go env GOVERSION   (must print go1.26 or newer)');
     expect(r.stderr).toContain('fix: make setup');
