@@ -15,7 +15,7 @@ CLANG_BPF := clang -O2 -g -target bpf -mcpu=v3 -Wall -Werror -Wno-unused-functio
 ##@ Setup
 .PHONY: help setup
 help: ## Show this help.
-	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2} /^##@/ {printf "\n%s\n", substr($$0, 5)}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z0-9_-]+:.*##/ {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2} /^##@/ {printf "\n%s\n", substr($$0, 5)}' $(MAKEFILE_LIST)
 
 setup: ## Install system packages, mount bpffs, npm ci (idempotent).
 	@scripts/setup.sh
@@ -52,6 +52,14 @@ typecheck: ## Type-check all TypeScript.
 
 build: setup libbpf bpf typecheck ## Everything the agent and tests need.
 
+PREFIX ?= /usr/local
+.PHONY: install uninstall
+install: ## Link bin/sterlet (this checkout, its pinned Node 24) as PREFIX/bin/sterlet (PREFIX=/usr/local).
+	@ln -sfn "$(CURDIR)/bin/sterlet" "$(PREFIX)/bin/sterlet" && echo "installed $(PREFIX)/bin/sterlet -> $(CURDIR)/bin/sterlet"
+
+uninstall: ## Remove the PREFIX/bin/sterlet link that `make install` made.
+	@if [[ "$$(readlink "$(PREFIX)/bin/sterlet" 2>/dev/null)" == "$(CURDIR)/bin/sterlet" ]]; then rm -f "$(PREFIX)/bin/sterlet"; fi
+
 ##@ Demo
 .PHONY: demo
 demo: build testbin ## The whole system locally: apiserver, controller, agent (XDP), 3 backends, 100 requests. DEMO_ARGS=--keep leaves it running.
@@ -59,8 +67,11 @@ demo: build testbin ## The whole system locally: apiserver, controller, agent (X
 
 ##@ Test
 .PHONY: test test-unit test-bpf test-e2e
-test: build testbin ## Run every test suite (unit, BPF fixtures, e2e, Kubernetes, Helm).
-	@npm test --silent
+test: build testbin ## Run every test suite (unit, BPF fixtures, e2e, Kubernetes, Helm); ends with "N passed, N failed, N skipped".
+	@rm -f build/test-results.json; status=0; npm test --silent || status=$$?; \
+	if [[ -f build/test-results.json ]]; then $(NODE) scripts/test-summary.ts build/test-results.json || status=1; \
+	else echo "no test report was written: the run stopped before its tests (the first error above says why)" >&2; ((status)) || status=1; fi; \
+	exit $$status
 
 test-unit: setup ## Pure-logic unit tests only.
 	@npm run --silent test:unit

@@ -36,14 +36,22 @@ fail() { # code what why fix
   exit 1
 }
 
-# A process recorded in $state/NAME.pid that is still alive and is still the
-# binary we started (guards against pid reuse).
+# shellcheck source=lib/proc.sh
+source "$root/scripts/lib/proc.sh"
+
+# A process recorded in $state/NAME.pid that is still alive: same pid and
+# same start time (lib/proc.sh), which cannot race the child's exec and never
+# matches a recycled pid. An older cluster.sh's pid file (pid only) is
+# checked by cmdline, so its cluster is still found and stopped.
 alive() {
-  local pidf="$state/$1.pid" pid
+  local pidf="$state/$1.pid" pid start
   [[ -f "$pidf" ]] || return 1
-  pid="$(cat "$pidf")"
-  [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$bin/$1 "
+  read -r pid start <"$pidf" || true
+  if [[ -n "${pid:-}" && -z "${start:-}" ]]; then
+    [[ -r "/proc/$pid/cmdline" ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$bin/$1 "
+    return
+  fi
+  proc_alive "$pidf"
 }
 
 kctl() { "$bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
@@ -53,12 +61,14 @@ ready() {
     [[ "$(kctl get --raw /readyz --request-timeout=5s 2>/dev/null)" == "ok" ]]
 }
 
-port_free() { ! ss -Htln "sport = :$1" | grep -q .; }
+port_free() { ! ss -Htan "sport = :$1" | grep -q .; }
 
-# A free loopback port: the preferred one if free, otherwise a random high one.
-pick_port() {
+# A free loopback port not in the exclusion list: the preferred one if free,
+# otherwise a random high one.
+pick_port() { # preferred excluded...
   local p="$1" tries=0
-  while ! port_free "$p"; do
+  shift
+  while ! port_free "$p" || [[ " $* " == *" $p "* ]]; do
     p=$((20000 + RANDOM % 30000))
     tries=$((tries + 1))
     ((tries < 50)) || fail CLUSTER_NO_PORT "no free TCP port found" "50 random ports were all in use" "free some ports"
@@ -66,13 +76,46 @@ pick_port() {
   echo "$p"
 }
 
+# Port choice is host-wide: checkouts (and the demo) each have their own
+# build/cluster, and `ss` only sees a port once a server has bound it. One
+# lock for the whole host is held from choosing ports until the servers
+# listen on them, so two starts woken together never pick the same ones.
+port_lock="${STERLET_PORT_LOCK:-/run/lock/sterlet-cluster-ports.lock}"
+[[ -w "$(dirname "$port_lock")" ]] || port_lock="${STERLET_CACHE:-$HOME/.cache/sterlet}/cluster-ports.lock"
+
+lock_ports() {
+  mkdir -p "$(dirname "$port_lock")"
+  exec 7>>"$port_lock"
+  flock -w "$ready_timeout" 7 ||
+    fail CLUSTER_PORT_LOCK "waited ${ready_timeout} s for the host-wide port lock $port_lock" \
+      "another cluster.sh on this host (another checkout or the demo) held it that long" \
+      "find it with: fuser -v $port_lock; or raise STERLET_CLUSTER_READY_TIMEOUT"
+}
+unlock_ports() { exec 7>&-; }
+
+# Waits until NAME listens on PORT; returns 1 when NAME exited first.
+wait_listen() { # name port
+  local deadline=$((SECONDS + ready_timeout))
+  while ((SECONDS < deadline)); do
+    ss -Htln "sport = :$2" | grep -q . && return 0
+    alive "$1" || return 1
+    sleep 0.1
+  done
+  return 0 # still starting: the readiness loop decides
+}
+
+# The port NAME's log says it could not bind, if that is why it exited.
+bind_conflict() { # name
+  grep -oE '127\.0\.0\.1:[0-9]+: bind: address already in use' "$state/$1.log" 2>/dev/null | head -n1 | cut -d: -f2
+}
+
 # Starts a binary detached from this shell (own session, all fds to the log)
 # so callers that capture our output do not wait on the server's pipes.
 start() { # name args...
   local name="$1"
   shift
-  setsid "$bin/$name" "$@" </dev/null >"$state/$name.log" 2>&1 9>&- &
-  echo $! >"$state/$name.pid"
+  setsid "$bin/$name" "$@" </dev/null >"$state/$name.log" 2>&1 7>&- 9>&- &
+  proc_record "$state/$name.pid" $!
 }
 
 tail_log() { echo "---- last lines of $state/$1.log ----" >&2; tail -n 25 "$state/$1.log" >&2 || true; }
@@ -80,7 +123,7 @@ tail_log() { echo "---- last lines of $state/$1.log ----" >&2; tail -n 25 "$stat
 stop() { # name
   local pid i
   alive "$1" || { rm -f "$state/$1.pid"; return 0; }
-  pid="$(cat "$state/$1.pid")"
+  pid="$(proc_pid "$state/$1.pid")"
   kill -TERM "$pid" 2>/dev/null || true
   for ((i = 0; i < 100; i++)); do
     kill -0 "$pid" 2>/dev/null || break
@@ -152,12 +195,7 @@ up() {
   mkdir -p "$state/etcd" "$state/certs"
   chmod 700 "$state"
 
-  local etcd_port peer_port api_port token
-  etcd_port="$(pick_port "${STERLET_ETCD_PORT:-23790}")"
-  peer_port="$(pick_port "$((etcd_port + 10))")"
-  api_port="$(pick_port "${STERLET_APISERVER_PORT:-26443}")"
-  printf 'etcd=%s\netcd_peer=%s\napiserver=%s\n' "$etcd_port" "$peer_port" "$api_port" >"$state/ports"
-
+  local token
   token="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
   # token,user,uid,"group1,group2"
   printf '%s,sterlet-admin,sterlet-admin,"system:masters"\n' "$token" >"$state/tokens.csv"
@@ -165,11 +203,48 @@ up() {
     fail CLUSTER_SA_KEY "cannot generate the service-account signing key" "openssl genrsa failed" "install openssl (apt-get install openssl)"
   openssl rsa -in "$state/sa.key" -pubout -out "$state/sa.pub" 2>/dev/null
 
+  # A port taken between the check and the bind (by something that is not a
+  # cluster.sh) is retried on new ports; the third conflict is reported.
+  local attempt rc taken
+  avoid_ports=""
+  for attempt in 1 2 3; do
+    rc=0
+    start_servers "$token" || rc=$?
+    ((rc == 0)) && break
+    ((attempt < 3)) || port_conflict_fail "$rc"
+    taken="$(bind_conflict "$(conflict_name "$rc")")"
+    avoid_ports+=" $taken"
+    say "$(conflict_name "$rc") could not bind port $taken (taken after the free-port check); retrying on other ports"
+    stop_all
+    rm -rf "$state/etcd" && mkdir -p "$state/etcd"
+  done
+  wait_ready "$token" "$start_s" "${1:-}"
+}
+
+# Returns 0 when etcd and kube-apiserver listen on their ports, 3 when etcd,
+# 4 when kube-apiserver could not bind a port; fails on any other exit.
+start_servers() { # token
+  local etcd_port peer_port api_port
+  lock_ports
+  # (exit: set -e does not apply in a function called from `||`)
+  # shellcheck disable=SC2086 # avoid_ports is a list
+  etcd_port="$(pick_port "${STERLET_ETCD_PORT:-23790}" $avoid_ports)" || exit 1
+  # shellcheck disable=SC2086
+  peer_port="$(pick_port "$((etcd_port + 10))" "$etcd_port" $avoid_ports)" || exit 1
+  # shellcheck disable=SC2086
+  api_port="$(pick_port "${STERLET_APISERVER_PORT:-26443}" "$etcd_port" "$peer_port" $avoid_ports)" || exit 1
+  printf 'etcd=%s\netcd_peer=%s\napiserver=%s\n' "$etcd_port" "$peer_port" "$api_port" >"$state/ports"
+
   start etcd --name sterlet --data-dir "$state/etcd" \
     --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
     --listen-peer-urls "http://127.0.0.1:$peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
     --initial-cluster "sterlet=http://127.0.0.1:$peer_port" \
     --unsafe-no-fsync --log-level warn
+  if ! wait_listen etcd "$etcd_port" || ! wait_listen etcd "$peer_port"; then
+    unlock_ports
+    [[ -n "$(bind_conflict etcd)" ]] && return 3
+    fail_start etcd CLUSTER_ETCD_EXITED "etcd exited during start-up"
+  fi
 
   start kube-apiserver \
     --etcd-servers "http://127.0.0.1:$etcd_port" \
@@ -184,22 +259,45 @@ up() {
     --service-account-signing-key-file "$state/sa.key" \
     --allow-privileged=true \
     --v 1
+  if ! wait_listen kube-apiserver "$api_port"; then
+    unlock_ports
+    [[ -n "$(bind_conflict kube-apiserver)" ]] && return 4
+    fail_start kube-apiserver CLUSTER_APISERVER_EXITED "kube-apiserver exited during start-up"
+  fi
+  unlock_ports
+}
 
-  # The apiserver writes its self-signed serving certificate (for 127.0.0.1
-  # and localhost) into --cert-dir at start; the kubeconfig trusts that bundle.
-  local wrote=0
-  deadline=$((SECONDS + ready_timeout))
+conflict_name() { if (($1 == 3)); then echo etcd; else echo kube-apiserver; fi; }
+
+port_conflict_fail() { # rc
+  local name port holder
+  name="$(conflict_name "$1")"
+  port="$(bind_conflict "$name")"
+  holder="$(ss -Htlnp "sport = :$port" 2>/dev/null | grep -oE 'users:\(\("[^"]+",pid=[0-9]+' | head -n1 | sed -E 's/users:\(\("([^"]+)",pid=([0-9]+)/\1 (pid \2)/')"
+  tail_log "$name"
+  stop_all
+  fail CLUSTER_PORT_IN_USE "$name could not bind 127.0.0.1:$port (address already in use), three times on fresh ports" \
+    "another process took each port between the free-port check and the bind${holder:+; port $port is held by $holder}" \
+    "stop what holds the port, or choose others with STERLET_ETCD_PORT / STERLET_APISERVER_PORT, then scripts/cluster.sh up"
+}
+
+# Waits for /readyz ok, then starts the controllers. The apiserver writes its
+# self-signed serving certificate (for 127.0.0.1 and localhost) into
+# --cert-dir at start; the kubeconfig trusts that bundle.
+wait_ready() { # token start_s acquirer
+  local wrote=0 api_port deadline=$((SECONDS + ready_timeout))
+  api_port="$(sed -n 's/^apiserver=//p' "$state/ports")"
   while ((SECONDS < deadline)); do
     alive etcd || fail_start etcd CLUSTER_ETCD_EXITED "etcd exited during start-up"
     alive kube-apiserver || fail_start kube-apiserver CLUSTER_APISERVER_EXITED "kube-apiserver exited during start-up"
     if ((!wrote)) && [[ -s "$state/certs/apiserver.crt" && -s "$state/certs/apiserver.key" ]]; then
-      write_kubeconfig "$api_port" "$token"
+      write_kubeconfig "$api_port" "$1"
       wrote=1
     fi
     if ((wrote)) && [[ "$(kctl get --raw /readyz --request-timeout=5s 2>/dev/null)" == "ok" ]]; then
       start_controllers
-      [[ -n "${1:-}" ]] && echo "$1" >"$state/started-by-acquire"
-      say "ready in $((SECONDS - start_s)) s: https://127.0.0.1:$api_port, kubeconfig $kubeconfig"
+      [[ -n "$3" ]] && echo "$3" >"$state/started-by-acquire"
+      say "ready in $((SECONDS - $2)) s: https://127.0.0.1:$api_port, kubeconfig $kubeconfig"
       return 0
     fi
     sleep 0.5

@@ -9,6 +9,8 @@
 //
 // Usage: node scripts/demo.ts [--keep]   (--keep: leave it running until Ctrl-C)
 import { join } from 'node:path';
+import { readManifests } from '../src/compile/manifests.ts';
+import { backendNames, painter, spreadNote, statsNote } from './demo-explain.ts';
 import { attachDecap, cleanEnv, sterlet } from '../test/e2e/lib/agent.ts';
 import { createBpffsDir } from '../test/e2e/lib/bpffs.ts';
 import { TrafficClient } from '../test/e2e/lib/client.ts';
@@ -25,13 +27,17 @@ const NODE_NAME = 'demo-lb-1';
 const REQUESTS = 100;
 const started = performance.now();
 
+// Colour only on a terminal: `make demo > demo.log` stays plain text.
+const paint = painter(process.stdout);
+const paintErr = painter(process.stderr);
+
 function step(text: string): void {
   const seconds = ((performance.now() - started) / 1000).toFixed(1).padStart(5);
-  console.log(`\x1b[36m[${seconds}s]\x1b[0m ${text}`);
+  console.log(`${paint('36', `[${seconds}s]`)} ${text}`);
 }
 
 function section(title: string, body: string): void {
-  console.log(`\n\x1b[1m${title}\x1b[0m\n${body.trimEnd()}`);
+  console.log(`\n${paint('1', title)}\n${body.trimEnd()}`);
 }
 
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -49,7 +55,8 @@ async function main(): Promise<void> {
   await installCrds();
 
   step('building the network: client -- router -- load balancer, router -- 3 backends (namespaces + veths)');
-  const t = await Topology.create({ backends: 3 });
+  // --keep also keeps the logs (controller.log, agent.log) after Ctrl-C.
+  const t = await Topology.create({ backends: 3, keepScratch: keep });
   cleanups.push(() => t.destroy());
   const bpffs = await createBpffsDir(t);
   await startHttpServers(t, t.backends);
@@ -63,7 +70,7 @@ async function main(): Promise<void> {
     { name: 'controller', logFile: join(t.scratch, 'controller.log'), env: cleanEnv() },
   );
 
-  step(`starting the agent in the load balancer's namespace (\`sterlet agent --interface ${t.lb.iface} --xdp-mode native\`)`);
+  step(`starting the agent in the load balancer's namespace ${t.lb.netns} (\`sterlet agent --interface ${t.lb.iface} --xdp-mode native\`; that ${t.lb.iface} is the namespace's veth, not the host's NIC)`);
   // The agent's namespace has no route to the host's loopback, where the API
   // server listens: a Unix socket (files cross network namespaces) bridges it.
   const api = new URL((await kubectl(['config', 'view', '--minify', '-o', 'jsonpath={.clusters[0].cluster.server}'])).stdout);
@@ -104,8 +111,12 @@ async function main(): Promise<void> {
     `Requests per backend (${String(stats.ok)}/${String(REQUESTS)} answered, ${String(stats.failures)} failed, ${String(stats.resets)} reset):`,
     rows.map(([name, n]) => `  ${name.padEnd(10)} ${String(n).padStart(4)}  ${'#'.repeat(Math.round((n / width) * 40))}`).join('\n'),
   );
+  console.log(spreadNote(REQUESTS, rows.length));
+  const objects = (await readManifests(EXAMPLES[1] ?? '')).objects.flatMap((o) => (o.kind === 'Backend' ? [{ name: o.metadata.name, address: o.spec.address }] : []));
+  section('One backend, three names (the HTTP answer, the Backend object, its address):', backendNames(t.backends, objects));
   section('$ kubectl get vip,be -n default', (await kubectl(['get', 'vip,be', '-n', 'default'])).stdout);
   section('$ sterlet stats', (await sterlet(t.lb.netns, ['stats', '--bpffs', agentBpffs])).stdout);
+  console.log(statsNote(REQUESTS));
   if (stats.ok !== REQUESTS) throw new Error(`${String(REQUESTS - stats.ok)} requests failed`);
 
   if (keep) {
@@ -115,6 +126,7 @@ async function main(): Promise<void> {
         `  kubectl --kubeconfig ${kubeconfigPath()} get vip,be,lbn -A`,
         `  ip netns exec ${t.client.netns} curl -s http://${t.vip}/`,
         `  ip netns exec ${t.lb.netns} ${NODE_BIN} ${STERLET_CLI} stats --bpffs ${agentBpffs}`,
+        `  logs: ${t.scratch} (kept after Ctrl-C)`,
         '  Press Ctrl-C to tear it all down.',
       ].join('\n'),
     );
@@ -130,9 +142,10 @@ try {
   await main();
 } catch (error) {
   failed = true;
-  console.error(`\n\x1b[31mdemo failed:\x1b[0m ${error instanceof Error ? error.message : String(error)}`);
+  console.error(`\n${paintErr('31', 'demo failed:')} ${error instanceof Error ? error.message : String(error)}`);
 } finally {
   await teardown();
   step(failed ? 'done (failed)' : 'done');
+  if (!keep) console.log('The teardown removed the namespaces and the controller and agent logs; `make demo DEMO_ARGS=--keep` leaves everything running until Ctrl-C and keeps the logs.');
 }
 process.exitCode = failed ? 1 : 0;

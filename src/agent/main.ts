@@ -54,13 +54,18 @@ export interface AgentOptions {
   readonly log: Log;
 }
 
+/** `--mtu` when given, else the interface MTU capped at 65535: lo reports 65536, and no IP packet is bigger. */
+export function mtuInForce(flag: number | undefined, interfaceMtu: number): number {
+  return flag ?? Math.min(interfaceMtu, 65535);
+}
+
 export async function runAgent(options: AgentOptions, signal: AbortSignal): Promise<void> {
   const { log } = options;
   const env = await discoverEnvironment({
     interface: options.interface,
     ...(options.gatewayMac === undefined ? {} : { gatewayMac: options.gatewayMac }),
   });
-  const mtu = options.mtu ?? env.link.mtu;
+  const mtu = mtuInForce(options.mtu, env.link.mtu);
   const topology = await readTopology({ sysfsRoot: options.sysfsRoot });
   const cpus = forwardingCpus(topology, options.forwardingCpus);
   if (topology.cpusWithoutNode.length > 0) log.warn({ cpus: topology.cpusWithoutNode }, 'CPUs without a NUMA node in sysfs: their tables go to node 0');

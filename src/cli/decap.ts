@@ -40,11 +40,18 @@ export async function decapCommand(argv: readonly string[]): Promise<number> {
   });
   const foreground = f.has('foreground') ? f.bool('foreground') : process.env['KUBERNETES_SERVICE_HOST'] !== undefined;
   if (foreground) {
-    await new Promise<void>((resolve) => {
-      process.once('SIGTERM', () => resolve());
-      process.once('SIGINT', () => resolve());
+    const signal = await new Promise<string>((resolve) => {
+      // Signal listeners do not keep Node's event loop alive: without this
+      // timer the process ended at once (exit 13, "unsettled top-level await").
+      const keepAlive = setInterval(() => undefined, 2 ** 30);
+      const stop = (name: string): void => {
+        clearInterval(keepAlive);
+        resolve(name);
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
     });
-    log.info({}, 'stopping; the decap program stays attached');
+    log.info({ signal }, 'stopping; the decap program stays attached');
   }
   return 0;
 }

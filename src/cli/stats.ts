@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { BpfMap } from '../libbpf/libbpf.ts';
 import { openPinnedBalancer } from '../agent/dataplane/startup.ts';
 import { readLive } from '../agent/dataplane/maps-io.ts';
-import { balancerPins, DEFAULT_BPFFS, DEFAULT_DECAP_BPFFS, decapPins, isComplete } from '../agent/dataplane/pin-layout.ts';
+import { balancerPins, checkBpffs, DEFAULT_BPFFS, DEFAULT_DECAP_BPFFS, decapPins, isComplete } from '../agent/dataplane/pin-layout.ts';
 import { formatDecapStats, formatStats, readDecapStats, readStats } from '../agent/dataplane/stats.ts';
 import { SterletError } from '../common/errors.ts';
 import { parseFlags, type FlagSpec } from './args.ts';
@@ -20,6 +20,7 @@ export async function statsCommand(argv: readonly string[]): Promise<number> {
   const f = parseFlags('stats', argv, STATS_FLAGS);
   const decap = f.bool('decap');
   const bpffs = decap && !f.has('bpffs') ? DEFAULT_DECAP_BPFFS : (f.str('bpffs') ?? DEFAULT_BPFFS);
+  checkBpffs(bpffs);
   // A decap directory holds decap_cfg and no balancer settings pin.
   if (decap || (isComplete(decapPins(bpffs)) && !isComplete(balancerPins(bpffs)))) return decapStats(bpffs, f.bool('json'));
   const pinned = openPinnedBalancer(bpffs);

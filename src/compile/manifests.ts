@@ -2,8 +2,10 @@
 // standalone agent's input and `sterlet plan --manifests`. Objects of other
 // API groups (Namespaces, Deployments in the same GitOps directory) are
 // counted and skipped; errors name the file, document, object and field.
+import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CORE_SCHEMA, loadAll } from 'js-yaml';
 import { parseAllDocuments } from 'yaml';
 import type { z } from 'zod';
 import { Backend } from '../api/backend.ts';
@@ -141,16 +143,7 @@ export function parseManifests(text: string, source: string): ManifestSet {
   const objects: SterletObject[] = [];
   const errors: ManifestError[] = [];
   let ignored = 0;
-  parseAllDocuments(text).forEach((doc, documentIndex) => {
-    const details = { source, documentIndex };
-    if (doc.errors.length > 0) {
-      const first = doc.errors[0];
-      const line = first?.linePos?.[0];
-      errors.push(new ManifestError(ManifestErrorCode.YAML, details,
-        `${line === undefined ? '' : `line ${line.line}: `}${first?.message ?? 'invalid YAML'}`));
-      return;
-    }
-    const raw: unknown = doc.toJS();
+  const add = (raw: unknown, details: { source: string; documentIndex: number }): void => {
     if (raw === null || raw === undefined) return; // empty document
     // `kubectl get vip,be -o yaml` writes one List: a cluster snapshot works as standalone input.
     const list = asList(raw);
@@ -161,6 +154,31 @@ export function parseManifests(text: string, source: string): ManifestSet {
       else if (parsed instanceof ManifestError) errors.push(parsed);
       else objects.push(parsed);
     }
+  };
+  // js-yaml (YAML 1.2 core schema, like the yaml package's default) parses
+  // valid input ~5x faster: 51,712 documents took 30 s with the yaml
+  // package's document model. Invalid YAML is parsed again with that model,
+  // whose errors carry line numbers.
+  let fast: unknown[] | undefined;
+  try {
+    fast = loadAll(text, { schema: CORE_SCHEMA });
+  } catch {
+    fast = undefined;
+  }
+  if (fast !== undefined) {
+    fast.forEach((raw, documentIndex) => add(raw, { source, documentIndex }));
+    return { objects: dedupe(objects, source, new Map(), errors), errors, ignored };
+  }
+  parseAllDocuments(text).forEach((doc, documentIndex) => {
+    const details = { source, documentIndex };
+    if (doc.errors.length > 0) {
+      const first = doc.errors[0];
+      const line = first?.linePos?.[0];
+      errors.push(new ManifestError(ManifestErrorCode.YAML, details,
+        `${line === undefined ? '' : `line ${line.line}: `}${first?.message ?? 'invalid YAML'}`));
+      return;
+    }
+    add(doc.toJS(), details);
   });
   return { objects: dedupe(objects, source, new Map(), errors), errors, ignored };
 }
@@ -177,36 +195,65 @@ async function yamlFiles(dir: string): Promise<string[]> {
   return files;
 }
 
+export interface ManifestTexts {
+  /** The files read, in the order they are parsed. */
+  readonly files: readonly string[];
+  readonly texts: readonly string[];
+  /** sha256 over names and contents: equal digests = the same input. */
+  readonly digest: string;
+  readonly errors: readonly ManifestError[];
+}
+
 /**
  * Reads a YAML file, or every *.yaml / *.yml under a directory (recursively,
- * in name order, skipping dot entries). The same object defined twice is an
- * error: which copy counts would otherwise depend on file order.
+ * in name order, skipping dot entries), without parsing.
  */
-export async function readManifests(path: string): Promise<ManifestSet & { readonly files: readonly string[] }> {
+export async function readManifestTexts(path: string): Promise<ManifestTexts> {
+  const hash = createHash('sha256');
   let files: string[];
   try {
     files = (await stat(path)).isDirectory() ? await yamlFiles(path) : [path];
   } catch (cause) {
     const error = new ManifestError(ManifestErrorCode.READ, { source: path },
       `cannot read ${path} (${(cause as Error).message}); pass an existing file or directory of YAML manifests`, { cause });
-    return { objects: [], errors: [error], ignored: 0, files: [] };
+    return { files: [], texts: [], digest: hash.update(`missing\0${path}`).digest('hex'), errors: [error] };
   }
-  const objects: SterletObject[] = [];
+  const read: string[] = [];
+  const texts: string[] = [];
   const errors: ManifestError[] = [];
+  for (const file of files) {
+    try {
+      const text = await readFile(file, 'utf8');
+      hash.update(`${file}\0${String(text.length)}\0`).update(text);
+      read.push(file);
+      texts.push(text);
+    } catch (cause) {
+      hash.update(`unreadable\0${file}\0`);
+      errors.push(new ManifestError(ManifestErrorCode.READ, { source: file }, `cannot read: ${(cause as Error).message}`, { cause }));
+    }
+  }
+  return { files: read, texts, digest: hash.digest('hex'), errors };
+}
+
+/**
+ * Parses what readManifestTexts read. The same object defined twice is an
+ * error: which copy counts would otherwise depend on file order.
+ */
+export function parseManifestTexts(input: ManifestTexts): ManifestSet & { readonly files: readonly string[] } {
+  const objects: SterletObject[] = [];
+  const errors: ManifestError[] = [...input.errors];
   const firstSeen = new Map<string, string>();
   let ignored = 0;
-  for (const file of files) {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (cause) {
-      errors.push(new ManifestError(ManifestErrorCode.READ, { source: file }, `cannot read: ${(cause as Error).message}`, { cause }));
-      continue;
-    }
-    const set = parseManifests(text, file);
+  input.files.forEach((file, i) => {
+    const set = parseManifests(input.texts[i] ?? '', file);
     errors.push(...set.errors);
     ignored += set.ignored;
     objects.push(...dedupe(set.objects, file, firstSeen, errors));
-  }
-  return { objects, errors, ignored, files };
+  });
+  return { objects, errors, ignored, files: input.files };
+}
+
+/** readManifestTexts, then parseManifestTexts. */
+export async function readManifests(path: string): Promise<ManifestSet & { readonly files: readonly string[] }> {
+  return parseManifestTexts(await readManifestTexts(path));
 }

@@ -1,11 +1,12 @@
-// Two libc calls the agent needs besides libbpf. (1) Memory-mapping a BPF_F_MMAPABLE array map: the agent writes and reads Maglev
+// The libc calls the agent needs besides libbpf. (1) Memory-mapping a BPF_F_MMAPABLE array map: the agent writes and reads Maglev
 // ring slots as plain memory instead of one syscall element at a time (the
 // kernel's batch update costs ~0.4-0.7 us per element, so the 33.5M slots of
 // 512 x 65537 would take 15+ s; as memory they take tens of ms). Windows are
 // mapped for one operation and unmapped right after, so the agent's RSS does
 // not carry the whole ring map. (2) malloc_trim: a full sync allocates and
 // frees ~100 MB of short-lived typed arrays; glibc keeps that memory mapped
-// unless asked to give it back.
+// unless asked to give it back. (3) statfs: whether a path is on a bpffs,
+// checked before creating pin directories (src/agent/dataplane/pin-layout.ts).
 // (Written by the agent helper next to the adapter so koffi stays in src/libbpf/.)
 
 import koffi from 'koffi';
@@ -17,6 +18,22 @@ const mmap = libc.func('void *mmap(void *addr, size_t length, int prot, int flag
 const munmap = libc.func('int munmap(void *addr, size_t length)');
 const sysconf = libc.func('long sysconf(int name)');
 const mallocTrim = libc.func('int malloc_trim(size_t pad)');
+const statfs = libc.func('int statfs(const char *path, _Out_ uint8_t *buf)');
+
+/** struct statfs is 120 bytes on 64-bit Linux; f_type (a long) comes first. */
+const STATFS_SIZE = 120;
+
+/** The filesystem magic (statfs f_type) of the filesystem holding path. */
+export function filesystemType(path: string): number {
+  const buf = Buffer.alloc(STATFS_SIZE);
+  if (statfs(path, buf) !== 0) {
+    throw new SterletError('STATFS_FAILED', `statfs ${path} failed (errno ${lastErrno()})`, {
+      why: 'the path must exist and be readable',
+      fix: 'check the path and the permissions of its parents',
+    });
+  }
+  return Number(buf.readBigInt64LE(0) & 0xffffffffn);
+}
 
 /** Returns freed heap memory to the kernel (glibc malloc_trim). */
 export function trimHeap(): void {

@@ -250,3 +250,32 @@ describe('sterlet stats for the decap program', () => {
     expect(xdpQuery(Number(execFileSync('cat', [`/sys/class/net/${peer}/ifindex`]).toString())).progId).toBe(0);
   });
 });
+
+describe('sterlet decap --foreground', () => {
+  it('stays up until SIGTERM, then exits 0 with a log line, the program still attached', async () => {
+    const ifindex = Number(execFileSync('cat', [`/sys/class/net/${peer}/ifindex`]).toString());
+    const proc = spawn(NODE, [CLI, 'decap', '--interface', peer, '--local-address', '10.0.1.11', '--bpffs', decapBpffs, '--foreground'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(proc);
+    let out = '';
+    proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<{ code: number | null; signal: string | null }>((r) => proc.on('exit', (code, signal) => r({ code, signal })));
+    try {
+      const deadline = Date.now() + 30_000;
+      while (!out.includes('"msg":"decap created"') && Date.now() < deadline && proc.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+      expect(out).toContain('"msg":"decap created"');
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(proc.exitCode, `exited on its own:\n${out}`).toBeNull(); // it used to end at once (exit 13)
+      proc.kill('SIGTERM');
+      expect(await exited, out).toEqual({ code: 0, signal: null });
+      expect(out).not.toContain('unsettled top-level await');
+      expect(out).toMatch(/"signal":"SIGTERM".*"msg":"stopping; the decap program stays attached"/);
+      expect(xdpQuery(ifindex).progId).not.toBe(0);
+    } finally {
+      sterlet('detach', '--interface', peer, '--bpffs', decapBpffs);
+    }
+    expect(xdpQuery(ifindex).progId).toBe(0);
+  });
+});

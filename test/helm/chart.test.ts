@@ -1,11 +1,11 @@
 // The Helm chart against the real API server: lint, server-side dry runs of
 // the rendered objects, install, upgrade, and schema rejection.
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { createNamespace, deleteNamespace, getJson, helm, kubectl, REPO_ROOT } from '../k8s/lib/index.ts';
+import { CHART_TEST_VALUES, createNamespace, deleteNamespace, getJson, helm, kubectl, REPO_ROOT } from '../k8s/lib/index.ts';
 
 const CHART = join(REPO_ROOT, 'charts/sterlet');
 const PRODUCTION_VALUES = join(REPO_ROOT, 'examples/values-production.yaml');
@@ -23,7 +23,7 @@ function objects(rendered: string): K8sObject[] {
 }
 
 async function render(namespace: string, args: readonly string[] = []): Promise<string> {
-  const { stdout } = await helm(['template', 'sterlet', CHART, '--namespace', namespace, ...args]);
+  const { stdout } = await helm(['template', 'sterlet', CHART, '--namespace', namespace, ...CHART_TEST_VALUES, ...args]);
   return stdout;
 }
 
@@ -51,8 +51,8 @@ describe('charts/sterlet', () => {
     if (namespace) await deleteNamespace(namespace, { wait: false });
   });
 
-  it('passes helm lint --strict with default and production values', async () => {
-    const plain = await helm(['lint', '--strict', CHART], { allowFail: true });
+  it('passes helm lint --strict with an image repository and with production values', async () => {
+    const plain = await helm(['lint', '--strict', CHART, ...CHART_TEST_VALUES], { allowFail: true });
     expect(plain.stdout).toContain('0 chart(s) failed');
     const production = await helm(['lint', '--strict', CHART, '-f', PRODUCTION_VALUES], { allowFail: true });
     expect(production.stdout).toContain('0 chart(s) failed');
@@ -104,7 +104,7 @@ describe('charts/sterlet', () => {
 
   it('installs, then upgrades with changed values', async () => {
     // The CRDs already exist (applied above); the release takes them over so it can upgrade them later.
-    await helm(['install', 'sterlet', CHART, '--namespace', namespace, '--take-ownership', '--force-conflicts']);
+    await helm(['install', 'sterlet', CHART, '--namespace', namespace, '--take-ownership', '--force-conflicts', ...CHART_TEST_VALUES]);
     const deployment = await getJson<{ spec: { replicas: number } }>(['-n', namespace, 'deployment', 'sterlet-controller']);
     expect(deployment.spec.replicas).toBe(2);
     await getJson(['-n', namespace, 'daemonset', 'sterlet-agent']);
@@ -112,7 +112,7 @@ describe('charts/sterlet', () => {
     await getJson(['-n', namespace, 'serviceaccount', 'sterlet-agent']);
     await getJson(['clusterrole', 'sterlet-edit']);
 
-    await helm(['upgrade', 'sterlet', CHART, '--namespace', namespace, '--set', 'controller.replicas=3', '--set', 'decap.enabled=true']);
+    await helm(['upgrade', 'sterlet', CHART, '--namespace', namespace, ...CHART_TEST_VALUES, '--set', 'controller.replicas=3', '--set', 'decap.enabled=true']);
     const upgraded = await getJson<{ spec: { replicas: number } }>(['-n', namespace, 'deployment', 'sterlet-controller']);
     expect(upgraded.spec.replicas).toBe(3);
     await getJson(['-n', namespace, 'daemonset', 'sterlet-decap']);
@@ -121,11 +121,23 @@ describe('charts/sterlet', () => {
   it('rejects values that violate values.schema.json, naming the field', async () => {
     const bad = join(tmpdir(), `sterlet-bad-values-${String(process.pid)}.yaml`);
     await writeFile(bad, 'agent:\n  xdpMode: turbo\n');
-    const result = await helm(['template', 'sterlet', CHART, '-f', bad], { allowFail: true });
+    const result = await helm(['template', 'sterlet', CHART, ...CHART_TEST_VALUES, '-f', bad], { allowFail: true }).finally(() => rm(bad, { force: true }));
     expect(result.code).not.toBe(0);
     expect(result.stderr).toMatch(/xdpMode/);
-    const unknown = await helm(['template', 'sterlet', CHART, '--set', 'agent.interfase=eth1'], { allowFail: true });
+    const unknown = await helm(['template', 'sterlet', CHART, ...CHART_TEST_VALUES, '--set', 'agent.interfase=eth1'], { allowFail: true });
     expect(unknown.code).not.toBe(0);
     expect(unknown.stderr).toMatch(/interfase/);
+  });
+
+  it('fails at template time on the placeholder image, naming the build-and-push step, unless allowPlaceholder', async () => {
+    // (helm lint reports a template `fail` but does not fail on it, by design; template and install do.)
+    for (const args of [['template', 'sterlet', CHART], ['install', 'sterlet-placeholder', CHART, '--dry-run=client', '--namespace', namespace]]) {
+      const r = await helm(args, { allowFail: true });
+      expect(r.code, `helm ${args[0] ?? ''} with the placeholder image`).not.toBe(0);
+      expect(r.stderr).toMatch(/image\.repository is still the placeholder "sterlet".*docker build -t REGISTRY\/sterlet:[\w.]+ \. && docker push/);
+    }
+    const local = await helm(['template', 'sterlet', CHART, '--namespace', namespace, '--set', 'image.allowPlaceholder=true']);
+    expect(local.stdout).toMatch(/image: sterlet:[\w.]+/);
+    expect(await render(namespace)).toContain('image: registry.invalid/sterlet:');
   });
 });

@@ -2,12 +2,12 @@
 // controller runs with its ServiceAccount's token (leader election, status,
 // events), and the agent's ServiceAccount holds exactly what the agent calls.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { createNamespace, deleteNamespace, helm, kubeconfigPath, kubectl, REPO_ROOT, serviceAccountToken, uniqueName } from '../k8s/lib/index.ts';
+import { CHART_TEST_VALUES, createNamespace, deleteNamespace, helm, kubeconfigPath, kubectl, REPO_ROOT, serviceAccountToken, uniqueName } from '../k8s/lib/index.ts';
 import { installCrds } from '../k8s/support/crds.ts';
 import { applyObjects, backend, pool, vip, waitCondition } from '../k8s/support/objects.ts';
 
@@ -38,18 +38,20 @@ describe('chart RBAC at run time', () => {
   let apps = '';
   let controller: ChildProcess | undefined;
   let controllerLog = '';
+  let scratch = ''; // holds a kubeconfig with a ServiceAccount token: removed first
 
   beforeAll(async () => {
     await installCrds();
     system = await createNamespace('rbac-system');
     apps = await createNamespace('rbac-apps');
-    const { stdout } = await helm(['template', release, CHART, '--namespace', system,
+    const { stdout } = await helm(['template', release, CHART, '--namespace', system, ...CHART_TEST_VALUES,
       '--show-only', 'templates/controller-rbac.yaml', '--show-only', 'templates/agent-rbac.yaml']);
     await kubectl(['apply', '-n', system, '-f', '-'], { input: stdout });
   });
 
   afterAll(async () => {
     controller?.kill('SIGTERM');
+    if (scratch !== '') await rm(scratch, { recursive: true, force: true });
     await kubectl(['delete', 'virtualippool', poolName, '--ignore-not-found', '--wait=false'], { allowFail: true });
     await kubectl(['delete', 'clusterrole,clusterrolebinding', `${fullname}-controller`, `${fullname}-agent`, '--ignore-not-found'], { allowFail: true });
     for (const ns of [apps, system]) if (ns) await deleteNamespace(ns, { wait: false });
@@ -57,7 +59,8 @@ describe('chart RBAC at run time', () => {
 
   it('runs the real controller with only its ServiceAccount token', async () => {
     const token = await serviceAccountToken(system, `${fullname}-controller`);
-    const kubeconfig = await kubeconfigWithToken(token, join(tmpdir(), `${release}-controller.kubeconfig`));
+    scratch = await mkdtemp(join(tmpdir(), `sterlet-${release}-`)); // mode 0700
+    const kubeconfig = await kubeconfigWithToken(token, join(scratch, 'controller.kubeconfig'));
     controller = spawn(NODE, [CLI, 'controller', '--kubeconfig', kubeconfig, '--leader-elect=true',
       '--lease-namespace', system, '--lease-name', 'sterlet-controller', '--metrics-addr', '127.0.0.1:0', '--log-level', 'info'],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env['PATH'] ?? '' } });

@@ -3,7 +3,7 @@
 // Backend in their own namespace, and nothing cluster-wide.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNamespace, deleteNamespace, helm, kubectl, kubectlAs, REPO_ROOT, serviceAccountToken, waitFor } from '../k8s/lib/index.ts';
+import { CHART_TEST_VALUES, createNamespace, deleteNamespace, helm, kubectl, kubectlAs, REPO_ROOT, serviceAccountToken, waitFor } from '../k8s/lib/index.ts';
 
 const CHART = join(REPO_ROOT, 'charts/sterlet');
 
@@ -31,7 +31,7 @@ describe('tenant RBAC (aggregated ClusterRoles)', () => {
   beforeAll(async () => {
     await kubectl(['apply', '--server-side', '--force-conflicts', '-f', join(REPO_ROOT, 'crds')]);
     await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
-    const { stdout } = await helm(['template', 'sterlet', CHART, '--show-only', 'templates/tenant-rbac.yaml']);
+    const { stdout } = await helm(['template', 'sterlet', CHART, ...CHART_TEST_VALUES, '--show-only', 'templates/tenant-rbac.yaml']);
     await kubectl(['apply', '-f', '-'], { input: stdout });
     team = await createNamespace('team-a');
     other = await createNamespace('team-b');

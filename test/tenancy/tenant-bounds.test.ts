@@ -5,7 +5,7 @@
 // boundary: only the controller may write it.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNamespace, deleteNamespace, helm, kubectl, kubectlAs, REPO_ROOT, serviceAccountToken, waitFor } from '../k8s/lib/index.ts';
+import { CHART_TEST_VALUES, createNamespace, deleteNamespace, helm, kubectl, kubectlAs, REPO_ROOT, serviceAccountToken, waitFor } from '../k8s/lib/index.ts';
 import { installCrds } from '../k8s/support/crds.ts';
 import { backend, condition, dropFinalizers, randomVipNet, vip, vipStatus, waitCondition } from '../k8s/support/objects.ts';
 import { type ControllerProcess, startControllerProcess } from './support/controller.ts';
@@ -40,7 +40,7 @@ const asTeam = (args: readonly string[], input?: string) =>
 
 beforeAll(async () => {
   await installCrds();
-  const { stdout } = await helm(['template', 'sterlet', CHART, '--show-only', 'templates/tenant-rbac.yaml']);
+  const { stdout } = await helm(['template', 'sterlet', CHART, ...CHART_TEST_VALUES, '--show-only', 'templates/tenant-rbac.yaml']);
   await kubectl(['apply', '-f', '-'], { input: stdout });
   team = await createNamespace('tenancy-team');
   other = await createNamespace('tenancy-other');

@@ -28,6 +28,9 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
 {{- define "sterlet.image" -}}
+{{- if and (eq .Values.image.repository "sterlet") (not .Values.image.allowPlaceholder) -}}
+{{- fail (printf "image.repository is still the placeholder \"sterlet\": no Sterlet image is published, so nodes cannot pull it. Build the Dockerfile's image and push it to your registry (docker build -t REGISTRY/sterlet:%s . && docker push REGISTRY/sterlet:%s), then --set image.repository=REGISTRY/sterlet; or, when every node already has sterlet:%s (kind load docker-image, ctr images import), --set image.allowPlaceholder=true" .Chart.AppVersion .Chart.AppVersion .Chart.AppVersion) -}}
+{{- end -}}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end -}}
 

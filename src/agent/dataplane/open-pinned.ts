@@ -8,7 +8,7 @@ import { settingsLayoutVersion, u32 } from './codec.ts';
 import { BalancerMap, LAYOUT_V1, Size } from './layout.ts';
 import type { BalancerMaps, BalancerSizes } from './loader.ts';
 import type { Limits } from '../plan/model.ts';
-import { BALANCER_PINNED_MAPS, balancerPins, isComplete, type BalancerPins } from './pin-layout.ts';
+import { BALANCER_PINNED_MAPS, balancerPins, checkBpffs, isComplete, type BalancerPins } from './pin-layout.ts';
 
 export function limitsOf(sizes: BalancerSizes): Limits {
   return { maxVips: sizes.maxVips, maxReals: sizes.maxReals - 1, ringSize: sizes.ringSize };
@@ -27,6 +27,7 @@ export interface PinnedBalancer {
  * the sizes they were created with; undefined when nothing is pinned there.
  */
 export function openPinnedBalancer(bpffs: string): PinnedBalancer | undefined {
+  checkBpffs(bpffs); // "nothing pinned" would be a lie when bpffs is not even mounted there
   const pins = balancerPins(bpffs);
   if (!isComplete(pins)) return undefined;
   if (pinnedLayout(pins) === LAYOUT_V1) {

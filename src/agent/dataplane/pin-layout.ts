@@ -4,8 +4,10 @@
 // it come from a start that died half way and were never used for traffic.
 
 import { existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { SterletError } from '../../common/errors.ts';
 import { unpin, type BpfProgram } from '../../libbpf/libbpf.ts';
+import { filesystemType } from '../../libbpf/libc.ts';
 import { BalancerMap, DecapMap } from './layout.ts';
 import type { BalancerMapName } from './loader.ts';
 
@@ -61,8 +63,59 @@ export function decapPins(dir: string): DecapPins {
   };
 }
 
+const BPF_FS_MAGIC = 0xcafe4a11;
+const KNOWN_FS: Readonly<Record<number, string>> = {
+  0x62656572: 'sysfs (bpffs is not mounted there; `ip netns exec` also remounts /sys without it)',
+  0x01021994: 'tmpfs',
+  0x794c7630: 'overlayfs (a container root filesystem: the bpffs hostPath is not mounted)',
+  0xef53: 'ext2/3/4',
+  0x58465342: 'xfs',
+  0x9123683e: 'btrfs',
+  0x9fa0: 'procfs',
+};
+
+/** The path itself when it exists, else its nearest existing ancestor. */
+function nearestExisting(path: string): string {
+  let p = resolve(path);
+  while (!existsSync(p) && dirname(p) !== p) p = dirname(p);
+  return p;
+}
+
+/**
+ * Fails fast unless `dir` (or, when it does not exist yet, its nearest
+ * existing ancestor) is on a bpffs. Pinning anywhere else fails, and Node's
+ * recursive mkdir spins forever on a sysfs /sys/fs/bpf (mkdir child ENOENT,
+ * mkdir parent EEXIST, again), so this runs before anything is created.
+ */
+export function checkBpffs(dir: string): void {
+  const at = nearestExisting(dir);
+  const magic = filesystemType(at);
+  if (magic === BPF_FS_MAGIC) return;
+  const found = KNOWN_FS[magic] ?? `filesystem magic 0x${magic.toString(16)}`;
+  throw new SterletError('BPFFS_NOT_MOUNTED', `${dir} is not on a bpffs: ${at} is ${found}`, {
+    why: 'BPF maps and programs can only be pinned on a bpf filesystem',
+    fix: 'mount it (mount -t bpf bpf /sys/fs/bpf), or in a pod mount the host\'s /sys/fs/bpf as a hostPath volume (the chart does), or pass --bpffs a directory on a mounted bpffs',
+    details: { bpffs: dir, checked: at, magic },
+  });
+}
+
+/** Creates the pin directory (and missing parents) on a bpffs, one level at a time. */
 export function ensureDir(dir: string): void {
-  mkdirSync(dir, { recursive: true });
+  checkBpffs(dir);
+  const missing: string[] = [];
+  for (let p = resolve(dir); !existsSync(p); p = dirname(p)) missing.unshift(p);
+  for (const p of missing) {
+    try {
+      mkdirSync(p);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue; // another process made it first
+      throw new SterletError('BPFFS_MKDIR_FAILED', `cannot create the pin directory ${p}`, {
+        why: (err as Error).message,
+        fix: 'check that the bpffs is mounted read-write and that this process may write to it (root or CAP_SYS_ADMIN)',
+        cause: err,
+      });
+    }
+  }
 }
 
 export function isComplete(pins: { marker: string }): boolean {

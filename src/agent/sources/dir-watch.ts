@@ -25,17 +25,20 @@ interface Armed {
  * Watches `root`, and with `subdirectories` every directory below it except
  * dot entries and symlinks (the ones the manifest reader descends into).
  */
-export function watchDirectories(root: string, options: { subdirectories: boolean; onChange: () => void }): DirWatch {
+export function watchDirectories(
+  root: string,
+  options: { subdirectories: boolean; onChange: (dir: string, name: string | null) => void },
+): DirWatch {
   const armed = new Map<string, Armed>();
   let closed = false;
 
   const arm = (dir: string, ino: number): void => {
     try {
-      const entry: Armed = { watcher: watch(dir, () => options.onChange()), ino, failed: false };
+      const entry: Armed = { watcher: watch(dir, (_event, name) => options.onChange(dir, name)), ino, failed: false };
       // The directory went away: the next rearm (after the change it causes) replaces it.
       entry.watcher.on('error', () => {
         entry.failed = true;
-        options.onChange();
+        options.onChange(dir, null);
       });
       armed.set(dir, entry);
     } catch {

@@ -141,6 +141,36 @@ describe('fileSource', () => {
     for (const weight of [5, 6]) await replace(join(watched, 'sub', 'web.yaml'), weight);
   });
 
+  it('with one file, ignores events for other files in its directory (an agent logging next to it)', async () => {
+    const file = join(dir, 'web.yaml');
+    await writeFile(file, manifest(1));
+    const events = fileSource(file, { debounceMs: 20, sighup: false, resyncMs: 0 }).events(controller.signal)[Symbol.asyncIterator]();
+    expect((await next(events)).kind).toBe('state');
+    const pending = next(events);
+    for (let i = 0; i < 10; i++) {
+      await writeFile(join(dir, 'agent.log'), `{"msg":"applied","i":${String(i)}}\n`, { flag: 'a' });
+      await new Promise((r) => setTimeout(r, 30));
+    }
+    const early = await Promise.race([pending.then(() => 'event'), new Promise((r) => setTimeout(() => r('quiet'), 300))]);
+    expect(early).toBe('quiet');
+    await writeFile(file, manifest(2));
+    const changed = await pending;
+    expect(changed.kind === 'state' && changed.vips[0]?.backends[0]?.weight).toBe(2);
+  });
+
+  it('yields nothing for a re-read that finds the same content (poll, rewrite with the same bytes); SIGHUP still re-applies', async () => {
+    await writeFile(join(dir, 'web.yaml'), manifest(1));
+    const events = fileSource(dir, { debounceMs: 20, resyncMs: 50 }).events(controller.signal)[Symbol.asyncIterator]();
+    expect((await next(events)).kind).toBe('state');
+    const pending = next(events);
+    await writeFile(join(dir, 'web.yaml'), manifest(1));
+    const early = await Promise.race([pending.then(() => 'event'), new Promise((r) => setTimeout(() => r('quiet'), 400))]);
+    expect(early).toBe('quiet'); // ~8 polls and one write event, all the same input
+    process.emit('SIGHUP');
+    const forced = await pending;
+    expect(forced.kind === 'state' && forced.vips[0]?.backends[0]?.weight).toBe(1);
+  });
+
   it('re-reads on SIGHUP', async () => {
     await writeFile(join(dir, 'web.yaml'), manifest(1));
     const events = fileSource(dir, { debounceMs: 60_000 }).events(controller.signal)[Symbol.asyncIterator]();

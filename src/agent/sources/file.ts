@@ -3,12 +3,14 @@
 // each subdirectory, re-armed on every change, so editors and ConfigMap volumes
 // that replace files by rename are seen), on SIGHUP and every `resyncMs` (a
 // missed watch event is caught by the next poll: level-based, never edge-only).
+// A re-read that finds byte-for-byte the same input yields nothing (SIGHUP
+// excepted): the poll and unrelated events are not new desired states.
 
-import { stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readlink, stat } from 'node:fs/promises';
+import { basename, dirname, isAbsolute } from 'node:path';
 import type { Labels } from '../../api/meta.ts';
 import { watchDirectories, type DirWatch } from './dir-watch.ts';
-import { loadManifests } from './manifests.ts';
+import { offThreadLoader } from './off-thread.ts';
 import type { DesiredStateSource, SourceEvent } from './types.ts';
 
 export interface FileSourceOptions {
@@ -42,11 +44,22 @@ async function* watchManifests(path: string, options: FileSourceOptions, signal:
       wake?.();
     }, delay);
   };
-  const onChange = (): void => trigger(debounceMs);
-  const onHup = (): void => trigger(0);
+  // A single file: only events for its own name count, or for the first
+  // component of its relative symlink target (a ConfigMap's `..data`): an
+  // agent logging into the same directory must not re-read on every line.
+  let fileNames: ReadonlySet<string> | undefined;
+  const onChange = (_dir: string, name: string | null): void => {
+    if (fileNames === undefined || name === null || fileNames.has(name)) trigger(debounceMs);
+  };
+  let force = false;
+  const onHup = (): void => {
+    force = true;
+    trigger(0);
+  };
   const onAbort = (): void => wake?.();
 
   let watcher: DirWatch | undefined;
+  const loader = offThreadLoader();
   try {
     const isDir = (await stat(path).catch(() => undefined))?.isDirectory() ?? false;
     // Watch the directory, never the file: editors replace files by rename and
@@ -54,6 +67,7 @@ async function* watchManifests(path: string, options: FileSourceOptions, signal:
     // watch on the file itself misses. Any event re-reads (debounced); a
     // missing path is reported by the first read and watched once it exists.
     watcher = watchDirectories(isDir ? path : dirname(path), { subdirectories: isDir, onChange });
+    let lastDigest: string | undefined;
     if (options.sighup ?? true) process.on('SIGHUP', onHup);
     signal.addEventListener('abort', onAbort);
     const poll = resyncMs > 0 ? setInterval(() => trigger(0), resyncMs) : undefined;
@@ -67,8 +81,14 @@ async function* watchManifests(path: string, options: FileSourceOptions, signal:
         pending = false;
         // Before reading, so a change made while reading is not lost.
         await watcher.rearm();
-        const load = await loadManifests(path, options.node === undefined ? {} : { node: options.node });
+        if (!isDir) fileNames = await namesOf(path);
+        // Parsing and validating run on a worker thread: the event loop (and /healthz) stays responsive.
+        const result = await loader.load(path, { node: options.node, unlessDigest: force ? undefined : lastDigest });
         if (signal.aborted) return;
+        lastDigest = result.digest;
+        const { load } = result;
+        if (load === undefined) continue; // the same bytes as last time
+        force = false;
         yield load.ok
           ? { kind: 'state', vips: load.vips, origin: path }
           : { kind: 'invalid', origin: path, problems: load.problems };
@@ -79,7 +99,19 @@ async function* watchManifests(path: string, options: FileSourceOptions, signal:
   } finally {
     clearTimeout(timer);
     watcher?.close();
+    await loader.close();
     process.off('SIGHUP', onHup);
     signal.removeEventListener('abort', onAbort);
   }
+}
+
+/** The directory entries whose change can change the file at `path`. */
+async function namesOf(path: string): Promise<ReadonlySet<string>> {
+  const names = new Set([basename(path)]);
+  const target = await readlink(path).catch(() => undefined);
+  if (target !== undefined && !isAbsolute(target)) {
+    const first = target.split('/')[0];
+    if (first !== undefined && first !== '' && first !== '..' && first !== '.') names.add(first);
+  }
+  return names;
 }

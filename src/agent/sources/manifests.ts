@@ -5,7 +5,7 @@
 // typo takes its traffic down. Keeping the last good state is the safe choice.
 
 import { compile } from '../../compile/compile.ts';
-import { readManifests } from '../../compile/manifests.ts';
+import { parseManifestTexts, readManifestTexts, type ManifestTexts } from '../../compile/manifests.ts';
 import { formatRef, type Labels } from '../../api/meta.ts';
 import { fromCompiledState } from '../plan/desired.ts';
 import type { DesiredVip } from '../plan/model.ts';
@@ -15,8 +15,17 @@ export type ManifestLoad =
   | { readonly ok: true; readonly vips: DesiredVip[]; readonly files: readonly string[] }
   | { readonly ok: false; readonly problems: SourceProblem[] };
 
-export async function loadManifests(path: string, options: { node?: { name: string; labels: Labels } } = {}): Promise<ManifestLoad> {
-  const set = await readManifests(path);
+export interface LoadOptions {
+  readonly node?: { name: string; labels: Labels };
+}
+
+export async function loadManifests(path: string, options: LoadOptions = {}): Promise<ManifestLoad> {
+  return compileManifestTexts(await readManifestTexts(path), options);
+}
+
+/** Parses, validates and compiles what readManifestTexts read (the file source skips this when the digest is unchanged). */
+export function compileManifestTexts(texts: ManifestTexts, options: LoadOptions = {}): ManifestLoad {
+  const set = parseManifestTexts(texts);
   const problems: SourceProblem[] = set.errors.map((e) => ({
     code: e.code,
     where: e.details.path === undefined ? e.where : `${e.where}, ${e.details.path}`,

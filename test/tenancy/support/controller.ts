@@ -2,9 +2,9 @@
 // `sterlet controller --kubeconfig build/kubeconfig --leader-elect=false`.
 // Its metrics listener takes a free loopback port, so it never collides with
 // another controller a concurrent test run started.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { cleanEnv } from '../../e2e/lib/agent.ts';
 import { NODE_BIN, STERLET_CLI } from '../../e2e/lib/exec.ts';
 import { type ManagedProcess, ProcessGroup } from '../../e2e/lib/processes.ts';
@@ -25,7 +25,11 @@ export async function startControllerProcess(label: string): Promise<ControllerP
     '--metrics-addr', '127.0.0.1:0', '--log-level', 'info'], {
     name: `controller ${label}`, logFile, env: cleanEnv(),
   });
-  const stop = async (): Promise<void> => { await group.stopAll(); };
+  // The log is for a failing test to read while the process runs; it goes with the process.
+  const stop = async (): Promise<void> => {
+    await group.stopAll();
+    rmSync(dirname(logFile), { recursive: true, force: true });
+  };
   try {
     await proc.waitForLine(/caches synced; reconciling/, { what: 'its "caches synced" line', timeoutMs: 60_000 });
   } catch (error) {
