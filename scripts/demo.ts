@@ -11,15 +11,15 @@
 import { join } from 'node:path';
 import { readManifests } from '../src/compile/manifests.ts';
 import { backendNames, painter, spreadNote, statsNote } from './demo-explain.ts';
-import { attachDecap, cleanEnv, sterlet } from '../test/e2e/lib/agent.ts';
-import { createBpffsDir } from '../test/e2e/lib/bpffs.ts';
-import { TrafficClient } from '../test/e2e/lib/client.ts';
-import { NODE_BIN, REPO_ROOT, run, STERLET_CLI } from '../test/e2e/lib/exec.ts';
-import { startHttpServers } from '../test/e2e/lib/servers.ts';
-import { Topology } from '../test/e2e/lib/topology.ts';
-import { CLUSTER_SCRIPT, kubeconfigPath, kubectl } from '../test/k8s/lib/index.ts';
-import { installCrds } from '../test/k8s/support/crds.ts';
-import { Proxy } from '../test/k8s/support/proxy.ts';
+import { attachDecap, cleanEnv, sterlet } from '../test/support/e2e/agent.ts';
+import { createBpffsDir } from '../test/support/e2e/bpffs.ts';
+import { TrafficClient } from '../test/support/e2e/client.ts';
+import { NODE_BIN, REPO_ROOT, run, STERLET_CLI } from '../test/support/exec.ts';
+import { startHttpServers } from '../test/support/e2e/servers.ts';
+import { Topology } from '../test/support/e2e/topology.ts';
+import { CLUSTER_SCRIPT, kubeconfigPath, kubectl } from '../test/support/kube/index.ts';
+import { installCrds } from '../test/support/kube/crds.ts';
+import { Proxy } from '../test/support/kube/proxy.ts';
 
 const keep = process.argv.includes('--keep');
 const EXAMPLES = [join(REPO_ROOT, 'examples/pool.yaml'), join(REPO_ROOT, 'examples/basic.yaml')];
@@ -78,7 +78,7 @@ async function main(): Promise<void> {
   const bridge = await Proxy.listen({ path: socket }, { host: api.hostname, port: Number(api.port) });
   cleanups.push(() => bridge.close());
   await t.processes
-    .start([NODE_BIN, join(REPO_ROOT, 'test/k8s/support/proxy.ts'), `127.0.0.1:${api.port}`, socket], {
+    .start([NODE_BIN, join(REPO_ROOT, 'test/support/kube/proxy.ts'), `127.0.0.1:${api.port}`, socket], {
       name: 'api-bridge', netns: t.lb.netns, logFile: join(t.scratch, 'api-bridge.log'),
     })
     .waitForLine(/listening/, { what: 'the API bridge' });

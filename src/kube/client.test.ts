@@ -1,6 +1,6 @@
 import type http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeApiServer, type FakeApiServer } from '../../test/unit/support/fake-api-server.ts';
+import { startFakeApiServer, type FakeApiServer } from '../../test/support/fake-api-server.ts';
 import { KubeApiError, type KubeClient, resourcePath, Resources, type WatchEvent } from './client.ts';
 
 // A fake API server on loopback: each test sets how the next watch behaves.

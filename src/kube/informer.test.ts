@@ -1,6 +1,6 @@
 import type http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeApiServer, type FakeApiServer } from '../../test/unit/support/fake-api-server.ts';
+import { startFakeApiServer, type FakeApiServer } from '../../test/support/fake-api-server.ts';
 import { type KubeClient, Resources } from './client.ts';
 import { Informer } from './informer.ts';
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkBpffs, ensureDir } from '../../src/agent/dataplane/pin-layout.ts';
 import { SterletError } from '../../src/common/errors.ts';
-import { uniqueRunId } from '../e2e/lib/names.ts';
+import { uniqueRunId } from '../support/e2e/names.ts';
 
 const NODE = 'node_modules/.bin/node';
 const CLI = 'src/cli/sterlet.ts';

@@ -7,10 +7,10 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { parseLogLine, sterlet, waitForApplied, waitForRejected, xdpOf, XDP_MODE_NATIVE } from './lib/agent.ts';
-import { buildVariantBalancer } from './lib/bpf-build.ts';
-import { sameBackends, type TrafficStats } from './lib/client.ts';
-import { createAgentWorld, type AgentWorld } from './lib/world.ts';
+import { parseLogLine, sterlet, waitForApplied, waitForRejected, xdpOf, XDP_MODE_NATIVE } from '../support/e2e/agent.ts';
+import { buildVariantBalancer } from '../support/e2e/bpf-build.ts';
+import { sameBackends, type TrafficStats } from '../support/e2e/client.ts';
+import { createAgentWorld, type AgentWorld } from '../support/e2e/world.ts';
 
 describe('sterlet agent end to end: lifecycle under load (netns, native XDP, real TCP)', () => {
   let w: AgentWorld;

@@ -7,12 +7,12 @@
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { sterlet, xdpOf, XDP_MODE_NATIVE } from './lib/agent.ts';
-import { sameBackends, TrafficClient } from './lib/client.ts';
-import { ManifestDir } from './lib/manifests.ts';
-import { checkSpread } from './lib/spread.ts';
-import type { LinkCounters } from './lib/topology.ts';
-import { createAgentWorld, GUE_VIP_PORT, type AgentWorld } from './lib/world.ts';
+import { sterlet, xdpOf, XDP_MODE_NATIVE } from '../support/e2e/agent.ts';
+import { sameBackends, TrafficClient } from '../support/e2e/client.ts';
+import { ManifestDir } from '../support/e2e/manifests.ts';
+import { checkSpread } from '../support/e2e/spread.ts';
+import type { LinkCounters } from '../support/e2e/topology.ts';
+import { createAgentWorld, GUE_VIP_PORT, type AgentWorld } from '../support/e2e/world.ts';
 
 const NEW_CONNECTIONS = 300;
 /** Local ports for fixed 5-tuple probes: below the ephemeral range (32768+). */

@@ -3,10 +3,10 @@
 // return through the router, the HTTP servers and the client runner all work
 // before any XDP is involved, and that teardown leaves nothing behind.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TrafficClient } from './lib/client.ts';
-import { run } from './lib/exec.ts';
-import { startHttpServers } from './lib/servers.ts';
-import { Topology } from './lib/topology.ts';
+import { TrafficClient } from '../support/e2e/client.ts';
+import { run } from '../support/exec.ts';
+import { startHttpServers } from '../support/e2e/servers.ts';
+import { Topology } from '../support/e2e/topology.ts';
 
 async function namespacesOf(id: string): Promise<string[]> {
   const { stdout } = await run(['ip', 'netns', 'list']);

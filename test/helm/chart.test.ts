@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { CHART_TEST_VALUES, createNamespace, deleteNamespace, getJson, helm, kubectl, REPO_ROOT } from '../k8s/lib/index.ts';
+import { CHART_TEST_VALUES, createNamespace, deleteNamespace, getJson, helm, kubectl, REPO_ROOT } from '../support/kube/index.ts';
 
 const CHART = join(REPO_ROOT, 'charts/sterlet');
 const PRODUCTION_VALUES = join(REPO_ROOT, 'examples/values-production.yaml');

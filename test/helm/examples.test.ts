@@ -4,7 +4,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { createNamespace, deleteNamespace, kubectl, REPO_ROOT } from '../k8s/lib/index.ts';
+import { createNamespace, deleteNamespace, kubectl, REPO_ROOT } from '../support/kube/index.ts';
 
 const EXAMPLES = join(REPO_ROOT, 'examples');
 const CLUSTER_SCOPED = new Set(['VirtualIPPool', 'LoadBalancerNode']);

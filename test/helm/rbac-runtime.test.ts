@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { CHART_TEST_VALUES, createNamespace, deleteNamespace, helm, kubeconfigPath, kubectl, REPO_ROOT, serviceAccountToken, uniqueName } from '../k8s/lib/index.ts';
-import { installCrds } from '../k8s/support/crds.ts';
-import { applyObjects, backend, pool, vip, waitCondition } from '../k8s/support/objects.ts';
+import { CHART_TEST_VALUES, createNamespace, deleteNamespace, helm, kubeconfigPath, kubectl, REPO_ROOT, serviceAccountToken, uniqueName } from '../support/kube/index.ts';
+import { installCrds } from '../support/kube/crds.ts';
+import { applyObjects, backend, pool, vip, waitCondition } from '../support/kube/objects.ts';
 
 const CHART = join(REPO_ROOT, 'charts/sterlet');
 const NODE = join(REPO_ROOT, 'node_modules/.bin/node');

@@ -3,7 +3,7 @@
 // Backend in their own namespace, and nothing cluster-wide.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHART_TEST_VALUES, createNamespace, deleteNamespace, helm, kubectl, kubectlAs, REPO_ROOT, serviceAccountToken, waitFor } from '../k8s/lib/index.ts';
+import { CHART_TEST_VALUES, createNamespace, deleteNamespace, helm, kubectl, kubectlAs, REPO_ROOT, serviceAccountToken, waitFor } from '../support/kube/index.ts';
 
 const CHART = join(REPO_ROOT, 'charts/sterlet');
 

@@ -11,10 +11,10 @@ import { parse, stringify } from 'yaml';
 import { kubernetesSource, type KubernetesSource } from '../../src/agent/sources/kubernetes.ts';
 import type { SourceEvent } from '../../src/agent/sources/types.ts';
 import { KubeClient, Resources } from '../../src/kube/client.ts';
-import { createNamespace, deleteNamespace, kubeconfigPath, kubectl, uniqueName, waitFor } from './lib/index.ts';
-import { installCrds } from './support/crds.ts';
-import { API, client, dropFinalizers } from './support/objects.ts';
-import { Proxy } from './support/proxy.ts';
+import { createNamespace, deleteNamespace, kubeconfigPath, kubectl, uniqueName, waitFor } from '../support/kube/index.ts';
+import { installCrds } from '../support/kube/crds.ts';
+import { API, client, dropFinalizers } from '../support/kube/objects.ts';
+import { Proxy } from '../support/kube/proxy.ts';
 
 const nodeName = uniqueName('lbn');
 const tag = nodeName;

@@ -7,19 +7,19 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Resources } from '../../src/kube/client.ts';
-import { attachDecap, cleanEnv, sterlet } from '../e2e/lib/agent.ts';
-import { createBpffsDir, type BpffsDir } from '../e2e/lib/bpffs.ts';
-import { TrafficClient } from '../e2e/lib/client.ts';
-import { ip, NODE_BIN, REPO_ROOT, run, STERLET_CLI } from '../e2e/lib/exec.ts';
-import type { ManagedProcess } from '../e2e/lib/processes.ts';
-import { startHttpServers } from '../e2e/lib/servers.ts';
-import { checkSpread } from '../e2e/lib/spread.ts';
-import { type BackendNode, Topology } from '../e2e/lib/topology.ts';
-import { createNamespace, deleteNamespace, kubeconfigPath, kubectl, waitFor } from './lib/index.ts';
-import { type InProcessController, startController } from './support/controller.ts';
-import { installCrds } from './support/crds.ts';
-import { applyObjects, backend, client, condition, dropFinalizers, pool, vip, vipStatus, waitCondition } from './support/objects.ts';
-import { Proxy } from './support/proxy.ts';
+import { attachDecap, cleanEnv, sterlet } from '../support/e2e/agent.ts';
+import { createBpffsDir, type BpffsDir } from '../support/e2e/bpffs.ts';
+import { TrafficClient } from '../support/e2e/client.ts';
+import { ip, NODE_BIN, REPO_ROOT, run, STERLET_CLI } from '../support/exec.ts';
+import type { ManagedProcess } from '../support/e2e/processes.ts';
+import { startHttpServers } from '../support/e2e/servers.ts';
+import { checkSpread } from '../support/e2e/spread.ts';
+import { type BackendNode, Topology } from '../support/e2e/topology.ts';
+import { createNamespace, deleteNamespace, kubeconfigPath, kubectl, waitFor } from '../support/kube/index.ts';
+import { type InProcessController, startController } from '../support/kube/controller.ts';
+import { installCrds } from '../support/kube/crds.ts';
+import { applyObjects, backend, client, condition, dropFinalizers, pool, vip, vipStatus, waitCondition } from '../support/kube/objects.ts';
+import { Proxy } from '../support/kube/proxy.ts';
 
 const LB2_IFACE = 'lb2a';
 let t: Topology;
@@ -41,7 +41,7 @@ async function nodeStatus(name: string): Promise<NodeStatus> {
 
 /** Runs a forwarder inside `netns`: 127.0.0.1:<API port> there -> the Unix socket -> the API server. */
 function bridgeInto(netns: string, socket: string, port: number): ManagedProcess {
-  return t.processes.start([NODE_BIN, join(REPO_ROOT, 'test/k8s/support/proxy.ts'), `127.0.0.1:${port}`, socket], {
+  return t.processes.start([NODE_BIN, join(REPO_ROOT, 'test/support/kube/proxy.ts'), `127.0.0.1:${port}`, socket], {
     name: `api-bridge ${netns}`, netns, logFile: join(t.scratch, `api-bridge-${netns}.log`),
   });
 }

@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT } from './lib/paths.ts';
+import { REPO_ROOT } from '../support/kube/paths.ts';
 
 interface Run {
   readonly code: number | null;

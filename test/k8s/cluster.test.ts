@@ -12,7 +12,7 @@ import {
   kubectlAs,
   serviceAccountToken,
   waitFor,
-} from './lib/index.ts';
+} from '../support/kube/index.ts';
 
 interface VersionInfo {
   readonly clientVersion?: { readonly gitVersion: string };

@@ -6,12 +6,12 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Resources } from '../../src/kube/client.ts';
-import { createNamespace, deleteNamespace, getJson, kubectl, waitFor } from './lib/index.ts';
-import { type InProcessController, startController } from './support/controller.ts';
-import { installCrds } from './support/crds.ts';
+import { createNamespace, deleteNamespace, getJson, kubectl, waitFor } from '../support/kube/index.ts';
+import { type InProcessController, startController } from '../support/kube/controller.ts';
+import { installCrds } from '../support/kube/crds.ts';
 import {
   applyObjects, backend, client, condition, deleteNodes, dropFinalizers, pool, randomVipNet, reportNode, vip, vipStatus, waitCondition,
-} from './support/objects.ts';
+} from '../support/kube/objects.ts';
 
 const tag = `c${process.pid}-${randomBytes(3).toString('hex')}`;
 /** VIPs here select only nodes with this label, so other tests' nodes never count. */

@@ -2,8 +2,8 @@
 // Established, and every malformed manifest of issue 4 §2 is refused by
 // `kubectl apply` with a message naming the offending field.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apply, createNamespace, deleteNamespace, getJson, kubectl } from './lib/index.ts';
-import { CRD_NAMES, installCrds } from './support/crds.ts';
+import { apply, createNamespace, deleteNamespace, getJson, kubectl } from '../support/kube/index.ts';
+import { CRD_NAMES, installCrds } from '../support/kube/crds.ts';
 
 const API = 'sterlet.dev/v1alpha1';
 let ns = '';

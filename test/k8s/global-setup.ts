@@ -7,8 +7,8 @@
 //
 // Set STERLET_KEEP_CLUSTER=1 to leave a cluster this run started running.
 import { resolve } from 'node:path';
-import { CLUSTER_SCRIPT, REPO_ROOT, TESTBIN_SCRIPT } from './lib/paths.ts';
-import { k8sGlobalSetup } from './lib/setup.ts';
+import { CLUSTER_SCRIPT, REPO_ROOT, TESTBIN_SCRIPT } from '../support/kube/paths.ts';
+import { k8sGlobalSetup } from '../support/kube/setup.ts';
 
 export default function setup(): () => void {
   return k8sGlobalSetup({ testbin: TESTBIN_SCRIPT, cluster: CLUSTER_SCRIPT, kubeconfig: resolve(REPO_ROOT, 'build/kubeconfig') });

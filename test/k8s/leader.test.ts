@@ -4,10 +4,10 @@
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Resources } from '../../src/kube/client.ts';
-import { createNamespace, deleteNamespace, kubectl, waitFor } from './lib/index.ts';
-import { spawnController } from './support/controller.ts';
-import { installCrds } from './support/crds.ts';
-import { applyObjects, backend, client, dropFinalizers, pool, randomVipNet, vip, waitCondition } from './support/objects.ts';
+import { createNamespace, deleteNamespace, kubectl, waitFor } from '../support/kube/index.ts';
+import { spawnController } from '../support/kube/controller.ts';
+import { installCrds } from '../support/kube/crds.ts';
+import { applyObjects, backend, client, dropFinalizers, pool, randomVipNet, vip, waitCondition } from '../support/kube/objects.ts';
 
 const LEASE_SECONDS = 4;
 let ns = '';

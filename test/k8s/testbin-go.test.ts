@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TESTBIN_SCRIPT } from './lib/paths.ts';
+import { TESTBIN_SCRIPT } from '../support/kube/paths.ts';
 
 const DEBIAN_GO = ['/usr/lib/go/bin/go', '/usr/lib/go-1.19/bin/go'].find((p) => existsSync(p));
 const cache = process.env['STERLET_CACHE'] ?? join(homedir(), '.cache/sterlet');

@@ -7,13 +7,13 @@
 // this file's namespaces and uses a random /24 (other files' pools never
 // admit these VIPs), and pools are deleted in afterAll whatever happened.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNamespace, deleteNamespace, getJson, kubectl, waitFor } from '../k8s/lib/index.ts';
-import { installCrds } from '../k8s/support/crds.ts';
+import { createNamespace, deleteNamespace, getJson, kubectl, waitFor } from '../support/kube/index.ts';
+import { installCrds } from '../support/kube/crds.ts';
 import {
   applyObjects, backend, condition, deleteNodes, dropFinalizers, randomVipNet, reportNode, vip, vipStatus, waitCondition,
-} from '../k8s/support/objects.ts';
-import { type ControllerProcess, startControllerProcess } from './support/controller.ts';
-import { argoHealth, createPool, deleteCreatedPools, onlyNamespaces, updatePool, vipEvents, vipJson, SETTLE_MS } from './support/tenancy.ts';
+} from '../support/kube/objects.ts';
+import { type ControllerProcess, startControllerProcess } from '../support/tenancy/controller.ts';
+import { argoHealth, createPool, deleteCreatedPools, onlyNamespaces, updatePool, vipEvents, vipJson, SETTLE_MS } from '../support/tenancy/tenancy.ts';
 
 const net = randomVipNet();
 const outside = randomVipNet();

@@ -8,20 +8,20 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Resources } from '../../src/kube/client.ts';
-import { attachDecap, cleanEnv, sterlet } from '../e2e/lib/agent.ts';
-import { type BpffsDir, createBpffsDir } from '../e2e/lib/bpffs.ts';
-import { TrafficClient } from '../e2e/lib/client.ts';
-import { NODE_BIN, REPO_ROOT, STERLET_CLI } from '../e2e/lib/exec.ts';
-import type { ManagedProcess } from '../e2e/lib/processes.ts';
-import { startHttpServers } from '../e2e/lib/servers.ts';
-import { checkSpread } from '../e2e/lib/spread.ts';
-import { Topology } from '../e2e/lib/topology.ts';
-import { createNamespace, deleteNamespace, kubeconfigPath, kubectl, waitFor } from '../k8s/lib/index.ts';
-import { installCrds } from '../k8s/support/crds.ts';
-import { applyObjects, backend, client, condition, dropFinalizers, randomVipNet, vip, vipStatus, waitCondition } from '../k8s/support/objects.ts';
-import { Proxy } from '../k8s/support/proxy.ts';
-import { type ControllerProcess, startControllerProcess } from './support/controller.ts';
-import { argoHealth, createPool, deleteCreatedPools, onlyNamespaces, updatePool, vipEvents, vipJson, SETTLE_MS } from './support/tenancy.ts';
+import { attachDecap, cleanEnv, sterlet } from '../support/e2e/agent.ts';
+import { type BpffsDir, createBpffsDir } from '../support/e2e/bpffs.ts';
+import { TrafficClient } from '../support/e2e/client.ts';
+import { NODE_BIN, REPO_ROOT, STERLET_CLI } from '../support/exec.ts';
+import type { ManagedProcess } from '../support/e2e/processes.ts';
+import { startHttpServers } from '../support/e2e/servers.ts';
+import { checkSpread } from '../support/e2e/spread.ts';
+import { Topology } from '../support/e2e/topology.ts';
+import { createNamespace, deleteNamespace, kubeconfigPath, kubectl, waitFor } from '../support/kube/index.ts';
+import { installCrds } from '../support/kube/crds.ts';
+import { applyObjects, backend, client, condition, dropFinalizers, randomVipNet, vip, vipStatus, waitCondition } from '../support/kube/objects.ts';
+import { Proxy } from '../support/kube/proxy.ts';
+import { type ControllerProcess, startControllerProcess } from '../support/tenancy/controller.ts';
+import { argoHealth, createPool, deleteCreatedPools, onlyNamespaces, updatePool, vipEvents, vipJson, SETTLE_MS } from '../support/tenancy/tenancy.ts';
 
 const net = randomVipNet();
 let t: Topology | undefined;
@@ -74,7 +74,7 @@ beforeAll(async () => {
     const api = new URL(client().server);
     const socket = join(topo.scratch, 'api.sock');
     bridge = await Proxy.listen({ path: socket }, { host: api.hostname, port: Number(api.port) });
-    await topo.processes.start([NODE_BIN, join(REPO_ROOT, 'test/k8s/support/proxy.ts'), `127.0.0.1:${api.port}`, socket], {
+    await topo.processes.start([NODE_BIN, join(REPO_ROOT, 'test/support/kube/proxy.ts'), `127.0.0.1:${api.port}`, socket], {
       name: 'api-bridge', netns: topo.lb.netns, logFile: join(topo.scratch, 'api-bridge.log'),
     }).waitForLine(/listening/, { what: 'the API bridge' });
     nodeName = `${topo.id}-lb`;

@@ -13,9 +13,9 @@ import { compile } from '../../src/compile/compile.ts';
 import { KIND_SCHEMAS } from '../../src/compile/manifests.ts';
 import type { Labels } from '../../src/api/meta.ts';
 import type { VirtualIPPool } from '../../src/api/virtual-ip-pool.ts';
-import { createNamespace, deleteNamespace, kubectl, REPO_ROOT } from '../k8s/lib/index.ts';
-import { installCrds } from '../k8s/support/crds.ts';
-import { argoHealthSnippet } from './support/tenancy.ts';
+import { createNamespace, deleteNamespace, kubectl, REPO_ROOT } from '../support/kube/index.ts';
+import { installCrds } from '../support/kube/crds.ts';
+import { argoHealthSnippet } from '../support/tenancy/tenancy.ts';
 
 const ROOT = resolve(REPO_ROOT, 'examples/gitops');
 const TEAMS = ['team-a', 'team-b'] as const;

@@ -2,11 +2,11 @@
 // namespaceSelector on labels (a label change admits or withdraws at once),
 // and the optional ports and protocols a pool allows.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNamespace, deleteNamespace, kubectl } from '../k8s/lib/index.ts';
-import { installCrds } from '../k8s/support/crds.ts';
-import { applyObjects, backend, condition, dropFinalizers, randomVipNet, vip, waitCondition } from '../k8s/support/objects.ts';
-import { type ControllerProcess, startControllerProcess } from './support/controller.ts';
-import { createPool, deleteCreatedPools, SETTLE_MS } from './support/tenancy.ts';
+import { createNamespace, deleteNamespace, kubectl } from '../support/kube/index.ts';
+import { installCrds } from '../support/kube/crds.ts';
+import { applyObjects, backend, condition, dropFinalizers, randomVipNet, vip, waitCondition } from '../support/kube/objects.ts';
+import { type ControllerProcess, startControllerProcess } from '../support/tenancy/controller.ts';
+import { createPool, deleteCreatedPools, SETTLE_MS } from '../support/tenancy/tenancy.ts';
 
 const net = randomVipNet();
 const tenantLabel = `tenancy-rules-${process.pid}`;

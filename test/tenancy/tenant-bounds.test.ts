@@ -5,11 +5,11 @@
 // boundary: only the controller may write it.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHART_TEST_VALUES, createNamespace, deleteNamespace, helm, kubectl, kubectlAs, REPO_ROOT, serviceAccountToken, waitFor } from '../k8s/lib/index.ts';
-import { installCrds } from '../k8s/support/crds.ts';
-import { backend, condition, dropFinalizers, randomVipNet, vip, vipStatus, waitCondition } from '../k8s/support/objects.ts';
-import { type ControllerProcess, startControllerProcess } from './support/controller.ts';
-import { createPool, deleteCreatedPools, onlyNamespaces, SETTLE_MS } from './support/tenancy.ts';
+import { CHART_TEST_VALUES, createNamespace, deleteNamespace, helm, kubectl, kubectlAs, REPO_ROOT, serviceAccountToken, waitFor } from '../support/kube/index.ts';
+import { installCrds } from '../support/kube/crds.ts';
+import { backend, condition, dropFinalizers, randomVipNet, vip, vipStatus, waitCondition } from '../support/kube/objects.ts';
+import { type ControllerProcess, startControllerProcess } from '../support/tenancy/controller.ts';
+import { createPool, deleteCreatedPools, onlyNamespaces, SETTLE_MS } from '../support/tenancy/tenancy.ts';
 
 const CHART = join(REPO_ROOT, 'charts/sterlet');
 const teamNet = randomVipNet();

@@ -29,7 +29,7 @@ describe('k8s global setup', () => {
     );
     writeFileSync(
       join(dir, 'setup.ts'),
-      `import { k8sGlobalSetup } from '${join(REPO, 'test/k8s/lib/setup.ts')}';\n` +
+      `import { k8sGlobalSetup } from '${join(REPO, 'test/support/kube/setup.ts')}';\n` +
         `export default () => k8sGlobalSetup({ testbin: '${testbin}', cluster: '${cluster}', kubeconfig: '${join(dir, 'kubeconfig')}' });\n`,
     );
     writeFileSync(join(dir, 'x.test.ts'), `import { it } from 'vitest';\nit('never runs', () => {});\n`);

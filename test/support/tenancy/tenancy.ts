@@ -5,8 +5,8 @@ import { spawn } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { getJson, kubectl, REPO_ROOT, uniqueName } from '../../k8s/lib/index.ts';
-import { applyObjects, pool } from '../../k8s/support/objects.ts';
+import { getJson, kubectl, REPO_ROOT, uniqueName } from '../kube/index.ts';
+import { applyObjects, pool } from '../kube/objects.ts';
 
 /** VirtualIPPools this test file created; deleteCreatedPools() removes them (call it in afterAll). */
 const created = new Set<string>();

@@ -5,10 +5,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { cleanEnv } from '../../e2e/lib/agent.ts';
-import { NODE_BIN, STERLET_CLI } from '../../e2e/lib/exec.ts';
-import { type ManagedProcess, ProcessGroup } from '../../e2e/lib/processes.ts';
-import { kubeconfigPath } from '../../k8s/lib/index.ts';
+import { cleanEnv } from '../e2e/agent.ts';
+import { NODE_BIN, STERLET_CLI } from '../exec.ts';
+import { type ManagedProcess, ProcessGroup } from '../e2e/processes.ts';
+import { kubeconfigPath } from '../kube/index.ts';
 
 export interface ControllerProcess {
   readonly proc: ManagedProcess;

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KubeClient } from '../../../src/kube/client.ts';
+import { KubeClient } from '../../src/kube/client.ts';
 
 export interface FakeApiServer {
   readonly client: KubeClient;

@@ -3,7 +3,7 @@
 // and one-shot commands (decap, stats, detach). Nothing here talks to BPF
 // directly: the e2e tests see Sterlet only the way an operator would.
 import { join } from 'node:path';
-import { NODE_BIN, run, STERLET_CLI, type RunResult } from './exec.ts';
+import { NODE_BIN, run, STERLET_CLI, type RunResult } from '../exec.ts';
 import type { ManagedProcess } from './processes.ts';
 import type { BackendNode, Topology } from './topology.ts';
 

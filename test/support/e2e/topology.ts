@@ -28,7 +28,7 @@ import {
   VIP_V6,
 } from './addressing.ts';
 import { buildXdpPass } from './bpf-build.ts';
-import { ip, run, runQuiet, sysctl } from './exec.ts';
+import { ip, run, runQuiet, sysctl } from '../exec.ts';
 import { uniqueRunId } from './names.ts';
 import { sweepStaleRuns } from './sweep.ts';
 import { ProcessGroup } from './processes.ts';

@@ -7,7 +7,7 @@
 // there, and the host sees the same pins under /sys/fs/bpf/<run id>.
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run, runQuiet } from './exec.ts';
+import { run, runQuiet } from '../exec.ts';
 import type { Topology } from './topology.ts';
 
 export interface BpffsDir {

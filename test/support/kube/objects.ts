@@ -1,7 +1,7 @@
 // Small builders and API helpers shared by the controller tests.
 import { randomBytes } from 'node:crypto';
 import { KubeClient, type KubeObject, Resources } from '../../../src/kube/client.ts';
-import { kubeconfigPath, kubectl, waitFor } from '../lib/index.ts';
+import { kubeconfigPath, kubectl, waitFor } from './index.ts';
 
 export const API = 'sterlet.dev/v1alpha1';
 

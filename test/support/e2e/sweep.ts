@@ -5,7 +5,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { run, runQuiet } from './exec.ts';
+import { run, runQuiet } from '../exec.ts';
 
 const RUN_NAME = /^stl-(\d+)-[0-9a-f]{6}(?:-|$)/;
 

@@ -4,7 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { createLogger } from '../../../src/common/log.ts';
 import { runController } from '../../../src/controller/main.ts';
-import { kubeconfigPath, REPO_ROOT } from '../lib/index.ts';
+import { kubeconfigPath, REPO_ROOT } from './index.ts';
 
 export interface InProcessController {
   stop(): Promise<void>;
@@ -43,7 +43,7 @@ export function startController(options: ControllerTestOptions): InProcessContro
   };
 }
 
-/** The controller as its own process (node test/k8s/support/controller-main.ts). */
+/** The controller as its own process (node test/support/kube/controller-main.ts). */
 export function spawnController(options: ControllerTestOptions & { identity: string; metricsPort?: number }): ChildProcess {
   const env = {
     ...process.env,
@@ -55,5 +55,5 @@ export function spawnController(options: ControllerTestOptions & { identity: str
     CTL_METRICS_ADDR: `127.0.0.1:${options.metricsPort ?? 0}`,
   };
   const node = resolve(REPO_ROOT, 'node_modules/.bin/node');
-  return spawn(node, [resolve(REPO_ROOT, 'test/k8s/support/controller-main.ts')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(node, [resolve(REPO_ROOT, 'test/support/kube/controller-main.ts')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
 }

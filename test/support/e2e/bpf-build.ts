@@ -6,7 +6,7 @@
 //   different instruction stream, not a byte-identical copy;
 // - the harness's own XDP_PASS program (test/e2e/progs).
 import { join } from 'node:path';
-import { REPO_ROOT, run } from './exec.ts';
+import { REPO_ROOT, run } from '../exec.ts';
 
 const BALANCER_OBJECT = 'build/bpf/balancer.bpf.o';
 const BALANCER_SOURCE = 'bpf/balancer.bpf.c';

@@ -1,7 +1,7 @@
 // Installs Sterlet's generated CRDs into the local control plane and waits
 // until the API server serves them (Established), so tests can create objects.
 import { resolve } from 'node:path';
-import { kubectl, REPO_ROOT, waitFor } from '../lib/index.ts';
+import { kubectl, REPO_ROOT, waitFor } from './index.ts';
 
 export const CRD_NAMES = [
   'virtualips.sterlet.dev',

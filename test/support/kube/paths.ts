@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
 
-/** Repository root (test/k8s/lib -> ../../..). */
+/** Repository root (test/support/kube -> ../../..). */
 export const REPO_ROOT: string = resolve(import.meta.dirname, '../../..');
 export const TESTBIN_SCRIPT: string = resolve(REPO_ROOT, 'scripts/testbin.sh');
 export const CLUSTER_SCRIPT: string = resolve(REPO_ROOT, 'scripts/cluster.sh');

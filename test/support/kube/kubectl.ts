@@ -1,7 +1,7 @@
 // kubectl and helm against the local control plane (build/kubeconfig), using
 // the cached binaries from scripts/testbin.sh.
 import { resolve } from 'node:path';
-import { runTool, type ToolOptions, type ToolResult } from './exec.ts';
+import { runTool, type ToolOptions, type ToolResult } from '../exec.ts';
 import { kubeconfigPath, REPO_ROOT, toolPath } from './paths.ts';
 
 /** `kubectl --kubeconfig build/kubeconfig ARGS` as the cluster admin (system:masters). */

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { AgentRunner, attachDecap, waitForApplied } from './agent.ts';
 import { createBpffsDir, type BpffsDir } from './bpffs.ts';
 import { TrafficClient } from './client.ts';
-import { REPO_ROOT, run } from './exec.ts';
+import { REPO_ROOT, run } from '../exec.ts';
 import { ManifestDir, webManifests, type BackendEntry } from './manifests.ts';
 import { startHttpServers } from './servers.ts';
 import { Topology, type BackendNode } from './topology.ts';

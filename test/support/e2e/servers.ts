@@ -2,7 +2,7 @@
 // waits until it listens, so traffic never races the server start.
 import { join } from 'node:path';
 import { TRAFFIC_CPUS } from './addressing.ts';
-import { NODE_BIN } from './exec.ts';
+import { NODE_BIN } from '../exec.ts';
 import type { ManagedProcess } from './processes.ts';
 import type { BackendNode, Topology } from './topology.ts';
 
