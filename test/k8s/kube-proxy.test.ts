@@ -23,6 +23,7 @@ import { createNamespace, deleteNamespace, kubeconfigPath, kubectl, waitFor } fr
 import { type InProcessController, startController } from '../support/kube/controller.ts';
 import { installCrds } from '../support/kube/crds.ts';
 import { applyObjects, client, dropFinalizers, pool, waitCondition } from '../support/kube/objects.ts';
+import { bridgeInto } from '../support/kube/bridge.ts';
 import { Proxy } from '../support/kube/proxy.ts';
 
 const exec = promisify(execFile);
@@ -46,12 +47,6 @@ interface Pod { readonly name: string; readonly node: BackendNode; readonly addr
 const pods: Pod[] = [];
 
 const nodeName = (n: BackendNode): string => `${tag}-${n.name}`;
-
-function bridgeInto(netns: string, socket: string, port: number): ManagedProcess {
-  return t.processes.start([NODE_BIN, join(REPO_ROOT, 'test/support/kube/proxy.ts'), `127.0.0.1:${port}`, socket], {
-    name: `api-bridge ${netns}`, netns, logFile: join(t.scratch, `api-bridge-${netns}.log`),
-  });
-}
 
 /** A "pod": its own namespace behind the node on a veth, default route via the node, an HTTP server on TARGET_PORT. */
 async function addPod(node: BackendNode, subnet: number): Promise<Pod> {
@@ -147,7 +142,7 @@ beforeAll(async () => {
     bridge = await Proxy.listen({ path: socket }, { host: api.hostname, port: Number(api.port) });
     for (const netns of [t.lb.netns, ...nodes.map((n) => n.netns)]) {
       await ip(netns, 'link', 'set', 'lo', 'up');
-      await bridgeInto(netns, socket, Number(api.port)).waitForLine(/listening/, { what: 'the API bridge' });
+      await bridgeInto(t, netns, socket, Number(api.port)).waitForLine(/listening/, { what: 'the API bridge' });
     }
     for (const n of nodes) {
       kubeProxies.push(t.processes.start([kubeProxy, '--kubeconfig', kubeconfigPath(), '--proxy-mode', 'nftables',
