@@ -106,6 +106,10 @@ bench-dataplane: setup libbpf bpf ## ns/packet of the XDP balancer per packet cl
 bench-maglev: setup ## Maglev ring build ms (65537 slots x 10..4096 backends) and disruption.
 	@npm run --silent bench:maglev
 
+.PHONY: bench-services
+bench-services: setup ## Service address allocation and EndpointSlice -> node backend mapping, µs per reconcile.
+	@npm run --silent bench:services
+
 .PHONY: bench-k8s
 bench-k8s: setup libbpf bpf ## kubectl apply -> status.compiled -> maps programmed (real agent): initial sync + p50/p99.
 	@scripts/cluster.sh up

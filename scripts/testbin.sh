@@ -8,6 +8,9 @@
 #
 #   scripts/testbin.sh          build what is missing (idempotent, quick when cached)
 #   scripts/testbin.sh --dir    print the cache directory (builds nothing)
+#   scripts/testbin.sh --kube-proxy  also build kube-proxy (same pinned Kubernetes
+#                               module, its own binary in the same cache directory,
+#                               so the others are not rebuilt)
 #   scripts/testbin.sh --go     print the Go >= 1.26 it builds with (bootstrapping it if needed)
 #
 # Go: $STERLET_GO if set, else the first of `go` on PATH and
@@ -35,9 +38,13 @@ if [[ "${1:-}" == "--dir" ]]; then
   exit 0
 fi
 
+want_proxy=0
+[[ "${1:-}" == "--kube-proxy" ]] && want_proxy=1
+
 have_all() {
   local b
   for b in kube-apiserver kube-controller-manager kubectl etcd helm; do [[ -x "$dir/$b" ]] || return 1; done
+  ((want_proxy == 0)) || [[ -x "$dir/kube-proxy" ]]
 }
 
 # Exit 0 when the go binary $1 is Go 1.26 or newer.
@@ -119,6 +126,7 @@ log="$cache/testbin/$tag.build.log"
 : >"$log"
 missing=()
 for b in kube-apiserver kubectl kube-controller-manager etcd helm; do [[ -x "$dir/$b" ]] || missing+=("$b"); done
+if ((want_proxy == 1)) && [[ ! -x "$dir/kube-proxy" ]]; then missing+=(kube-proxy); fi
 total=${#missing[@]}
 done_count=0
 say "building ${missing[*]} with $("$go" env GOVERSION): once, then cached in $dir."
@@ -164,7 +172,8 @@ wrapper() {
 # ./staging paths, so `go install` refuses it. The wrapper replaces each one
 # with its published v0.<minor>.<patch> release instead, derived from the
 # go.mod of that exact Kubernetes version.
-if [[ ! -x "$dir/kube-apiserver" || ! -x "$dir/kubectl" || ! -x "$dir/kube-controller-manager" ]]; then
+if [[ ! -x "$dir/kube-apiserver" || ! -x "$dir/kubectl" || ! -x "$dir/kube-controller-manager" ]] ||
+  { ((want_proxy == 1)) && [[ ! -x "$dir/kube-proxy" ]]; }; then
   say "fetching the k8s.io/kubernetes $K8S_VERSION module list…"
   gomod="$(cd "$work" && "$go" mod download -json "k8s.io/kubernetes@$K8S_VERSION" 2>>"$log" |
     sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",*$/\1/p')"
@@ -186,6 +195,8 @@ $godebug"
   build "$work/k8s" kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$vflags"
   build "$work/k8s" kubectl k8s.io/kubernetes/cmd/kubectl "$vflags"
   build "$work/k8s" kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "$vflags"
+  # kube-proxy for the Service e2e test (nftables mode), only when asked for.
+  if ((want_proxy == 1)); then build "$work/k8s" kube-proxy k8s.io/kubernetes/cmd/kube-proxy "$vflags"; fi
 fi
 
 # --- etcd --------------------------------------------------------------------

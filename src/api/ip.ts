@@ -172,6 +172,11 @@ export function cidrContains(cidr: ParsedCidr, ip: ParsedIp): boolean {
   return ((cidr.bytes[full] ?? 0) & mask) === ((ip.bytes[full] ?? 0) & mask);
 }
 
+/** True when every address of `inner` lies inside `outer`. */
+export function cidrWithin(inner: ParsedCidr, outer: ParsedCidr): boolean {
+  return inner.prefixLength >= outer.prefixLength && cidrContains(outer, inner);
+}
+
 /** Total order on addresses: IPv4 before IPv6, then numerically. */
 export function compareIp(a: ParsedIp, b: ParsedIp): number {
   if (a.bytes.length !== b.bytes.length) return a.bytes.length - b.bytes.length;

@@ -11,6 +11,7 @@ export const ProblemCode = {
   DUPLICATE_BACKEND: 'DUPLICATE_BACKEND',
   DUPLICATE_QUIC_SERVER_ID: 'DUPLICATE_QUIC_SERVER_ID',
   BACKEND_NOT_ALLOWED: 'BACKEND_NOT_ALLOWED',
+  BACKEND_REF_NOT_FOUND: 'BACKEND_REF_NOT_FOUND',
 } as const;
 export type ProblemCode = (typeof ProblemCode)[keyof typeof ProblemCode];
 
@@ -24,6 +25,7 @@ export const PROBLEM_REASONS = {
   DUPLICATE_BACKEND: 'DuplicateBackend',
   DUPLICATE_QUIC_SERVER_ID: 'DuplicateQuicServerId',
   BACKEND_NOT_ALLOWED: 'BackendNotAllowed',
+  BACKEND_REF_NOT_FOUND: 'BackendNotFound',
 } as const satisfies Record<ProblemCode, string>;
 
 /**

@@ -69,7 +69,23 @@ describe('VirtualIP schema', () => {
     expect(firstIssuePath(result)).toBe(path);
   });
 
-  it.each(['address', 'port', 'protocol', 'backendSelector'])('requires spec.%s', (field) => {
+  it('takes a Service as backendRef instead of a backendSelector, target Endpoints by default', () => {
+    const parsed = VirtualIP.parse(vip({ backendSelector: undefined, backendRef: { kind: 'Service', name: 'web' } }));
+    expect(parsed.spec.backendRef).toEqual({ kind: 'Service', name: 'web', target: 'Endpoints' });
+  });
+
+  it.each([
+    ['both backendSelector and backendRef', { backendRef: { kind: 'Service', name: 'web' } }, 'spec.backendRef'],
+    ['neither backendSelector nor backendRef', { backendSelector: undefined }, 'spec.backendRef'],
+    ['a backendRef to another kind', { backendSelector: undefined, backendRef: { kind: 'Deployment', name: 'web' } }, 'spec.backendRef.kind'],
+    ['an unknown backendRef target', { backendSelector: undefined, backendRef: { kind: 'Service', name: 'web', target: 'Pods' } }, 'spec.backendRef.target'],
+  ])('rejects %s at %s', (_name, spec, path) => {
+    const result = VirtualIP.safeParse(vip(spec));
+    expect(result.success).toBe(false);
+    expect(firstIssuePath(result)).toBe(path);
+  });
+
+  it.each(['address', 'port', 'protocol'])('requires spec.%s', (field) => {
     const manifest = vip({});
     delete (manifest.spec as Record<string, unknown>)[field];
     const result = VirtualIP.safeParse(manifest);
@@ -133,12 +149,19 @@ describe('VirtualIPPool schema', () => {
     const spec = { namespaceSelector: { matchLabels: { team: 'a' } }, ports: [0, 80, 443], protocols: ['TCP'] };
     expect(VirtualIPPool.safeParse(pool(spec)).success).toBe(true);
   });
+  it('accepts Service allocation inside its ranges, autoAssign true by default', () => {
+    const parsed = VirtualIPPool.parse(pool({ allocation: { addresses: ['10.200.0.128/25', '2001:db8:200::/120'] } }));
+    expect(parsed.spec.allocation).toEqual({ addresses: ['10.200.0.128/25', '2001:db8:200::/120'], autoAssign: true });
+    expect(VirtualIPPool.parse(pool({ allocation: { autoAssign: false } })).spec.allocation?.autoAssign).toBe(false);
+  });
   it.each([
     ['address without prefix', { addresses: ['10.200.0.1'] }],
     ['empty address list', { addresses: [] }],
     ['prefix too long', { backendAddresses: ['10.0.0.0/33'] }],
     ['bad protocol', { protocols: ['ICMP'] }],
     ['bad port', { ports: [70000] }],
+    ['an allocation range outside spec.addresses', { allocation: { addresses: ['10.201.0.0/28'] } }],
+    ['an allocation range wider than its pool range', { allocation: { addresses: ['10.200.0.0/23'] } }],
   ])('rejects %s', (_name, spec) => {
     expect(VirtualIPPool.safeParse(pool(spec)).success).toBe(false);
   });

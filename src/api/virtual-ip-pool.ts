@@ -2,7 +2,32 @@
 // which VIP addresses, and which backend addresses those VIPs may send to.
 // With pools in force (the controller), a VIP no pool admits is not served.
 import { z } from 'zod';
+import { cidrWithin, parseCidr } from './ip.ts';
 import { API_VERSION, cidr, conditions, labelSelector, ObjectMeta, observedGeneration, Protocol } from './meta.ts';
+
+export const POOL_ALLOCATION_DEFAULTS = { autoAssign: true } as const satisfies { autoAssign: boolean };
+
+/** Addresses this pool hands to Services of type LoadBalancer (Sterlet's loadBalancerClass). */
+export const PoolAllocation = z
+  .strictObject({
+    addresses: z
+      .array(cidr('An allocation range (IPv4 or IPv6 CIDR) inside spec.addresses.'))
+      .min(1)
+      .max(16)
+      .optional()
+      .meta({
+        description:
+          'Ranges Service addresses are allocated from, each inside one of spec.addresses (the rest of the pool stays for hand-written VirtualIPs). Omitted: all of spec.addresses. Addresses are allocated lowest first, skipping any address a VirtualIP already uses.',
+      }),
+    autoAssign: z.boolean().default(POOL_ALLOCATION_DEFAULTS.autoAssign).meta({
+      description:
+        'true: Services that ask for no particular address or pool may get one from here. false: only Services that request an address in these ranges (annotation sterlet.dev/address or spec.loadBalancerIP) or this pool (annotation sterlet.dev/pool). Default true.',
+    }),
+  })
+  .meta({ description: 'Service address allocation from this pool; omitted: the pool gives no addresses to Services.' });
+export type PoolAllocation = z.infer<typeof PoolAllocation>;
+
+const ALLOCATION_INSIDE_MESSAGE = 'every allocation.addresses range must lie inside one of spec.addresses';
 
 export const VirtualIPPoolSpec = z
   .strictObject({
@@ -35,8 +60,29 @@ export const VirtualIPPoolSpec = z
       .max(2)
       .optional()
       .meta({ description: 'Allowed VIP protocols (TCP, UDP). Omitted: both.' }),
+    allocation: PoolAllocation.optional(),
   })
-  .meta({ description: 'Desired state of an address pool.' });
+  .refine((s) => allocationInside(s.allocation?.addresses, s.addresses), { message: ALLOCATION_INSIDE_MESSAGE, path: ['allocation', 'addresses'] })
+  .meta({
+    description: 'Desired state of an address pool.',
+    'x-kubernetes-validations': [
+      {
+        // isCIDR guards keep cidr() from failing on a malformed entry (its own rule reports it).
+        rule: '!has(self.allocation) || !has(self.allocation.addresses) || self.allocation.addresses.all(a, !isCIDR(a) || self.addresses.exists(p, isCIDR(p) && cidr(p).containsCIDR(a)))',
+        message: ALLOCATION_INSIDE_MESSAGE,
+        fieldPath: '.allocation.addresses',
+        reason: 'FieldValueInvalid',
+      },
+    ],
+  });
+
+function allocationInside(ranges: readonly string[] | undefined, addresses: readonly string[]): boolean {
+  const outer = addresses.map(parseCidr);
+  return (ranges ?? []).every((text) => {
+    const inner = parseCidr(text);
+    return inner === undefined || outer.some((o) => o !== undefined && cidrWithin(inner, o));
+  });
+}
 export type VirtualIPPoolSpec = z.infer<typeof VirtualIPPoolSpec>;
 
 export const VirtualIPPoolStatus = z

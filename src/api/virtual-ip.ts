@@ -28,6 +28,26 @@ export const VIRTUAL_IP_DEFAULTS = {
   quic: boolean;
 };
 
+export const BACKEND_REF_TARGETS = ['Endpoints', 'Nodes'] as const;
+
+/** A Service in the VIP's namespace whose EndpointSlices (or the nodes hosting them) are the backends. */
+export const BackendRef = z
+  .strictObject({
+    kind: z.literal('Service').meta({ description: 'Kind of the referenced object: Service.' }),
+    name: z
+      .string()
+      .min(1)
+      .max(63)
+      .regex(/^[a-z]([-a-z0-9]*[a-z0-9])?$/, 'must be a Service name: lower-case alphanumerics and -, starting with a letter')
+      .meta({ description: 'Name of the Service in the same namespace.' }),
+    target: z.enum(BACKEND_REF_TARGETS).default('Endpoints').meta({
+      description:
+        "Endpoints: the EndpointSlice addresses themselves are the backends (pod IPs routable from the load-balancer nodes; ready = in, serving and terminating = weight 0). Nodes: the nodes' InternalIPs, whose kube-proxy DNATs to the pods (the Service's externalTrafficPolicy decides: Local = nodes with ready endpoints weighted by their count, Cluster = every ready schedulable backend node, equal weights). Default Endpoints.",
+    }),
+  })
+  .meta({ description: 'Takes the backends from a Service instead of Backend objects. Exactly one of backendSelector and backendRef.' });
+export type BackendRef = z.infer<typeof BackendRef>;
+
 export const VirtualIPSpec = z
   .strictObject({
     address: ipAddress('The virtual address clients connect to: IPv4 (10.200.0.10) or IPv6 (2001:db8::10).'),
@@ -38,8 +58,9 @@ export const VirtualIPSpec = z
       .meta({ description: 'Destination port, 1-65535; 0 serves every port of the address (a port-less VIP).' }),
     protocol: Protocol.meta({ description: 'Transport protocol: TCP or UDP.' }),
     backendSelector: labelSelector(
-      'Selects the Backends in this namespace that serve the VIP (matchLabels and matchExpressions, like a Deployment selector); an empty selector selects every Backend in the namespace.',
-    ),
+      'Selects the Backends in this namespace that serve the VIP (matchLabels and matchExpressions, like a Deployment selector); an empty selector selects every Backend in the namespace. Exactly one of backendSelector and backendRef.',
+    ).optional(),
+    backendRef: BackendRef.optional(),
     encapsulation: Encapsulation.default(VIRTUAL_IP_DEFAULTS.encapsulation).meta({
       description:
         'How packets reach backends: IPIP (IPIP, IP6IP6 or 4-in-6 by address family) or GUE (UDP encapsulation that spreads over backend RX queues). Default IPIP.',
@@ -60,6 +81,10 @@ export const VirtualIPSpec = z
       'Selects the load-balancer nodes (by Node labels) that serve this VIP. Omitted or empty: every load-balancer node.',
     ).optional(),
   })
+  .refine((s) => (s.backendSelector === undefined) !== (s.backendRef === undefined), {
+    message: 'set exactly one of backendSelector (Backends by label) and backendRef (a Service)',
+    path: ['backendRef'],
+  })
   .meta({
     description: 'Desired state of a virtual IP.',
     'x-kubernetes-validations': [
@@ -67,6 +92,12 @@ export const VirtualIPSpec = z
         rule: "!has(self.quic) || !self.quic || self.protocol == 'UDP'",
         message: 'quic: true requires protocol: UDP (QUIC runs over UDP)',
         fieldPath: '.quic',
+        reason: 'FieldValueInvalid',
+      },
+      {
+        rule: 'has(self.backendSelector) != has(self.backendRef)',
+        message: 'set exactly one of backendSelector (Backends by label) and backendRef (a Service)',
+        fieldPath: '.backendRef',
         reason: 'FieldValueInvalid',
       },
     ],

@@ -157,8 +157,8 @@ describe('compile: determinism', () => {
     for (const v of vips) {
       const id = `${v.metadata.namespace}/${v.metadata.name}`;
       const group = vips.filter((o) => o.spec.address === v.spec.address && o.spec.port === v.spec.port && o.spec.protocol === v.spec.protocol);
-      const own = backends.filter((b) => b.metadata.namespace === v.metadata.namespace && b.metadata.labels?.['app'] === v.spec.backendSelector.matchLabels?.['app']);
-      const part = compile([...group, ...(v.spec.backendSelector.matchLabels === undefined ? backends.filter((b) => b.metadata.namespace === v.metadata.namespace) : own)]);
+      const own = backends.filter((b) => b.metadata.namespace === v.metadata.namespace && b.metadata.labels?.['app'] === v.spec.backendSelector?.matchLabels?.['app']);
+      const part = compile([...group, ...(v.spec.backendSelector?.matchLabels === undefined ? backends.filter((b) => b.metadata.namespace === v.metadata.namespace) : own)]);
       expect(part.state.vips.find((x) => x.id === id), id).toEqual(full.state.vips.find((x) => x.id === id));
       expect(part.problems.filter((p) => p.virtualIP === id), id).toEqual(full.problems.filter((p) => p.virtualIP === id));
     }
@@ -319,5 +319,47 @@ describe('compile: node selection', () => {
   it('stateForNode filters a published state the same way', () => {
     const full = compile(objects).state;
     expect(stateForNode(full, { tier: 'core' })).toEqual(compile(objects, { node: { name: 'x', labels: { tier: 'core' } } }).state);
+  });
+});
+
+describe('backendRef', () => {
+  const ref = vip('svc', { backendSelector: undefined, backendRef: { kind: 'Service', name: 'web', target: 'Nodes' } });
+
+  it('compiles the backends the caller resolved, with the same family and duplicate checks as Backends', () => {
+    const seen: string[] = [];
+    const result = compile([ref, ...web3], {
+      resolveRef: (v, family) => {
+        seen.push(`${v.metadata.name}:${family}`);
+        return { backends: [
+          { name: 'node-b', address: '10.0.2.2', weight: 3 },
+          { name: 'node-a', address: '10.0.2.1', weight: 0 },
+          { name: 'node-c', address: '10.0.2.1', weight: 1 },
+        ] };
+      },
+    });
+    expect(seen).toEqual(['svc:IPv4']);
+    // Backend objects are not selected by a backendRef VIP, even with matching labels.
+    expect(result.state.vips[0]?.backends).toEqual([
+      { address: '10.0.2.1', family: 'IPv4', weight: 0, name: 'node-a' },
+      { address: '10.0.2.2', family: 'IPv4', weight: 3, name: 'node-b' },
+    ]);
+    expect(result.problems.map((p) => [p.code, p.object.name])).toEqual([['DUPLICATE_BACKEND', 'node-c']]);
+  });
+
+  it('reports a reference that does not resolve on spec.backendRef and keeps the claim', () => {
+    const later = vip('later', { backendSelector: { matchLabels: { app: 'web' } } }, { creationTimestamp: '2030-01-01T00:00:00Z' });
+    const result = compile([{ ...ref, metadata: { ...ref.metadata, creationTimestamp: '2026-01-01T00:00:00Z' } }, later, ...web3], {
+      resolveRef: () => ({ notFound: 'no such Service exists. Create it or fix spec.backendRef.name.' }),
+    });
+    expect(result.problems.map((p) => [p.virtualIP, p.code, p.field])).toEqual([
+      ['default/later', 'DUPLICATE_VIP', 'spec.address'],
+      ['default/svc', 'BACKEND_REF_NOT_FOUND', 'spec.backendRef'],
+    ]);
+    expect(result.problems[1]?.message).toContain('Service default/web');
+  });
+
+  it('says why a resolved reference has no backends', () => {
+    const result = compile([ref], { resolveRef: () => ({ backends: [], emptyBecause: 'Service default/web has no ready endpoints on a ready, schedulable node.' }) });
+    expect(result.problems).toMatchObject([{ code: 'NO_BACKENDS', field: 'spec.backendRef', message: expect.stringContaining('no ready endpoints') }]);
   });
 });

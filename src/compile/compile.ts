@@ -19,11 +19,29 @@ import { matchesSelector } from './selector.ts';
 import type { VirtualIP } from '../api/virtual-ip.ts';
 
 
+/** One backend a VIP's spec.backendRef resolved to (an endpoint address or a node address). */
+export interface RefBackend {
+  /** Pod (endpoint targetRef) or Node name, shown in status.compiled. */
+  readonly name: string;
+  readonly address: string;
+  readonly weight: number;
+}
+
+/** What the caller found behind a backendRef: backends (maybe none, with why), or why the reference does not resolve. */
+export type RefResolution =
+  | { readonly backends: readonly RefBackend[]; readonly emptyBecause?: string }
+  | { readonly notFound: string };
+
 export interface CompileOptions {
   /** Pool enforcement. Default ADMIT_ALL (standalone); the controller passes `{ mode: 'Pools', ... }`. */
   readonly admission?: Admission;
   /** Keep only VIPs whose nodeSelector selects this node (an agent compiling for itself). */
   readonly node?: { readonly name: string; readonly labels: Labels };
+  /**
+   * Resolves spec.backendRef (the controller reads Services, EndpointSlices and Nodes).
+   * Absent (standalone): a backendRef never resolves, since Services exist only in a cluster.
+   */
+  readonly resolveRef?: (vip: VirtualIP, family: ParsedIp['family']) => RefResolution;
 }
 
 export interface CompileResult {
@@ -150,6 +168,11 @@ function resolveBackends(ctx: VipContext, candidates: readonly Backend[], proble
     });
 }
 
+/** A resolved backendRef entry in the shape resolveBackends checks (family, pool range, duplicates). */
+function refBackend(namespace: string, b: RefBackend): Backend {
+  return { apiVersion: 'sterlet.dev/v1alpha1', kind: 'Backend', metadata: { name: b.name, namespace }, spec: { address: b.address, weight: b.weight } };
+}
+
 export function compile(objects: readonly CompileInput[], options: CompileOptions = {}): CompileResult {
   const admission = options.admission ?? ADMIT_ALL;
   const pools = admission.mode === 'Pools' ? preparePools(admission.pools) : [];
@@ -200,13 +223,29 @@ export function compile(objects: readonly CompileInput[], options: CompileOption
     // Recorded before backends resolve: a VIP scaled to zero is still admitted (and holds its claim).
     if (pool !== undefined) admittedBy.set(id, pool.name);
 
-    const selected = index.select(namespace, vip.spec.backendSelector);
+    const backendRef = vip.spec.backendRef;
+    let selected: Backend[];
+    let emptyBecause: string;
+    if (backendRef !== undefined) {
+      const found = options.resolveRef?.(vip, ip.family)
+        ?? { notFound: 'Services exist only in a cluster, so the standalone agent cannot resolve a backendRef. Use backendSelector with Backend objects.' };
+      if ('notFound' in found) {
+        problems.add('BACKEND_REF_NOT_FOUND', id, vipRef, 'spec.backendRef',
+          `VirtualIP ${id} is not served: spec.backendRef names Service ${namespace}/${backendRef.name}, but ${found.notFound}`);
+        continue; // the claim stays, as with no backends
+      }
+      selected = found.backends.map((b) => refBackend(namespace, b));
+      emptyBecause = found.emptyBecause ?? `Service ${namespace}/${backendRef.name} has no ready endpoints.`;
+    } else {
+      selected = index.select(namespace, vip.spec.backendSelector ?? {});
+      emptyBecause = `its backendSelector matches no Backend in namespace ${namespace}. Create Backends with matching labels or fix spec.backendSelector.`;
+    }
     const resolved = resolveBackends({ vip, id, ip, pool }, selected, problems);
     if (resolved.length === 0) {
       const why = selected.length === 0
-        ? `its backendSelector matches no Backend in namespace ${namespace}. Create Backends with matching labels or fix spec.backendSelector.`
-        : `all ${selected.length} selected Backends were left out (see their problems). Fix those Backends.`;
-      problems.add('NO_BACKENDS', id, vipRef, 'spec.backendSelector', `VirtualIP ${id} is not served: ${why}`);
+        ? emptyBecause
+        : `all ${selected.length} selected backends were left out (see their problems). Fix those backends.`;
+      problems.add('NO_BACKENDS', id, vipRef, backendRef === undefined ? 'spec.backendSelector' : 'spec.backendRef', `VirtualIP ${id} is not served: ${why}`);
       continue; // it still holds its address claim: scaling to zero does not hand the address to someone else
     }
     if (options.node !== undefined && !matchesSelector(vip.spec.nodeSelector, options.node.labels)) continue;

@@ -16,6 +16,8 @@ import { VirtualIP } from '../api/virtual-ip.ts';
 import { VirtualIPPool } from '../api/virtual-ip-pool.ts';
 import { type KubeClient, type KubeObject, objectKey, Resources } from '../kube/client.ts';
 import { Informer, type InformerHandler } from '../kube/informer.ts';
+import { SERVICE_LABEL } from './services/derive.ts';
+import { EndpointSlice, Node, Service, SERVICE_NAME_LABEL } from './services/kube-types.ts';
 import type { Enqueue } from './work.ts';
 
 
@@ -44,6 +46,8 @@ export interface ControllerCacheOptions {
   readonly log: Log;
   /** Receives every object that needs a reconcile. */
   readonly enqueue: Enqueue;
+  /** Watch Services, EndpointSlices and Nodes (default true). */
+  readonly services?: boolean;
 }
 
 export class ControllerCache {
@@ -52,7 +56,12 @@ export class ControllerCache {
   readonly pools: Informer;
   readonly nodes: Informer;
   readonly namespaces: Informer;
+  readonly services: Informer;
+  readonly endpointSlices: Informer;
+  /** Kubernetes Nodes (backend nodes of Services), not LoadBalancerNodes. */
+  readonly kubeNodes: Informer;
   readonly #enqueue: Enqueue;
+  readonly #watchServices: boolean;
   readonly #parsed = new WeakMap<KubeObject, unknown>();
   /** claim key (address|port|protocol) -> VIP keys, and the reverse. */
   readonly #claims = new Map<string, Set<string>>();
@@ -70,25 +79,139 @@ export class ControllerCache {
   readonly #vipsBySelector = new Map<string, Set<string>>();
   readonly #scanVips = new Map<string, Set<string>>();
   readonly #vipSelectorKey = new Map<string, string | undefined>();
+  /** "ns/service" -> VIP keys whose backendRef names it; VIPs whose backendRef targets Nodes. */
+  readonly #vipsByRef = new Map<string, Set<string>>();
+  readonly #vipRef = new Map<string, string>();
+  readonly #nodeTargetVips = new Set<string>();
+  /** canonical address -> VIP keys using it (any port): what Service allocation must skip. */
+  readonly #vipsByAddress = new Map<string, Set<string>>();
+  readonly #vipAddress = new Map<string, string>();
+  /** "ns/service" -> EndpointSlice keys. */
+  readonly #slicesByService = new Map<string, Set<string>>();
+  readonly #sliceService = new Map<string, string>();
+  /** Node name -> what Service backends depend on (readiness, cordon, labels, addresses). */
+  readonly #nodeDigest = new Map<string, string>();
 
   constructor(client: KubeClient, options: ControllerCacheOptions) {
     this.#enqueue = options.enqueue;
+    this.#watchServices = options.services ?? true;
     const log = options.log;
     const make = (ref: (typeof Resources)[keyof typeof Resources], onChange: InformerHandler, optional = false): Informer =>
       new Informer(client, ref, { log, onChange, optional });
     this.vips = make(Resources.virtualIP, (ev, obj, old) => this.#onVip(ev, obj, old));
     this.backends = make(Resources.backend, (ev, obj, old) => this.#onBackend(ev, obj, old));
     // Any pool change can move VIPs between pools and changes the overlaps of every pool.
-    this.pools = make(Resources.virtualIPPool, () => { this.enqueueAllVips(); this.enqueueAllPools(); });
+    // Pools also decide which addresses Services may get.
+    this.pools = make(Resources.virtualIPPool, () => { this.enqueueAllVips(); this.enqueueAllPools(); this.enqueueAllServices(); });
     this.nodes = make(Resources.loadBalancerNode, (ev, obj, old) => this.#onNode(ev, obj, old));
     this.namespaces = make(Resources.namespace, (ev, obj, old) => {
       if (ev === 'update' && sameLabels(obj.metadata.labels, old?.metadata.labels)) return;
       for (const k of this.#vipsByNs.get(obj.metadata.name) ?? []) this.#enqueue('VirtualIP', k);
     }, true); // without list/watch on namespaces, pools can still select by kubernetes.io/metadata.name
+    // Optional: without RBAC for them (services.enabled=false) the rest works as before.
+    this.services = make(Resources.service, (ev, obj, old) => this.#onService(ev, obj, old), true);
+    this.endpointSlices = make(Resources.endpointSlice, (ev, obj, old) => this.#onSlice(ev, obj, old), true);
+    this.kubeNodes = make(Resources.node, (ev, obj) => this.#onKubeNode(ev, obj), true);
   }
 
   get informers(): Informer[] {
-    return [this.vips, this.backends, this.pools, this.nodes, this.namespaces];
+    const core = [this.vips, this.backends, this.pools, this.nodes, this.namespaces];
+    return this.#watchServices ? [...core, this.services, this.endpointSlices, this.kubeNodes] : core;
+  }
+
+  #core<S extends typeof Service | typeof EndpointSlice | typeof Node>(schema: S, raw: KubeObject | undefined): z.infer<S> | undefined {
+    if (raw === undefined) return undefined;
+    const hit = this.#parsed.get(raw);
+    if (hit !== undefined) return hit instanceof z.ZodError ? undefined : (hit as z.infer<S>);
+    const parsed = schema.safeParse(raw);
+    this.#parsed.set(raw, parsed.success ? parsed.data : parsed.error);
+    return parsed.success ? (parsed.data as z.infer<S>) : undefined;
+  }
+
+  service(key: string): Service | undefined {
+    return this.#core(Service, this.services.get(key));
+  }
+
+  serviceList(): Service[] {
+    return this.services.list().map((raw) => this.#core(Service, raw)).filter((s): s is Service => s !== undefined);
+  }
+
+  /** EndpointSlices of the Service `ns/name`. */
+  slicesOf(serviceKey: string): EndpointSlice[] {
+    return [...(this.#slicesByService.get(serviceKey) ?? [])]
+      .map((k) => this.#core(EndpointSlice, this.endpointSlices.get(k)))
+      .filter((s): s is EndpointSlice => s !== undefined);
+  }
+
+  kubeNodeList(): Node[] {
+    return this.kubeNodes.list().map((raw) => this.#core(Node, raw)).filter((n): n is Node => n !== undefined);
+  }
+
+  /** Cached VirtualIPs whose spec.address is `address` (canonical), any port. */
+  vipsAt(address: string): KubeObject[] {
+    return [...(this.#vipsByAddress.get(address) ?? [])].map((k) => this.vips.get(k)).filter((v): v is KubeObject => v !== undefined);
+  }
+
+  /** Cached VirtualIPs labelled as derived from the Service `ns/name`. */
+  derivedVips(serviceKey: string): KubeObject[] {
+    const slash = serviceKey.indexOf('/');
+    const ns = serviceKey.slice(0, slash);
+    const name = serviceKey.slice(slash + 1);
+    return [...(this.#vipsByNs.get(ns) ?? [])].map((k) => this.vips.get(k)).filter((v): v is KubeObject => v !== undefined && v.metadata.labels?.[SERVICE_LABEL] === name);
+  }
+
+  enqueueAllServices(): void {
+    for (const raw of this.services.list()) this.#enqueue('Service', objectKey(raw));
+  }
+
+  #onService(ev: string, obj: KubeObject, old: KubeObject | undefined): void {
+    const key = objectKey(obj);
+    // Our own status writes change nothing we read from the spec side.
+    if (ev === 'update' && old !== undefined && serviceInputs(obj) === serviceInputs(old)) return;
+    this.#enqueue('Service', key);
+    for (const k of this.#vipsByRef.get(key) ?? []) this.#enqueue('VirtualIP', k);
+  }
+
+  #onSlice(ev: string, obj: KubeObject, old: KubeObject | undefined): void {
+    const key = objectKey(obj);
+    const ns = obj.metadata.namespace ?? DEFAULT_NAMESPACE;
+    const name = obj.metadata.labels?.[SERVICE_NAME_LABEL];
+    const before = this.#sliceService.get(key);
+    const after = ev === 'delete' || name === undefined ? undefined : `${ns}/${name}`;
+    if (before !== undefined && before !== after) indexAdd(this.#slicesByService, before, key, false);
+    if (after !== undefined) { indexAdd(this.#slicesByService, after, key, true); this.#sliceService.set(key, after); }
+    else this.#sliceService.delete(key);
+    if (ev === 'update' && old !== undefined && before === after && JSON.stringify([obj['addressType'], obj['endpoints']]) === JSON.stringify([old['addressType'], old['endpoints']])) return;
+    for (const svc of new Set([before, after])) {
+      if (svc === undefined) continue;
+      for (const k of this.#vipsByRef.get(svc) ?? []) this.#enqueue('VirtualIP', k);
+    }
+  }
+
+  #onKubeNode(ev: string, obj: KubeObject): void {
+    const name = obj.metadata.name;
+    const digest = ev === 'delete' ? undefined : nodeDigest(obj);
+    if (digest === this.#nodeDigest.get(name)) return; // heartbeats change nothing backends depend on
+    if (digest === undefined) this.#nodeDigest.delete(name);
+    else this.#nodeDigest.set(name, digest);
+    for (const k of this.#nodeTargetVips) this.#enqueue('VirtualIP', k);
+  }
+
+  #indexVipRefs(key: string, ns: string, obj: KubeObject | undefined): void {
+    const spec = obj?.['spec'] as { address?: unknown; backendRef?: { name?: unknown; target?: unknown } } | undefined;
+    const ref = typeof spec?.backendRef?.name === 'string' ? `${ns}/${spec.backendRef.name}` : undefined;
+    const before = this.#vipRef.get(key);
+    if (before !== undefined && before !== ref) indexAdd(this.#vipsByRef, before, key, false);
+    if (ref === undefined) this.#vipRef.delete(key);
+    else { indexAdd(this.#vipsByRef, ref, key, true); this.#vipRef.set(key, ref); }
+    if (ref !== undefined && spec?.backendRef?.target === 'Nodes') this.#nodeTargetVips.add(key);
+    else this.#nodeTargetVips.delete(key);
+    const ip = typeof spec?.address === 'string' ? parseIp(spec.address) : undefined;
+    const address = ip === undefined ? undefined : formatIp(ip);
+    const was = this.#vipAddress.get(key);
+    if (was !== undefined && was !== address) indexAdd(this.#vipsByAddress, was, key, false);
+    if (address === undefined) this.#vipAddress.delete(key);
+    else { indexAdd(this.#vipsByAddress, address, key, true); this.#vipAddress.set(key, address); }
   }
 
   /** Parsed object (memoised per cached version); a ZodError when it does not parse. */
@@ -114,9 +237,10 @@ export class ControllerCache {
     return keys.map((k) => this.vip(k)).filter((v): v is VirtualIP => v !== undefined);
   }
 
-  /** Backends of `namespace` the selector matches. */
+  /** Backends of `namespace` the selector matches; none without a selector (a backendRef VIP). */
   selectedBackends(namespace: string, selector: VirtualIP['spec']['backendSelector']): Backend[] {
     const out: Backend[] = [];
+    if (selector === undefined) return out;
     const first = Object.entries(selector.matchLabels ?? {})[0];
     const candidates = first === undefined
       ? this.#backendsByNs.get(namespace)
@@ -192,6 +316,10 @@ export class ControllerCache {
     }
     indexAdd(this.#vipsByNs, ns, key, ev !== 'delete');
     this.#indexVipSelector(key, ns, ev === 'delete' ? undefined : obj);
+    this.#indexVipRefs(key, ns, ev === 'delete' ? undefined : obj);
+    // A derived VirtualIP deleted or edited by hand: its Service puts it back.
+    const owner = obj.metadata.labels?.[SERVICE_LABEL] ?? old?.metadata.labels?.[SERVICE_LABEL];
+    if (owner !== undefined && (ev === 'delete' || old === undefined || !sameSpecAndMeta(obj, old))) this.#enqueue('Service', `${ns}/${owner}`);
     if (ev === 'delete') {
       // Its Backends and pool no longer count it (while deleting, the VIP reconcile does this).
       const selector = selectorOf(obj);
@@ -242,6 +370,18 @@ export class ControllerCache {
       if (before.get(id) !== after.get(id)) this.#enqueue('VirtualIP', id);
     }
   }
+}
+
+/** What a Service reconcile reads: spec, annotations, deletion. */
+function serviceInputs(obj: KubeObject): string {
+  return JSON.stringify([obj['spec'], obj.metadata.annotations ?? {}, obj.metadata.deletionTimestamp ?? null, obj.metadata.uid]);
+}
+
+function nodeDigest(obj: KubeObject): string {
+  const status = obj['status'] as { conditions?: { type?: string; status?: string }[]; addresses?: unknown } | undefined;
+  const ready = status?.conditions?.find((c) => c.type === 'Ready')?.status ?? 'Unknown';
+  const unschedulable = (obj['spec'] as { unschedulable?: boolean } | undefined)?.unschedulable === true;
+  return JSON.stringify([ready, unschedulable, Object.entries(obj.metadata.labels ?? {}).sort(), status?.addresses ?? []]);
 }
 
 function nodeEntries(node: KubeObject | undefined): Map<string, string> {

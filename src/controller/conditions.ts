@@ -33,6 +33,7 @@ export const Reason = {
   // ResolvedRefs
   Resolved: 'Resolved',
   BackendNotAllowed: PROBLEM_REASONS.BACKEND_NOT_ALLOWED,
+  BackendNotFound: PROBLEM_REASONS.BACKEND_REF_NOT_FOUND,
   BackendsExcluded: 'BackendsExcluded',
   NotAccepted: 'NotAccepted',
   // Programmed
@@ -59,6 +60,15 @@ export const EventReason = {
   ProgrammingFailed: 'ProgrammingFailed',
   Withdrawn: 'Withdrawn',
   BackendsExcluded: 'BackendsExcluded',
+  // On Services (MetalLB's names where one exists):
+  /** An address was assigned (or kept) and written to status.loadBalancer.ingress. */
+  IPAllocated: 'IPAllocated',
+  /** Warning: no address; the note starts with the allocator's reason (NoPool, PoolExhausted, AddressNotAllowed, ...). */
+  AllocationFailed: 'AllocationFailed',
+  /** The Service left Sterlet's class or type LoadBalancer; its address is free. */
+  IPReleased: 'IPReleased',
+  /** Warning: a VirtualIP with a derived name exists and belongs to someone else. */
+  VirtualIPNameTaken: 'VirtualIPNameTaken',
 } as const;
 
 export type ConditionStatus = 'True' | 'False' | 'Unknown';

@@ -12,7 +12,11 @@ import { ControllerCache } from './cache.ts';
 import { EventRecorder } from './events.ts';
 import { LeaderElector } from '../kube/leader.ts';
 import { ControllerMetrics, type MetricsServer, serveMetrics } from './metrics.ts';
+import type { LabelSelector } from '../api/meta.ts';
 import { Reconciler } from './reconcile/index.ts';
+import { DEFAULT_SERVICE_SETTINGS, SERVICE_FIELD_MANAGER } from './services/derive.ts';
+import { ServiceReconciler } from './services/reconcile.ts';
+import { refResolver } from './services/resolve.ts';
 import { type ReconcileResult, WORK_KINDS, type WorkKind } from './work.ts';
 import { WorkQueue } from './workqueue.ts';
 
@@ -35,6 +39,17 @@ export interface ControllerOptions {
   /** Re-check every VirtualIP this often as a safety net (default 600 s; node liveness is checked every 2 s). */
   readonly resyncSeconds?: number | undefined;
   readonly workers?: number | undefined;
+  /** Services of type LoadBalancer (issue 11). */
+  readonly services?: {
+    /** Default true; false ignores Services (the chart then grants no Service RBAC). */
+    readonly enabled?: boolean | undefined;
+    /** spec.loadBalancerClass served; default sterlet.dev/xdp. */
+    readonly loadBalancerClass?: string | undefined;
+    /** Also serve LoadBalancer Services without a class; default false. */
+    readonly defaultClass?: boolean | undefined;
+    /** Kubernetes Nodes that may be backends (they run decap and kube-proxy); default every node. */
+    readonly nodeSelector?: LabelSelector | undefined;
+  } | undefined;
   readonly log?: Logger | undefined;
   readonly signal?: AbortSignal | undefined;
 }
@@ -62,12 +77,20 @@ export async function runController(options: ControllerOptions = {}): Promise<vo
   const queues = Object.fromEntries(WORK_KINDS.map((k) => [k, new WorkQueue({ onDepth: () => depth() })])) as Record<WorkKind, WorkQueue>;
   const depth = (): void => { metrics.queueDepth.set(WORK_KINDS.reduce((n, k) => n + queues[k].depth, 0)); };
   const enqueue = (kind: WorkKind, key: string): void => queues[kind].add(key);
-  const cache = new ControllerCache(client, { log, enqueue });
+  const cache = new ControllerCache(client, { log, enqueue, services: options.services?.enabled ?? true });
+  const events = new EventRecorder(client, identity, log);
+  const serviceSettings = {
+    loadBalancerClass: options.services?.loadBalancerClass ?? DEFAULT_SERVICE_SETTINGS.loadBalancerClass,
+    defaultClass: options.services?.defaultClass ?? DEFAULT_SERVICE_SETTINGS.defaultClass,
+    nodeSelector: options.services?.nodeSelector,
+  };
+  const services = new ServiceReconciler({ client, cache, events, log, settings: serviceSettings, fieldManager: SERVICE_FIELD_MANAGER, enqueue });
   const reconciler = new Reconciler({
-    client, cache, metrics, log,
-    events: new EventRecorder(client, identity, log),
+    client, cache, metrics, log, events,
     enqueue,
     heartbeatTimeoutMs: (options.heartbeatTimeoutSeconds ?? 90) * 1000,
+    resolveRef: refResolver(cache, serviceSettings),
+    services,
   });
   const elect = options.leaderElect ?? true;
   let server: MetricsServer | undefined;
@@ -85,6 +108,8 @@ export async function runController(options: ControllerOptions = {}): Promise<vo
       try {
         await Promise.all(cache.informers.map((i) => i.waitForSync(leadership)));
         log.info({ vips: cache.vips.list().length, backends: cache.backends.list().length }, 'caches synced; reconciling');
+        services.rebuild();
+        cache.enqueueAllServices();
         cache.enqueueAllVips();
         cache.enqueueAllBackends();
         cache.enqueueAllPools();
@@ -92,13 +117,15 @@ export async function runController(options: ControllerOptions = {}): Promise<vo
         // Node heartbeats expire with time, not with events: re-check VIPs when the live set changes.
         const liveness = setInterval(() => { if (reconciler.livenessChanged()) cache.enqueueAllVips(); }, 2_000);
         // Level-based safety net against anything an informer could have missed.
-        const resync = setInterval(() => cache.enqueueAllVips(), (options.resyncSeconds ?? 600) * 1000);
+        const resync = setInterval(() => { cache.enqueueAllServices(); cache.enqueueAllVips(); }, (options.resyncSeconds ?? 600) * 1000);
         liveness.unref();
         resync.unref();
         try {
           const vipsPending = (): boolean => queues.VirtualIP.depth > 0;
           await Promise.all([
             runWorkers('VirtualIP', queues.VirtualIP, reconciler, metrics, log, workers, leadership),
+            // Users wait on a Service's address as on a VIP: same priority.
+            runWorkers('Service', queues.Service, reconciler, metrics, log, workers, leadership),
             runWorkers('Finalizer', queues.Finalizer, reconciler, metrics, log, workers, leadership, vipsPending),
             runWorkers('Backend', queues.Backend, reconciler, metrics, log, 1, leadership, vipsPending, BACKEND_STATUS_INTERVAL_MS),
             runWorkers('VirtualIPPool', queues.VirtualIPPool, reconciler, metrics, log, 1, leadership, vipsPending, BACKEND_STATUS_INTERVAL_MS),

@@ -88,7 +88,7 @@ export function programmedSummary(vipId: string, vip: VirtualIP, desired: Desire
 }
 
 function acceptedCondition(outcome: VipOutcome): ConditionInput {
-  const blocking = outcome.problems.find((p) => p.effect === ProblemEffect.VirtualIPExcluded && p.code !== 'NO_BACKENDS');
+  const blocking = outcome.problems.find((p) => p.effect === ProblemEffect.VirtualIPExcluded && p.code !== 'NO_BACKENDS' && p.code !== 'BACKEND_REF_NOT_FOUND');
   if (blocking !== undefined) {
     return { type: ConditionType.Accepted, status: 'False', reason: blocking.reason, message: blocking.message };
   }
@@ -99,7 +99,7 @@ function acceptedCondition(outcome: VipOutcome): ConditionInput {
 function resolvedRefsCondition(outcome: VipOutcome, accepted: boolean): ConditionInput {
   const type = ConditionType.ResolvedRefs;
   if (!accepted) return { type, status: 'Unknown', reason: Reason.NotAccepted, message: 'backends are not resolved for a VirtualIP that is not accepted' };
-  const none = outcome.problems.find((p) => p.code === 'NO_BACKENDS');
+  const none = outcome.problems.find((p) => p.code === 'NO_BACKENDS' || p.code === 'BACKEND_REF_NOT_FOUND');
   if (none !== undefined) return { type, status: 'False', reason: none.reason, message: none.message };
   const backends = outcome.desired?.backends ?? [];
   const active = backends.filter((b) => b.weight > 0).length;
@@ -121,7 +121,7 @@ function kstatusConditions(accepted: ConditionInput, resolved: ConditionInput, p
   if (accepted.status !== 'True') {
     return [ready('False', accepted.reason, accepted.message), { type: ConditionType.Stalled, status: 'True', reason: accepted.reason, message: accepted.message }];
   }
-  if (resolved.reason === Reason.NoBackends) {
+  if (resolved.reason === Reason.NoBackends || resolved.reason === Reason.BackendNotFound) {
     return [ready('False', resolved.reason, resolved.message), { type: ConditionType.Stalled, status: 'True', reason: resolved.reason, message: resolved.message }];
   }
   if (programmed.status === 'True') return [ready('True', Reason.Ready, programmed.message)];

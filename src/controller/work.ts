@@ -2,9 +2,10 @@
 // queue and handler, so routing never looks inside a key.
 
 /** Kinds of work; Finalizer adds the finalizer to a VirtualIP (after VIP status, before bookkeeping). */
-export type WorkKind = 'VirtualIP' | 'Finalizer' | 'Backend' | 'VirtualIPPool';
+export type WorkKind = 'VirtualIP' | 'Finalizer' | 'Backend' | 'VirtualIPPool' | 'Service';
 
-export const WORK_KINDS: readonly WorkKind[] = ['VirtualIP', 'Finalizer', 'Backend', 'VirtualIPPool'];
+/** Service: a Service of type LoadBalancer (address, status, derived VirtualIPs). */
+export const WORK_KINDS: readonly WorkKind[] = ['VirtualIP', 'Finalizer', 'Backend', 'VirtualIPPool', 'Service'];
 
 /** Queues the object `key` (namespace/name, or name for cluster-scoped kinds) for `kind`. */
 export type Enqueue = (kind: WorkKind, key: string) => void;

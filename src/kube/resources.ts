@@ -29,5 +29,7 @@ export const Resources = {
   lease: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true },
   event: { group: 'events.k8s.io', version: 'v1', plural: 'events', kind: 'Event', namespaced: true },
   node: { group: '', version: 'v1', plural: 'nodes', kind: 'Node', namespaced: false },
+  service: { group: '', version: 'v1', plural: 'services', kind: 'Service', namespaced: true },
+  endpointSlice: { group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', kind: 'EndpointSlice', namespaced: true },
   namespace: { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false },
 } as const satisfies Record<string, ResourceRef>;

@@ -83,6 +83,22 @@ describe('chart RBAC at run time', () => {
     expect(controllerLog).not.toMatch(/forbidden/i);
   });
 
+  it('gives the controller read access to Services, EndpointSlices and Nodes, and writes only Service status', async () => {
+    const ctl = `${system}:${fullname}-controller`;
+    for (const verb of ['list', 'watch']) {
+      for (const kind of ['services', 'endpointslices.discovery.k8s.io', 'nodes']) expect(await canI(ctl, verb, kind, '--all-namespaces'), `${verb} ${kind}`).toBe(true);
+    }
+    expect(await canI(ctl, 'patch', 'services', '--subresource=status', '-n', apps)).toBe(true);
+    expect(await canI(ctl, 'patch', 'services', '-n', apps)).toBe(false);
+    expect(await canI(ctl, 'update', 'services', '-n', apps)).toBe(false);
+    expect(await canI(ctl, 'patch', 'nodes')).toBe(false);
+    expect(await canI(ctl, 'create', 'endpointslices.discovery.k8s.io', '-n', apps)).toBe(false);
+    // The derived VirtualIPs, one per Service port.
+    expect(await canI(ctl, 'create', 'virtualips.sterlet.dev', '-n', apps)).toBe(true);
+    expect(await canI(ctl, 'delete', 'virtualips.sterlet.dev', '-n', apps)).toBe(true);
+    expect(await canI(ctl, 'get', 'secrets', '-n', apps)).toBe(false);
+  });
+
   it('gives the agent what it calls and nothing a tenant owns', async () => {
     const agent = `${system}:${fullname}-agent`;
     expect(await canI(agent, 'list', 'virtualips.sterlet.dev', '--all-namespaces')).toBe(true);

@@ -19,6 +19,7 @@ import { createNamespace, deleteNamespace, kubeconfigPath, kubectl, waitFor } fr
 import { type InProcessController, startController } from '../support/kube/controller.ts';
 import { installCrds } from '../support/kube/crds.ts';
 import { applyObjects, backend, client, condition, dropFinalizers, pool, vip, vipStatus, waitCondition } from '../support/kube/objects.ts';
+import { bridgeInto } from '../support/kube/bridge.ts';
 import { Proxy } from '../support/kube/proxy.ts';
 
 const LB2_IFACE = 'lb2a';
@@ -37,13 +38,6 @@ interface NodeStatus { interface?: string; xdpMode?: string; programId?: number;
 
 async function nodeStatus(name: string): Promise<NodeStatus> {
   return ((await client().get(Resources.loadBalancerNode, name))['status'] ?? {}) as NodeStatus;
-}
-
-/** Runs a forwarder inside `netns`: 127.0.0.1:<API port> there -> the Unix socket -> the API server. */
-function bridgeInto(netns: string, socket: string, port: number): ManagedProcess {
-  return t.processes.start([NODE_BIN, join(REPO_ROOT, 'test/support/kube/proxy.ts'), `127.0.0.1:${port}`, socket], {
-    name: `api-bridge ${netns}`, netns, logFile: join(t.scratch, `api-bridge-${netns}.log`),
-  });
 }
 
 function startAgent(name: string, netns: string, iface: string, gatewayMac: string): ManagedProcess {
@@ -95,7 +89,7 @@ beforeAll(async () => {
     for (const l of ['lo', LB2_IFACE, 'lb2b']) await ip(lb2, 'link', 'set', l, 'up');
     for (const netns of [t.lb.netns, lb2]) {
       await ip(netns, 'link', 'set', 'lo', 'up');
-      await bridgeInto(netns, socket, Number(api.port)).waitForLine(/listening/, { what: 'the API bridge' });
+      await bridgeInto(t, netns, socket, Number(api.port)).waitForLine(/listening/, { what: 'the API bridge' });
     }
     startAgent(`${tag}-lb1`, t.lb.netns, t.lb.iface, await t.gatewayMac());
     startAgent(`${tag}-lb2`, lb2, LB2_IFACE, '02:00:00:00:00:02');

@@ -68,7 +68,7 @@ describe('CRDs', () => {
     { name: 'quicServerId as text', manifest: backend({ quicServerId: 'seven' }), field: /spec\.quicServerId/ },
     { name: 'missing address', manifest: without(vip({}), 'address'), field: /spec\.address/ },
     { name: 'missing protocol', manifest: without(vip({}), 'protocol'), field: /spec\.protocol/ },
-    { name: 'missing backendSelector', manifest: without(vip({}), 'backendSelector'), field: /spec\.backendSelector/ },
+    { name: 'neither backendSelector nor backendRef', manifest: without(vip({}), 'backendSelector'), field: /spec\.backendRef: Invalid value: set exactly one of backendSelector/ },
     { name: 'missing backend address', manifest: without(backend({}), 'address'), field: /spec\.address/ },
     { name: 'unknown VIP field', manifest: vip({ adress: '10.0.0.1' }), field: /spec\.adress/ },
     { name: 'unknown Backend field', manifest: backend({ wieght: 2 }), field: /spec\.wieght/ },

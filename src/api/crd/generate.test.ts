@@ -68,7 +68,7 @@ describe('generated CRDs', () => {
 
   it('VirtualIP carries the validation kubectl apply must enforce', () => {
     const spec = versionOf('virtualips').schema.openAPIV3Schema.properties.spec as Json;
-    expect(spec.required).toEqual(['address', 'port', 'protocol', 'backendSelector']);
+    expect(spec.required).toEqual(['address', 'port', 'protocol']);
     expect(spec.properties.address['x-kubernetes-validations'][0].rule).toBe('isIP(self)');
     expect(spec.properties.address.maxLength).toBe(45);
     expect(spec.properties.port).toMatchObject({ type: 'integer', minimum: 0, maximum: 65535 });

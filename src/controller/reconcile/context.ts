@@ -4,7 +4,7 @@
 // liveness, and the one status writer.
 
 import type { Log } from '../../common/log.ts';
-import { compile } from '../../compile/compile.ts';
+import { compile, type CompileOptions } from '../../compile/compile.ts';
 import type { LoadBalancerNode } from '../../api/load-balancer-node.ts';
 import { DEFAULT_NAMESPACE } from '../../api/meta.ts';
 import type { VirtualIP } from '../../api/virtual-ip.ts';
@@ -24,6 +24,8 @@ export interface ReconcileContext {
   readonly enqueue: Enqueue;
   /** A node whose agent has not reported for this long no longer counts. */
   readonly heartbeatMs: number;
+  /** Resolves spec.backendRef (Services); absent: a backendRef VIP is reported as unresolvable. */
+  readonly resolveRef?: CompileOptions['resolveRef'];
 }
 
 export function vipId(vip: VirtualIP): string {
@@ -38,6 +40,7 @@ export function vipOutcome(ctx: ReconcileContext, vip: VirtualIP): VipOutcome {
   const selected = cache.selectedBackends(vip.metadata.namespace ?? DEFAULT_NAMESPACE, vip.spec.backendSelector);
   const result = compile([...(group.some((v) => v === vip) ? group : [...group, vip]), ...selected], {
     admission: { mode: 'Pools', pools: cache.poolList(), namespaceLabels: cache.namespaceLabels() },
+    ...(ctx.resolveRef === undefined ? {} : { resolveRef: ctx.resolveRef }),
   });
   return {
     desired: result.state.vips.find((v) => v.id === id),

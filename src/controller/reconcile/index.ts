@@ -16,6 +16,8 @@ export { FIELD_MANAGER } from './finalizer.ts';
 export interface ReconcilerOptions extends Omit<ReconcileContext, 'heartbeatMs'> {
   /** A node whose agent has not reported for this long no longer counts (default 90 s). */
   readonly heartbeatTimeoutMs?: number;
+  /** Services of type LoadBalancer (services/reconcile.ts); absent: Service work is dropped. */
+  readonly services?: { reconcile(key: string): Promise<ReconcileResult> };
 }
 
 export class Reconciler {
@@ -26,7 +28,7 @@ export class Reconciler {
   #liveNodes = '';
 
   constructor(options: ReconcilerOptions) {
-    const { heartbeatTimeoutMs, ...rest } = options;
+    const { heartbeatTimeoutMs, services, ...rest } = options;
     this.#ctx = { ...rest, heartbeatMs: heartbeatTimeoutMs ?? 90_000 };
     const ctx = this.#ctx;
     this.#handlers = {
@@ -34,6 +36,7 @@ export class Reconciler {
       Finalizer: (key) => reconcileFinalizer(ctx, key),
       Backend: (key) => reconcileBackend(ctx, key),
       VirtualIPPool: (key) => reconcilePool(ctx, key),
+      Service: (key) => services?.reconcile(key) ?? Promise.resolve({}),
     };
   }
 

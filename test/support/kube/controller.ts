@@ -3,7 +3,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { createLogger } from '../../../src/common/log.ts';
-import { runController } from '../../../src/controller/main.ts';
+import { type ControllerOptions, runController } from '../../../src/controller/main.ts';
 import { kubeconfigPath, REPO_ROOT } from './index.ts';
 
 export interface InProcessController {
@@ -17,6 +17,7 @@ export interface ControllerTestOptions {
   readonly heartbeatTimeoutSeconds?: number;
   readonly resyncSeconds?: number;
   readonly identity?: string;
+  readonly services?: ControllerOptions['services'];
 }
 
 export function startController(options: ControllerTestOptions): InProcessController {
@@ -30,6 +31,8 @@ export function startController(options: ControllerTestOptions): InProcessContro
     heartbeatTimeoutSeconds: options.heartbeatTimeoutSeconds,
     resyncSeconds: options.resyncSeconds,
     identity: options.identity,
+    // Other test files' Services are not ours: a class per test file, or none.
+    services: options.services ?? { enabled: false },
     metricsAddr: '127.0.0.1:0',
     log,
     signal: ac.signal,

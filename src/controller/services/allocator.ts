@@ -1,0 +1,239 @@
+// Service address allocation from VirtualIPPool spec.allocation. One
+// allocator per leader, and every decision (read what is free, record it) is
+// synchronous, so concurrent Service reconciles can never pick the same
+// address. Deterministic: pools by name, ranges in order, lowest free address
+// first. Ownership is rebuilt from Service status and the derived VirtualIPs
+// when a replica becomes leader.
+import { cidrContains, formatCidr, formatIp, type IpFamily, isGlobalUnicast, parseCidr, parseIp, type ParsedCidr, type ParsedIp } from '../../api/ip.ts';
+import type { Protocol } from '../../api/meta.ts';
+import type { PoolAdmission, PreparedPool } from '../../compile/pools.ts';
+import { matchesSelector } from '../../compile/selector.ts';
+
+export const AllocationReason = {
+  InvalidAddress: 'InvalidAddress',
+  AddressInUse: 'AddressInUse',
+  AddressNotAllowed: 'AddressNotAllowed',
+  PoolNotFound: 'PoolNotFound',
+  PoolNotAllowed: 'PoolNotAllowed',
+  NoPool: 'NoPool',
+  PoolExhausted: 'PoolExhausted',
+} as const;
+export type AllocationReason = (typeof AllocationReason)[keyof typeof AllocationReason];
+
+export interface AllocationRequest {
+  /** namespace/name of the Service. */
+  readonly service: string;
+  readonly namespace: string;
+  /** A requested address and the field it came from (annotation or spec.loadBalancerIP). */
+  readonly address?: { readonly value: string; readonly field: string } | undefined;
+  /** A requested pool (annotation sterlet.dev/pool). */
+  readonly pool?: string | undefined;
+  readonly family: IpFamily;
+  readonly ports: readonly { readonly port: number; readonly protocol: Protocol }[];
+}
+
+export interface Allocation {
+  readonly address: string;
+  readonly pool: string;
+}
+
+export interface AllocationFailure {
+  readonly reason: AllocationReason;
+  /** Field of the Service at fault. */
+  readonly field: string;
+  readonly message: string;
+}
+
+export interface AllocationContext {
+  readonly pools: readonly PreparedPool[];
+  readonly admission: PoolAdmission;
+  /** Who else uses an address (a VirtualIP not derived from this Service), or undefined. */
+  readonly usedBy: (address: string, service: string) => string | undefined;
+}
+
+/** The allocation ranges of a pool (spec.allocation.addresses, else spec.addresses); none without spec.allocation. */
+function ranges(pool: PreparedPool): ParsedCidr[] {
+  const allocation = pool.source.spec.allocation;
+  if (allocation === undefined) return [];
+  if (allocation.addresses === undefined) return [...pool.addresses];
+  return allocation.addresses.map(parseCidr).filter((c): c is ParsedCidr => c !== undefined);
+}
+
+/** Why a pool may not serve this Service (namespace, ports, protocols), or undefined. */
+function refusal(pool: PreparedPool, req: AllocationRequest, admission: PoolAdmission): string | undefined {
+  const spec = pool.source.spec;
+  const labels = admission.namespaceLabels.get(req.namespace) ?? { 'kubernetes.io/metadata.name': req.namespace };
+  if (!matchesSelector(spec.namespaceSelector, labels)) return `${pool.name}: namespace ${req.namespace} not selected`;
+  const badPort = req.ports.find((p) => spec.ports !== undefined && !spec.ports.includes(p.port));
+  if (badPort !== undefined) return `${pool.name}: port ${badPort.port} not in ${spec.ports?.join(', ')}`;
+  const badProto = req.ports.find((p) => spec.protocols !== undefined && !spec.protocols.includes(p.protocol));
+  if (badProto !== undefined) return `${pool.name}: protocol ${badProto.protocol} not in ${spec.protocols?.join(', ')}`;
+  return undefined;
+}
+
+function toBig(bytes: Uint8Array): bigint {
+  let n = 0n;
+  for (const b of bytes) n = (n << 8n) | BigInt(b);
+  return n;
+}
+
+function fromBig(n: bigint, family: IpFamily): ParsedIp {
+  const bytes = new Uint8Array(family === 'IPv4' ? 4 : 16);
+  for (let i = bytes.length - 1; i >= 0; i--) {
+    bytes[i] = Number(n & 0xffn);
+    n >>= 8n;
+  }
+  return { family, bytes };
+}
+
+/** Addresses of a range in order; the IPv4 network/broadcast and IPv6 subnet-router addresses are skipped. */
+function* addressesOf(range: ParsedCidr): Generator<string> {
+  const bits = range.family === 'IPv4' ? 32 : 128;
+  const size = 1n << BigInt(bits - range.prefixLength);
+  const base = toBig(range.bytes);
+  const first = size > 2n ? 1n : 0n;
+  const last = range.family === 'IPv4' && size > 2n ? size - 2n : size - 1n;
+  for (let i = first; i <= last; i++) {
+    const ip = fromBig(base + i, range.family);
+    if (isGlobalUnicast(ip)) yield formatIp(ip);
+  }
+}
+
+/** The first pool (by name) whose allocation ranges hold `address`: rebuilding ownership after a restart. */
+export function poolFor(address: string, pools: readonly PreparedPool[]): string | undefined {
+  const ip = parseIp(address);
+  if (ip === undefined) return undefined;
+  return pools.find((p) => ranges(p).some((r) => cidrContains(r, ip)))?.name;
+}
+
+export class AddressAllocator {
+  readonly #owner = new Map<string, string>();
+  readonly #of = new Map<string, Allocation>();
+
+  addressOf(service: string): Allocation | undefined {
+    return this.#of.get(service);
+  }
+
+  ownerOf(address: string): string | undefined {
+    return this.#owner.get(address);
+  }
+
+  /** Records an allocation; false when another Service already holds the address. */
+  record(service: string, allocation: Allocation): boolean {
+    const owner = this.#owner.get(allocation.address);
+    if (owner !== undefined && owner !== service) return false;
+    this.release(service);
+    this.#owner.set(allocation.address, service);
+    this.#of.set(service, allocation);
+    return true;
+  }
+
+  release(service: string): Allocation | undefined {
+    const had = this.#of.get(service);
+    if (had === undefined) return undefined;
+    this.#of.delete(service);
+    if (this.#owner.get(had.address) === service) this.#owner.delete(had.address);
+    return had;
+  }
+
+  get size(): number {
+    return this.#of.size;
+  }
+
+  /**
+   * The Service's address: its current one while the request and the pools
+   * still allow it, else a new one (recorded before returning), else why not.
+   * A failed change keeps what the Service holds (`kept`): a bad edit never
+   * takes a working address away; pool admission still gates its VirtualIPs.
+   */
+  claim(req: AllocationRequest, ctx: AllocationContext): Allocation | (AllocationFailure & { readonly kept?: Allocation }) {
+    const current = this.#of.get(req.service);
+    if (current !== undefined && this.#stillValid(current, req, ctx)) return current;
+    const result = req.address === undefined ? this.#pick(req, ctx) : this.#requested(req, req.address, ctx);
+    if ('address' in result) {
+      this.record(req.service, result);
+      return result;
+    }
+    return current === undefined ? result : { ...result, kept: current };
+  }
+
+  #taken(address: string, req: AllocationRequest, ctx: AllocationContext): string | undefined {
+    const owner = this.#owner.get(address);
+    if (owner !== undefined && owner !== req.service) return `Service ${owner}`;
+    return ctx.usedBy(address, req.service);
+  }
+
+  #stillValid(current: Allocation, req: AllocationRequest, ctx: AllocationContext): boolean {
+    const requested = req.address === undefined ? undefined : parseIp(req.address.value);
+    if (req.address !== undefined && (requested === undefined || formatIp(requested) !== current.address)) return false;
+    if (req.pool !== undefined && req.pool !== current.pool) return false;
+    const pool = ctx.pools.find((p) => p.name === current.pool);
+    const ip = parseIp(current.address);
+    if (pool === undefined || ip === undefined || (req.address === undefined && ip.family !== req.family)) return false;
+    return ranges(pool).some((r) => cidrContains(r, ip)) && refusal(pool, req, ctx.admission) === undefined
+      && ctx.usedBy(current.address, req.service) === undefined;
+  }
+
+  #requested(req: AllocationRequest, requested: { value: string; field: string }, ctx: AllocationContext): Allocation | AllocationFailure {
+    const ip = parseIp(requested.value);
+    if (ip === undefined || !isGlobalUnicast(ip)) {
+      return { reason: AllocationReason.InvalidAddress, field: requested.field, message: `${requested.field} is "${requested.value}", which is not a unicast IPv4 or IPv6 address. Set it to an address such as 10.200.0.10, or remove it to get one allocated.` };
+    }
+    const address = formatIp(ip);
+    const holder = this.#taken(address, req, ctx);
+    if (holder !== undefined) {
+      return { reason: AllocationReason.AddressInUse, field: requested.field, message: `${requested.field} asks for ${address}, which ${holder} already uses; an address is never shared by two Services. Ask for another address or remove ${requested.field}.` };
+    }
+    const reasons: string[] = [];
+    for (const pool of ctx.pools) {
+      if (req.pool !== undefined && pool.name !== req.pool) continue;
+      const inside = ranges(pool).filter((r) => cidrContains(r, ip));
+      if (inside.length === 0) continue;
+      const why = refusal(pool, req, ctx.admission);
+      if (why === undefined) return { address, pool: pool.name };
+      reasons.push(why);
+    }
+    const detail = reasons.length > 0 ? reasons.join('; ') : `it is outside the allocation ranges of every VirtualIPPool${req.pool === undefined ? '' : ` named ${req.pool}`}`;
+    return { reason: AllocationReason.AddressNotAllowed, field: requested.field, message: `${requested.field} asks for ${address}, but no VirtualIPPool allocates it to namespace ${req.namespace} (${detail}). Ask for an address from a pool's spec.allocation ranges that selects this namespace, or ask a cluster admin to extend one.` };
+  }
+
+  #pick(req: AllocationRequest, ctx: AllocationContext): Allocation | AllocationFailure {
+    let candidates: PreparedPool[];
+    if (req.pool !== undefined) {
+      const pool = ctx.pools.find((p) => p.name === req.pool);
+      if (pool === undefined) {
+        return { reason: AllocationReason.PoolNotFound, field: 'metadata.annotations[sterlet.dev/pool]', message: `annotation sterlet.dev/pool names VirtualIPPool ${req.pool}, which does not exist. Name an existing pool or remove the annotation.` };
+      }
+      const why = pool.source.spec.allocation === undefined ? `${pool.name} has no spec.allocation, so it gives no addresses to Services` : refusal(pool, req, ctx.admission);
+      if (why !== undefined) {
+        return { reason: AllocationReason.PoolNotAllowed, field: 'metadata.annotations[sterlet.dev/pool]', message: `annotation sterlet.dev/pool names VirtualIPPool ${req.pool}, which this Service may not use (${why}). Name a pool that selects namespace ${req.namespace}, or remove the annotation.` };
+      }
+      candidates = [pool];
+    } else {
+      const reasons: string[] = [];
+      candidates = [];
+      for (const pool of ctx.pools) {
+        const allocation = pool.source.spec.allocation;
+        if (allocation === undefined) continue;
+        if (!allocation.autoAssign) { reasons.push(`${pool.name}: autoAssign is false`); continue; }
+        const why = refusal(pool, req, ctx.admission);
+        if (why === undefined) candidates.push(pool);
+        else reasons.push(why);
+      }
+      if (candidates.length === 0) {
+        const detail = reasons.length > 0 ? reasons.join('; ') : 'no VirtualIPPool has spec.allocation';
+        return { reason: AllocationReason.NoPool, field: 'spec.loadBalancerClass', message: `no VirtualIPPool allows namespace ${req.namespace} to allocate Service addresses (${detail}). A cluster admin must add spec.allocation to a pool whose namespaceSelector selects this namespace.` };
+      }
+    }
+    const inFamily = candidates.flatMap((pool) => ranges(pool).filter((r) => r.family === req.family).map((range) => ({ pool, range })));
+    if (inFamily.length === 0) {
+      return { reason: AllocationReason.NoPool, field: 'spec.ipFamilies', message: `the Service is ${req.family}, but no VirtualIPPool it may use (${candidates.map((p) => p.name).join(', ')}) has ${req.family} allocation ranges. Ask for the other family or have a cluster admin add ${req.family} ranges.` };
+    }
+    for (const { pool, range } of inFamily) {
+      for (const address of addressesOf(range)) {
+        if (this.#taken(address, req, ctx) === undefined) return { address, pool: pool.name };
+      }
+    }
+    return { reason: AllocationReason.PoolExhausted, field: 'spec.loadBalancerClass', message: `every ${req.family} address of VirtualIPPool ${[...new Set(inFamily.map((c) => c.pool.name))].join(', ')} (${inFamily.map((c) => formatCidr(c.range)).join(', ')}) is in use. Delete an unused Service or ask a cluster admin to extend spec.allocation.` };
+  }
+}
