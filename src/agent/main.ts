@@ -4,7 +4,7 @@
 // agent and leaves the dataplane attached and programmed.
 
 import { trimHeap } from '../libbpf/libc.ts';
-import { errorText, isSterletError } from '../common/errors.ts';
+import { errorText, isSterletError, SterletError } from '../common/errors.ts';
 import { encodeSettings, u32, type Settings } from './dataplane/codec.ts';
 import { LAYOUT_VERSION, secondsToAtime } from './dataplane/layout.ts';
 import type { BalancerSizes } from './dataplane/loader.ts';
@@ -23,6 +23,8 @@ import { fileSource } from './sources/file.ts';
 import type { NodeFacts } from './sources/kubernetes.ts';
 import type { DesiredStateSource } from './sources/types.ts';
 import type { XdpMode } from '../libbpf/xdp.ts';
+import type { Announcer } from './announce/announcer.ts';
+import { nodeAnnouncer, type AnnounceOptions } from './announce/node.ts';
 
 /** Where desired state comes from: manifests on disk, or the cluster. */
 export type AgentSourceOptions =
@@ -51,6 +53,8 @@ export interface AgentOptions {
   readonly resyncMs: number;
   /** /metrics, /healthz and /readyz; absent = no endpoint. */
   readonly metrics?: { readonly host: string; readonly port: number } | undefined;
+  /** Announce VIPs through a BGP speaker (standalone only for now). */
+  readonly announce?: AnnounceOptions | undefined;
   readonly log: Log;
 }
 
@@ -149,6 +153,19 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     options.metrics === undefined
       ? undefined
       : await startEndpoints({ ...options.metrics, registry: metrics.registry, ready: () => runtime.ready, signal });
+  const announcer = announcerFor(options, { ifindex: env.link.ifindex, programId: dataplane.programId, runtime });
+  // Aborting stops the agent; when it announces, it first withdraws its routes
+  // and keeps forwarding for the drain time, so routers move the flows to
+  // other nodes (same Maglev ring, same backends) before it goes.
+  const stop = new AbortController();
+  const onAbort = (): void => {
+    if (announcer === undefined) return stop.abort();
+    const drainMs = options.announce?.drainMs ?? 0;
+    log.info({ drainSeconds: drainMs / 1000 }, 'draining: withdrawing VIP routes, still forwarding');
+    void announcer.drain().finally(() => setTimeout(() => stop.abort(), drainMs));
+  };
+  if (signal.aborted) onAbort();
+  else signal.addEventListener('abort', onAbort, { once: true });
   log.info(
     {
       interface: options.interface,
@@ -158,16 +175,30 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
       cpus: cpus.map((c) => `${c.cpu}@node${c.node}`),
       source: source.name,
       metrics: server?.url,
+      bgpSpeaker: options.announce?.speaker,
     },
     'agent started',
   );
   try {
-    await runtime.run(signal);
+    await Promise.all([runtime.run(stop.signal), announcer?.run(stop.signal)]);
   } finally {
     await server?.close();
     dataplane.close();
   }
   log.info({}, 'agent stopped');
+}
+
+function announcerFor(
+  options: AgentOptions,
+  dataplane: { ifindex: number; programId: number; runtime: AgentRuntime },
+): Announcer | undefined {
+  if (options.announce === undefined) return undefined;
+  if (options.source.kind !== 'manifests') {
+    throw new SterletError('BGP_CLUSTER_MODE_UNSUPPORTED', 'announcing VIPs is supported by the standalone agent only', {
+      fix: 'run with --manifests (BGPPeer manifests beside the VirtualIPs), or drop --bgp-speaker',
+    });
+  }
+  return nodeAnnouncer({ announce: options.announce, interface: options.interface, manifests: options.source.path, log: options.log, ...dataplane });
 }
 
 async function openSource(
