@@ -87,4 +87,91 @@ describe('BGP announcement and ECMP (BIRD router, two agents with gobgpd)', () =
       figures['headline final'] = final;
     }
   });
+
+  it('XDP program found detached on a node: its route is withdrawn; a restarted agent re-attaches and announces again', async () => {
+    const lb1 = w.nodes[0]!;
+    const from = lb1.agent.process.mark();
+    await ip(lb1.lb.netns, 'link', 'set', 'dev', lb1.lb.iface, 'xdpdrv', 'off');
+    figures['withdrawn after XDP detach ms'] = await waitForNextHops(w.t.router.netns, w.prefix, only(w.nodes[1]!.lb.address), 5000);
+    await lb1.agent.process.waitForLine(/"reasons":\["Detached"\].*VIP route withdrawn|VIP route withdrawn.*"Detached"/, { from, what: 'the withdrawal naming Detached' });
+    await lb1.agent.stop();
+    await waitForApplied(lb1.agent.start(), 0, { timeoutMs: 60_000 });
+    await waitForNextHops(w.t.router.netns, w.prefix, both(w), 15_000);
+  });
+
+  it('kill -9 of an agent withdraws nothing and traffic keeps flowing; the next agent adopts the routes without a withdrawal', async () => {
+    const lb1 = w.nodes[0]!;
+    const client = await StreamClient.start(w.t, 40);
+    try {
+      expect((await client.waitAnswering()).answering).toBe(40);
+      await lb1.agent.kill9();
+      // Watch the FIB for 3 s (a third of the hold time): both next hops stay.
+      for (let i = 0; i < 30; i++) {
+        expect(both(w)(await fibNextHops(w.t.router.netns, w.prefix))).toBe(true);
+        await sleep(100);
+      }
+      const back = lb1.agent.start();
+      await waitForApplied(back, 0, { timeoutMs: 60_000 });
+      for (let i = 0; i < 20; i++) {
+        expect(both(w)(await fibNextHops(w.t.router.netns, w.prefix))).toBe(true);
+        await sleep(100);
+      }
+      expect(back.output().filter((l) => l.includes('VIP route withdrawn'))).toEqual([]);
+      const s = await client.stats();
+      figures['kill -9 and restart'] = { broken: s.broken, maxStallMs: s.maxStallMs };
+      expect(s.broken, JSON.stringify(s.reasons)).toBe(0);
+    } finally {
+      await client.stop();
+    }
+  });
+
+  it('a restarted speaker (gobgpd killed) is configured and re-announced by the running agent', async () => {
+    const lb1 = w.nodes[0]!;
+    const from = lb1.agent.process.mark();
+    await w.restartSpeaker(lb1);
+    await lb1.agent.process.waitForLine(/starting BGP/, { from, timeoutMs: 10_000, what: 'the speaker being reconfigured' });
+    figures['re-announced after speaker restart ms'] = await waitForNextHops(w.t.router.netns, w.prefix, both(w), 20_000);
+  });
+
+  it('VIP deleted: withdrawn from both nodes', async () => {
+    await w.program(false);
+    figures['withdrawn after VIP delete ms (from both applied)'] = await waitForNextHops(w.t.router.netns, w.prefix, (hops) => hops.length === 0, 5000);
+  });
 });
+
+describe('baseline: the same ECMP change with different rings on the two nodes', () => {
+  let w: EcmpWorld;
+  const baseline: Record<string, unknown> = {};
+
+  beforeAll(async () => {
+    // 65537 vs 65521 slots: same backends, different Maglev permutations.
+    w = await createEcmpWorld({ ringSizes: [65537, 65521] });
+    await waitForNextHops(w.t.router.netns, w.prefix, both(w));
+  }, 300_000);
+
+  afterAll(async () => {
+    console.log(`bgp-ecmp baseline figures: ${JSON.stringify(baseline)}`);
+    await w?.t.destroy();
+  });
+
+  it('connections moved by the withdrawal break (measured, so the 0 above is against something)', async () => {
+    const [lb1, lb2] = w.nodes as [EcmpWorld['nodes'][0], EcmpWorld['nodes'][0]];
+    const client = await StreamClient.start(w.t, CONNECTIONS);
+    try {
+      expect((await client.waitAnswering()).answering).toBe(CONNECTIONS);
+      const tx0 = await txTo(w);
+      await sleep(1000);
+      const tx1 = await txTo(w);
+      const onLb1Packets = (tx1[0] ?? 0) - (tx0[0] ?? 0);
+      await lb1.agent.stop();
+      await waitForNextHops(w.t.router.netns, w.prefix, only(lb2.lb.address), 5000);
+      await sleep(3000);
+      const s = await client.stats();
+      baseline['broken after graceful stop'] = { broken: s.broken, of: CONNECTIONS, reasons: s.reasons, lb1PacketsPerSecondBefore: onLb1Packets };
+      expect(s.broken).toBeGreaterThan(0);
+    } finally {
+      await client.stop();
+    }
+  });
+});
+
