@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Announcer } from '../../src/agent/announce/announcer.ts';
 import { goBgpSpeaker, type Speaker } from '../../src/agent/announce/gobgp.ts';
 import type { AnnounceInput } from '../../src/agent/announce/routes.ts';
-import type { DesiredVip } from '../../src/agent/model.ts';
+import type { DesiredVip } from '../../src/agent/plan/model.ts';
 import { freePort, gobgpDir, startGobgpd } from './lib/bgp.ts';
 import { ProcessGroup, type ManagedProcess } from './lib/processes.ts';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { DesiredVip } from '../model.ts';
+import type { DesiredVip } from '../plan/model.ts';
 import { communityValue, diffRoutes, planRoutes, type AnnounceInput } from './routes.ts';
 
 function vip(id: string, address: string, opts: { port?: number; weights?: number[]; revision?: string; announcement?: DesiredVip['announcement'] } = {}): DesiredVip {
