@@ -4,7 +4,7 @@
 // agent and leaves the dataplane attached and programmed.
 
 import { trimHeap } from '../libbpf/libc.ts';
-import { errorText, isSterletError, SterletError } from '../common/errors.ts';
+import { errorText, isSterletError } from '../common/errors.ts';
 import { encodeSettings, u32, type Settings } from './dataplane/codec.ts';
 import { LAYOUT_VERSION, secondsToAtime } from './dataplane/layout.ts';
 import type { BalancerSizes } from './dataplane/loader.ts';
@@ -25,6 +25,7 @@ import type { DesiredStateSource } from './sources/types.ts';
 import type { XdpMode } from '../libbpf/xdp.ts';
 import type { Announcer } from './announce/announcer.ts';
 import { nodeAnnouncer, type AnnounceOptions } from './announce/node.ts';
+import { manifestPeers } from './announce/peers.ts';
 
 /** Where desired state comes from: manifests on disk, or the cluster. */
 export type AgentSourceOptions =
@@ -53,7 +54,7 @@ export interface AgentOptions {
   readonly resyncMs: number;
   /** /metrics, /healthz and /readyz; absent = no endpoint. */
   readonly metrics?: { readonly host: string; readonly port: number } | undefined;
-  /** Announce VIPs through a BGP speaker (standalone only for now). */
+  /** Announce VIPs through a BGP speaker (peers from BGPPeer manifests or objects). */
   readonly announce?: AnnounceOptions | undefined;
   readonly log: Log;
 }
@@ -153,7 +154,8 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     options.metrics === undefined
       ? undefined
       : await startEndpoints({ ...options.metrics, registry: metrics.registry, ready: () => runtime.ready, signal });
-  const announcer = announcerFor(options, { ifindex: env.link.ifindex, programId: dataplane.programId, runtime });
+  const announcing = await announcerFor(options, { ifindex: env.link.ifindex, programId: dataplane.programId, runtime });
+  const announcer = announcing?.announcer;
   // Aborting stops the agent; when it announces, it first withdraws its routes
   // and keeps forwarding for the drain time, so routers move the flows to
   // other nodes (same Maglev ring, same backends) before it goes.
@@ -180,7 +182,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     'agent started',
   );
   try {
-    await Promise.all([runtime.run(stop.signal), announcer?.run(stop.signal)]);
+    await Promise.all([runtime.run(stop.signal), announcing?.run(stop.signal)]);
   } finally {
     await server?.close();
     dataplane.close();
@@ -188,17 +190,29 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   log.info({}, 'agent stopped');
 }
 
-function announcerFor(
+interface Announcing {
+  readonly announcer: Announcer;
+  /** Whatever else must run beside it (the BGPPeer informers in cluster mode). */
+  run(signal: AbortSignal): Promise<void>;
+}
+
+async function announcerFor(
   options: AgentOptions,
   dataplane: { ifindex: number; programId: number; runtime: AgentRuntime },
-): Announcer | undefined {
-  if (options.announce === undefined) return undefined;
-  if (options.source.kind !== 'manifests') {
-    throw new SterletError('BGP_CLUSTER_MODE_UNSUPPORTED', 'announcing VIPs is supported by the standalone agent only', {
-      fix: 'run with --manifests (BGPPeer manifests beside the VirtualIPs), or drop --bgp-speaker',
-    });
+): Promise<Announcing | undefined> {
+  const announce = options.announce;
+  if (announce === undefined) return undefined;
+  const base = { announce, interface: options.interface, log: options.log, ...dataplane };
+  if (options.source.kind === 'manifests') {
+    const announcer = nodeAnnouncer({ ...base, peers: manifestPeers(options.source.path) });
+    return { announcer, run: (signal) => announcer.run(signal) };
   }
-  return nodeAnnouncer({ announce: options.announce, interface: options.interface, manifests: options.source.path, log: options.log, ...dataplane });
+  const { KubeClient } = await import('../kube/client.ts');
+  const { clusterPeers } = await import('./announce/cluster-peers.ts');
+  const nodeName = options.source.nodeName;
+  const peers = clusterPeers({ client: KubeClient.create({ kubeconfig: options.source.kubeconfig, userAgent: `sterlet-agent/${nodeName}` }), nodeName, log: options.log });
+  const announcer = nodeAnnouncer({ ...base, peers: () => peers.peers(), onStatus: (status) => void peers.report(status) });
+  return { announcer, run: async (signal) => void (await Promise.all([peers.run(signal), announcer.run(signal)])) };
 }
 
 async function openSource(

@@ -87,9 +87,7 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
     announce: announceOptions(f),
     log,
   };
-  if (options.announce !== undefined && options.source.kind !== 'manifests') {
-    throw new UsageError('--bgp-speaker works with --manifests only (for now)', 'put BGPPeer manifests beside the VirtualIPs and run standalone, or drop --bgp-speaker');
-  }
+
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
   await runAgent(options, controller.signal);

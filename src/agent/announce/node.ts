@@ -6,9 +6,8 @@ import { networkInterfaces } from 'node:os';
 import { SterletError } from '../../common/errors.ts';
 import { xdpQuery } from '../../libbpf/xdp.ts';
 import type { AgentRuntime, Log } from '../runtime.ts';
-import { Announcer } from './announcer.ts';
-import { goBgpSpeaker } from './gobgp.ts';
-import { manifestPeers } from './peers.ts';
+import { Announcer, type AnnouncerStatus } from './announcer.ts';
+import { goBgpSpeaker, type SpeakerPeer } from './gobgp.ts';
 
 export interface AnnounceOptions {
   /** HOST:PORT of gobgpd's gRPC API. */
@@ -29,8 +28,9 @@ export interface NodeAnnouncerOptions {
   readonly interface: string;
   readonly ifindex: number;
   readonly programId: number;
-  /** Standalone: the manifests path holding the BGPPeer objects. */
-  readonly manifests: string;
+  /** The sessions to hold: BGPPeer manifests (standalone) or objects (cluster). */
+  readonly peers: () => Promise<readonly SpeakerPeer[] | undefined>;
+  readonly onStatus?: ((status: AnnouncerStatus) => void) | undefined;
   readonly runtime: AgentRuntime;
   readonly log: Log;
 }
@@ -43,7 +43,8 @@ export function nodeAnnouncer(o: NodeAnnouncerOptions): Announcer {
   return new Announcer({
     speaker: goBgpSpeaker({ address: o.announce.speaker, ...(o.announce.protoDir === undefined ? {} : { protoDir: o.announce.protoDir }) }),
     global: { routerId: o.announce.routerId ?? routerIdOf(o.interface), listenPort: o.announce.listenPort, asn: o.announce.asn },
-    peers: manifestPeers(o.manifests),
+    peers: o.peers,
+    ...(o.onStatus === undefined ? {} : { onStatus: o.onStatus }),
     state: () => {
       const { runtime } = o;
       if (!runtime.ready && performance.now() - started < FIRST_APPLY_GRACE_MS) return undefined;
