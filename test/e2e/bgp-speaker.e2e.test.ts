@@ -121,11 +121,13 @@ describe('Announcer (real gobgpd)', () => {
     expect((await speaker.routes()).map((r) => r.prefix)).toEqual(['10.200.0.10/32']);
   });
 
-  it('a new announcer before the first apply leaves the routes alone (kill -9 of the agent); drain withdraws them all', async () => {
+  it('a new announcer before the first apply leaves the routes and the session alone (kill -9 of the agent); drain withdraws them all', async () => {
     state = undefined;
     const b = announcer();
+    const before = lines.length;
     await b.tick();
     expect((await speaker.routes()).map((r) => r.prefix)).toEqual(['10.200.0.10/32']);
+    expect(lines.slice(before).filter((l) => l.includes('BGP session'))).toEqual([]);
     const web = vip('default/web', '10.200.0.10');
     state = { ready: true, attached: true, desired: [web], programmed: new Map([[web.id, 'r1']]) };
     await b.drain();
@@ -133,5 +135,21 @@ describe('Announcer (real gobgpd)', () => {
     expect(b.status.held.get('default/web')).toBe('Draining');
     // Sessions stay up while draining, so the withdrawal reaches the routers.
     expect((await speaker.peers()).map((p) => p.address)).toEqual(['192.0.2.254']);
+  });
+
+  it('re-creates a session whose settings changed (hold time), and removes one no BGPPeer names any more', async () => {
+    let peers = [peer];
+    const c = new Announcer({ speaker, global: { routerId: '192.0.2.1', listenPort: -1 }, peers: async () => peers, state: () => undefined, log });
+    await c.tick();
+    const before = lines.length;
+    peers = [{ ...peer, holdTimeSeconds: 30 }];
+    await c.tick();
+    expect(lines.slice(before).filter((l) => l.includes('BGP session'))).toEqual([
+      expect.stringContaining('BGP session settings changed; re-creating it'),
+      expect.stringContaining('BGP session configured'),
+    ]);
+    peers = [];
+    await c.tick();
+    expect(await speaker.peers()).toEqual([]);
   });
 });

@@ -76,7 +76,9 @@ export class Announcer {
     const { speaker, log } = this.#o;
     try {
       await this.#readPeers();
-      const asn = this.#o.global.asn ?? this.#wantedPeers?.[0]?.localAsn;
+      const running = await speaker.global();
+      // With no BGPPeer left, a running speaker keeps its ASN so the sessions and routes can still be removed.
+      const asn = this.#o.global.asn ?? this.#wantedPeers?.[0]?.localAsn ?? running?.asn;
       if (asn === undefined) {
         if (!this.#noPeers) log.warn({}, 'no BGPPeer applies to this node and no --bgp-asn: not starting BGP');
         this.#noPeers = true;
@@ -84,7 +86,6 @@ export class Announcer {
       }
       this.#noPeers = false;
       const global: SpeakerGlobal = { asn, routerId: this.#o.global.routerId, listenPort: this.#o.global.listenPort };
-      const running = await speaker.global();
       if (running === undefined) {
         log.info({ asn, routerId: global.routerId }, 'BGP speaker has no configuration (new or restarted): starting BGP');
         await speaker.start(global);
@@ -123,6 +124,8 @@ export class Announcer {
   }
 
   #wantedPeers: readonly SpeakerPeer[] | undefined;
+  /** Peer address -> the settings this agent configured (JSON). */
+  readonly #configured = new Map<string, string>();
   #noPeers = false;
   #peerError: string | undefined;
 
@@ -144,19 +147,27 @@ export class Announcer {
     const wanted = this.#wantedPeers;
     if (wanted === undefined) return have;
     const byAddress = new Map(wanted.map((p) => [p.address, p]));
+    // Sessions the speaker lost (it restarted) are configured again below.
+    for (const address of [...this.#configured.keys()]) if (!have.some((p) => p.address === address)) this.#configured.delete(address);
     let changed = false;
     for (const peer of have) {
       const want = byAddress.get(peer.address);
-      if (want === undefined || want.peerAsn !== peer.peerAsn) {
+      // A session this agent has not configured (a previous agent did, before
+      // a restart) is kept when its ASN matches: restarting resets no session.
+      const configured = this.#configured.get(peer.address) ?? (want === undefined ? undefined : JSON.stringify(want));
+      if (want === undefined || want.peerAsn !== peer.peerAsn || configured !== JSON.stringify(want)) {
         await speaker.deletePeer(peer.address);
-        log.info({ peer: peer.address }, 'BGP session removed');
+        this.#configured.delete(peer.address);
+        log.info({ peer: peer.address }, want === undefined ? 'BGP session removed' : 'BGP session settings changed; re-creating it');
         changed = true;
+      } else {
+        this.#configured.set(peer.address, configured);
       }
     }
-    const kept = new Set(have.filter((p) => byAddress.get(p.address)?.peerAsn === p.peerAsn).map((p) => p.address));
     for (const peer of wanted) {
-      if (kept.has(peer.address)) continue;
+      if (this.#configured.has(peer.address)) continue;
       await speaker.addPeer(peer);
+      this.#configured.set(peer.address, JSON.stringify(peer));
       log.info({ peer: peer.address, peerAsn: peer.peerAsn, localAsn: peer.localAsn, holdTimeSeconds: peer.holdTimeSeconds }, 'BGP session configured');
       changed = true;
     }
