@@ -150,16 +150,16 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
       ),
     (err) => log.warn({ err: errorText(err) }, 'reading dataplane counters failed'),
   );
-  const server =
-    options.metrics === undefined
-      ? undefined
-      : await startEndpoints({ ...options.metrics, registry: metrics.registry, ready: () => runtime.ready, signal });
-  const announcing = await announcerFor(options, { ifindex: env.link.ifindex, programId: dataplane.programId, runtime });
-  const announcer = announcing?.announcer;
   // Aborting stops the agent; when it announces, it first withdraws its routes
   // and keeps forwarding for the drain time, so routers move the flows to
   // other nodes (same Maglev ring, same backends) before it goes.
   const stop = new AbortController();
+  const server =
+    options.metrics === undefined
+      ? undefined
+      : await startEndpoints({ ...options.metrics, registry: metrics.registry, ready: () => runtime.ready, signal: stop.signal });
+  const announcing = await announcerFor(options, { ifindex: env.link.ifindex, programId: dataplane.programId, runtime });
+  const announcer = announcing?.announcer;
   const onAbort = (): void => {
     if (announcer === undefined) return stop.abort();
     const drainMs = options.announce?.drainMs ?? 0;

@@ -6,7 +6,7 @@
 // for the next agent to adopt.
 
 import { errorText } from '../../common/errors.ts';
-import type { Log } from '../runtime.ts';
+import type { Log } from '../../common/log.ts';
 import type { PeerStatus, Route, RouteFamily, Speaker, SpeakerGlobal, SpeakerPeer } from './gobgp.ts';
 import { diffRoutes, planRoutes, type AnnounceInput, type VipGate } from './routes.ts';
 

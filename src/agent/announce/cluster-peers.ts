@@ -9,7 +9,7 @@ import { API_VERSION } from '../../api/meta.ts';
 import { errorText } from '../../common/errors.ts';
 import { KubeClient, Resources, type KubeObject } from '../../kube/client.ts';
 import { Informer } from '../../kube/informer.ts';
-import type { Log } from '../runtime.ts';
+import type { Log } from '../../common/log.ts';
 import type { AnnouncerStatus } from './announcer.ts';
 import type { SpeakerPeer } from './gobgp.ts';
 import { peersFor } from './peers.ts';

@@ -5,7 +5,8 @@
 import { networkInterfaces } from 'node:os';
 import { SterletError } from '../../common/errors.ts';
 import { xdpQuery } from '../../libbpf/xdp.ts';
-import type { AgentRuntime, Log } from '../runtime.ts';
+import type { Log } from '../../common/log.ts';
+import type { AgentRuntime } from '../runtime.ts';
 import { Announcer, type AnnouncerStatus } from './announcer.ts';
 import { goBgpSpeaker, type SpeakerPeer } from './gobgp.ts';
 
