@@ -94,7 +94,8 @@ export class Announcer {
       }
       const peers = await this.#reconcilePeers();
       const families = new Set<RouteFamily>(this.#wantedPeers?.flatMap((p) => p.families) ?? []);
-      const state = this.#o.state();
+      // Draining withdraws even before the first apply (SIGTERM right after a restart).
+      const state = this.#o.state() ?? (this.#draining ? { ready: false, attached: false, desired: [], programmed: new Map<string, string | undefined>() } : undefined);
       let announced: string[] = [];
       let held = new Map<string, VipGate>();
       if (state !== undefined) {
