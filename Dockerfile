@@ -30,7 +30,7 @@ RUN PATH="/src/node_modules/.bin:$PATH" npm run build \
 # Same script as the tests (scripts/gobgp.sh): module checksum-verified by Go.
 FROM golang:1.26-bookworm AS gobgp
 WORKDIR /src
-COPY scripts/gobgp.sh ./scripts/
+COPY scripts/gobgp.sh scripts/testbin.sh ./scripts/
 RUN STERLET_CACHE=/cache scripts/gobgp.sh && mv /cache/gobgp/v3.37.0 /gobgp
 
 # --- runtime: Node 24, libelf, zlib, libbpf.so, BPF objects, dist/ -----------
