@@ -7,11 +7,11 @@
 // nodes build the same Maglev ring and pick the same backend without sharing
 // a connection table. The baseline repeats it with different rings.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ip } from './lib/exec.ts';
-import { fibNextHops, waitForNextHops } from './lib/bgp.ts';
-import { createEcmpWorld, type EcmpWorld } from './lib/ecmp-world.ts';
-import { StreamClient, type StreamStats } from './lib/stream.ts';
-import { waitForApplied } from './lib/agent.ts';
+import { ip } from '../support/exec.ts';
+import { fibNextHops, waitForNextHops } from '../support/e2e/bgp.ts';
+import { createEcmpWorld, type EcmpWorld } from '../support/e2e/ecmp-world.ts';
+import { StreamClient, type StreamStats } from '../support/e2e/stream.ts';
+import { waitForApplied } from '../support/e2e/agent.ts';
 
 const CONNECTIONS = 100;
 const figures: Record<string, unknown> = {};

@@ -10,8 +10,8 @@ import { Announcer } from '../../src/agent/announce/announcer.ts';
 import { goBgpSpeaker, type Speaker } from '../../src/agent/announce/gobgp.ts';
 import type { AnnounceInput } from '../../src/agent/announce/routes.ts';
 import type { DesiredVip } from '../../src/agent/plan/model.ts';
-import { freePort, gobgpDir, startGobgpd } from './lib/bgp.ts';
-import { ProcessGroup, type ManagedProcess } from './lib/processes.ts';
+import { freePort, gobgpDir, startGobgpd } from '../support/e2e/bgp.ts';
+import { ProcessGroup, type ManagedProcess } from '../support/e2e/processes.ts';
 
 const group = new ProcessGroup();
 let scratch = '';

@@ -7,18 +7,18 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Resources } from '../../src/kube/client.ts';
-import { attachDecap, cleanEnv } from '../e2e/lib/agent.ts';
-import { birdConfig, startBird, startGobgpd, waitForNextHops } from '../e2e/lib/bgp.ts';
-import { createBpffsDir, type BpffsDir } from '../e2e/lib/bpffs.ts';
-import { ip, NODE_BIN, REPO_ROOT, STERLET_CLI } from '../e2e/lib/exec.ts';
-import type { ManagedProcess } from '../e2e/lib/processes.ts';
-import { startHttpServers } from '../e2e/lib/servers.ts';
-import { Topology } from '../e2e/lib/topology.ts';
-import { createNamespace, deleteNamespace, kubeconfigPath, kubectl, waitFor } from './lib/index.ts';
-import { type InProcessController, startController } from './support/controller.ts';
-import { installCrds } from './support/crds.ts';
-import { API, applyObjects, backend, client, dropFinalizers, pool, vip } from './support/objects.ts';
-import { Proxy } from './support/proxy.ts';
+import { attachDecap, cleanEnv } from '../support/e2e/agent.ts';
+import { birdConfig, startBird, startGobgpd, waitForNextHops } from '../support/e2e/bgp.ts';
+import { createBpffsDir, type BpffsDir } from '../support/e2e/bpffs.ts';
+import { ip, NODE_BIN, REPO_ROOT, STERLET_CLI } from '../support/exec.ts';
+import type { ManagedProcess } from '../support/e2e/processes.ts';
+import { startHttpServers } from '../support/e2e/servers.ts';
+import { Topology } from '../support/e2e/topology.ts';
+import { createNamespace, deleteNamespace, kubeconfigPath, kubectl, waitFor } from '../support/kube/index.ts';
+import { type InProcessController, startController } from '../support/kube/controller.ts';
+import { installCrds } from '../support/kube/crds.ts';
+import { API, applyObjects, backend, client, dropFinalizers, pool, vip } from '../support/kube/objects.ts';
+import { Proxy } from '../support/kube/proxy.ts';
 
 let t: Topology;
 let bpffs: BpffsDir;
@@ -64,7 +64,7 @@ beforeAll(async () => {
     const socket = join(t.scratch, 'api.sock');
     bridge = await Proxy.listen({ path: socket }, { host: api.hostname, port: Number(api.port) });
     await ip(t.lb.netns, 'link', 'set', 'lo', 'up');
-    await t.processes.start([NODE_BIN, join(REPO_ROOT, 'test/k8s/support/proxy.ts'), `127.0.0.1:${api.port}`, socket], {
+    await t.processes.start([NODE_BIN, join(REPO_ROOT, 'test/support/kube/proxy.ts'), `127.0.0.1:${api.port}`, socket], {
       name: 'api-bridge', netns: t.lb.netns, logFile: join(t.scratch, 'api-bridge.log'),
     }).waitForLine(/listening/, { what: 'the API bridge' });
     agent = t.processes.start([NODE_BIN, STERLET_CLI, 'agent',

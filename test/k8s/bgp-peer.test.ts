@@ -4,8 +4,8 @@
 // is kept by the status subresource, merged per node, and shown by the
 // printer columns.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apply, getJson, kubectl } from './lib/index.ts';
-import { installCrds } from './support/crds.ts';
+import { apply, getJson, kubectl } from '../support/kube/index.ts';
+import { installCrds } from '../support/kube/crds.ts';
 
 const API = 'sterlet.dev/v1alpha1';
 const NAME = `tor-${String(process.pid)}`;

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { REPO_ROOT, ip } from './exec.ts';
+import { REPO_ROOT, ip } from '../exec.ts';
 import type { ManagedProcess, ProcessGroup } from './processes.ts';
 
 /** The cached gobgpd (built by scripts/gobgp.sh, which the suite's make target runs). */

@@ -10,7 +10,7 @@ import { stringify } from 'yaml';
 import { AgentRunner, attachDecap, waitForApplied } from './agent.ts';
 import { birdConfig, gobgpDir, startBird, startGobgpd } from './bgp.ts';
 import { createBpffsDir } from './bpffs.ts';
-import { REPO_ROOT, sysctl } from './exec.ts';
+import { REPO_ROOT, sysctl } from '../exec.ts';
 import { webManifests } from './manifests.ts';
 import type { ManagedProcess } from './processes.ts';
 import { startHttpServers } from './servers.ts';

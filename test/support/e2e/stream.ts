@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { TRAFFIC_CPUS } from './addressing.ts';
-import { NODE_BIN } from './exec.ts';
+import { NODE_BIN } from '../exec.ts';
 import type { ManagedProcess } from './processes.ts';
 import type { Topology } from './topology.ts';
 
