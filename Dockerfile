@@ -26,6 +26,13 @@ COPY src ./src
 RUN PATH="/src/node_modules/.bin:$PATH" npm run build \
  && npm prune --omit=dev
 
+# --- gobgp: the pinned BGP speaker (sidecar) and its API's .proto files ------
+# Same script as the tests (scripts/gobgp.sh): module checksum-verified by Go.
+FROM golang:1.26-bookworm AS gobgp
+WORKDIR /src
+COPY scripts/gobgp.sh scripts/testbin.sh ./scripts/
+RUN STERLET_CACHE=/cache scripts/gobgp.sh && mv /cache/gobgp/v3.37.0 /gobgp
+
 # --- runtime: Node 24, libelf, zlib, libbpf.so, BPF objects, dist/ -----------
 FROM node:24-bookworm-slim AS runtime
 RUN apt-get update \
@@ -36,6 +43,8 @@ COPY --from=build /src/build/libbpf/lib/libbpf.so.1* /usr/local/lib/sterlet/
 COPY --from=build /src/build/bpf/ ./build/bpf/
 COPY --from=build /src/dist/ ./dist/
 COPY --from=build /src/node_modules/ ./node_modules/
+# gobgpd for the chart's speaker sidecar (bgp.enabled) and the .proto files the agent loads.
+COPY --from=gobgp /gobgp/ ./gobgp/
 COPY package.json ./
 # libbpf is found at /usr/local/lib/sterlet (the adapter's second candidate)
 # and the BPF objects at build/bpf beside dist/, as in a checkout.

@@ -67,7 +67,7 @@ demo: build testbin ## The whole system locally: apiserver, controller, agent (X
 
 ##@ Test
 .PHONY: test test-unit test-bpf test-e2e
-test: build testbin ## Run every test suite (unit, BPF fixtures, e2e, Kubernetes, Helm); ends with "N passed, N failed, N skipped".
+test: build testbin gobgp ## Run every test suite (unit, BPF fixtures, e2e, Kubernetes, Helm); ends with "N passed, N failed, N skipped".
 	@rm -f build/test-results.json; status=0; npm test --silent || status=$$?; \
 	if [[ -f build/test-results.json ]]; then $(NODE) scripts/test-summary.ts build/test-results.json || status=1; \
 	else echo "no test report was written: the run stopped before its tests (the first error above says why)" >&2; ((status)) || status=1; fi; \
@@ -79,7 +79,7 @@ test-unit: setup ## Pure-logic unit tests only.
 test-bpf: setup libbpf bpf ## BPF_PROG_TEST_RUN fixture suite only.
 	@npm run --silent test:bpf
 
-test-e2e: setup libbpf bpf ## Network-namespace end-to-end tests (real TCP through the XDP balancer).
+test-e2e: setup libbpf bpf gobgp ## Network-namespace end-to-end tests (real TCP through the XDP balancer).
 	@npm run --silent test:e2e
 
 .PHONY: test-tenancy
@@ -87,7 +87,10 @@ test-tenancy: setup libbpf bpf testbin ## Pools, tenant bounds, GitOps example, 
 	@npm exec --silent -- vitest run --project k8s test/tenancy/
 
 ##@ Local Kubernetes
-.PHONY: testbin cluster-up cluster-down
+.PHONY: testbin gobgp cluster-up cluster-down
+gobgp: ## Build and cache the pinned gobgpd/gobgp and their .proto files (~/.cache/sterlet/gobgp), for BGP announcement.
+	@scripts/gobgp.sh
+
 testbin: ## Build and cache kube-apiserver, kube-controller-manager, kubectl, etcd, helm (~/.cache/sterlet/testbin).
 	@scripts/testbin.sh
 

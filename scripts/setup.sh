@@ -8,11 +8,12 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 # gcc + libc6-dev: the Makefile asks `gcc -dumpmachine` for the include path and
 # libbpf builds with them; npm: `npm ci` below (it brings the pinned Node 24);
 # golang-go: Debian's Go 1.19, only used by testbin.sh to fetch the pinned Go
-# 1.26 toolchain module; openssl: cluster.sh keys; python3: a test holds a port
-# bound but not listening; util-linux: flock, setsid; nftables: nft, which the
-# kube-proxy (nftables mode) of the Service test runs.
+# 1.26 toolchain module (testbin.sh, gobgp.sh); bird2: the router of the BGP
+# tests; openssl: cluster.sh keys; python3: a test holds a port bound but not
+# listening; util-linux: flock, setsid; nftables: nft, which the kube-proxy
+# (nftables mode) of the Service test runs.
 packages=(clang llvm bpftool gcc libc6-dev libelf-dev zlib1g-dev pkg-config make iproute2 ethtool iputils-ping
-  procps curl ca-certificates lua5.1 lua-cjson npm golang-go openssl python3 util-linux nftables)
+  procps curl ca-certificates lua5.1 lua-cjson npm golang-go openssl python3 util-linux nftables bird2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -23,6 +23,9 @@ import { fileSource } from './sources/file.ts';
 import type { NodeFacts } from './sources/kubernetes.ts';
 import type { DesiredStateSource } from './sources/types.ts';
 import type { XdpMode } from '../libbpf/xdp.ts';
+import type { Announcer } from './announce/announcer.ts';
+import { nodeAnnouncer, type AnnounceOptions } from './announce/node.ts';
+import { manifestPeers } from './announce/peers.ts';
 
 /** Where desired state comes from: manifests on disk, or the cluster. */
 export type AgentSourceOptions =
@@ -51,6 +54,8 @@ export interface AgentOptions {
   readonly resyncMs: number;
   /** /metrics, /healthz and /readyz; absent = no endpoint. */
   readonly metrics?: { readonly host: string; readonly port: number } | undefined;
+  /** Announce VIPs through a BGP speaker (peers from BGPPeer manifests or objects). */
+  readonly announce?: AnnounceOptions | undefined;
   readonly log: Log;
 }
 
@@ -145,10 +150,24 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
       ),
     (err) => log.warn({ err: errorText(err) }, 'reading dataplane counters failed'),
   );
+  // Aborting stops the agent; when it announces, it first withdraws its routes
+  // and keeps forwarding for the drain time, so routers move the flows to
+  // other nodes (same Maglev ring, same backends) before it goes.
+  const stop = new AbortController();
   const server =
     options.metrics === undefined
       ? undefined
-      : await startEndpoints({ ...options.metrics, registry: metrics.registry, ready: () => runtime.ready, signal });
+      : await startEndpoints({ ...options.metrics, registry: metrics.registry, ready: () => runtime.ready, signal: stop.signal });
+  const announcing = await announcerFor(options, { ifindex: env.link.ifindex, programId: dataplane.programId, runtime });
+  const announcer = announcing?.announcer;
+  const onAbort = (): void => {
+    if (announcer === undefined) return stop.abort();
+    const drainMs = options.announce?.drainMs ?? 0;
+    log.info({ drainSeconds: drainMs / 1000 }, 'draining: withdrawing VIP routes, still forwarding');
+    void announcer.drain().finally(() => setTimeout(() => stop.abort(), drainMs));
+  };
+  if (signal.aborted) onAbort();
+  else signal.addEventListener('abort', onAbort, { once: true });
   log.info(
     {
       interface: options.interface,
@@ -158,16 +177,42 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
       cpus: cpus.map((c) => `${c.cpu}@node${c.node}`),
       source: source.name,
       metrics: server?.url,
+      bgpSpeaker: options.announce?.speaker,
     },
     'agent started',
   );
   try {
-    await runtime.run(signal);
+    await Promise.all([runtime.run(stop.signal), announcing?.run(stop.signal)]);
   } finally {
     await server?.close();
     dataplane.close();
   }
   log.info({}, 'agent stopped');
+}
+
+interface Announcing {
+  readonly announcer: Announcer;
+  /** Whatever else must run beside it (the BGPPeer informers in cluster mode). */
+  run(signal: AbortSignal): Promise<void>;
+}
+
+async function announcerFor(
+  options: AgentOptions,
+  dataplane: { ifindex: number; programId: number; runtime: AgentRuntime },
+): Promise<Announcing | undefined> {
+  const announce = options.announce;
+  if (announce === undefined) return undefined;
+  const base = { announce, interface: options.interface, log: options.log, ...dataplane };
+  if (options.source.kind === 'manifests') {
+    const announcer = nodeAnnouncer({ ...base, peers: manifestPeers(options.source.path) });
+    return { announcer, run: (signal) => announcer.run(signal) };
+  }
+  const { KubeClient } = await import('../kube/client.ts');
+  const { clusterPeers } = await import('./announce/cluster-peers.ts');
+  const nodeName = options.source.nodeName;
+  const peers = clusterPeers({ client: KubeClient.create({ kubeconfig: options.source.kubeconfig, userAgent: `sterlet-agent/${nodeName}` }), nodeName, log: options.log });
+  const announcer = nodeAnnouncer({ ...base, peers: () => peers.peers(), onStatus: (status) => void peers.report(status) });
+  return { announcer, run: async (signal) => void (await Promise.all([peers.run(signal), announcer.run(signal)])) };
 }
 
 async function openSource(

@@ -62,6 +62,8 @@ export class AgentRuntime {
   /** What was programmed before the cache was dropped: speeds up reading the maps back. */
   #hint: LiveState | undefined;
   #lastGood: readonly DesiredVip[] | undefined;
+  /** The newest valid state from the source (applied or not). */
+  #desired: readonly DesiredVip[] | undefined;
   #received = 0;
   #lastGoodGeneration = 0;
   #fingerprints: ReadonlyMap<string, string> = new Map();
@@ -83,6 +85,16 @@ export class AgentRuntime {
     return this.#fingerprints;
   }
 
+  /** The newest valid desired state the source yielded (undefined before the first). */
+  get desired(): readonly DesiredVip[] | undefined {
+    return this.#desired;
+  }
+
+  /** VIP id -> revision of what the last successful apply programmed. */
+  get programmed(): ReadonlyMap<string, string | undefined> {
+    return new Map((this.#lastGood ?? []).map((v) => [v.id, v.revision]));
+  }
+
   /** VIP key id (e.g. `TCP 10.0.0.1:80`) -> VIP id (namespace/name). */
   get names(): ReadonlyMap<string, string> {
     return this.#names;
@@ -98,6 +110,7 @@ export class AgentRuntime {
           this.#reject(event.origin, event.problems);
           continue;
         }
+        this.#desired = event.vips;
         const generation = ++this.#received;
         this.#o.onDesired?.(generation);
         await this.#serial(() => this.#apply(event.vips, 'source', event.origin, generation));

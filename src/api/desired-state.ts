@@ -8,6 +8,32 @@ import { labelSelector, MAX_IP_LENGTH, Protocol } from './meta.ts';
 
 export const DESIRED_STATE_VERSION = 1;
 
+const U16 = '([0-9]|[1-9][0-9]{1,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])';
+
+/** How a VIP's route is announced over BGP (spec.announcement, compiled as given). */
+export const Announcement = z
+  .strictObject({
+    communities: z
+      .array(
+        z
+          .string()
+          .max(11)
+          .regex(new RegExp(`^${U16}:${U16}$`), { message: 'must be a BGP community ASN:VALUE, each 0-65535, e.g. 65001:100' })
+          .meta({ description: 'A standard BGP community (RFC 1997) as ASN:VALUE, e.g. 65001:100.' }),
+      )
+      .max(32)
+      .optional()
+      .meta({ description: 'Communities attached to the VIP route.' }),
+    localPreference: z
+      .int()
+      .min(0)
+      .max(4294967295)
+      .optional()
+      .meta({ description: 'LOCAL_PREF of the VIP route (iBGP sessions only; eBGP routers ignore it).' }),
+  })
+  .meta({ description: 'BGP attributes of the VIP route that nodes announce (see BGPPeer).' });
+export type Announcement = z.infer<typeof Announcement>;
+
 export const DesiredBackend = z
   .strictObject({
     address: z.string().max(MAX_IP_LENGTH).meta({ description: 'Backend address, canonical text.' }),
@@ -56,6 +82,7 @@ const compiledFields = {
     .array(DesiredBackend)
     .meta({ description: 'Backends in programming order: by address, IPv4 first, then numerically.' }),
   nodeSelector: labelSelector('Load-balancer nodes that serve the VIP; absent = all.').optional(),
+  announcement: Announcement.optional(),
 };
 
 /** A VIP's compiled form without its id: what the controller writes to VirtualIP status.compiled. */

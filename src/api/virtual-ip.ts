@@ -1,7 +1,7 @@
 // VirtualIP (namespaced, short name vip): an address/port/protocol the
 // load-balancer nodes answer for, and the Backends it spreads flows over.
 import { z } from 'zod';
-import { CompiledVip } from './desired-state.ts';
+import { Announcement, CompiledVip } from './desired-state.ts';
 import { ConnectionTracking, Encapsulation, HashMode } from './flags.ts';
 import {
   API_VERSION,
@@ -80,6 +80,7 @@ export const VirtualIPSpec = z
     nodeSelector: labelSelector(
       'Selects the load-balancer nodes (by Node labels) that serve this VIP. Omitted or empty: every load-balancer node.',
     ).optional(),
+    announcement: Announcement.optional(),
   })
   .refine((s) => (s.backendSelector === undefined) !== (s.backendRef === undefined), {
     message: 'set exactly one of backendSelector (Backends by label) and backendRef (a Service)',

@@ -5,6 +5,7 @@
 
 import { runAgent, type AgentSourceOptions } from '../agent/main.ts';
 import { AGENT_SIZES } from '../agent/dataplane/layout.ts';
+import type { AnnounceOptions } from '../agent/announce/node.ts';
 import { DEFAULT_BPFFS } from '../agent/dataplane/pin-layout.ts';
 import { UsageError, parseFlags, type FlagSpec } from './args.ts';
 import { BPF_OBJECT_FLAG, LOG_LEVEL_FLAG, XDP_MODE_FLAG, hostPort, logger, outerSource, positive, xdpMode } from './common.ts';
@@ -31,6 +32,12 @@ export const AGENT_FLAGS: readonly FlagSpec[] = [
   { name: 'udp-timeout', type: 'number', help: 'seconds an idle UDP flow stays pinned to its backend', default: 30 },
   { name: 'resync-interval', type: 'number', help: 'seconds between full re-reads of the maps (drift repair)', default: 60 },
   { name: 'metrics-addr', type: 'string', help: 'HOST:PORT of /metrics, /healthz, /readyz ("" = off)', default: '0.0.0.0:9464' },
+  { name: 'bgp-speaker', type: 'string', help: 'HOST:PORT of the gobgpd gRPC API (--api-hosts) to announce VIPs through ("" = no announcement)', default: '' },
+  { name: 'bgp-router-id', type: 'string', help: 'BGP router id (default: the first IPv4 address of --interface)' },
+  { name: 'bgp-asn', type: 'number', help: 'ASN of the speaker (default: localASN of the first BGPPeer)' },
+  { name: 'bgp-listen-port', type: 'number', help: 'TCP port gobgpd accepts sessions on (-1 = connect out only)', default: 179 },
+  { name: 'bgp-proto-dir', type: 'string', help: 'directory with the pinned GoBGP gobgp.proto and attribute.proto (default: the scripts/gobgp.sh cache)' },
+  { name: 'drain-seconds', type: 'number', help: 'with --bgp-speaker, on SIGTERM: withdraw the VIP routes, keep forwarding this long, then exit', default: 5 },
   BPF_OBJECT_FLAG,
   LOG_LEVEL_FLAG,
 ];
@@ -77,8 +84,10 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
     udpTimeoutSeconds: f.num('udp-timeout') ?? 30,
     resyncMs: (f.num('resync-interval') ?? 60) * 1000,
     metrics: metricsAddr === '' ? undefined : hostPort(metricsAddr, '--metrics-addr'),
+    announce: announceOptions(f),
     log,
   };
+
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
   await runAgent(options, controller.signal);
@@ -95,4 +104,24 @@ function sourceOptions(manifests: string | undefined, kubeconfig: string | undef
   const node = nodeName ?? process.env['NODE_NAME'];
   if (node === undefined) throw new UsageError('cluster mode needs --node-name', 'pass --node-name NAME (the chart sets it from spec.nodeName)');
   return { kind: 'kubernetes', nodeName: node, kubeconfig };
+}
+
+function announceOptions(f: ReturnType<typeof parseFlags>): AnnounceOptions | undefined {
+  const speaker = f.str('bgp-speaker') ?? '';
+  if (speaker === '') return undefined;
+  hostPort(speaker, '--bgp-speaker');
+  const listenPort = f.num('bgp-listen-port') ?? 179;
+  if (!Number.isInteger(listenPort) || listenPort < -1 || listenPort > 65535) {
+    throw new UsageError(`--bgp-listen-port ${String(listenPort)} is not a port`, 'pass 1-65535, or -1 to only connect out');
+  }
+  const drain = f.num('drain-seconds') ?? 5;
+  if (!(drain >= 0)) throw new UsageError(`--drain-seconds ${String(drain)} is negative`, 'pass 0 or more seconds');
+  return {
+    speaker,
+    protoDir: f.str('bgp-proto-dir'),
+    routerId: f.str('bgp-router-id'),
+    asn: f.has('bgp-asn') ? f.num('bgp-asn') : undefined,
+    listenPort,
+    drainMs: drain * 1000,
+  };
 }

@@ -260,6 +260,7 @@ export function compile(objects: readonly CompileInput[], options: CompileOption
       },
       backends: resolved,
       ...(vip.spec.nodeSelector === undefined ? {} : { nodeSelector: canonicalSelector(vip.spec.nodeSelector) }),
+      ...(vip.spec.announcement === undefined ? {} : { announcement: vip.spec.announcement }),
     };
     out.push({ id, generation: vip.metadata.generation ?? 1, revision: revisionOf(body), ...body });
   }

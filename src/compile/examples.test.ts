@@ -31,6 +31,12 @@ describe('examples/', () => {
     expect(new Set(admittedBy.values())).toEqual(new Set(['examples']));
   });
 
+  it('bgp.yaml is a valid BGPPeer', async () => {
+    const set = await readManifests(path('bgp'));
+    expect(set.errors).toEqual([]);
+    expect(set.objects.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(['BGPPeer/tor-a']);
+  });
+
   it('weights-and-drain keeps the drained backend with weight 0', async () => {
     const { state } = compile((await readManifests(path('weights-and-drain'))).objects);
     expect(state.vips[0]?.backends.map((b) => [b.name, b.weight])).toEqual([

@@ -9,13 +9,14 @@ import { CORE_SCHEMA, loadAll } from 'js-yaml';
 import { parseAllDocuments } from 'yaml';
 import type { z } from 'zod';
 import { Backend } from '../api/backend.ts';
+import { BGPPeer } from '../api/bgp-peer.ts';
 import { LoadBalancerNode } from '../api/load-balancer-node.ts';
 import { DEFAULT_NAMESPACE, GROUP } from '../api/meta.ts';
 import { VirtualIP } from '../api/virtual-ip.ts';
 import { VirtualIPPool } from '../api/virtual-ip-pool.ts';
 import { SterletError } from '../common/errors.ts';
 
-export const KIND_SCHEMAS = { VirtualIP, Backend, VirtualIPPool, LoadBalancerNode } as const;
+export const KIND_SCHEMAS = { VirtualIP, Backend, VirtualIPPool, LoadBalancerNode, BGPPeer } as const;
 export type SterletKind = keyof typeof KIND_SCHEMAS;
 export type SterletObject = z.infer<(typeof KIND_SCHEMAS)[SterletKind]>;
 

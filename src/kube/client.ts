@@ -292,8 +292,8 @@ export class KubeClient {
    * names and needs no resourceVersion, so it never conflicts with a concurrent status
    * write; list-type-set fields such as metadata.finalizers merge per element.
    */
-  apply(ref: ResourceRef, obj: KubeObject, fieldManager: string, options: { force?: boolean } = {}): Promise<KubeObject> {
-    const path = resourcePath(ref, { namespace: obj.metadata.namespace, name: obj.metadata.name });
+  apply(ref: ResourceRef, obj: KubeObject, fieldManager: string, options: { force?: boolean; subresource?: string } = {}): Promise<KubeObject> {
+    const path = resourcePath(ref, { namespace: obj.metadata.namespace, name: obj.metadata.name, subresource: options.subresource });
     return this.request('PATCH', path, { body: obj, contentType: APPLY_PATCH, query: { fieldManager, force: options.force === true ? true : undefined } });
   }
 

@@ -26,6 +26,8 @@ export const Resources = {
   backend: sterletKind('Backend'),
   virtualIPPool: sterletKind('VirtualIPPool'),
   loadBalancerNode: sterletKind('LoadBalancerNode'),
+  bgpPeer: sterletKind('BGPPeer'),
+  secret: { group: '', version: 'v1', plural: 'secrets', kind: 'Secret', namespaced: true },
   lease: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true },
   event: { group: 'events.k8s.io', version: 'v1', plural: 'events', kind: 'Event', namespaced: true },
   node: { group: '', version: 'v1', plural: 'nodes', kind: 'Node', namespaced: false },

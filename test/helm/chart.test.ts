@@ -62,6 +62,7 @@ describe('charts/sterlet', () => {
     const kept = objects(await render(namespace)).filter((o) => o.kind === 'CustomResourceDefinition');
     expect(kept.map((o) => o.metadata.name).sort()).toEqual([
       'backends.sterlet.dev',
+      'bgppeers.sterlet.dev',
       'loadbalancernodes.sterlet.dev',
       'virtualippools.sterlet.dev',
       'virtualips.sterlet.dev',
@@ -100,6 +101,25 @@ describe('charts/sterlet', () => {
     const sc = container.containers[0]?.securityContext;
     expect(sc?.['privileged']).toBeUndefined();
     expect(sc?.['capabilities']).toEqual({ drop: ['ALL'], add: ['BPF', 'NET_ADMIN', 'PERFMON', 'SYS_ADMIN'] });
+  });
+
+  it('bgp.enabled adds the gobgpd sidecar, the agent flags, a grace period covering the drain and Secret access in the release namespace', async () => {
+    const off = objects(await render(namespace));
+    const daemonSet = (list: K8sObject[]) => list.find((o) => o.kind === 'DaemonSet' && o.metadata.name === 'sterlet-agent');
+    type Pod = { terminationGracePeriodSeconds: number; containers: { name: string; args?: string[]; lifecycle?: { preStop?: { sleep?: { seconds: number } } } }[] };
+    const pod = (o: K8sObject | undefined) => (o?.spec as { template: { spec: Pod } } | undefined)?.template.spec;
+    expect(pod(daemonSet(off))?.containers.map((c) => c.name)).toEqual(['agent']);
+    expect(off.some((o) => o.kind === 'Role' && o.metadata.name.includes('bgp'))).toBe(false);
+
+    const renderedOn = await render(namespace, ['--set', 'bgp.enabled=true', '--set', 'bgp.drainSeconds=7', '--set', 'bgp.listenPort=1179']);
+    const on = objects(renderedOn);
+    const spec = pod(daemonSet(on));
+    expect(spec?.containers.map((c) => c.name)).toEqual(['agent', 'gobgpd']);
+    expect(spec?.containers[0]?.args).toEqual(expect.arrayContaining(['--bgp-speaker=127.0.0.1:50051', '--bgp-listen-port=1179', '--drain-seconds=7']));
+    expect(spec?.containers[1]?.lifecycle?.preStop?.sleep?.seconds).toBe(12);
+    expect(spec?.terminationGracePeriodSeconds).toBe(22);
+    expect(on.some((o) => o.kind === 'Role' && o.metadata.name.includes('bgp'))).toBe(true);
+    await dryRunServer(renderedOn, namespace);
   });
 
   it('installs, then upgrades with changed values', async () => {

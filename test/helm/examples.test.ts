@@ -7,7 +7,7 @@ import { parseAllDocuments } from 'yaml';
 import { createNamespace, deleteNamespace, kubectl, REPO_ROOT } from '../support/kube/index.ts';
 
 const EXAMPLES = join(REPO_ROOT, 'examples');
-const CLUSTER_SCOPED = new Set(['VirtualIPPool', 'LoadBalancerNode']);
+const CLUSTER_SCOPED = new Set(['VirtualIPPool', 'LoadBalancerNode', 'BGPPeer']);
 
 interface Manifest {
   kind?: string;

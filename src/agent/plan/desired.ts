@@ -22,6 +22,7 @@ export function fromCompiledVip(vip: ApiDesiredVip): DesiredVip {
       weight: b.weight,
       quicServerId: b.quicServerId,
     })),
+    ...(vip.announcement === undefined ? {} : { announcement: vip.announcement }),
   };
 }
 

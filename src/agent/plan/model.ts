@@ -41,6 +41,8 @@ export interface DesiredVip {
   readonly backends: readonly DesiredBackend[];
   /** Stable hash of the compiled content, when the source provides one. */
   readonly revision?: string | undefined;
+  /** BGP attributes of the VIP's route (communities as ASN:VALUE). */
+  readonly announcement?: { readonly communities?: readonly string[] | undefined; readonly localPreference?: number | undefined } | undefined;
 }
 
 /** Real indices per ring slot. Uint16 when every index fits: halves memory at 512 x 65537. */

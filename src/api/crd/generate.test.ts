@@ -104,7 +104,7 @@ describe('generated CRDs', () => {
 
   it('VirtualIP status keeps the compiled entry the controller publishes (not pruned)', () => {
     const compiled = versionOf('virtualips').schema.openAPIV3Schema.properties.status.properties.compiled as Json;
-    expect(Object.keys(compiled.properties)).toEqual(['key', 'flags', 'generation', 'revision', 'backends', 'nodeSelector']);
+    expect(Object.keys(compiled.properties)).toEqual(['key', 'flags', 'generation', 'revision', 'backends', 'nodeSelector', 'announcement']);
     expect(compiled.properties.backends.items.required).toEqual(['address', 'family', 'weight', 'name']);
   });
 
@@ -143,7 +143,7 @@ describe('drift check', () => {
 
   it('detects edited, missing and stale files, and writeCrds repairs them', async () => {
     dir = await mkdtemp(join(tmpdir(), `sterlet-crds-${process.pid}-`));
-    expect((await checkCrds(dir)).changed).toHaveLength(5); // four CRDs and README.md
+    expect((await checkCrds(dir)).changed).toHaveLength(6); // five CRDs and README.md
     await writeCrds(dir);
     expect(await checkCrds(dir)).toEqual({ changed: [], stale: [] });
     await writeFile(join(dir, 'backends.yaml'), `${GENERATED_HEADER}# hand edit\n`);

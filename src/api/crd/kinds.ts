@@ -1,6 +1,7 @@
 // What each CRD is besides its schema: names, scope, printer columns.
 import type { z } from 'zod';
 import { BackendSpec, BackendStatus } from '../backend.ts';
+import { BGPPeerSpec, BGPPeerStatus } from '../bgp-peer.ts';
 import { LoadBalancerNodeStatus } from '../load-balancer-node.ts';
 import { VirtualIPSpec, VirtualIPStatus } from '../virtual-ip.ts';
 import { VirtualIPPoolSpec, VirtualIPPoolStatus } from '../virtual-ip-pool.ts';
@@ -98,6 +99,25 @@ export const KINDS: readonly KindDefinition[] = [
       { name: 'Mode', type: 'string', jsonPath: '.status.xdpMode' },
       { name: 'Program', type: 'integer', jsonPath: '.status.programId', priority: 1 },
       { name: 'Ready', type: 'string', jsonPath: condition('Ready') },
+      age,
+    ],
+  },
+  {
+    kind: 'BGPPeer',
+    plural: 'bgppeers',
+    singular: 'bgppeer',
+    shortNames: ['bgpp'],
+    scope: 'Cluster',
+    description:
+      "A BGP session from the load-balancer nodes' speaker to a router, over which each node announces the VIPs it is ready to serve (and withdraws them when it is not).",
+    spec: BGPPeerSpec,
+    status: BGPPeerStatus,
+    columns: [
+      { name: 'Peer', type: 'string', jsonPath: '.spec.peerAddress' },
+      { name: 'Peer-ASN', type: 'integer', jsonPath: '.spec.peerASN' },
+      { name: 'Local-ASN', type: 'integer', jsonPath: '.spec.localASN' },
+      { name: 'Established', type: 'string', jsonPath: '.status.established', description: 'Nodes with an established session / nodes reporting.' },
+      { name: 'Hold', type: 'integer', jsonPath: '.spec.holdTimeSeconds', priority: 1 },
       age,
     ],
   },

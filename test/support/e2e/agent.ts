@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { NODE_BIN, run, STERLET_CLI, type RunResult } from '../exec.ts';
 import type { ManagedProcess } from './processes.ts';
-import type { BackendNode, Topology } from './topology.ts';
+import type { BackendNode, LbNode, Topology } from './topology.ts';
 
 /** The environment for sterlet children: the caller's, minus any STERLET_* flag overrides. */
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -29,6 +29,10 @@ export interface AgentConfig {
   readonly xdpMode?: 'native' | 'generic';
   /** --bpf-object: the program build to run (a private copy, so a concurrent `make bpf` cannot change it). */
   readonly bpfObject?: string;
+  /** The lb node to run on (default the topology's first); its name labels the log file. */
+  readonly node?: LbNode;
+  /** More flags (e.g. --bgp-speaker). */
+  readonly extraArgs?: readonly string[];
 }
 
 /** One agent "installation": start/kill/restart keep the same flags and one log file. */
@@ -42,7 +46,11 @@ export class AgentRunner {
   constructor(topology: Topology, config: AgentConfig) {
     this.topology = topology;
     this.config = config;
-    this.logFile = join(topology.scratch, 'agent.log');
+    this.logFile = join(topology.scratch, config.node === undefined || config.node === topology.lb ? 'agent.log' : `agent-${config.node.netns}.log`);
+  }
+
+  get node(): LbNode {
+    return this.config.node ?? this.topology.lb;
   }
 
   /** The running agent process (throws when none was started). */
@@ -55,13 +63,14 @@ export class AgentRunner {
     return [
       'agent',
       ...(bpfObject === undefined ? [] : ['--bpf-object', bpfObject]),
-      '--interface', this.topology.lb.iface,
+      '--interface', this.node.iface,
       '--manifests', this.config.manifests,
       '--bpffs', this.config.bpffs,
       '--xdp-mode', this.config.xdpMode ?? 'native',
       ...(this.config.gatewayMac === undefined ? [] : ['--gateway-mac', this.config.gatewayMac]),
       '--metrics-addr', '127.0.0.1:9464',
       '--log-level', 'debug',
+      ...(this.config.extraArgs ?? []),
     ];
   }
 
@@ -71,7 +80,7 @@ export class AgentRunner {
     this.starts++;
     this.proc = this.topology.processes.start([NODE_BIN, STERLET_CLI, ...this.args(options.bpfObject)], {
       name: `agent#${String(this.starts)}`,
-      netns: this.topology.lb.netns,
+      netns: this.node.netns,
       logFile: this.logFile,
       env: cleanEnv(options.env),
     });

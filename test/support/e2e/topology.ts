@@ -52,9 +52,18 @@ export interface BackendNode extends Node {
   readonly routerPort: string;
 }
 
+/** A load-balancer node: its own link to the router (`routerPort` on the router side). */
+export interface LbNode extends Node {
+  readonly gateway: string;
+  readonly gateway6: string;
+  readonly routerPort: string;
+}
+
 export interface TopologyOptions {
   /** Backends created up front (more with addBackend). */
   readonly backends: number;
+  /** Load-balancer nodes, each on its own router link (ECMP tests use 2). Default 1. */
+  readonly lbNodes?: number;
   readonly vip?: string;
   readonly vip6?: string;
   /** Keep the scratch directory (logs) after destroy. Default: keep on failure is the caller's call. */
@@ -71,7 +80,9 @@ export class Topology {
   readonly processes = new ProcessGroup();
   readonly client: Node;
   readonly router: { readonly netns: string; readonly clientPort: string; readonly lbPort: string };
-  readonly lb: Node & { readonly gateway: string };
+  readonly lb: LbNode;
+  /** Every load-balancer node; lbs[0] is `lb`. */
+  readonly lbs: LbNode[];
   readonly backends: BackendNode[] = [];
   private readonly namespaces: string[] = [];
   private readonly cleanups: (() => Promise<void>)[] = [];
@@ -92,7 +103,23 @@ export class Topology {
       address: LB_ADDRESS,
       address6: LB_ADDRESS6,
       gateway: ROUTER_LB_ADDRESS,
+      gateway6: ROUTER_LB_ADDRESS6,
+      routerPort: this.router.lbPort,
     };
+    this.lbs = [this.lb];
+    // lb node N (N >= 2) sits on 10.111.(2N-1).0/24 (10.111.3.2 for lb2), fd00:111:(2N-1)::/64.
+    for (let n = 2; n <= (options.lbNodes ?? 1); n++) {
+      const net = String(2 * n - 1);
+      this.lbs.push({
+        netns: `${this.id}-lb${String(n)}`,
+        iface: LEAF_IFACE,
+        address: `10.111.${net}.2`,
+        address6: `fd00:111:${net}::2`,
+        gateway: `10.111.${net}.1`,
+        gateway6: `fd00:111:${net}::1`,
+        routerPort: `lb${String(n - 1)}`,
+      });
+    }
   }
 
   /** Builds the whole network; on any failure tears down what was built and rethrows. */
@@ -165,9 +192,9 @@ export class Topology {
     await ip(this.router.netns, '-6', 'route', 'replace', `${this.vip6}/128`, 'via', this.lb.address6);
   }
 
-  /** MAC of the router's interface facing the lb: the balancer's gateway. */
-  async gatewayMac(): Promise<string> {
-    return linkMac(this.router.netns, this.router.lbPort);
+  /** MAC of the router's interface facing an lb node (default the first): the balancer's gateway. */
+  async gatewayMac(lb: LbNode = this.lb): Promise<string> {
+    return linkMac(this.router.netns, lb.routerPort);
   }
 
   /** Packet counters of one router port (`ip -s link`): the router sees every leg of the path. */
@@ -202,7 +229,7 @@ export class Topology {
 
   private async build(backends: number): Promise<void> {
     const router = this.router.netns;
-    for (const netns of [router, this.client.netns, this.lb.netns]) await this.addNamespace(netns);
+    for (const netns of [router, this.client.netns, ...this.lbs.map((lb) => lb.netns)]) await this.addNamespace(netns);
 
     // The router forwards, and does not drop DSR replies whose source (the VIP)
     // it routes elsewhere (to the lb leg): strict rp_filter would.
@@ -212,23 +239,27 @@ export class Topology {
     await sysctl(router, 'net.ipv4.conf.default.rp_filter', 0);
 
     await this.veth(router, this.router.clientPort, this.client.netns, this.client.iface);
-    await this.veth(router, this.router.lbPort, this.lb.netns, this.lb.iface);
+    for (const lb of this.lbs) {
+      await this.veth(router, lb.routerPort, lb.netns, lb.iface);
+      await ip(router, 'addr', 'add', `${lb.gateway}/${String(PREFIX_LENGTH)}`, 'dev', lb.routerPort);
+      await addr6(router, lb.routerPort, `${lb.gateway6}/${String(PREFIX_LENGTH6)}`);
+    }
     await ip(router, 'link', 'add', BRIDGE, 'type', 'bridge');
     await ip(router, 'addr', 'add', `${ROUTER_CLIENT_ADDRESS}/${String(PREFIX_LENGTH)}`, 'dev', this.router.clientPort);
-    await ip(router, 'addr', 'add', `${ROUTER_LB_ADDRESS}/${String(PREFIX_LENGTH)}`, 'dev', this.router.lbPort);
     await ip(router, 'addr', 'add', `${ROUTER_BACKEND_ADDRESS}/${String(PREFIX_LENGTH)}`, 'dev', BRIDGE);
     await addr6(router, this.router.clientPort, `${ROUTER_CLIENT_ADDRESS6}/${String(PREFIX_LENGTH6)}`);
-    await addr6(router, this.router.lbPort, `${ROUTER_LB_ADDRESS6}/${String(PREFIX_LENGTH6)}`);
     await addr6(router, BRIDGE, `${ROUTER_BACKEND_ADDRESS6}/${String(PREFIX_LENGTH6)}`);
-    for (const link of ['lo', this.router.clientPort, this.router.lbPort, BRIDGE]) await ip(router, 'link', 'set', link, 'up');
+    for (const link of ['lo', this.router.clientPort, ...this.lbs.map((lb) => lb.routerPort), BRIDGE]) await ip(router, 'link', 'set', link, 'up');
     // A veth drops (or strands) frames its peer sent with XDP_TX unless it runs
     // NAPI: GRO on is the documented way, but on this kernel only an XDP
     // program on the receiving side got them delivered, so do both.
-    await run(['ethtool', '-K', this.router.lbPort, 'gro', 'on'], { netns: router });
     const xdpPass = await buildXdpPass(this.scratch);
-    await ip(router, 'link', 'set', 'dev', this.router.lbPort, 'xdpdrv', 'obj', xdpPass, 'sec', 'xdp');
+    for (const lb of this.lbs) {
+      await run(['ethtool', '-K', lb.routerPort, 'gro', 'on'], { netns: router });
+      await ip(router, 'link', 'set', 'dev', lb.routerPort, 'xdpdrv', 'obj', xdpPass, 'sec', 'xdp');
+    }
 
-    for (const node of [this.client, this.lb]) {
+    for (const node of [this.client, ...this.lbs]) {
       await ip(node.netns, 'link', 'set', 'lo', 'up');
       await ip(node.netns, 'addr', 'add', `${node.address}/${String(PREFIX_LENGTH)}`, 'dev', node.iface);
       await addr6(node.netns, node.iface, `${node.address6}/${String(PREFIX_LENGTH6)}`);
@@ -242,8 +273,10 @@ export class Topology {
     // puts complete checksums on the wire; make the client do the same.
     await run(['ethtool', '-K', this.client.iface, 'tx', 'off'], { netns: this.client.netns });
     // The lb's default route is how the agent discovers its gateway MAC.
-    await ip(this.lb.netns, 'route', 'add', 'default', 'via', ROUTER_LB_ADDRESS);
-    await ip(this.lb.netns, '-6', 'route', 'add', 'default', 'via', ROUTER_LB_ADDRESS6);
+    for (const lb of this.lbs) {
+      await ip(lb.netns, 'route', 'add', 'default', 'via', lb.gateway);
+      await ip(lb.netns, '-6', 'route', 'add', 'default', 'via', lb.gateway6);
+    }
 
     for (let i = 0; i < backends; i++) await this.addBackend();
   }

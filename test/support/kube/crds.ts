@@ -8,6 +8,7 @@ export const CRD_NAMES = [
   'backends.sterlet.dev',
   'virtualippools.sterlet.dev',
   'loadbalancernodes.sterlet.dev',
+  'bgppeers.sterlet.dev',
 ] as const;
 
 export async function installCrds(): Promise<void> {
