@@ -140,7 +140,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   metrics.collectDataplane(
     () =>
       toDataplaneCounters(
-        readStats(dataplane.maps, runtime.live ?? readLive(dataplane.maps, dataplane.limits), { maxVips: dataplane.sizes.maxVips, names: runtime.names }),
+        readStats(dataplane.maps, runtime.live ?? readLive(dataplane.maps, dataplane.limits), { maxVips: dataplane.sizes.maxVips, desired: runtime.programmed }),
         runtime.fingerprints,
       ),
     (err) => log.warn({ err: errorText(err) }, 'reading dataplane counters failed'),

@@ -7,7 +7,6 @@ import { errorText, isSterletError } from '../common/errors.ts';
 import type { Log } from '../common/log.ts';
 import { reconcile, type DataplaneIO } from './plan/apply.ts';
 import type { DesiredVip, Limits, LiveState } from './plan/model.ts';
-import { vipKeyId } from './plan/model.ts';
 import type { RingBuilder, RingFingerprinter } from './plan/rings.ts';
 import { RingCache } from './plan/rings.ts';
 import { FreedReals } from './plan/reals.ts';
@@ -62,10 +61,11 @@ export class AgentRuntime {
   /** What was programmed before the cache was dropped: speeds up reading the maps back. */
   #hint: LiveState | undefined;
   #lastGood: readonly DesiredVip[] | undefined;
+  /** The last good state without the VIPs left out of the dataplane. */
+  #programmed: readonly DesiredVip[] = [];
   #received = 0;
   #lastGoodGeneration = 0;
   #fingerprints: ReadonlyMap<string, string> = new Map();
-  #names: ReadonlyMap<string, string> = new Map();
   #queue: Promise<void> = Promise.resolve();
   #lastRejected = '[]';
 
@@ -83,9 +83,9 @@ export class AgentRuntime {
     return this.#fingerprints;
   }
 
-  /** VIP key id (e.g. `TCP 10.0.0.1:80`) -> VIP id (namespace/name). */
-  get names(): ReadonlyMap<string, string> {
-    return this.#names;
+  /** The desired state last applied successfully (names VIPs and backends in stats and metrics). */
+  get programmed(): readonly DesiredVip[] {
+    return this.#programmed;
   }
 
   /** Runs until `signal` aborts. The dataplane stays attached and programmed afterwards. */
@@ -155,7 +155,7 @@ export class AgentRuntime {
       this.#fingerprints = result.fingerprints;
       // Only VIPs that were programmed name a key (a left-out duplicate must not relabel the winner's counters).
       const excluded = new Set(result.rejected.filter((r) => r.effect === 'VirtualIPExcluded').map((r) => r.id));
-      this.#names = new Map(vips.filter((v) => !excluded.has(v.id)).map((v) => [vipKeyId(v.key), v.id]));
+      this.#programmed = vips.filter((v) => !excluded.has(v.id));
       this.ready = true;
       const durationMs = Math.round((performance.now() - started) * 100) / 100;
       const changed = result.first.summaries.filter((s) => s.change !== 'unchanged');

@@ -118,7 +118,7 @@ describe('sterlet CLI against the kernel', () => {
     const ready = await fetch(`${String(started['metrics'])}/readyz`);
     expect(ready.status).toBe(200);
     const metrics = await (await fetch(`${String(started['metrics'])}/metrics`)).text();
-    expect(metrics).toContain('sterlet_vip_packets_total{vip="default/web"}');
+    expect(metrics).toContain('sterlet_vip_packets_total{namespace="default",name="web",address="10.200.0.10",port="80",protocol="TCP"}');
 
     const sim = sterlet('simulate', '--bpffs', bpffs, '--json', '--flow', 'tcp 192.0.2.7:5555 -> 10.200.0.10:80');
     expect(sim.code).toBe(0);
