@@ -4,7 +4,9 @@
 // snapshot of the BPF map counters, so what Prometheus sees is what the
 // program counted.
 
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { registerProcessMetrics } from '../common/process-metrics.ts';
+import { mirroredMetrics, num } from './mirrored.ts';
 
 /** A VIP's stable identity as series labels (empty names when the agent does not know them). */
 export interface VipLabels {
@@ -65,7 +67,7 @@ export interface AgentMetrics {
 
 export function createAgentMetrics(options: AgentMetricsOptions = {}): AgentMetrics {
   const registry = new Registry();
-  if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'sterlet_agent_' });
+  if (options.processMetrics ?? true) registerProcessMetrics(registry, 'sterlet_agent_');
   const registers = [registry];
 
   const applyDuration = new Histogram({
@@ -106,89 +108,14 @@ export function createAgentMetrics(options: AgentMetricsOptions = {}): AgentMetr
   return { registry, applyDuration, applyErrors, desiredGeneration, appliedGeneration, collectDataplane, rejected };
 }
 
-type Snapshot = () => Promise<DataplaneCounters | undefined>;
-
-/**
- * prom-client collects every metric concurrently; they all share the first
- * read of a scrape instead of reading the maps once per metric.
- */
-function snapshotOncePerScrape(
-  read: () => DataplaneCounters | Promise<DataplaneCounters>,
-  onError: ((err: unknown) => void) | undefined,
-): Snapshot {
-  let inflight: Promise<DataplaneCounters | undefined> | undefined;
-  return () => {
-    inflight ??= (async () => {
-      try {
-        return await read();
-      } catch (err) {
-        onError?.(err);
-        return undefined;
-      } finally {
-        setImmediate(() => (inflight = undefined));
-      }
-    })();
-    return inflight;
-  };
-}
-
 function registerDataplaneCollectors(
   registry: Registry,
   read: () => DataplaneCounters | Promise<DataplaneCounters>,
   onError: ((err: unknown) => void) | undefined,
 ): void {
-  const registers = [registry];
-  const readErrors = new Counter({
-    name: 'sterlet_dataplane_read_errors_total',
-    help: 'Scrapes where the dataplane counters could not be read from the maps.',
-    registers,
-    async collect(): Promise<void> {
-      await snapshot(); // so a failure of this scrape is already counted
-    },
-  });
-  const snapshot = snapshotOncePerScrape(read, (err) => {
-    readErrors.inc();
-    onError?.(err);
-  });
-
-  // Counters whose value is replaced from the snapshot at every scrape.
-  const mirrored = <L extends string>(
-    name: string,
-    help: string,
-    labelNames: readonly L[],
-    fill: (c: Counter<L>, s: DataplaneCounters) => void,
-  ): void => {
-    new Counter<L>({
-      name,
-      help,
-      labelNames,
-      registers,
-      async collect(this: Counter<L>): Promise<void> {
-        const s = await snapshot();
-        this.reset();
-        if (s === undefined) return;
-        fill(this, s);
-      },
-    });
-  };
-  const mirroredGauge = <L extends string>(
-    name: string,
-    help: string,
-    labelNames: readonly L[],
-    fill: (g: Gauge<L>, s: DataplaneCounters) => void,
-  ): void => {
-    new Gauge<L>({
-      name,
-      help,
-      labelNames,
-      registers,
-      async collect(this: Gauge<L>): Promise<void> {
-        const s = await snapshot();
-        this.reset();
-        if (s !== undefined) fill(this, s);
-      },
-    });
-  };
+  const m = mirroredMetrics({ registry, read, readErrorsName: 'sterlet_dataplane_read_errors_total', onError });
+  const mirrored = m.counter;
+  const mirroredGauge = m.gauge;
   const vipLabels = ['namespace', 'name', 'address', 'port', 'protocol'] as const;
   const vipOf = (v: VipLabels): Record<(typeof vipLabels)[number], string> => ({
     namespace: v.namespace,
@@ -231,8 +158,4 @@ function registerDataplaneCollectors(
   mirroredGauge('sterlet_ring_info', 'Always 1; the fingerprint label identifies the Maglev ring programmed for the VIP.', ['namespace', 'name', 'fingerprint'], (g, s) => {
     for (const r of s.rings ?? []) g.set({ namespace: r.namespace, name: r.name, fingerprint: r.fingerprint }, 1);
   });
-}
-
-function num(v: Count): number {
-  return typeof v === 'bigint' ? Number(v) : v;
 }

@@ -2,7 +2,8 @@
 // (process alive) and /readyz (caches synced, or a standby replica waiting for
 // the Lease: both are healthy states) by common/http-endpoints.ts.
 
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { registerProcessMetrics } from '../common/process-metrics.ts';
 import { SterletError } from '../common/errors.ts';
 import { parseHostPort, startEndpoints } from '../common/http-endpoints.ts';
 
@@ -49,7 +50,7 @@ export class ControllerMetrics {
   });
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'sterlet_controller_' });
+    registerProcessMetrics(this.registry, 'sterlet_controller_');
   }
 }
 
