@@ -51,6 +51,7 @@ describe('controller metrics', () => {
       return /sterlet_controller_reconcile_total\{[^}]*kind="VirtualIP"/.test(body) ? body : false;
     }, { timeoutMs: 20_000, what: 'a VirtualIP reconcile in the metrics' });
     expect(text).toContain('sterlet_controller_leader 1');
+    expect(text).toContain(`sterlet_controller_vip_nodes{namespace="${ns}",name="web",state="selected"}`);
     expect(text).toContain('sterlet_controller_process_resident_memory_bytes');
     expect(promlint(text)).toEqual({ code: 0, problems: [] });
   });
