@@ -131,6 +131,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
         return;
       }
       metrics.appliedGeneration.set(r.generation);
+      metrics.ready.set(1);
       metrics.rejected.reset();
       for (const [code, n] of Object.entries(r.rejected ?? {})) metrics.rejected.set({ code }, n);
     },

@@ -46,7 +46,10 @@ describe('createAgentMetrics', () => {
     m.applyErrors.inc({ code: 'APPLY_MAP_WRITE_FAILED' });
     m.desiredGeneration.set(7);
     m.appliedGeneration.set(6);
+    expect(await m.registry.metrics()).toContain('sterlet_agent_ready 0');
+    m.ready.set(1);
     const text = await m.registry.metrics();
+    expect(text).toContain('sterlet_agent_ready 1');
     expect(text).toContain('sterlet_agent_apply_duration_seconds_bucket{le="0.005",result="success"} 1');
     expect(text).toContain('sterlet_agent_apply_errors_total{code="APPLY_MAP_WRITE_FAILED"} 1');
     expect(text).toContain('sterlet_agent_desired_generation 7');

@@ -59,6 +59,8 @@ export interface AgentMetrics {
   readonly applyErrors: Counter<'code'>;
   readonly desiredGeneration: Gauge;
   readonly appliedGeneration: Gauge;
+  /** 1 once a desired state was programmed (what /readyz answers), for alerts. */
+  readonly ready: Gauge;
   /** Adds the dataplane counter families, read once per scrape (for a reader built after the metrics). */
   collectDataplane(read: () => DataplaneCounters | Promise<DataplaneCounters>, onError?: (err: unknown) => void): void;
   /** VIPs/backends the last apply left out, by rejection code (AGENT_DUPLICATE_VIP, ...). */
@@ -101,11 +103,16 @@ export function createAgentMetrics(options: AgentMetricsOptions = {}): AgentMetr
     labelNames: ['code'] as const,
     registers,
   });
+  const ready = new Gauge({
+    name: 'sterlet_agent_ready',
+    help: '1 once a desired state is programmed in the maps (what /readyz answers), else 0.',
+    registers,
+  });
 
   if (options.readCounters !== undefined) registerDataplaneCollectors(registry, options.readCounters, options.onReadError);
   const collectDataplane = (read: () => DataplaneCounters | Promise<DataplaneCounters>, onError?: (err: unknown) => void): void =>
     registerDataplaneCollectors(registry, read, onError);
-  return { registry, applyDuration, applyErrors, desiredGeneration, appliedGeneration, collectDataplane, rejected };
+  return { registry, applyDuration, applyErrors, desiredGeneration, appliedGeneration, ready, collectDataplane, rejected };
 }
 
 function registerDataplaneCollectors(

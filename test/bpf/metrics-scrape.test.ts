@@ -90,6 +90,7 @@ describe('promtool check metrics on real scrapes', () => {
     expect(text.split('\n').filter((l) => l.startsWith('sterlet_packets_total{'))).toHaveLength(VERDICT_STATS.length);
     expect(text).toContain('sterlet_dataplane_events_total{event="conntrack_repicked_backend_removed"} 0');
     expect(text).not.toMatch(/\bvip="/);
+    expect(text).toContain("sterlet_agent_ready 1");
 
     // The counters are the program's: a value written into the stats map shows up.
     setCounter(join(bpffs, 'stats'), Stat.dropV4Frag, 4);
