@@ -10,11 +10,11 @@ import { UsageError, parseFlags, type FlagSpec } from './args.ts';
 import { BPF_OBJECT_FLAG, LOG_LEVEL_FLAG, XDP_MODE_FLAG, hostPort, logger, outerSource, positive, xdpMode } from './common.ts';
 
 export const AGENT_FLAGS: readonly FlagSpec[] = [
-  { name: 'interface', type: 'string', help: 'interface the balancer attaches to', required: true },
-  { name: 'manifests', type: 'string', help: 'YAML file or directory of VirtualIP/Backend manifests (standalone mode)' },
+  { name: 'interface', type: 'string', short: 'i', help: 'interface the balancer attaches to', required: true },
+  { name: 'manifests', type: 'string', short: 'm', help: 'YAML file or directory of VirtualIP/Backend manifests (standalone mode)' },
   { name: 'kubeconfig', type: 'string', help: 'kubeconfig of the cluster (in a pod: in-cluster config when absent)' },
   { name: 'node-name', type: 'string', help: 'this node\'s LoadBalancerNode name (cluster mode)' },
-  { name: 'bpffs', type: 'string', help: 'bpffs directory for the pins', default: DEFAULT_BPFFS },
+  { name: 'bpffs', type: 'string', short: 'b', help: 'bpffs directory for the pins', default: DEFAULT_BPFFS },
   XDP_MODE_FLAG,
   { name: 'forwarding-cpus', type: 'string', help: 'CPUs that get a connection table, e.g. "0-3,6" (default: all online)' },
   { name: 'sysfs-root', type: 'string', help: 'sysfs to read CPU/NUMA topology from', default: '/sys' },

@@ -11,10 +11,10 @@ import { UsageError, parseFlags, type FlagSpec } from './args.ts';
 import { BPF_OBJECT_FLAG, LOG_LEVEL_FLAG, XDP_MODE_FLAG, hostPort, ifindexOf, logger, xdpMode } from './common.ts';
 
 export const DECAP_FLAGS: readonly FlagSpec[] = [
-  { name: 'interface', type: 'string', help: 'interface tunnelled packets arrive on', required: true },
-  { name: 'local-address', type: 'list', help: 'tunnel endpoint address of this node (repeatable)', required: true },
+  { name: 'interface', type: 'string', short: 'i', help: 'interface tunnelled packets arrive on', required: true },
+  { name: 'local-address', type: 'list', short: 'a', help: 'tunnel endpoint address of this node (repeatable)', required: true },
   XDP_MODE_FLAG,
-  { name: 'bpffs', type: 'string', help: 'bpffs directory for the pins', default: DEFAULT_DECAP_BPFFS },
+  { name: 'bpffs', type: 'string', short: 'b', help: 'bpffs directory for the pins', default: DEFAULT_DECAP_BPFFS },
   { name: 'gue-port', type: 'number', help: 'GUE destination port to strip (0 = IPIP only)', default: 6080 },
   { name: 'foreground', type: 'boolean', help: 'stay running until SIGTERM (default when KUBERNETES_SERVICE_HOST is set)' },
   { name: 'metrics-addr', type: 'string', help: 'with --foreground: HOST:PORT of /metrics, /healthz, /readyz ("" = off)', default: '0.0.0.0:9465' },

@@ -8,8 +8,8 @@ import { parseFlags, type FlagSpec } from './args.ts';
 import { ifindexOf } from './common.ts';
 
 export const DETACH_FLAGS: readonly FlagSpec[] = [
-  { name: 'interface', type: 'string', help: 'interface to detach from', required: true },
-  { name: 'bpffs', type: 'string', help: 'bpffs directory of the pins', default: DEFAULT_BPFFS },
+  { name: 'interface', type: 'string', short: 'i', help: 'interface to detach from', required: true },
+  { name: 'bpffs', type: 'string', short: 'b', help: 'bpffs directory of the pins', default: DEFAULT_BPFFS },
 ];
 
 export async function detachCommand(argv: readonly string[]): Promise<number> {

@@ -11,9 +11,9 @@ import { SterletError } from '../common/errors.ts';
 import { parseFlags, type FlagSpec } from './args.ts';
 
 export const STATS_FLAGS: readonly FlagSpec[] = [
-  { name: 'bpffs', type: 'string', help: `bpffs directory of the running agent (with --decap: default ${DEFAULT_DECAP_BPFFS})`, default: DEFAULT_BPFFS },
+  { name: 'bpffs', type: 'string', short: 'b', help: `bpffs directory of the running agent (with --decap: default ${DEFAULT_DECAP_BPFFS})`, default: DEFAULT_BPFFS },
   { name: 'decap', type: 'boolean', help: 'show the decap program\'s counters (automatic when --bpffs is a decap directory)' },
-  { name: 'json', type: 'boolean', help: 'print JSON (numbers; vips, backends, counters, drops, lru; with --decap: counters)' },
+  { name: 'json', type: 'boolean', short: 'j', help: 'print JSON (numbers; vips, backends, counters, drops, lru; with --decap: counters)' },
 ];
 
 export async function statsCommand(argv: readonly string[]): Promise<number> {
