@@ -4,7 +4,7 @@
 // agent and leaves the dataplane attached and programmed.
 
 import { trimHeap } from '../libbpf/libc.ts';
-import { errorText, isSterletError } from '../common/errors.ts';
+import { isSterletError } from '../common/errors.ts';
 import { encodeSettings, u32, type Settings } from './dataplane/codec.ts';
 import { LAYOUT_VERSION, secondsToAtime } from './dataplane/layout.ts';
 import type { BalancerSizes } from './dataplane/loader.ts';
@@ -144,7 +144,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
         readStats(dataplane.maps, runtime.live ?? readLive(dataplane.maps, dataplane.limits), { maxVips: dataplane.sizes.maxVips, desired: runtime.programmed }),
         runtime.fingerprints,
       ),
-    (err) => log.warn({ err: errorText(err) }, 'reading dataplane counters failed'),
+    (err) => log.warn({ err }, 'reading dataplane counters failed'),
   );
   const server =
     options.metrics === undefined

@@ -112,7 +112,7 @@ export class AgentRuntime {
     try {
       await this.#o.beforeResync?.();
     } catch (err) {
-      this.#o.log.warn({ err: errorText(err) }, 'pre-resync step failed');
+      this.#o.log.warn({ err }, 'pre-resync step failed');
     }
     await this.resync();
   }

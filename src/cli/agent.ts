@@ -47,7 +47,10 @@ export function mtuFlag(flag: number | undefined): number | undefined {
 export async function agentCommand(argv: readonly string[]): Promise<number> {
   const f = parseFlags('agent', argv, AGENT_FLAGS);
   const metricsAddr = f.str('metrics-addr') ?? '';
-  const log = logger('agent', f.str('log-level'));
+  const source = sourceOptions(f.str('manifests'), f.str('kubeconfig'), f.str('node-name'));
+  // In a cluster many agents log into one place: every line names its node.
+  const base = logger('agent', f.str('log-level'));
+  const log = source.kind === 'kubernetes' ? base.child({ node: source.nodeName }) : base;
   const controller = new AbortController();
   const stop = (signal: string): void => {
     log.info({ signal }, 'stopping; the dataplane stays attached and programmed');
@@ -55,7 +58,7 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
   };
   const options = {
     interface: f.str('interface') ?? '',
-    source: sourceOptions(f.str('manifests'), f.str('kubeconfig'), f.str('node-name')),
+    source,
     bpffs: f.str('bpffs') ?? DEFAULT_BPFFS,
     xdpMode: xdpMode(f.str('xdp-mode')),
     objectPath: f.str('bpf-object'),
