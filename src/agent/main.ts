@@ -11,6 +11,8 @@ import type { BalancerSizes } from './dataplane/loader.ts';
 import { MapsIO, readLive } from './dataplane/maps-io.ts';
 import { startBalancer, type RunningBalancer } from './dataplane/startup.ts';
 import { readStats, toDataplaneCounters } from './dataplane/stats.ts';
+import { namesFilePath, statsNames, writeNamesFile } from './dataplane/names-file.ts';
+import type { DesiredVip } from './plan/model.ts';
 import { discoverEnvironment } from './host/discovery.ts';
 import { gatewayRefresher } from './host/gateway.ts';
 import { forwardingCpus, readTopology } from './host/topology.ts';
@@ -51,6 +53,8 @@ export interface AgentOptions {
   readonly resyncMs: number;
   /** /metrics, /healthz and /readyz; absent = no endpoint. */
   readonly metrics?: { readonly host: string; readonly port: number } | undefined;
+  /** Where `sterlet stats` finds the VIP and Backend names (default: namesFilePath(bpffs)); "" = not written. */
+  readonly namesFile?: string | undefined;
   readonly log: Log;
 }
 
@@ -114,6 +118,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   });
 
   const metrics = createAgentMetrics();
+  const publishNames = namesPublisher(options.namesFile ?? namesFilePath(options.bpffs), log);
   const runtime = new AgentRuntime({
     source,
     io: new MapsIO(dataplane.maps, dataplane.limits),
@@ -134,6 +139,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
       metrics.ready.set(1);
       metrics.rejected.reset();
       for (const [code, n] of Object.entries(r.rejected ?? {})) metrics.rejected.set({ code }, n);
+      publishNames(runtime.programmed);
     },
     afterLargeApply: trimHeap,
     onRejected: (problems) => metrics.applyErrors.inc({ code: problems[0]?.code ?? 'DESIRED_STATE_INVALID' }),
@@ -180,4 +186,21 @@ async function openSource(
   // Loaded only in cluster mode: standalone hosts never load the Kubernetes client.
   const { kubernetesSource } = await import('./sources/kubernetes.ts');
   return kubernetesSource({ nodeName: options.nodeName, kubeconfig: options.kubeconfig, log, facts });
+}
+
+/** Writes the names file when the names changed; a failure is logged once per change, never fatal. */
+function namesPublisher(path: string, log: Log): (desired: readonly DesiredVip[]) => void {
+  let last = '';
+  return (desired) => {
+    if (path === '') return;
+    const names = statsNames(desired);
+    const text = JSON.stringify(names);
+    if (text === last) return;
+    last = text;
+    try {
+      writeNamesFile(path, names);
+    } catch (err) {
+      log.warn({ err, path }, 'cannot write the names file; sterlet stats shows addresses only');
+    }
+  };
 }

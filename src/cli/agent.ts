@@ -6,6 +6,7 @@
 import { runAgent, type AgentSourceOptions } from '../agent/main.ts';
 import { AGENT_SIZES } from '../agent/dataplane/layout.ts';
 import { DEFAULT_BPFFS } from '../agent/dataplane/pin-layout.ts';
+import { NAMES_DIR } from '../agent/dataplane/names-file.ts';
 import { UsageError, parseFlags, type FlagSpec } from './args.ts';
 import { BPF_OBJECT_FLAG, LOG_LEVEL_FLAG, XDP_MODE_FLAG, hostPort, logger, outerSource, positive, xdpMode } from './common.ts';
 
@@ -31,6 +32,7 @@ export const AGENT_FLAGS: readonly FlagSpec[] = [
   { name: 'udp-timeout', type: 'number', help: 'seconds an idle UDP flow stays pinned to its backend', default: 30 },
   { name: 'resync-interval', type: 'number', help: 'seconds between full re-reads of the maps (drift repair)', default: 60 },
   { name: 'metrics-addr', type: 'string', help: 'HOST:PORT of /metrics, /healthz, /readyz ("" = off)', default: '0.0.0.0:9464' },
+  { name: 'names-file', type: 'string', help: `VIP/Backend names for sterlet stats ("" = off; default ${NAMES_DIR}/<bpffs>.names.json)` },
   BPF_OBJECT_FLAG,
   LOG_LEVEL_FLAG,
 ];
@@ -80,6 +82,7 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
     udpTimeoutSeconds: f.num('udp-timeout') ?? 30,
     resyncMs: (f.num('resync-interval') ?? 60) * 1000,
     metrics: metricsAddr === '' ? undefined : hostPort(metricsAddr, '--metrics-addr'),
+    namesFile: f.str('names-file'),
     log,
   };
   process.once('SIGTERM', () => stop('SIGTERM'));

@@ -2,12 +2,13 @@
 // programming manifests on a veth, and `sterlet decap --foreground` on its
 // peer serving the decap program's counters with liveness/readiness.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BpfMap, possibleCpus, xdpQuery } from '../../src/libbpf/libbpf.ts';
 import { DecapStat, Stat, VERDICT_STATS } from '../../src/agent/dataplane/counters.ts';
+import { namesFilePath } from '../../src/agent/dataplane/names-file.ts';
 import { NODE_BIN, STERLET_CLI } from '../e2e/lib/exec.ts';
 import { uniqueRunId } from '../e2e/lib/names.ts';
 import { ProcessGroup, type ManagedProcess } from '../e2e/lib/processes.ts';
@@ -52,6 +53,7 @@ afterAll(async () => {
     execFileSync('ip', ['link', 'del', veth]);
   } finally {
     rmSync(bpffs, { recursive: true, force: true });
+    rmSync(namesFilePath(bpffs), { force: true });
     rmSync(decapBpffs, { recursive: true, force: true });
     rmSync(scratch, { recursive: true, force: true });
   }
@@ -95,8 +97,17 @@ describe('promtool check metrics on real scrapes', () => {
     // The counters are the program's: a value written into the stats map shows up.
     setCounter(join(bpffs, 'stats'), Stat.dropV4Frag, 4);
     expect(await (await fetch(`${agent.url}/metrics`)).text()).toContain('sterlet_packets_total{verdict="drop",reason="ipv4_fragment"} 4');
+    // `sterlet stats` (another process, maps only) names VIPs and backends from the agent's names file.
+    const table = execFileSync(NODE_BIN, [STERLET_CLI, 'stats', '-b', bpffs], { encoding: 'utf8' });
+    expect(table).toContain('shop/web (TCP 10.200.0.10:80)');
+    expect(table).toMatch(/10\.0\.1\.11 \(shop\/web-1\)/);
+    const json = JSON.parse(execFileSync(NODE_BIN, [STERLET_CLI, 'stats', '-b', bpffs, '-j'], { encoding: 'utf8' })) as { vips: { id?: string }[]; backends: { address: string; names: string[] }[] };
+    expect(json.vips.map((v) => v.id)).toEqual(['shop/web']);
+    expect(json.backends.find((b) => b.address === '10.0.1.12')?.names).toEqual(['shop/web-2']);
+    expect(existsSync(namesFilePath(bpffs))).toBe(true);
     await group.remove(agent.proc);
     execFileSync(NODE_BIN, [STERLET_CLI, 'detach', '--interface', veth, '--bpffs', bpffs]);
+    expect(existsSync(namesFilePath(bpffs)), 'detach removes the names file').toBe(false);
   });
 
   it('decap --foreground: counters on its own address, /healthz, /readyz while attached, lint-clean', async () => {

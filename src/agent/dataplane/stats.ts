@@ -6,6 +6,7 @@ import { splitPerCpu } from '../../libbpf/libbpf.ts';
 import type { BpfMap } from '../../libbpf/libbpf.ts';
 import { DecapStat, EVENT_SERIES, Stat, STAT_GLOBAL_NR, STAT_VALUE_SIZE, sumPerCpu, VERDICT_SERIES, type DecapStatName, type StatName } from './counters.ts';
 import type { BalancerMaps } from './loader.ts';
+import { statsNames, type StatsNames } from './names-file.ts';
 import type { DataplaneCounters } from '../metrics.ts';
 import type { DesiredVip, LiveState, Ring, VipKey } from '../plan/model.ts';
 import { ringMembers } from '../plan/reals.ts';
@@ -69,24 +70,18 @@ export interface VipBackendPair {
 export interface ReadStatsOptions {
   /** max_vips the maps were created with (per-real counters follow the per-VIP ones). */
   readonly maxVips: number;
-  /** The desired state programmed: names VIPs and backends by namespace/name. */
+  /** The desired state programmed: names VIPs and backends by namespace/name, and gives the (VIP, backend) pairs. */
   readonly desired?: readonly DesiredVip[];
+  /** Names alone (from the agent's names file), when the desired state is not at hand. */
+  readonly names?: StatsNames | undefined;
 }
 
 export function readStats(maps: BalancerMaps, live: LiveState, options: ReadStatsOptions): StatsSnapshot {
   const { maxVips } = options;
   const desired = options.desired ?? [];
-  const names = new Map(desired.map((v) => [vipKeyId(v.key), v.id]));
-  const backendNames = new Map<string, Set<string>>();
-  for (const v of desired) {
-    const namespace = v.id.split('/')[0] ?? '';
-    for (const b of v.backends) {
-      if (b.name === undefined) continue;
-      const set = backendNames.get(b.address) ?? new Set<string>();
-      set.add(`${namespace}/${b.name}`);
-      backendNames.set(b.address, set);
-    }
-  }
+  const known = options.desired === undefined ? (options.names ?? { vips: {}, backends: {} }) : statsNames(desired);
+  const names = new Map(Object.entries(known.vips));
+  const backendNames = new Map(Object.entries(known.backends));
   const all = maps.stats.lookupBatch({ chunk: 1024 });
   const rows = new Map<number, CounterRow>();
   for (let i = 0; i < all.count; i++) {
