@@ -23,8 +23,8 @@ interface Obj {
   spec?: { template?: { metadata: { labels: Record<string, string>; annotations?: Record<string, string> }; spec: PodSpec }; groups?: { rules: { alert: string; expr: string }[] }[]; endpoints?: unknown[] };
 }
 
-async function render(args: readonly string[]): Promise<Obj[]> {
-  const { stdout } = await helm(['template', 'sterlet', CHART, '--namespace', 'sterlet-system', ...args]);
+async function render(args: readonly string[], namespace = 'sterlet-system'): Promise<Obj[]> {
+  const { stdout } = await helm(['template', 'sterlet', CHART, '--namespace', namespace, ...args]);
   return parseAllDocuments(stdout).map((d) => d.toJS() as Obj | null).filter((o): o is Obj => o !== null);
 }
 const workloads = (objs: Obj[]): Obj[] => objs.filter((o) => o.kind === 'Deployment' || o.kind === 'DaemonSet');
@@ -77,12 +77,12 @@ describe('chart conventions', () => {
         '--set', `${c}.podAnnotations.example\\.test/owner=${c}-team`,
         '--set', `${c}.podLabels.tier=${c}-tier`,
         '--set', `${c}.extraArgs[0]=--log-level=debug`,
-        '--set', `${c}.extraEnv[0].name=EXTRA_${c.toUpperCase()}`, '--set', `${c}.extraEnv[0].value=1`,
+        '--set', `${c}.extraEnv[0].name=EXTRA_${c.toUpperCase()}`, '--set-string', `${c}.extraEnv[0].value=1`,
         '--set', `${c}.priorityClassName=${c}-priority`,
         '--set', `${c}.imagePullSecrets[0].name=${c}-pull`,
       );
     }
-    const objs = await render(args);
+    const objs = await render(args, namespace);
     for (const c of ['controller', 'agent', 'decap']) {
       const t = named(objs, `-${c}`).spec?.template;
       expect(t?.metadata.annotations?.['example.test/owner']).toBe(`${c}-team`);
