@@ -6,13 +6,14 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BpfMap, possibleCpus, xdpQuery } from '../../src/libbpf/libbpf.ts';
+import { xdpQuery } from '../../src/libbpf/libbpf.ts';
 import { DecapStat, Stat, VERDICT_STATS } from '../../src/agent/dataplane/counters.ts';
 import { namesFilePath } from '../../src/agent/dataplane/names-file.ts';
 import { NODE_BIN, STERLET_CLI } from '../e2e/lib/exec.ts';
 import { uniqueRunId } from '../e2e/lib/names.ts';
 import { ProcessGroup, type ManagedProcess } from '../e2e/lib/processes.ts';
 import { promlint } from '../lib/promlint.ts';
+import { setCounter } from './harness/pinned-counters.ts';
 
 const id = uniqueRunId();
 const tag = id.replace(/\W/g, '').slice(-9);
@@ -134,18 +135,3 @@ describe('promtool check metrics on real scrapes', () => {
     expect(xdpQuery(ifindexOf(peer)).progId).toBe(0);
   });
 });
-
-/** Sets one per-CPU counter of a pinned stats map: `packets` on CPU 0, 100 bytes each. */
-function setCounter(path: string, index: number, packets: number): void {
-  const map = BpfMap.fromPinned(path);
-  try {
-    const key = Buffer.alloc(4);
-    key.writeUInt32LE(index);
-    const v = Buffer.alloc(16);
-    v.writeBigUInt64LE(BigInt(packets), 0);
-    v.writeBigUInt64LE(BigInt(packets * 100), 8);
-    map.updatePerCpu(key, [v, ...Array.from({ length: possibleCpus() - 1 }, () => Buffer.alloc(16))]);
-  } finally {
-    map.close();
-  }
-}
