@@ -9,10 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { xdpQuery } from '../../src/libbpf/libbpf.ts';
 import { DecapStat, Stat, VERDICT_STATS } from '../../src/agent/dataplane/counters.ts';
 import { namesFilePath } from '../../src/agent/dataplane/names-file.ts';
-import { NODE_BIN, STERLET_CLI } from '../e2e/lib/exec.ts';
-import { uniqueRunId } from '../e2e/lib/names.ts';
-import { ProcessGroup, type ManagedProcess } from '../e2e/lib/processes.ts';
-import { promlint } from '../lib/promlint.ts';
+import { NODE_BIN, STERLET_CLI } from '../support/exec.ts';
+import { uniqueRunId } from '../support/e2e/names.ts';
+import { ProcessGroup, type ManagedProcess } from '../support/e2e/processes.ts';
+import { promlint } from '../support/promlint.ts';
 import { setCounter } from './harness/pinned-counters.ts';
 
 const id = uniqueRunId();

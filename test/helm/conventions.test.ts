@@ -10,7 +10,7 @@ import { parseAllDocuments } from 'yaml';
 import { createAgentMetrics } from '../../src/agent/metrics.ts';
 import { createDecapMetrics } from '../../src/agent/decap-metrics.ts';
 import { ControllerMetrics } from '../../src/controller/metrics.ts';
-import { createNamespace, deleteNamespace, helm, kubectl, REPO_ROOT } from '../k8s/lib/index.ts';
+import { CHART_TEST_VALUES, createNamespace, deleteNamespace, helm, kubectl, REPO_ROOT } from '../support/kube/index.ts';
 
 const CHART = join(REPO_ROOT, 'charts/sterlet');
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
@@ -34,7 +34,8 @@ const named = (objs: Obj[], suffix: string): Obj => {
   return o;
 };
 
-const ALL_COMPONENTS = ['--set', 'decap.enabled=true'];
+// A qualified repository: the placeholder `sterlet` fails rendering (see chart.test.ts).
+const ALL_COMPONENTS = [...CHART_TEST_VALUES, '--set', 'decap.enabled=true'];
 
 describe('chart conventions', () => {
   let namespace = '';
@@ -64,8 +65,9 @@ describe('chart conventions', () => {
   });
 
   it('accepts global (as a subchart) and applies global.imageRegistry, digests and per-component knobs', async () => {
+    // The placeholder repository with global.imageRegistry is a real image reference: no CHART_TEST_VALUES.
     const args = [
-      ...ALL_COMPONENTS,
+      '--set', 'decap.enabled=true',
       '--set', 'global.imageRegistry=registry.example.test/team',
       '--set', 'global.imagePullSecrets[0]=global-pull',
       '--set', 'global.somethingAnUmbrellaSets=true',
@@ -106,13 +108,13 @@ describe('chart conventions', () => {
     expect(named(objs, '-controller').spec?.template?.spec.priorityClassName).toBeUndefined();
     expect(named(objs, '-agent').spec?.template?.spec.priorityClassName).toBe('system-node-critical');
     expect(named(objs, '-decap').spec?.template?.spec.priorityClassName).toBe('system-node-critical');
-    expect(named(objs, '-agent').spec?.template?.spec.containers[0]?.image).toMatch(/^sterlet:\S+$/);
+    expect(named(objs, '-agent').spec?.template?.spec.containers[0]?.image).toMatch(/^registry\.invalid\/sterlet:\d\S*$/);
     expect(named(objs, '-agent').spec?.template?.spec.imagePullSecrets).toBeUndefined();
   });
 
   it('rejects malformed new values, naming the field', async () => {
     for (const [set, field] of [['image.digest=latest', 'digest'], ['agent.extraArgs[0]=debug', 'extraArgs'], ['decap.podLabels.x=1', 'podLabels']] as const) {
-      const r = await helm(['template', 'sterlet', CHART, '--set', set], { allowFail: true });
+      const r = await helm(['template', 'sterlet', CHART, ...CHART_TEST_VALUES, '--set', set], { allowFail: true });
       expect(r.code, set).not.toBe(0);
       expect(r.stderr, set).toContain(field);
     }
@@ -130,8 +132,8 @@ describe('chart conventions', () => {
   });
 
   it('ships an optional PrometheusRule whose alerts use metrics the components export', async () => {
-    expect((await render([])).some((o) => o.kind === 'PrometheusRule')).toBe(false);
-    const rule = (await render(['--set', 'metrics.prometheusRule.enabled=true', '--set', 'metrics.prometheusRule.labels.release=prom'])).find((o) => o.kind === 'PrometheusRule');
+    expect((await render([...CHART_TEST_VALUES])).some((o) => o.kind === 'PrometheusRule')).toBe(false);
+    const rule = (await render([...CHART_TEST_VALUES, '--set', 'metrics.prometheusRule.enabled=true', '--set', 'metrics.prometheusRule.labels.release=prom'])).find((o) => o.kind === 'PrometheusRule');
     expect(rule?.metadata.labels?.['release']).toBe('prom');
     const rules = rule?.spec?.groups?.flatMap((g) => g.rules) ?? [];
     expect(rules.map((r) => r.alert)).toEqual(
@@ -148,7 +150,7 @@ describe('chart conventions', () => {
   });
 
   it('prints NOTES with the kubectl commands inline (no examples/ checkout needed)', async () => {
-    const r = await helm(['install', 'sterlet', CHART, '--namespace', namespace, '--dry-run=client'], { allowFail: true });
+    const r = await helm(['install', 'sterlet', CHART, '--namespace', namespace, '--dry-run=client', ...CHART_TEST_VALUES], { allowFail: true });
     expect(r.code, r.stderr).toBe(0);
     const notes = r.stdout.slice(r.stdout.indexOf('NOTES:'));
     expect(notes).toContain('kind: VirtualIPPool');

@@ -3,11 +3,11 @@
 import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { promlint } from '../lib/promlint.ts';
-import { createNamespace, deleteNamespace, kubectl, waitFor } from './lib/index.ts';
-import { spawnController } from './support/controller.ts';
-import { installCrds } from './support/crds.ts';
-import { applyObjects, backend, dropFinalizers, pool, randomVipNet, vip, waitCondition } from './support/objects.ts';
+import { promlint } from '../support/promlint.ts';
+import { createNamespace, deleteNamespace, kubectl, waitFor } from '../support/kube/index.ts';
+import { spawnController } from '../support/kube/controller.ts';
+import { installCrds } from '../support/kube/crds.ts';
+import { applyObjects, backend, dropFinalizers, pool, randomVipNet, vip, waitCondition } from '../support/kube/objects.ts';
 
 let ns = '';
 const net = randomVipNet();

@@ -53,12 +53,14 @@ describe('balancer stats', () => {
     const verdicts = text.split('\n').filter((l) => l.startsWith('sterlet_packets_total{'));
     const events = text.split('\n').filter((l) => l.startsWith('sterlet_dataplane_events_total{'));
     expect(verdicts).toHaveLength(VERDICT_STATS.length);
-    expect(verdicts.length + events.length).toBe(Object.keys(Stat).length);
+    const quic = text.split('\n').filter((l) => l.startsWith('sterlet_quic_packets_total{'));
+    expect(verdicts.length + events.length + quic.length).toBe(Object.keys(Stat).length);
     expect(text).toContain(`sterlet_packets_total{verdict="tx",reason="icmp_too_big"} ${Stat.txIcmpTooBig + 1}`);
     expect(text).toContain(`sterlet_packets_total{verdict="pass",reason="not_vip"} ${Stat.passNotVip + 1}`);
     expect(text).toContain(`sterlet_bytes_total{verdict="drop",reason="no_backend"} ${10 * (Stat.dropNoReal + 1)}`);
-    expect(text).toContain(`sterlet_dataplane_events_total{event="quic_routed_by_server_id"} ${Stat.evQuicCidHit + 1}`);
-    expect(text).toContain(`sterlet_dataplane_events_total{event="quic_unknown_server_id_ring"} ${Stat.evQuicCidMiss + 1}`);
+    expect(text).toContain(`sterlet_quic_packets_total{result="routed"} ${Stat.evQuicCidHit + 1}`);
+    expect(text).toContain(`sterlet_quic_packets_total{result="familyMismatch"} ${Stat.evQuicFamily + 1}`);
+    expect(text).toContain(`sterlet_dataplane_events_total{event="conntrack_hit"} ${Stat.evLruHit + 1}`);
     // Labels are unique per series.
     expect(new Set(verdicts.map((l) => l.split(' ')[0])).size).toBe(verdicts.length);
     expect(s.drops.map((d) => d.reason)).toContain('ipv4_fragment');
