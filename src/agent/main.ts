@@ -4,13 +4,15 @@
 // agent and leaves the dataplane attached and programmed.
 
 import { trimHeap } from '../libbpf/libc.ts';
-import { errorText, isSterletError } from '../common/errors.ts';
+import { isSterletError } from '../common/errors.ts';
 import { encodeSettings, u32, type Settings } from './dataplane/codec.ts';
 import { LAYOUT_VERSION, secondsToAtime } from './dataplane/layout.ts';
 import type { BalancerSizes } from './dataplane/loader.ts';
 import { MapsIO, readLive } from './dataplane/maps-io.ts';
 import { startBalancer, type RunningBalancer } from './dataplane/startup.ts';
 import { readStats, toDataplaneCounters } from './dataplane/stats.ts';
+import { namesFilePath, statsNames, writeNamesFile } from './dataplane/names-file.ts';
+import type { DesiredVip } from './plan/model.ts';
 import { discoverEnvironment } from './host/discovery.ts';
 import { gatewayRefresher } from './host/gateway.ts';
 import { forwardingCpus, readTopology } from './host/topology.ts';
@@ -56,6 +58,8 @@ export interface AgentOptions {
   readonly metrics?: { readonly host: string; readonly port: number } | undefined;
   /** Announce VIPs through a BGP speaker (peers from BGPPeer manifests or objects). */
   readonly announce?: AnnounceOptions | undefined;
+  /** Where `sterlet stats` finds the VIP and Backend names (default: namesFilePath(bpffs)); "" = not written. */
+  readonly namesFile?: string | undefined;
   readonly log: Log;
 }
 
@@ -119,6 +123,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   });
 
   const metrics = createAgentMetrics();
+  const publishNames = namesPublisher(options.namesFile ?? namesFilePath(options.bpffs), log);
   const runtime = new AgentRuntime({
     source,
     io: new MapsIO(dataplane.maps, dataplane.limits),
@@ -136,8 +141,10 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
         return;
       }
       metrics.appliedGeneration.set(r.generation);
+      metrics.ready.set(1);
       metrics.rejected.reset();
       for (const [code, n] of Object.entries(r.rejected ?? {})) metrics.rejected.set({ code }, n);
+      publishNames(runtime.programmed);
     },
     afterLargeApply: trimHeap,
     onRejected: (problems) => metrics.applyErrors.inc({ code: problems[0]?.code ?? 'DESIRED_STATE_INVALID' }),
@@ -145,10 +152,10 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   metrics.collectDataplane(
     () =>
       toDataplaneCounters(
-        readStats(dataplane.maps, runtime.live ?? readLive(dataplane.maps, dataplane.limits), { maxVips: dataplane.sizes.maxVips, names: runtime.names }),
+        readStats(dataplane.maps, runtime.live ?? readLive(dataplane.maps, dataplane.limits), { maxVips: dataplane.sizes.maxVips, desired: runtime.programmed }),
         runtime.fingerprints,
       ),
-    (err) => log.warn({ err: errorText(err) }, 'reading dataplane counters failed'),
+    (err) => log.warn({ err }, 'reading dataplane counters failed'),
   );
   // Aborting stops the agent; when it announces, it first withdraws its routes
   // and keeps forwarding for the drain time, so routers move the flows to
@@ -224,4 +231,21 @@ async function openSource(
   // Loaded only in cluster mode: standalone hosts never load the Kubernetes client.
   const { kubernetesSource } = await import('./sources/kubernetes.ts');
   return kubernetesSource({ nodeName: options.nodeName, kubeconfig: options.kubeconfig, log, facts });
+}
+
+/** Writes the names file when the names changed; a failure is logged once per change, never fatal. */
+function namesPublisher(path: string, log: Log): (desired: readonly DesiredVip[]) => void {
+  let last = '';
+  return (desired) => {
+    if (path === '') return;
+    const names = statsNames(desired);
+    const text = JSON.stringify(names);
+    if (text === last) return;
+    last = text;
+    try {
+      writeNamesFile(path, names);
+    } catch (err) {
+      log.warn({ err, path }, 'cannot write the names file; sterlet stats shows addresses only');
+    }
+  };
 }

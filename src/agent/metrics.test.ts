@@ -5,15 +5,26 @@ import { SterletError } from '../common/errors.ts';
 import { startEndpoints, type EndpointsServer } from '../common/http-endpoints.ts';
 import { createAgentMetrics, type DataplaneCounters } from './metrics.ts';
 
+const web = { namespace: 'default', name: 'web', address: '10.200.0.10', port: '80', protocol: 'TCP' };
 const counters: DataplaneCounters = {
-  vips: [{ vip: '10.200.0.10:80/tcp', packets: 120n, bytes: 9_000n }],
+  vips: [{ ...web, packets: 120n, bytes: 9_000n }],
   backends: [
-    { vip: '10.200.0.10:80/tcp', backend: '10.0.1.11', packets: 70n, bytes: 5_000n },
-    { vip: '10.200.0.10:80/tcp', backend: '10.0.1.12', packets: 50, bytes: 4_000 },
+    { address: '10.0.1.11', packets: 70n, bytes: 5_000n },
+    { address: '10.0.1.12', packets: 50, bytes: 4_000 },
   ],
-  drops: [{ reason: 'ipv4_fragment', packets: 3n }],
-  lru: { hits: 100n, misses: 20n },
-  rings: [{ vip: '10.200.0.10:80/tcp', fingerprint: 'b18edc9e143ff0e1' }],
+  pairs: [
+    { namespace: 'default', name: 'web', backend: 'web-1', address: '10.0.1.11', weight: 1, slots: 126 },
+    { namespace: 'default', name: 'web', backend: 'web-2', address: '10.0.1.12', weight: 0, slots: 0 },
+  ],
+  verdicts: [
+    { verdict: 'tx', reason: 'forwarded', packets: 120n, bytes: 9_000n },
+    { verdict: 'drop', reason: 'ipv4_fragment', packets: 3n, bytes: 180n },
+  ],
+  events: [
+    { event: 'conntrack_hit', count: 100n },
+    { event: 'conntrack_miss', count: 20n },
+  ],
+  rings: [{ namespace: 'default', name: 'web', fingerprint: 'b18edc9e143ff0e1' }],
 };
 
 const servers: EndpointsServer[] = [];
@@ -35,7 +46,10 @@ describe('createAgentMetrics', () => {
     m.applyErrors.inc({ code: 'APPLY_MAP_WRITE_FAILED' });
     m.desiredGeneration.set(7);
     m.appliedGeneration.set(6);
+    expect(await m.registry.metrics()).toContain('sterlet_agent_ready 0');
+    m.ready.set(1);
     const text = await m.registry.metrics();
+    expect(text).toContain('sterlet_agent_ready 1');
     expect(text).toContain('sterlet_agent_apply_duration_seconds_bucket{le="0.005",result="success"} 1');
     expect(text).toContain('sterlet_agent_apply_errors_total{code="APPLY_MAP_WRITE_FAILED"} 1');
     expect(text).toContain('sterlet_agent_desired_generation 7');
@@ -54,20 +68,25 @@ describe('createAgentMetrics', () => {
     });
     const text = await m.registry.metrics();
     expect(reads).toBe(1);
-    expect(text).toContain('sterlet_vip_packets_total{vip="10.200.0.10:80/tcp"} 120');
-    expect(text).toContain('sterlet_vip_bytes_total{vip="10.200.0.10:80/tcp"} 9000');
-    expect(text).toContain('sterlet_backend_packets_total{vip="10.200.0.10:80/tcp",backend="10.0.1.12"} 50');
-    expect(text).toContain('sterlet_drops_total{reason="ipv4_fragment"} 3');
-    expect(text).toContain('sterlet_lru_hits_total 100');
-    expect(text).toContain('sterlet_lru_misses_total 20');
-    expect(text).toContain('sterlet_ring_info{vip="10.200.0.10:80/tcp",fingerprint="b18edc9e143ff0e1"} 1');
+    const vip = 'namespace="default",name="web",address="10.200.0.10",port="80",protocol="TCP"';
+    expect(text).toContain(`sterlet_vip_packets_total{${vip}} 120`);
+    expect(text).toContain(`sterlet_vip_bytes_total{${vip}} 9000`);
+    // Backend series are keyed by address alone: VIP membership changes leave their identity alone.
+    expect(text).toContain('sterlet_backend_packets_total{address="10.0.1.12"} 50');
+    expect(text).toContain('sterlet_vip_backend_ring_slots{namespace="default",name="web",backend="web-1",address="10.0.1.11"} 126');
+    expect(text).toContain('sterlet_vip_backend_weight{namespace="default",name="web",backend="web-2",address="10.0.1.12"} 0');
+    expect(text).toContain('sterlet_packets_total{verdict="drop",reason="ipv4_fragment"} 3');
+    expect(text).toContain('sterlet_bytes_total{verdict="tx",reason="forwarded"} 9000');
+    expect(text).toContain('sterlet_dataplane_events_total{event="conntrack_hit"} 100');
+    expect(text).toContain('sterlet_ring_info{namespace="default",name="web",fingerprint="b18edc9e143ff0e1"} 1');
+    expect(text).not.toContain('vip="');
 
     // The next scrape shows the new values, not a sum with the old ones.
     await new Promise((r) => setImmediate(r));
-    current = { ...counters, lru: { hits: 150n, misses: 20n }, rings: [] };
+    current = { ...counters, events: [{ event: 'conntrack_hit', count: 150n }], rings: [] };
     const second = await m.registry.metrics();
     expect(reads).toBe(2);
-    expect(second).toContain('sterlet_lru_hits_total 150');
+    expect(second).toContain('sterlet_dataplane_events_total{event="conntrack_hit"} 150');
     expect(second).not.toContain('sterlet_ring_info{');
   });
 
@@ -101,7 +120,7 @@ describe('startEndpoints with the agent metrics', () => {
     const metrics = await fetch(`${server.url}/metrics`);
     expect(metrics.status).toBe(200);
     expect(metrics.headers.get('content-type')).toContain('text/plain');
-    expect(await metrics.text()).toContain('sterlet_lru_hits_total 100');
+    expect(await metrics.text()).toContain('sterlet_dataplane_events_total{event="conntrack_hit"} 100');
 
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
     expect((await fetch(`${server.url}/readyz`)).status).toBe(503);

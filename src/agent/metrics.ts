@@ -4,24 +4,41 @@
 // snapshot of the BPF map counters, so what Prometheus sees is what the
 // program counted.
 
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { registerProcessMetrics } from '../common/process-metrics.ts';
+import { mirroredMetrics, num } from './mirrored.ts';
+
+/** A VIP's stable identity as series labels (empty names when the agent does not know them). */
+export interface VipLabels {
+  readonly namespace: string;
+  readonly name: string;
+  readonly address: string;
+  readonly port: string;
+  readonly protocol: string;
+}
 
 /** Counter values read from the pinned maps; u64 map values may be bigints. */
 export interface DataplaneCounters {
-  readonly vips: readonly { readonly vip: string; readonly packets: Count; readonly bytes: Count }[];
-  readonly backends: readonly {
-    readonly vip: string;
+  readonly vips: readonly (VipLabels & { readonly packets: Count; readonly bytes: Count })[];
+  /** Per backend address: the program counts a real once, whichever VIPs share it. */
+  readonly backends: readonly { readonly address: string; readonly packets: Count; readonly bytes: Count }[];
+  /** Each (VIP, backend) pair as desired (weight) and as programmed (ring slots). */
+  readonly pairs?: readonly {
+    readonly namespace: string;
+    readonly name: string;
     readonly backend: string;
-    readonly packets: Count;
-    readonly bytes: Count;
+    readonly address: string;
+    readonly weight: number;
+    readonly slots: number;
   }[];
-  readonly drops: readonly { readonly reason: string; readonly packets: Count }[];
-  /** `repicked`: hits whose backend had been removed, re-picked from the ring (evLruRealGone). */
-  readonly lru: { readonly hits: Count; readonly misses: Count; readonly repicked?: Count };
+  /** Every packet's one verdict: `tx`/`pass`/`drop` with its reason. */
+  readonly verdicts: readonly { readonly verdict: string; readonly reason: string; readonly packets: Count; readonly bytes: Count }[];
+  /** Event counters (connection table, QUIC, ICMP generation). */
+  readonly events: readonly { readonly event: string; readonly count: Count }[];
   /** QUIC packets on QUIC VIPs by outcome (routed, unknownId, backendGone, familyMismatch, longHeader). */
   readonly quic?: readonly { readonly result: string; readonly packets: Count }[];
   /** Maglev ring fingerprint per VIP, for fleet consistency dashboards. */
-  readonly rings?: readonly { readonly vip: string; readonly fingerprint: string }[];
+  readonly rings?: readonly { readonly namespace: string; readonly name: string; readonly fingerprint: string }[];
 }
 export type Count = number | bigint;
 
@@ -42,6 +59,8 @@ export interface AgentMetrics {
   readonly applyErrors: Counter<'code'>;
   readonly desiredGeneration: Gauge;
   readonly appliedGeneration: Gauge;
+  /** 1 once a desired state was programmed (what /readyz answers), for alerts. */
+  readonly ready: Gauge;
   /** Adds the dataplane counter families, read once per scrape (for a reader built after the metrics). */
   collectDataplane(read: () => DataplaneCounters | Promise<DataplaneCounters>, onError?: (err: unknown) => void): void;
   /** VIPs/backends the last apply left out, by rejection code (AGENT_DUPLICATE_VIP, ...). */
@@ -50,7 +69,7 @@ export interface AgentMetrics {
 
 export function createAgentMetrics(options: AgentMetricsOptions = {}): AgentMetrics {
   const registry = new Registry();
-  if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'sterlet_agent_' });
+  if (options.processMetrics ?? true) registerProcessMetrics(registry, 'sterlet_agent_');
   const registers = [registry];
 
   const applyDuration = new Histogram({
@@ -84,37 +103,16 @@ export function createAgentMetrics(options: AgentMetricsOptions = {}): AgentMetr
     labelNames: ['code'] as const,
     registers,
   });
+  const ready = new Gauge({
+    name: 'sterlet_agent_ready',
+    help: '1 once a desired state is programmed in the maps (what /readyz answers), else 0.',
+    registers,
+  });
 
   if (options.readCounters !== undefined) registerDataplaneCollectors(registry, options.readCounters, options.onReadError);
   const collectDataplane = (read: () => DataplaneCounters | Promise<DataplaneCounters>, onError?: (err: unknown) => void): void =>
     registerDataplaneCollectors(registry, read, onError);
-  return { registry, applyDuration, applyErrors, desiredGeneration, appliedGeneration, collectDataplane, rejected };
-}
-
-type Snapshot = () => Promise<DataplaneCounters | undefined>;
-
-/**
- * prom-client collects every metric concurrently; they all share the first
- * read of a scrape instead of reading the maps once per metric.
- */
-function snapshotOncePerScrape(
-  read: () => DataplaneCounters | Promise<DataplaneCounters>,
-  onError: ((err: unknown) => void) | undefined,
-): Snapshot {
-  let inflight: Promise<DataplaneCounters | undefined> | undefined;
-  return () => {
-    inflight ??= (async () => {
-      try {
-        return await read();
-      } catch (err) {
-        onError?.(err);
-        return undefined;
-      } finally {
-        setImmediate(() => (inflight = undefined));
-      }
-    })();
-    return inflight;
-  };
+  return { registry, applyDuration, applyErrors, desiredGeneration, appliedGeneration, ready, collectDataplane, rejected };
 }
 
 function registerDataplaneCollectors(
@@ -122,80 +120,49 @@ function registerDataplaneCollectors(
   read: () => DataplaneCounters | Promise<DataplaneCounters>,
   onError: ((err: unknown) => void) | undefined,
 ): void {
-  const registers = [registry];
-  const readErrors = new Counter({
-    name: 'sterlet_dataplane_read_errors_total',
-    help: 'Scrapes where the dataplane counters could not be read from the maps.',
-    registers,
-    async collect(): Promise<void> {
-      await snapshot(); // so a failure of this scrape is already counted
-    },
+  const m = mirroredMetrics({ registry, read, readErrorsName: 'sterlet_dataplane_read_errors_total', onError });
+  const mirrored = m.counter;
+  const mirroredGauge = m.gauge;
+  const vipLabels = ['namespace', 'name', 'address', 'port', 'protocol'] as const;
+  const vipOf = (v: VipLabels): Record<(typeof vipLabels)[number], string> => ({
+    namespace: v.namespace,
+    name: v.name,
+    address: v.address,
+    port: v.port,
+    protocol: v.protocol,
   });
-  const snapshot = snapshotOncePerScrape(read, (err) => {
-    readErrors.inc();
-    onError?.(err);
+  mirrored('sterlet_vip_packets_total', 'Packets the XDP program forwarded per VIP.', vipLabels, (c, s) => {
+    for (const v of s.vips) c.inc(vipOf(v), num(v.packets));
   });
-
-  // Counters whose value is replaced from the snapshot at every scrape.
-  const mirrored = <L extends string>(
-    name: string,
-    help: string,
-    labelNames: readonly L[],
-    fill: (c: Counter<L>, s: DataplaneCounters) => void,
-  ): void => {
-    new Counter<L>({
-      name,
-      help,
-      labelNames,
-      registers,
-      async collect(this: Counter<L>): Promise<void> {
-        const s = await snapshot();
-        this.reset();
-        if (s === undefined) return;
-        fill(this, s);
-      },
-    });
-  };
-  mirrored('sterlet_vip_packets_total', 'Packets the XDP program handled per VIP.', ['vip'], (c, s) => {
-    for (const v of s.vips) c.inc({ vip: v.vip }, num(v.packets));
+  mirrored('sterlet_vip_bytes_total', 'Bytes the XDP program forwarded per VIP.', vipLabels, (c, s) => {
+    for (const v of s.vips) c.inc(vipOf(v), num(v.bytes));
   });
-  mirrored('sterlet_vip_bytes_total', 'Bytes the XDP program handled per VIP.', ['vip'], (c, s) => {
-    for (const v of s.vips) c.inc({ vip: v.vip }, num(v.bytes));
+  mirrored('sterlet_backend_packets_total', 'Packets sent to each backend address (all VIPs it serves).', ['address'], (c, s) => {
+    for (const b of s.backends) c.inc({ address: b.address }, num(b.packets));
   });
-  mirrored('sterlet_backend_packets_total', 'Packets sent to each backend.', ['vip', 'backend'], (c, s) => {
-    for (const b of s.backends) c.inc({ vip: b.vip, backend: b.backend }, num(b.packets));
+  mirrored('sterlet_backend_bytes_total', 'Bytes sent to each backend address (all VIPs it serves).', ['address'], (c, s) => {
+    for (const b of s.backends) c.inc({ address: b.address }, num(b.bytes));
   });
-  mirrored('sterlet_backend_bytes_total', 'Bytes sent to each backend.', ['vip', 'backend'], (c, s) => {
-    for (const b of s.backends) c.inc({ vip: b.vip, backend: b.backend }, num(b.bytes));
+  mirrored('sterlet_packets_total', 'Packets by the verdict the XDP program gave (tx, pass, drop) and its reason.', ['verdict', 'reason'], (c, s) => {
+    for (const v of s.verdicts) c.inc({ verdict: v.verdict, reason: v.reason }, num(v.packets));
   });
-  mirrored('sterlet_drops_total', 'Packets dropped by the XDP program, by reason.', ['reason'], (c, s) => {
-    for (const d of s.drops) c.inc({ reason: d.reason }, num(d.packets));
+  mirrored('sterlet_bytes_total', 'Bytes by the verdict the XDP program gave (tx, pass, drop) and its reason.', ['verdict', 'reason'], (c, s) => {
+    for (const v of s.verdicts) c.inc({ verdict: v.verdict, reason: v.reason }, num(v.bytes));
   });
-  mirrored('sterlet_lru_hits_total', 'Connection-table lookups that found the flow.', [], (c, s) => {
-    c.inc(num(s.lru.hits));
-  });
-  mirrored('sterlet_lru_misses_total', 'Connection-table lookups that missed (new or evicted flow).', [], (c, s) => {
-    c.inc(num(s.lru.misses));
-  });
-  mirrored('sterlet_lru_repicked_after_backend_removal_total', 'Connection-table hits whose backend was removed: re-picked from the ring (also counted as misses).', [], (c, s) => {
-    c.inc(num(s.lru.repicked ?? 0));
+  mirrored('sterlet_dataplane_events_total', 'Dataplane events on top of the verdicts: connection-table hits/misses/re-picks, QUIC routing, ICMP generated.', ['event'], (c, s) => {
+    for (const e of s.events) c.inc({ event: e.event }, num(e.count));
   });
   mirrored('sterlet_quic_packets_total', 'QUIC packets on QUIC VIPs by outcome: routed by server id, or to the ring (unknownId, backendGone, familyMismatch, longHeader).', ['result'], (c, s) => {
     for (const q of s.quic ?? []) c.inc({ result: q.result }, num(q.packets));
   });
-  new Gauge({
-    name: 'sterlet_ring_info',
-    help: 'Always 1; the fingerprint label identifies the Maglev ring programmed for the VIP.',
-    labelNames: ['vip', 'fingerprint'] as const,
-    registers,
-    async collect(this: Gauge<'vip' | 'fingerprint'>): Promise<void> {
-      const s = await snapshot();
-      this.reset();
-      for (const r of s?.rings ?? []) this.set({ vip: r.vip, fingerprint: r.fingerprint }, 1);
-    },
+  const pairLabels = ['namespace', 'name', 'backend', 'address'] as const;
+  mirroredGauge('sterlet_vip_backend_weight', 'Weight of each backend of a VIP as desired (0 = draining).', pairLabels, (g, s) => {
+    for (const p of s.pairs ?? []) g.set({ namespace: p.namespace, name: p.name, backend: p.backend, address: p.address }, p.weight);
   });
-}
-
-function num(v: Count): number {
-  return typeof v === 'bigint' ? Number(v) : v;
+  mirroredGauge('sterlet_vip_backend_ring_slots', 'Maglev ring slots of each backend of a VIP as programmed (share of new flows = slots / ring size).', pairLabels, (g, s) => {
+    for (const p of s.pairs ?? []) g.set({ namespace: p.namespace, name: p.name, backend: p.backend, address: p.address }, p.slots);
+  });
+  mirroredGauge('sterlet_ring_info', 'Always 1; the fingerprint label identifies the Maglev ring programmed for the VIP.', ['namespace', 'name', 'fingerprint'], (g, s) => {
+    for (const r of s.rings ?? []) g.set({ namespace: r.namespace, name: r.name, fingerprint: r.fingerprint }, 1);
+  });
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryDataplane } from './plan/memory-io.ts';
-import type { DesiredVip, Limits } from './plan/model.ts';
+import { vipKeyId, type DesiredVip, type Limits } from './plan/model.ts';
 import { AgentRuntime, type ApplyRecord, type Log } from './runtime.ts';
 import type { ApplyFeedback, DesiredStateSource, SourceEvent } from './sources/types.ts';
 
@@ -132,7 +132,7 @@ describe('AgentRuntime', () => {
     expect(last?.ok).toBe(true);
     expect(last?.vips.find((v) => v.id === 'team-z/web')).toMatchObject({ code: 'AGENT_DUPLICATE_VIP', error: expect.stringContaining('already programmed for VirtualIP default/web') });
     expect(last?.vips.filter((v) => v.error === undefined).map((v) => v.id).sort()).toEqual(['default/web', 'team-a/qa', 'team-b/qb']);
-    expect(rt.names.get('TCP 10.200.0.10:80')).toBe('default/web');
+    expect(rt.programmed.filter((v) => vipKeyId(v.key) === 'TCP 10.200.0.10:80').map((v) => v.id)).toEqual(['default/web']);
     source.end();
     await done;
   });

@@ -7,7 +7,6 @@ import { errorText, isSterletError } from '../common/errors.ts';
 import type { Log } from '../common/log.ts';
 import { reconcile, type DataplaneIO } from './plan/apply.ts';
 import type { DesiredVip, Limits, LiveState } from './plan/model.ts';
-import { vipKeyId } from './plan/model.ts';
 import type { RingBuilder, RingFingerprinter } from './plan/rings.ts';
 import { RingCache } from './plan/rings.ts';
 import { FreedReals } from './plan/reals.ts';
@@ -64,10 +63,11 @@ export class AgentRuntime {
   #lastGood: readonly DesiredVip[] | undefined;
   /** The newest valid state from the source (applied or not). */
   #desired: readonly DesiredVip[] | undefined;
+  /** The last good state without the VIPs left out of the dataplane. */
+  #programmed: readonly DesiredVip[] = [];
   #received = 0;
   #lastGoodGeneration = 0;
   #fingerprints: ReadonlyMap<string, string> = new Map();
-  #names: ReadonlyMap<string, string> = new Map();
   #queue: Promise<void> = Promise.resolve();
   #lastRejected = '[]';
 
@@ -90,14 +90,14 @@ export class AgentRuntime {
     return this.#desired;
   }
 
-  /** VIP id -> revision of what the last successful apply programmed. */
-  get programmed(): ReadonlyMap<string, string | undefined> {
-    return new Map((this.#lastGood ?? []).map((v) => [v.id, v.revision]));
+  /** The desired state last applied successfully, without the VIPs left out (names VIPs and backends in stats and metrics). */
+  get programmed(): readonly DesiredVip[] {
+    return this.#programmed;
   }
 
-  /** VIP key id (e.g. `TCP 10.0.0.1:80`) -> VIP id (namespace/name). */
-  get names(): ReadonlyMap<string, string> {
-    return this.#names;
+  /** VIP id -> revision of what the last successful apply programmed (left-out VIPs are absent). */
+  get programmedRevisions(): ReadonlyMap<string, string | undefined> {
+    return new Map(this.#programmed.map((v) => [v.id, v.revision]));
   }
 
   /** Runs until `signal` aborts. The dataplane stays attached and programmed afterwards. */
@@ -125,7 +125,7 @@ export class AgentRuntime {
     try {
       await this.#o.beforeResync?.();
     } catch (err) {
-      this.#o.log.warn({ err: errorText(err) }, 'pre-resync step failed');
+      this.#o.log.warn({ err }, 'pre-resync step failed');
     }
     await this.resync();
   }
@@ -168,7 +168,7 @@ export class AgentRuntime {
       this.#fingerprints = result.fingerprints;
       // Only VIPs that were programmed name a key (a left-out duplicate must not relabel the winner's counters).
       const excluded = new Set(result.rejected.filter((r) => r.effect === 'VirtualIPExcluded').map((r) => r.id));
-      this.#names = new Map(vips.filter((v) => !excluded.has(v.id)).map((v) => [vipKeyId(v.key), v.id]));
+      this.#programmed = vips.filter((v) => !excluded.has(v.id));
       this.ready = true;
       const durationMs = Math.round((performance.now() - started) * 100) / 100;
       const changed = result.first.summaries.filter((s) => s.change !== 'unchanged');

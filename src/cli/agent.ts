@@ -7,15 +7,16 @@ import { runAgent, type AgentSourceOptions } from '../agent/main.ts';
 import { AGENT_SIZES } from '../agent/dataplane/layout.ts';
 import type { AnnounceOptions } from '../agent/announce/node.ts';
 import { DEFAULT_BPFFS } from '../agent/dataplane/pin-layout.ts';
+import { NAMES_DIR } from '../agent/dataplane/names-file.ts';
 import { UsageError, parseFlags, type FlagSpec } from './args.ts';
 import { BPF_OBJECT_FLAG, LOG_LEVEL_FLAG, XDP_MODE_FLAG, hostPort, logger, outerSource, positive, xdpMode } from './common.ts';
 
 export const AGENT_FLAGS: readonly FlagSpec[] = [
-  { name: 'interface', type: 'string', help: 'interface the balancer attaches to', required: true },
-  { name: 'manifests', type: 'string', help: 'YAML file or directory of VirtualIP/Backend manifests (standalone mode)' },
+  { name: 'interface', type: 'string', short: 'i', help: 'interface the balancer attaches to', required: true },
+  { name: 'manifests', type: 'string', short: 'm', help: 'YAML file or directory of VirtualIP/Backend manifests (standalone mode)' },
   { name: 'kubeconfig', type: 'string', help: 'kubeconfig of the cluster (in a pod: in-cluster config when absent)' },
   { name: 'node-name', type: 'string', help: 'this node\'s LoadBalancerNode name (cluster mode)' },
-  { name: 'bpffs', type: 'string', help: 'bpffs directory for the pins', default: DEFAULT_BPFFS },
+  { name: 'bpffs', type: 'string', short: 'b', help: 'bpffs directory for the pins', default: DEFAULT_BPFFS },
   XDP_MODE_FLAG,
   { name: 'forwarding-cpus', type: 'string', help: 'CPUs that get a connection table, e.g. "0-3,6" (default: all online)' },
   { name: 'sysfs-root', type: 'string', help: 'sysfs to read CPU/NUMA topology from', default: '/sys' },
@@ -38,6 +39,7 @@ export const AGENT_FLAGS: readonly FlagSpec[] = [
   { name: 'bgp-listen-port', type: 'number', help: 'TCP port gobgpd accepts sessions on (-1 = connect out only)', default: 179 },
   { name: 'bgp-proto-dir', type: 'string', help: 'directory with the pinned GoBGP gobgp.proto and attribute.proto (default: the scripts/gobgp.sh cache)' },
   { name: 'drain-seconds', type: 'number', help: 'with --bgp-speaker, on SIGTERM: withdraw the VIP routes, keep forwarding this long, then exit', default: 5 },
+  { name: 'names-file', type: 'string', help: `VIP/Backend names for sterlet stats ("" = off; default ${NAMES_DIR}/<bpffs>.names.json)` },
   BPF_OBJECT_FLAG,
   LOG_LEVEL_FLAG,
 ];
@@ -54,7 +56,10 @@ export function mtuFlag(flag: number | undefined): number | undefined {
 export async function agentCommand(argv: readonly string[]): Promise<number> {
   const f = parseFlags('agent', argv, AGENT_FLAGS);
   const metricsAddr = f.str('metrics-addr') ?? '';
-  const log = logger('agent', f.str('log-level'));
+  const source = sourceOptions(f.str('manifests'), f.str('kubeconfig'), f.str('node-name'));
+  // In a cluster many agents log into one place: every line names its node.
+  const base = logger('agent', f.str('log-level'));
+  const log = source.kind === 'kubernetes' ? base.child({ node: source.nodeName }) : base;
   const controller = new AbortController();
   const stop = (signal: string): void => {
     log.info({ signal }, 'stopping; the dataplane stays attached and programmed');
@@ -62,7 +67,7 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
   };
   const options = {
     interface: f.str('interface') ?? '',
-    source: sourceOptions(f.str('manifests'), f.str('kubeconfig'), f.str('node-name')),
+    source,
     bpffs: f.str('bpffs') ?? DEFAULT_BPFFS,
     xdpMode: xdpMode(f.str('xdp-mode')),
     objectPath: f.str('bpf-object'),
@@ -85,6 +90,7 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
     resyncMs: (f.num('resync-interval') ?? 60) * 1000,
     metrics: metricsAddr === '' ? undefined : hostPort(metricsAddr, '--metrics-addr'),
     announce: announceOptions(f),
+    namesFile: f.str('names-file'),
     log,
   };
 

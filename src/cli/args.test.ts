@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { parseFlags, type FlagSpec } from './args.ts';
+import { parseFlags, usage, type FlagSpec } from './args.ts';
 
 const specs: FlagSpec[] = [
-  { name: 'interface', type: 'string', help: 'if', required: true },
+  { name: 'interface', type: 'string', help: 'if', required: true, short: 'i' },
   { name: 'ring-size', type: 'number', help: 'ring', default: 65537 },
-  { name: 'json', type: 'boolean', help: 'json' },
+  { name: 'json', type: 'boolean', help: 'json', short: 'j' },
   { name: 'local-address', type: 'list', help: 'addr' },
 ];
 
@@ -15,6 +15,15 @@ describe('parseFlags', () => {
     expect(f.num('ring-size')).toBe(65537);
     expect(f.bool('json')).toBe(true);
     expect(f.list('local-address')).toEqual(['10.0.0.1', 'fd00::1']);
+  });
+
+  it('reads short flags as their long form: -i eth0, -i=eth0, -j', () => {
+    const f = parseFlags('x', ['-i', 'eth0', '-j'], specs, {});
+    expect(f.str('interface')).toBe('eth0');
+    expect(f.bool('json')).toBe(true);
+    expect(parseFlags('x', ['-i=eth1'], specs, {}).str('interface')).toBe('eth1');
+    expect(() => parseFlags('x', ['-i', 'a', '-q'], specs, {})).toThrow(/unknown flag -q/);
+    expect(usage('x', 'y', specs)).toMatch(/-i, --interface\s+if/);
   });
 
   it('falls back to STERLET_<FLAG> environment variables', () => {

@@ -13,6 +13,8 @@ export interface FlagSpec {
   readonly help: string;
   readonly default?: string | number | boolean;
   readonly required?: boolean;
+  /** One-letter alias (`-i eth0`), for the flags typed most often. */
+  readonly short?: string;
 }
 
 export class UsageError extends SterletError {
@@ -36,6 +38,7 @@ export function envName(flag: string): string {
 
 export function parseFlags(command: string, argv: readonly string[], specs: readonly FlagSpec[], env: NodeJS.ProcessEnv = process.env): Flags {
   const byName = new Map(specs.map((s) => [s.name, s]));
+  const byShort = new Map(specs.flatMap((s) => (s.short === undefined ? [] : [[s.short, s.name] as const])));
   const values = new Map<string, string[]>();
   const push = (name: string, value: string): void => {
     const list = values.get(name) ?? [];
@@ -43,7 +46,14 @@ export function parseFlags(command: string, argv: readonly string[], specs: read
     values.set(name, list);
   };
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
+    const given = argv[i] ?? '';
+    // -x VALUE and -x=VALUE are --long VALUE / --long=VALUE.
+    const short = /^-([A-Za-z])(=.*)?$/.exec(given);
+    const long = short === null ? undefined : byShort.get(short[1] ?? '');
+    if (short !== null && long === undefined) {
+      throw new UsageError(`sterlet ${command}: unknown flag ${given.slice(0, 2)}`, `short flags: ${[...byShort].map(([k, v]) => `-${k} (--${v})`).join(' ') || 'none'}`);
+    }
+    const arg = long === undefined ? given : `--${long}${short?.[2] ?? ''}`;
     if (!arg.startsWith('--')) throw new UsageError(`sterlet ${command}: unexpected argument ${JSON.stringify(arg)}`, `see sterlet ${command} --help`);
     const eq = arg.indexOf('=');
     const name = arg.slice(2, eq < 0 ? undefined : eq);
@@ -116,7 +126,8 @@ export function usage(command: string, summary: string, specs: readonly FlagSpec
   for (const s of specs) {
     const def = s.default === undefined ? '' : ` (default ${String(s.default)})`;
     const req = s.required === true ? ' (required)' : '';
-    lines.push(`  --${s.name.padEnd(18)} ${s.help}${def}${req}`);
+    const flag = s.short === undefined ? `    --${s.name}` : `-${s.short}, --${s.name}`;
+    lines.push(`  ${flag.padEnd(24)} ${s.help}${def}${req}`);
   }
   return lines.join('\n');
 }

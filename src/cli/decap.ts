@@ -5,17 +5,19 @@
 
 import { startDecap } from '../agent/dataplane/decap.ts';
 import { DEFAULT_DECAP_BPFFS } from '../agent/dataplane/pin-layout.ts';
+import { serveDecapUntilStopped } from '../agent/decap-metrics.ts';
 import { isIp, canonicalIp } from '../api/ip.ts';
 import { UsageError, parseFlags, type FlagSpec } from './args.ts';
-import { BPF_OBJECT_FLAG, LOG_LEVEL_FLAG, XDP_MODE_FLAG, ifindexOf, logger, xdpMode } from './common.ts';
+import { BPF_OBJECT_FLAG, LOG_LEVEL_FLAG, XDP_MODE_FLAG, hostPort, ifindexOf, logger, xdpMode } from './common.ts';
 
 export const DECAP_FLAGS: readonly FlagSpec[] = [
-  { name: 'interface', type: 'string', help: 'interface tunnelled packets arrive on', required: true },
-  { name: 'local-address', type: 'list', help: 'tunnel endpoint address of this node (repeatable)', required: true },
+  { name: 'interface', type: 'string', short: 'i', help: 'interface tunnelled packets arrive on', required: true },
+  { name: 'local-address', type: 'list', short: 'a', help: 'tunnel endpoint address of this node (repeatable)', required: true },
   XDP_MODE_FLAG,
-  { name: 'bpffs', type: 'string', help: 'bpffs directory for the pins', default: DEFAULT_DECAP_BPFFS },
+  { name: 'bpffs', type: 'string', short: 'b', help: 'bpffs directory for the pins', default: DEFAULT_DECAP_BPFFS },
   { name: 'gue-port', type: 'number', help: 'GUE destination port to strip (0 = IPIP only)', default: 6080 },
   { name: 'foreground', type: 'boolean', help: 'stay running until SIGTERM (default when KUBERNETES_SERVICE_HOST is set)' },
+  { name: 'metrics-addr', type: 'string', help: 'with --foreground: HOST:PORT of /metrics, /healthz, /readyz ("" = off)', default: '0.0.0.0:9465' },
   BPF_OBJECT_FLAG,
   LOG_LEVEL_FLAG,
 ];
@@ -27,31 +29,22 @@ export async function decapCommand(argv: readonly string[]): Promise<number> {
     return canonicalIp(a) ?? a;
   });
   const iface = f.str('interface') ?? '';
+  const foreground = f.has('foreground') ? f.bool('foreground') : process.env['KUBERNETES_SERVICE_HOST'] !== undefined;
+  const metricsAddr = f.str('metrics-addr') ?? '';
+  const listen = metricsAddr === '' || !foreground ? undefined : hostPort(metricsAddr, '--metrics-addr');
   const log = logger('decap', f.str('log-level'));
-  startDecap({
+  const ifindex = await ifindexOf(iface);
+  const bpffs = f.str('bpffs') ?? DEFAULT_DECAP_BPFFS;
+  const started = startDecap({
     interfaceName: iface,
-    ifindex: await ifindexOf(iface),
-    bpffs: f.str('bpffs') ?? DEFAULT_DECAP_BPFFS,
+    ifindex,
+    bpffs,
     xdpMode: xdpMode(f.str('xdp-mode')),
     localAddresses: addresses,
     gueDestinationPort: f.num('gue-port') ?? 6080,
     objectPath: f.str('bpf-object'),
     log,
   });
-  const foreground = f.has('foreground') ? f.bool('foreground') : process.env['KUBERNETES_SERVICE_HOST'] !== undefined;
-  if (foreground) {
-    const signal = await new Promise<string>((resolve) => {
-      // Signal listeners do not keep Node's event loop alive: without this
-      // timer the process ended at once (exit 13, "unsettled top-level await").
-      const keepAlive = setInterval(() => undefined, 2 ** 30);
-      const stop = (name: string): void => {
-        clearInterval(keepAlive);
-        resolve(name);
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
-    });
-    log.info({ signal }, 'stopping; the decap program stays attached');
-  }
+  if (foreground) await serveDecapUntilStopped({ bpffs, ifindex, programId: started.programId, listen, log });
   return 0;
 }

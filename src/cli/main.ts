@@ -1,8 +1,12 @@
 // `sterlet` subcommand dispatch and the exit-code rules: 0 success, 1 a
 // failure (the error's code, message and fix on stderr), 2 a usage error.
+// Asked-for output (--help, --version) goes to stdout with 0; usage shown
+// because the command line was wrong (bare `sterlet`, unknown command) goes
+// to stderr with 2.
 
 import { isSterletError, errorText } from '../common/errors.ts';
 import { usage, type FlagSpec } from './args.ts';
+import { sterletVersion } from './version.ts';
 
 interface Command {
   readonly summary: string;
@@ -58,14 +62,26 @@ function overview(): string {
     'Usage: sterlet <command> [flags]   (sterlet <command> --help for its flags)',
     '',
     ...names.map((n) => `  ${n.padEnd(width)}  ${COMMANDS[n]?.summary ?? ''}`),
+    '',
+    'Flags:',
+    '  -h, --help     this overview (sterlet <command> --help: that command\'s flags)',
+    '  -V, --version  print the version',
   ].join('\n');
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  if (name === undefined) {
+    process.stderr.write(`${overview()}\n`);
+    return 2;
+  }
+  if (name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(`${overview()}\n`);
-    return name === undefined ? 2 : 0;
+    return 0;
+  }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    process.stdout.write(`sterlet ${sterletVersion()} (node ${process.version})\n`);
+    return 0;
   }
   const command = COMMANDS[name];
   if (command === undefined) {

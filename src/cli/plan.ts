@@ -13,12 +13,12 @@ import { formatSummaries } from '../agent/plan/summary.ts';
 import { parseFlags, type FlagSpec } from './args.ts';
 
 export const PLAN_FLAGS: readonly FlagSpec[] = [
-  { name: 'manifests', type: 'string', help: 'YAML file or directory of VirtualIP/Backend manifests', required: true },
-  { name: 'bpffs', type: 'string', help: 'bpffs directory of the running agent', default: DEFAULT_BPFFS },
+  { name: 'manifests', type: 'string', short: 'm', help: 'YAML file or directory of VirtualIP/Backend manifests', required: true },
+  { name: 'bpffs', type: 'string', short: 'b', help: 'bpffs directory of the running agent', default: DEFAULT_BPFFS },
   { name: 'ring-size', type: 'number', help: 'ring size to assume when nothing is pinned yet', default: AGENT_SIZES.ringSize },
   { name: 'max-vips', type: 'number', help: 'VIP capacity to assume when nothing is pinned yet', default: AGENT_SIZES.maxVips },
   { name: 'max-reals', type: 'number', help: 'real capacity to assume when nothing is pinned yet', default: AGENT_SIZES.maxReals },
-  { name: 'json', type: 'boolean', help: 'print the summaries as JSON' },
+  { name: 'json', type: 'boolean', short: 'j', help: 'print the summaries as JSON' },
 ];
 
 export async function planCommand(argv: readonly string[]): Promise<number> {

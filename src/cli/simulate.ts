@@ -13,10 +13,10 @@ import { parseFlags, type FlagSpec } from './args.ts';
 import { notPinned } from './stats.ts';
 
 export const SIMULATE_FLAGS: readonly FlagSpec[] = [
-  { name: 'flow', type: 'string', help: "'tcp|udp SRC:PORT -> DST:PORT' (IPv6 in [brackets])", required: true },
-  { name: 'bpffs', type: 'string', help: 'bpffs directory of the running agent', default: DEFAULT_BPFFS },
+  { name: 'flow', type: 'string', short: 'f', help: "'tcp|udp SRC:PORT -> DST:PORT' (IPv6 in [brackets])", required: true },
+  { name: 'bpffs', type: 'string', short: 'b', help: 'bpffs directory of the running agent', default: DEFAULT_BPFFS },
   { name: 'tcp-flags', type: 'string', help: 'TCP flags of the packet: S = new connection, A = established (via the connection table)', default: 'S' },
-  { name: 'json', type: 'boolean', help: 'print JSON' },
+  { name: 'json', type: 'boolean', short: 'j', help: 'print JSON' },
 ];
 
 export async function simulateCommand(argv: readonly string[]): Promise<number> {

@@ -6,14 +6,16 @@ import { BpfMap } from '../libbpf/libbpf.ts';
 import { openPinnedBalancer } from '../agent/dataplane/startup.ts';
 import { readLive } from '../agent/dataplane/maps-io.ts';
 import { balancerPins, checkBpffs, DEFAULT_BPFFS, DEFAULT_DECAP_BPFFS, decapPins, isComplete } from '../agent/dataplane/pin-layout.ts';
+import { NAMES_DIR, namesFilePath, readNamesFile } from '../agent/dataplane/names-file.ts';
 import { formatDecapStats, formatStats, readDecapStats, readStats } from '../agent/dataplane/stats.ts';
 import { SterletError } from '../common/errors.ts';
 import { parseFlags, type FlagSpec } from './args.ts';
 
 export const STATS_FLAGS: readonly FlagSpec[] = [
-  { name: 'bpffs', type: 'string', help: `bpffs directory of the running agent (with --decap: default ${DEFAULT_DECAP_BPFFS})`, default: DEFAULT_BPFFS },
+  { name: 'bpffs', type: 'string', short: 'b', help: `bpffs directory of the running agent (with --decap: default ${DEFAULT_DECAP_BPFFS})`, default: DEFAULT_BPFFS },
   { name: 'decap', type: 'boolean', help: 'show the decap program\'s counters (automatic when --bpffs is a decap directory)' },
-  { name: 'json', type: 'boolean', help: 'print JSON (numbers; vips, backends, counters, drops, lru; with --decap: counters)' },
+  { name: 'json', type: 'boolean', short: 'j', help: 'print JSON (numbers; vips, backends, counters, drops, lru; with --decap: counters)' },
+  { name: 'names-file', type: 'string', help: `the agent's VIP/Backend names (default ${NAMES_DIR}/<bpffs>.names.json, as the agent writes it)` },
 ];
 
 export async function statsCommand(argv: readonly string[]): Promise<number> {
@@ -26,7 +28,10 @@ export async function statsCommand(argv: readonly string[]): Promise<number> {
   const pinned = openPinnedBalancer(bpffs);
   if (pinned === undefined) throw notPinned(bpffs);
   try {
-    const snapshot = readStats(pinned.maps, readLive(pinned.maps, pinned.limits), { maxVips: pinned.sizes.maxVips });
+    const snapshot = readStats(pinned.maps, readLive(pinned.maps, pinned.limits), {
+      maxVips: pinned.sizes.maxVips,
+      names: readNamesFile(f.str('names-file') ?? namesFilePath(bpffs)),
+    });
     process.stdout.write(f.bool('json') ? `${JSON.stringify(snapshot, null, 2)}\n` : `${formatStats(snapshot)}\n`);
     return 0;
   } finally {

@@ -47,3 +47,15 @@ describe('createLogger', () => {
     expect(line['err']).toMatchObject({ type: 'SterletError', code: 'DEMO_FAILED', message: 'demo failed: testing. Fix: none: inner' });
   });
 });
+
+describe('logging an error object', () => {
+  it('keeps its code, fix and cause under err (call sites pass err, not String(err))', () => {
+    const lines: string[] = [];
+    const log = createLogger({ level: 'info', destination: { write: (l: string) => void lines.push(l) } });
+    const cause = Object.assign(new Error('no such file'), { code: 'ENOENT' });
+    log.warn({ err: new SterletError('X_FAILED', 'x failed', { fix: 'retry', cause }) }, 'step failed');
+    const err = (JSON.parse(lines[0] ?? '{}') as { err: { code: string; fix: string; stack: string; message: string } }).err;
+    expect(err).toMatchObject({ code: 'X_FAILED', fix: 'retry' });
+    expect(err.stack).toContain('caused by: Error: no such file');
+  });
+});

@@ -93,7 +93,7 @@ export class EventRecorder {
     } catch (err) {
       // A namespace being deleted refuses new content; that is expected, not news.
       const terminating = err instanceof Error && err.message.includes('being terminated');
-      (terminating ? this.#log?.debug.bind(this.#log) : this.#log?.warn.bind(this.#log))?.({ err: String(err), reason: event.reason, object: `${namespace}/${regarding.metadata.name}` }, 'could not write an Event');
+      (terminating ? this.#log?.debug.bind(this.#log) : this.#log?.warn.bind(this.#log))?.({ err, reason: event.reason, object: `${namespace}/${regarding.metadata.name}` }, 'could not write an Event');
     }
   }
 }

@@ -185,7 +185,7 @@ async function runWorkers(kind: WorkKind, queue: WorkQueue, reconciler: Reconcil
         if (conflict) metrics.apiConflicts.inc();
         const delay = queue.addRateLimited(key);
         metrics.reconciles.inc({ kind, result: 'error' });
-        (conflict ? log.debug.bind(log) : log.warn.bind(log))({ kind, key, err: err instanceof Error ? err.message : String(err), retryMs: delay }, 'reconcile failed; retrying');
+        (conflict ? log.debug.bind(log) : log.warn.bind(log))({ kind, key, err, retryMs: delay }, 'reconcile failed; retrying');
       } finally {
         end();
         queue.done(key);

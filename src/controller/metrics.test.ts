@@ -29,6 +29,17 @@ describe('controller metrics endpoint', () => {
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
   });
 
+  it('counts selected and programmed nodes per VIP, and forgets a deleted VIP', async () => {
+    const metrics = new ControllerMetrics();
+    metrics.setVipNodes('shop/web', { selected: 3, programmed: 2 });
+    let body = await metrics.registry.metrics();
+    expect(body).toContain('sterlet_controller_vip_nodes{namespace="shop",name="web",state="selected"} 3');
+    expect(body).toContain('sterlet_controller_vip_nodes{namespace="shop",name="web",state="programmed"} 2');
+    metrics.setVipNodes('shop/web', undefined);
+    body = await metrics.registry.metrics();
+    expect(body).not.toContain('name="web"');
+  });
+
   it('refuses an address that is not host:port with a stable code', async () => {
     await expect(serveMetrics('8080', new ControllerMetrics(), () => true)).rejects.toMatchObject({ code: 'CONTROLLER_METRICS_ADDR_INVALID' });
   });

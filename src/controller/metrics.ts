@@ -2,7 +2,8 @@
 // (process alive) and /readyz (caches synced, or a standby replica waiting for
 // the Lease: both are healthy states) by common/http-endpoints.ts.
 
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { registerProcessMetrics } from '../common/process-metrics.ts';
 import { SterletError } from '../common/errors.ts';
 import { parseHostPort, startEndpoints } from '../common/http-endpoints.ts';
 
@@ -47,9 +48,29 @@ export class ControllerMetrics {
     help: '1 while this replica holds the leader Lease.',
     registers: [this.registry],
   });
+  /** What the Programmed condition counts, per VIP: alerts compare programmed with selected. */
+  readonly vipNodes = new Gauge({
+    name: 'sterlet_controller_vip_nodes',
+    help: 'Load-balancer nodes per VirtualIP: state="selected" (live nodes its nodeSelector matches) and state="programmed" (those running its current revision).',
+    labelNames: ['namespace', 'name', 'state'] as const,
+    registers: [this.registry],
+  });
+
+  /** Records a VIP's node counts; `undefined` removes its series (VIP gone). */
+  setVipNodes(key: string, counts: { selected: number; programmed: number } | undefined): void {
+    const slash = key.indexOf('/');
+    const id = { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+    if (counts === undefined) {
+      this.vipNodes.remove({ ...id, state: 'selected' });
+      this.vipNodes.remove({ ...id, state: 'programmed' });
+      return;
+    }
+    this.vipNodes.set({ ...id, state: 'selected' }, counts.selected);
+    this.vipNodes.set({ ...id, state: 'programmed' }, counts.programmed);
+  }
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'sterlet_controller_' });
+    registerProcessMetrics(this.registry, 'sterlet_controller_');
   }
 }
 

@@ -126,12 +126,12 @@ export class Informer {
         const refused = err instanceof KubeApiError && (err.status === 403 || err.status === 404);
         if (this.#options.optional === true && refused) {
           if (!this.#synced) {
-            this.#options.log?.warn({ kind: this.ref.kind, err: String(err) }, 'cannot list this kind; continuing without it');
+            this.#options.log?.warn({ kind: this.ref.kind, err }, 'cannot list this kind; continuing without it');
             this.#markSynced();
           }
           backoff = max;
         } else {
-          this.#options.log?.warn({ kind: this.ref.kind, err: String(err), retryMs: backoff }, 'list/watch failed; retrying');
+          this.#options.log?.warn({ kind: this.ref.kind, err, retryMs: backoff }, 'list/watch failed; retrying');
         }
         await sleep(backoff + Math.random() * backoff * 0.2, signal);
         backoff = Math.min(max, backoff * 2);

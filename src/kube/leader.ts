@@ -92,7 +92,7 @@ export class LeaderElector {
       const onStop = (): void => leadership.abort(signal.reason);
       signal.addEventListener('abort', onStop, { once: true });
       const leading = lead(leadership.signal).catch((err: unknown) => {
-        this.#log?.warn({ err: String(err) }, 'leader work failed; stepping down');
+        this.#log?.warn({ err }, 'leader work failed; stepping down');
         leadership.abort(err);
       });
       await this.#renewLoop(leadership.signal);
@@ -111,7 +111,7 @@ export class LeaderElector {
       try {
         if (await this.#tryAcquireOrRenew()) return;
       } catch (err) {
-        this.#log?.debug({ err: String(err) }, 'lease acquire attempt failed');
+        this.#log?.debug({ err }, 'lease acquire attempt failed');
       }
       await sleep(this.#opts.retryPeriodMs * (1 + Math.random() * 0.2), signal);
     }
@@ -129,7 +129,7 @@ export class LeaderElector {
         }
         return; // someone else holds it
       } catch (err) {
-        this.#log?.debug({ err: String(err) }, 'lease renew attempt failed');
+        this.#log?.debug({ err }, 'lease renew attempt failed');
       }
       if (performance.now() - lastRenew > this.#opts.renewDeadlineMs) {
         this.#log?.warn({ deadlineMs: this.#opts.renewDeadlineMs }, 'could not renew the lease in time');
@@ -203,7 +203,7 @@ export class LeaderElector {
       });
       this.#log?.info({ identity: this.#opts.identity }, 'released the lease');
     } catch (err) {
-      this.#log?.warn({ err: String(err) }, 'could not release the lease; it expires after its duration');
+      this.#log?.warn({ err }, 'could not release the lease; it expires after its duration');
     }
   }
 }

@@ -8,8 +8,9 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BpfMap, possibleCpus, xdpQuery } from '../../src/libbpf/libbpf.ts';
+import { BpfMap, xdpQuery } from '../../src/libbpf/libbpf.ts';
 import { DecapStat, Stat } from '../../src/agent/dataplane/counters.ts';
+import { setCounter } from './harness/pinned-counters.ts';
 
 const NODE = 'node_modules/.bin/node';
 const CLI = 'src/cli/sterlet.ts';
@@ -118,7 +119,7 @@ describe('sterlet CLI against the kernel', () => {
     const ready = await fetch(`${String(started['metrics'])}/readyz`);
     expect(ready.status).toBe(200);
     const metrics = await (await fetch(`${String(started['metrics'])}/metrics`)).text();
-    expect(metrics).toContain('sterlet_vip_packets_total{vip="default/web"}');
+    expect(metrics).toContain('sterlet_vip_packets_total{namespace="default",name="web",address="10.200.0.10",port="80",protocol="TCP"}');
 
     const sim = sterlet('simulate', '--bpffs', bpffs, '--json', '--flow', 'tcp 192.0.2.7:5555 -> 10.200.0.10:80');
     expect(sim.code).toBe(0);
@@ -183,21 +184,6 @@ function settingsMtu(): number | undefined {
   const map = BpfMap.fromPinned(join(bpffs, 'settings'));
   try {
     return map.lookup(Buffer.alloc(4))?.readUInt16LE(10);
-  } finally {
-    map.close();
-  }
-}
-
-/** Sets one per-CPU counter of a pinned stats map: `packets` on CPU 0, 100 bytes each. */
-function setCounter(path: string, index: number, packets: number): void {
-  const map = BpfMap.fromPinned(path);
-  try {
-    const key = Buffer.alloc(4);
-    key.writeUInt32LE(index);
-    const v = Buffer.alloc(16);
-    v.writeBigUInt64LE(BigInt(packets), 0);
-    v.writeBigUInt64LE(BigInt(packets * 100), 8);
-    map.updatePerCpu(key, [v, ...Array.from({ length: possibleCpus() - 1 }, () => Buffer.alloc(16))]);
   } finally {
     map.close();
   }

@@ -129,6 +129,12 @@ describe('kubectl apply -> controller -> agents -> real TCP', () => {
     expect(a?.programId).toBeGreaterThan(0);
     const printed = (await kubectl(['get', 'vip', 'web', '-n', ns])).stdout;
     expect(printed).toMatch(/True\s+2\/2/);
+    // In cluster mode every agent log line names its node (many agents, one log store).
+    for (const x of agents) {
+      const lines = x.proc.output().filter((l) => l.startsWith('{"level"'));
+      expect(lines.length, x.name).toBeGreaterThan(3);
+      for (const l of lines) expect((JSON.parse(l) as { node?: string }).node, l).toBe(x.name);
+    }
 
     const stats = await traffic.burst(300, { concurrency: 8 });
     expect(stats.ok, JSON.stringify(stats)).toBe(300);

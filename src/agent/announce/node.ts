@@ -49,7 +49,7 @@ export function nodeAnnouncer(o: NodeAnnouncerOptions): Announcer {
     state: () => {
       const { runtime } = o;
       if (!runtime.ready && performance.now() - started < FIRST_APPLY_GRACE_MS) return undefined;
-      return { ready: runtime.ready, attached: attachedHere(o.ifindex, o.programId), desired: runtime.desired ?? [], programmed: runtime.programmed };
+      return { ready: runtime.ready, attached: attachedHere(o.ifindex, o.programId), desired: runtime.desired ?? [], programmed: runtime.programmedRevisions };
     },
     log: o.log,
   });

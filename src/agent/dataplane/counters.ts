@@ -92,3 +92,56 @@ export function sumPerCpu(perCpu: readonly Buffer[]): Counter {
 }
 
 export const STAT_VALUE_SIZE = Size.stat;
+
+/** How a verdict counter is exported: `verdict` is the XDP action taken, `reason` why. */
+export interface VerdictSeries {
+  readonly verdict: 'tx' | 'pass' | 'drop';
+  readonly reason: string;
+}
+
+// Label values are snake_case and stable: dashboards and alerts key on them.
+export const VERDICT_SERIES: Readonly<Record<Exclude<StatName, `ev${string}`>, VerdictSeries>> = {
+  txForward: { verdict: 'tx', reason: 'forwarded' },
+  txIcmpEcho: { verdict: 'tx', reason: 'icmp_echo_reply' },
+  txIcmpTooBig: { verdict: 'tx', reason: 'icmp_too_big' },
+  txIcmpErrFwd: { verdict: 'tx', reason: 'icmp_error_forwarded' },
+  passNonIp: { verdict: 'pass', reason: 'non_ip' },
+  passNotVip: { verdict: 'pass', reason: 'not_vip' },
+  passOtherProto: { verdict: 'pass', reason: 'other_protocol' },
+  passIcmp: { verdict: 'pass', reason: 'icmp_unhandled' },
+  dropTruncated: { verdict: 'drop', reason: 'truncated' },
+  dropBadIp: { verdict: 'drop', reason: 'bad_ip_header' },
+  dropV4Options: { verdict: 'drop', reason: 'ipv4_options' },
+  dropV4Frag: { verdict: 'drop', reason: 'ipv4_fragment' },
+  dropV6Frag: { verdict: 'drop', reason: 'ipv6_fragment' },
+  dropNoReal: { verdict: 'drop', reason: 'no_backend' },
+  dropAdjust: { verdict: 'drop', reason: 'adjust_failed' },
+  dropBadVip: { verdict: 'drop', reason: 'bad_vip_index' },
+};
+
+/** Event counters (on top of the one verdict per packet), by `event` label; QUIC outcomes have their own family (sterlet_quic_packets_total). */
+export const EVENT_SERIES: Readonly<Record<Exclude<Extract<StatName, `ev${string}`>, `evQuic${string}`>, string>> = {
+  evLruHit: 'conntrack_hit',
+  evLruMiss: 'conntrack_miss',
+  evLruFallback: 'conntrack_fallback_table',
+  evLruSkip: 'conntrack_bypassed',
+  evLruExpired: 'conntrack_expired',
+  evLruInsertFail: 'conntrack_insert_failed',
+  evLruRealGone: 'conntrack_repicked_backend_removed',
+  evIcmpGenerated: 'icmp_generated',
+};
+
+/** Decap counters as `verdict` (decapsulated / pass / drop) and `reason`. */
+export const DECAP_SERIES: Readonly<Record<DecapStatName, { readonly verdict: 'decapsulated' | 'pass' | 'drop'; readonly reason: string }>> = {
+  ipip: { verdict: 'decapsulated', reason: 'ipv4_in_ipv4' },
+  ip6ip6: { verdict: 'decapsulated', reason: 'ipv6_in_ipv6' },
+  v4InV6: { verdict: 'decapsulated', reason: 'ipv4_in_ipv6' },
+  v6InV4: { verdict: 'decapsulated', reason: 'ipv6_in_ipv4' },
+  gue4: { verdict: 'decapsulated', reason: 'gue_over_ipv4' },
+  gue6: { verdict: 'decapsulated', reason: 'gue_over_ipv6' },
+  passNotTunnel: { verdict: 'pass', reason: 'not_tunnel' },
+  passNotLocal: { verdict: 'pass', reason: 'not_local' },
+  passGueOther: { verdict: 'pass', reason: 'gue_other' },
+  dropTruncated: { verdict: 'drop', reason: 'truncated' },
+  dropAdjust: { verdict: 'drop', reason: 'adjust_failed' },
+};

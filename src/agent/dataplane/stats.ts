@@ -4,10 +4,11 @@
 
 import { splitPerCpu } from '../../libbpf/libbpf.ts';
 import type { BpfMap } from '../../libbpf/libbpf.ts';
-import { DecapStat, Stat, STAT_GLOBAL_NR, STAT_VALUE_SIZE, sumPerCpu, type DecapStatName, type StatName } from './counters.ts';
+import { DecapStat, EVENT_SERIES, Stat, STAT_GLOBAL_NR, STAT_VALUE_SIZE, sumPerCpu, VERDICT_SERIES, type DecapStatName, type StatName } from './counters.ts';
 import type { BalancerMaps } from './loader.ts';
+import { statsNames, type StatsNames } from './names-file.ts';
 import type { DataplaneCounters } from '../metrics.ts';
-import type { LiveState } from '../plan/model.ts';
+import type { DesiredVip, LiveState, Ring, VipKey } from '../plan/model.ts';
 import { ringMembers } from '../plan/reals.ts';
 import { vipKeyId } from '../plan/model.ts';
 
@@ -17,8 +18,20 @@ export interface CounterRow {
 }
 
 export interface StatsSnapshot {
-  readonly vips: readonly (CounterRow & { key: string; id?: string | undefined; index: number; backends: readonly string[] })[];
-  readonly backends: readonly (CounterRow & { address: string; index: number; vips: readonly string[] })[];
+  readonly vips: readonly (CounterRow & {
+    key: string;
+    /** namespace/name of the VirtualIP, when known. */
+    id?: string | undefined;
+    address: string;
+    port: number;
+    protocol: string;
+    index: number;
+    backends: readonly string[];
+  })[];
+  /** Per backend address; `names` are the Backend objects (namespace/name) that use it, when known. */
+  readonly backends: readonly (CounterRow & { address: string; index: number; vips: readonly string[]; names: readonly string[] })[];
+  /** Each (VIP, backend) pair of the desired state: weight and programmed ring slots. */
+  readonly pairs: readonly VipBackendPair[];
   /** Every global counter (verdicts and events) by name. */
   readonly counters: Readonly<Record<StatName, CounterRow>>;
   readonly drops: readonly { reason: string; packets: number }[];
@@ -44,16 +57,31 @@ export interface StatsSnapshot {
   };
 }
 
+export interface VipBackendPair {
+  /** namespace/name of the VirtualIP. */
+  readonly vip: string;
+  /** Name of the Backend object (same namespace), "" when the source has none. */
+  readonly backend: string;
+  readonly address: string;
+  readonly weight: number;
+  readonly slots: number;
+}
+
 export interface ReadStatsOptions {
   /** max_vips the maps were created with (per-real counters follow the per-VIP ones). */
   readonly maxVips: number;
-  /** VIP key id -> namespace/name, when the caller knows them. */
-  readonly names?: ReadonlyMap<string, string>;
+  /** The desired state programmed: names VIPs and backends by namespace/name, and gives the (VIP, backend) pairs. */
+  readonly desired?: readonly DesiredVip[];
+  /** Names alone (from the agent's names file), when the desired state is not at hand. */
+  readonly names?: StatsNames | undefined;
 }
 
 export function readStats(maps: BalancerMaps, live: LiveState, options: ReadStatsOptions): StatsSnapshot {
   const { maxVips } = options;
-  const names = options.names ?? new Map<string, string>();
+  const desired = options.desired ?? [];
+  const known = options.desired === undefined ? (options.names ?? { vips: {}, backends: {} }) : statsNames(desired);
+  const names = new Map(Object.entries(known.vips));
+  const backendNames = new Map(Object.entries(known.backends));
   const all = maps.stats.lookupBatch({ chunk: 1024 });
   const rows = new Map<number, CounterRow>();
   for (let i = 0; i < all.count; i++) {
@@ -74,21 +102,29 @@ export function readStats(maps: BalancerMaps, live: LiveState, options: ReadStat
       const members = ring === undefined ? [] : ringMembers(ring);
       for (const r of members) vipsOfReal.set(r, [...(vipsOfReal.get(r) ?? []), label]);
       const backends = [...members].map((r) => live.reals.get(r)?.address ?? `real#${r}`).sort();
-      return { key, id: names.get(key), index: v.index, backends, ...row(STAT_GLOBAL_NR + v.index) };
+      return { key, id: names.get(key), ...keyFields(v.key), index: v.index, backends, ...row(STAT_GLOBAL_NR + v.index) };
     });
   const backends = [...live.reals.values()]
     .sort((a, b) => a.index - b.index)
-    .map((r) => ({ address: r.address, index: r.index, vips: vipsOfReal.get(r.index) ?? [], ...row(STAT_GLOBAL_NR + maxVips + r.index) }));
+    .map((r) => ({
+      address: r.address,
+      index: r.index,
+      vips: vipsOfReal.get(r.index) ?? [],
+      names: [...(backendNames.get(r.address) ?? [])].sort(),
+      ...row(STAT_GLOBAL_NR + maxVips + r.index),
+    }));
+  const pairs = vipBackendPairs(desired, live);
 
   const counters = Object.fromEntries((Object.keys(Stat) as StatName[]).map((n) => [n, row(Stat[n])])) as Record<StatName, CounterRow>;
   const drops = (Object.keys(Stat) as StatName[])
     .filter((n) => n.startsWith('drop'))
-    .map((n) => ({ reason: n.slice(4).replace(/^./, (ch) => ch.toLowerCase()), packets: counters[n].packets }));
+    .map((n) => ({ reason: VERDICT_SERIES[n as keyof typeof VERDICT_SERIES].reason, packets: counters[n].packets }));
   const hits = counters.evLruHit.packets;
   const misses = counters.evLruMiss.packets;
   return {
     vips,
     backends,
+    pairs,
     counters,
     drops,
     lru: {
@@ -108,16 +144,61 @@ export function readStats(maps: BalancerMaps, live: LiveState, options: ReadStat
   };
 }
 
+function keyFields(key: VipKey): { address: string; port: number; protocol: string } {
+  return { address: key.address, port: key.port, protocol: key.protocol };
+}
+
+// Slot counts per real index, memoized per ring: rings are replaced, never
+// mutated, when an apply changes them, so a scrape recounts only new rings.
+const slotsMemo = new WeakMap<Ring, ReadonlyMap<number, number>>();
+function slotCounts(ring: Ring): ReadonlyMap<number, number> {
+  const hit = slotsMemo.get(ring);
+  if (hit !== undefined) return hit;
+  const counts = new Map<number, number>();
+  for (let i = 0; i < ring.length; i++) {
+    const r = ring[i] ?? 0;
+    counts.set(r, (counts.get(r) ?? 0) + 1);
+  }
+  slotsMemo.set(ring, counts);
+  return counts;
+}
+
+function vipBackendPairs(desired: readonly DesiredVip[], live: LiveState): VipBackendPair[] {
+  const realIndex = new Map([...live.reals.values()].map((r) => [r.address, r.index]));
+  const pairs: VipBackendPair[] = [];
+  for (const v of desired) {
+    const lv = live.vips.get(vipKeyId(v.key));
+    const ring = lv === undefined ? undefined : live.rings.get(lv.index);
+    const counts = ring === undefined ? new Map<number, number>() : slotCounts(ring);
+    for (const b of v.backends) {
+      const index = realIndex.get(b.address);
+      pairs.push({ vip: v.id, backend: b.name ?? '', address: b.address, weight: b.weight, slots: index === undefined ? 0 : (counts.get(index) ?? 0) });
+    }
+  }
+  return pairs;
+}
+
+function splitId(id: string | undefined): { namespace: string; name: string } {
+  if (id === undefined) return { namespace: '', name: '' };
+  const slash = id.indexOf('/');
+  return slash < 0 ? { namespace: '', name: id } : { namespace: id.slice(0, slash), name: id.slice(slash + 1) };
+}
+
 /** The shape metrics.ts exposes to Prometheus. */
 export function toDataplaneCounters(s: StatsSnapshot, fingerprints: ReadonlyMap<string, string> = new Map()): DataplaneCounters {
+  const verdicts = (Object.keys(VERDICT_SERIES) as (keyof typeof VERDICT_SERIES)[]).map((n) => ({ ...VERDICT_SERIES[n], ...s.counters[n] }));
+  const events = (Object.keys(EVENT_SERIES) as (keyof typeof EVENT_SERIES)[]).map((n) => ({ event: EVENT_SERIES[n], count: s.counters[n].packets }));
   return {
-    vips: s.vips.map((v) => ({ vip: v.id ?? v.key, packets: v.packets, bytes: v.bytes })),
-    // A real shared by several VIPs has one counter: its vip label names them all.
-    backends: s.backends.map((b) => ({ vip: b.vips.join(','), backend: b.address, packets: b.packets, bytes: b.bytes })),
-    drops: s.drops,
-    lru: { hits: s.lru.hits, misses: s.lru.misses, repicked: s.lru.repickedAfterBackendRemoval },
+    vips: s.vips.map((v) => ({ ...splitId(v.id), address: v.address, port: String(v.port), protocol: v.protocol, packets: v.packets, bytes: v.bytes })),
+    backends: s.backends.map((b) => ({ address: b.address, packets: b.packets, bytes: b.bytes })),
+    pairs: s.pairs.map((p) => ({ ...splitId(p.vip), backend: p.backend, address: p.address, weight: p.weight, slots: p.slots })),
+    verdicts,
+    events,
     quic: Object.entries(s.quic).map(([result, packets]) => ({ result, packets })),
-    rings: s.vips.filter((v) => v.id !== undefined && fingerprints.has(v.id)).map((v) => ({ vip: v.id ?? v.key, fingerprint: fingerprints.get(v.id ?? '') ?? '' })),
+    rings: s.vips.flatMap((v) => {
+      const fingerprint = v.id === undefined ? undefined : fingerprints.get(v.id);
+      return fingerprint === undefined ? [] : [{ ...splitId(v.id), fingerprint }];
+    }),
   };
 }
 
@@ -134,7 +215,7 @@ export function formatStats(s: StatsSnapshot): string {
   );
   table(
     ['BACKEND', 'packets', 'bytes', 'VIPs'],
-    s.backends.map((b) => [b.address, String(b.packets), String(b.bytes), b.vips.join(',')]),
+    s.backends.map((b) => [b.names.length === 0 ? b.address : `${b.address} (${b.names.join(', ')})`, String(b.packets), String(b.bytes), b.vips.join(',')]),
   );
   const ratio = s.lru.hitRatio === null ? 'n/a' : `${(s.lru.hitRatio * 100).toFixed(1)}%`;
   lines.push(

@@ -43,6 +43,8 @@ describe('gatewayRefresher', () => {
     expect(await h.refresher.refresh()).toBe(false);
     expect(h.writes).toEqual([]);
     expect(h.logs[0]).toMatchObject({ level: 'warn', obj: { mac: '02:00:00:00:00:01' } });
+    // The error object itself is logged (pino serializes code, message, stack and cause).
+    expect(h.logs[0]?.obj).toMatchObject({ err: { code: 'DISCOVERY_GATEWAY_MAC_UNRESOLVED' } });
     expect(h.refresher.current.mac).toBe('02:00:00:00:00:01');
   });
 

@@ -4,7 +4,6 @@
 // resync and rewrites the settings map when it differs. A failed lookup keeps
 // the MAC in use: a stale MAC may still work, no MAC never does.
 
-import { errorText } from '../../common/errors.ts';
 import { discoverGateway, type DiscoveryOptions, type Family, type GatewayFacts } from './discovery.ts';
 
 export interface GatewayRefreshOptions {
@@ -39,7 +38,7 @@ export function gatewayRefresher(o: GatewayRefreshOptions): GatewayRefresher {
       try {
         found = await resolve(o.interfaceName, current.family, o.discovery ?? {});
       } catch (err) {
-        o.log.warn({ err: errorText(err), mac: current.mac }, 're-resolving the gateway MAC failed; keeping the one in use');
+        o.log.warn({ err, mac: current.mac }, 're-resolving the gateway MAC failed; keeping the one in use');
         return false;
       }
       if (found.mac === current.mac) {

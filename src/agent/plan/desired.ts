@@ -21,6 +21,7 @@ export function fromCompiledVip(vip: ApiDesiredVip): DesiredVip {
       family: b.family,
       weight: b.weight,
       quicServerId: b.quicServerId,
+      name: b.name,
     })),
     ...(vip.announcement === undefined ? {} : { announcement: vip.announcement }),
   };

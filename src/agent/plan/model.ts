@@ -31,6 +31,8 @@ export interface DesiredBackend {
   /** Relative weight; 0 = drain (kept as a real, no ring slots). */
   readonly weight: number;
   readonly quicServerId?: number | undefined;
+  /** Name of the Backend object (the VIP's namespace): labels stats and metrics only. */
+  readonly name?: string | undefined;
 }
 
 export interface DesiredVip {

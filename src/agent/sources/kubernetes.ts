@@ -11,7 +11,6 @@ import { CompiledVip } from '../../api/desired-state.ts';
 import type { AppliedVirtualIP, LoadBalancerNodeStatus } from '../../api/load-balancer-node.ts';
 import { API_VERSION, DEFAULT_NAMESPACE } from '../../api/meta.ts';
 import { matchesSelector } from '../../compile/selector.ts';
-import { errorText } from '../../common/errors.ts';
 import type { Log } from '../../common/log.ts';
 import { isNotFound, KubeClient, type KubeObject, Resources } from '../../kube/client.ts';
 import { sleep } from '../../common/delay.ts';
@@ -229,7 +228,7 @@ async function ensureNode(client: KubeClient, name: string, signal: AbortSignal,
           err = createErr;
         }
       }
-      log?.warn({ node: name, err: errorText(err), retryMs: delay }, 'cannot register the LoadBalancerNode yet; retrying');
+      log?.warn({ node: name, err, retryMs: delay }, 'cannot register the LoadBalancerNode yet; retrying');
     }
     await sleep(delay, signal);
     delay = Math.min(10_000, delay * 2);
@@ -274,7 +273,7 @@ class StatusReporter {
           await this.#client.patchStatus(Resources.loadBalancerNode, this.#name, status);
         } catch (err) {
           if (this.#pending === undefined) this.#pending = status;
-          this.#log?.warn({ node: this.#name, err: errorText(err) }, 'cannot write LoadBalancerNode status; retrying in 2 s');
+          this.#log?.warn({ node: this.#name, err }, 'cannot write LoadBalancerNode status; retrying in 2 s');
           clearTimeout(this.#retry);
           this.#retry = setTimeout(() => void this.#flush(), 2_000);
           this.#retry.unref();

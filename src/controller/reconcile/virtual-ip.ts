@@ -21,6 +21,7 @@ export async function reconcileVirtualIP(ctx: ReconcileContext, key: string, con
   const raw = cache.vips.get(key);
   if (raw === undefined) {
     setConflict(ctx, conflicts, key, false);
+    ctx.metrics.setVipNodes(key, undefined);
     return {};
   }
   const parsed = cache.parse(VirtualIP, raw);
@@ -34,6 +35,7 @@ export async function reconcileVirtualIP(ctx: ReconcileContext, key: string, con
 
   const outcome = vipOutcome(ctx, parsed);
   const result = vipStatus(key, parsed, outcome, nodeViews(ctx), { deleting, now: new Date().toISOString() });
+  ctx.metrics.setVipNodes(key, { selected: result.summary.total, programmed: result.summary.programmed });
   const previous = parsed.status?.conditions;
   // One write on the critical path: status (what agents program from). The finalizer
   // is added from a lower-priority queue that waits while VIPs are pending, so an

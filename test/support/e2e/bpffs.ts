@@ -5,8 +5,9 @@
 // adopted). So the run's directory /sys/fs/bpf/<run id> is bind-mounted at
 // <scratch>/bpffs, a path that survives into the namespace: the agent pins
 // there, and the host sees the same pins under /sys/fs/bpf/<run id>.
-import { mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { NAMES_DIR, namesFilePath } from '../../../src/agent/dataplane/names-file.ts';
 import { run, runQuiet } from '../exec.ts';
 import type { Topology } from './topology.ts';
 
@@ -31,6 +32,14 @@ export async function createBpffsDir(topology: Topology): Promise<BpffsDir> {
   await run(['mount', '--bind', hostPath, path]);
   topology.onDestroy(async () => {
     await runQuiet(['umount', '-l', path]);
+    await removeNamesFiles(path);
   });
   return { hostPath, path };
+}
+
+/** The names files agents pinned under `dir` (or a subdirectory) wrote to /run/sterlet. */
+async function removeNamesFiles(dir: string): Promise<void> {
+  const prefix = basename(namesFilePath(dir)).replace(/\.names\.json$/, '');
+  const files = await readdir(NAMES_DIR).catch(() => [] as string[]);
+  for (const f of files) if (f.startsWith(prefix) && f.endsWith('.names.json')) await rm(join(NAMES_DIR, f), { force: true });
 }
