@@ -196,6 +196,10 @@ static __always_inline int forward(struct xdp_md *ctx, const struct pkt *p,
 		stat_add(&stats, STAT_EV_ICMP_GENERATED, 0);
 		return send_too_big(ctx, p, cfg->mtu - olen);
 	}
+	/* Bytes after the IP packet (padding) that would push the frame over the MTU are cut. */
+	if (cfg->mtu && bytes > p->l3_off + p->ip_len && bytes - p->l3_off + olen > cfg->mtu &&
+	    bpf_xdp_adjust_tail(ctx, (int)(p->l3_off + p->ip_len) - (int)bytes))
+		return STAT_DROP_ADJUST;
 	/*
 	 * The outer source, GUE source port and flow label spread flows over the
 	 * backend's RSS queues: they take the five-tuple hash whatever the VIP's
@@ -225,6 +229,9 @@ static __always_inline int process_icmp(struct xdp_md *ctx, struct pkt *p)
 	if (p->flow.family == FAMILY_V4 ? type == ICMP_ECHO_ : type == ICMPV6_ECHO_REQUEST_) {
 		if (!vip_addr_lookup(&p->flow))
 			return STAT_PASS_NOT_VIP;
+		/* A request shorter than its IP length would be answered with a malformed reply. */
+		if (p->l3_off + p->ip_len > (__u32)(data_end - data))
+			return STAT_DROP_BAD_IP;
 		stat_add(&stats, STAT_EV_ICMP_GENERATED, 0);
 		return echo_reply(data, data_end, p);
 	}
