@@ -245,6 +245,10 @@ static __always_inline int process_icmp(struct xdp_md *ctx, struct pkt *p)
 	vip = vip_lookup(&p->flow);
 	if (!vip)
 		return STAT_PASS_NOT_VIP;
+	/* The quoted ports must be inside the error's IP packet, not in padding after it. */
+	if (p->l4_off + ICMP_HLEN + (p->flow.family == FAMILY_V4 ? IPV4_HLEN : IPV6_HLEN) + 4 >
+	    p->l3_off + p->ip_len)
+		return STAT_DROP_TRUNCATED;
 	return forward(ctx, p, vip);
 }
 

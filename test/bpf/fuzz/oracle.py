@@ -109,6 +109,8 @@ class Oracle:
             return self.vip_of(ip.dst, int.from_bytes(ip_bytes[off + 2 : off + 4], "big"), proto), False
         # ICMP error: the quote is VIP -> client; the flow is client -> VIP.
         q = ip_bytes[(ip.ihl * 4 if v4 else 40) + 8 :]
+        if len(q) < (20 if v4 else 40) + 4:
+            return None, True
         qip = ip4(q) if v4 else ip6(q)
         qproto = qip.proto if v4 else qip.nh
         qoff = qip.ihl * 4 if v4 else 40
@@ -188,9 +190,9 @@ class Oracle:
             f.append(("output-trailer", f"{extra} bytes after the outer packet, input had {trailer}"))
         if w["mtu"] and len(o) > w["mtu"]:
             f.append(("over-mtu", f"{len(o)} L3 bytes sent, MTU {w['mtu']} (outer packet {total})"))
-        vip, _ = self.flow_vip(inner_in)
+        vip, err = self.flow_vip(inner_in)
         if vip is None:
-            f.append(("no-vip", "inner flow matches no VIP"))
+            f.append(("no-vip", "ICMP error whose quote is not inside the IP packet" if err else "inner flow matches no VIP"))
         elif oip.dst.lower() not in {b.lower() for b in vip["backends"]}:
             code = "quic-cross-vip" if vip.get("quic") else "wrong-backend"
             f.append((code, f"{oip.dst} not a backend of {vip['name']}"))
