@@ -67,8 +67,8 @@ struct lru_write {
  * Reads only; the write it decides on goes to *w.
  */
 static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_meta *vip,
-				       const struct lb_settings *cfg, __u32 hash,
-				       struct real_def **real, struct lru_write *w)
+				       const struct lb_settings *cfg, struct real_def **real,
+				       struct lru_write *w)
 {
 	__u8 syn =
 	    p->flow.proto == IPPROTO_TCP_ && (p->tcp_flags & (TCP_F_SYN | TCP_F_ACK)) == TCP_F_SYN;
@@ -121,7 +121,8 @@ static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_met
 		stat_add(&stats, STAT_EV_LRU_MISS, 0);
 	}
 
-	slot = vip->index * limits.ring_size + hash % limits.ring_size;
+	/* Only a miss pays for the ring hash. */
+	slot = vip->index * limits.ring_size + flow_hash(&p->flow, vip->flags) % limits.ring_size;
 	r = bpf_map_lookup_elem(&ring, &slot);
 	if (!r || !*r)
 		return 0;
@@ -167,7 +168,7 @@ static __always_inline int forward(struct xdp_md *ctx, const struct pkt *p,
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	__u32 bytes = data_end - data;
-	__u32 zero = 0, hash, outer, ridx = 0, olen;
+	__u32 zero = 0, ridx = 0, olen;
 	struct lb_settings *cfg;
 	struct real_def *real = NULL;
 	struct lru_write w = {};
@@ -181,11 +182,10 @@ static __always_inline int forward(struct xdp_md *ctx, const struct pkt *p,
 	/* The IP length is copied into the outer header: it must fit the frame. */
 	if (p->l3_off + p->ip_len > bytes)
 		return STAT_DROP_BAD_IP;
-	hash = flow_hashes(&p->flow, vip->flags, &outer);
 	if ((vip->flags & VIP_F_QUIC) && p->flow.proto == IPPROTO_UDP_ && !p->icmp_err)
 		ridx = quic_pick_real(data, data_end, p, vip, &real);
 	if (!ridx)
-		ridx = pick_real(p, vip, cfg, hash, &real, &w);
+		ridx = pick_real(p, vip, cfg, &real, &w);
 	if (!ridx || !real)
 		return STAT_DROP_NO_REAL;
 
@@ -202,10 +202,9 @@ static __always_inline int forward(struct xdp_md *ctx, const struct pkt *p,
 		return STAT_DROP_ADJUST;
 	/*
 	 * The outer source, GUE source port and flow label spread flows over the
-	 * backend's RSS queues: they take the five-tuple hash whatever the VIP's
-	 * ring hash mode.
+	 * backend's RSS queues: a per-flow hash whatever the VIP's ring hash mode.
 	 */
-	st = encap(ctx, p, real, cfg, outer, vip->flags);
+	st = encap(ctx, p, real, cfg, outer_hash(&p->flow), vip->flags);
 	if (st)
 		return st;
 	lru_commit(p, &w);

@@ -127,7 +127,7 @@ enum { STEP_PARSE = 1, STEP_VIP, STEP_HASH, STEP_LRU, STEP_REAL, STEP_ENCAP };
 
 static __always_inline int bench_steps(struct xdp_md *ctx, int stop)
 {
-	__u32 zero = 0, cpu, hash, outer;
+	__u32 zero = 0, cpu, outer;
 	struct lb_settings *cfg;
 	struct real_def *real;
 	struct vip_meta *vip;
@@ -159,9 +159,9 @@ static __always_inline int bench_steps(struct xdp_md *ctx, int stop)
 	cfg = bpf_map_lookup_elem(&settings, &zero);
 	if (!cfg)
 		return XDP_DROP;
-	hash = flow_hashes(&p.flow, vip->flags, &outer);
+	outer = outer_hash(&p.flow);
 	if (stop == STEP_HASH)
-		return hash == outer + 1 ? XDP_DROP : XDP_PASS;
+		return outer == 1 ? XDP_DROP : XDP_PASS;
 	cpu = bpf_get_smp_processor_id();
 	inner = bpf_map_lookup_elem(&conn_tables, &cpu);
 	if (!inner)
@@ -170,12 +170,12 @@ static __always_inline int bench_steps(struct xdp_md *ctx, int stop)
 	if (!v)
 		return XDP_DROP;
 	if (stop == STEP_LRU)
-		return hash == outer + 1 ? XDP_DROP : XDP_PASS;
+		return outer == 1 ? XDP_DROP : XDP_PASS;
 	real = live_real(v->real);
 	if (!real)
 		return XDP_DROP;
 	if (stop == STEP_REAL)
-		return hash == outer + 1 ? XDP_DROP : XDP_PASS;
+		return outer == 1 ? XDP_DROP : XDP_PASS;
 	return encap(ctx, &p, real, cfg, outer, vip->flags) ? XDP_DROP : XDP_TX;
 }
 

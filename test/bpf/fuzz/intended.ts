@@ -45,6 +45,11 @@ function expand6(a: string): string {
 
 export const INTENDED: readonly IntendedDifference[] = [
   {
+    name: 'outer hash: outer source, GUE source port, IPv6 flow label',
+    why: 'the outer fields take a cheap per-flow fold of the five-tuple (outer_hash) instead of the ring hash, so an established flow costs no ring hash; backend RSS spread is checked in src/agent/dataplane/outer-hash.test.ts. Only those fields and the checksums covering them may differ',
+    matches: (_input, base, next) => base.retval === XDP_TX && next.retval === XDP_TX && base.data.length === next.data.length && maskOuter(base.data).equals(maskOuter(next.data)),
+  },
+  {
     name: 'QUIC server-id routing',
     why: 'issue 18 makes server ids per VIP (fall back to the ring for another VIP\'s, another family\'s or a removed backend\'s id): QUIC VIP frames may reach another backend or be forwarded instead of dropped',
     matches: (input) => {
@@ -56,7 +61,7 @@ export const INTENDED: readonly IntendedDifference[] = [
     name: 'trailing bytes trimmed at the MTU',
     why: 'bytes after the IP packet (Ethernet padding, junk) that would push the encapsulated frame over the MTU are cut off: the frame is sent within the MTU instead of being dropped by the link',
     matches: (_input, base, next) =>
-      base.retval === XDP_TX && next.retval === XDP_TX && next.data.length < base.data.length && base.data.subarray(0, next.data.length).equals(next.data) && base.data.length - l3(base.data) > MTU,
+      base.retval === XDP_TX && next.retval === XDP_TX && next.data.length < base.data.length && maskOuter(base.data).subarray(0, next.data.length).equals(maskOuter(next.data)) && base.data.length - l3(base.data) > MTU,
   },
   {
     name: 'echo request shorter than its IP length dropped',
@@ -68,7 +73,22 @@ export const INTENDED: readonly IntendedDifference[] = [
     why: 'a TCP/UDP header that starts inside the IP packet but ends after its IP length (read from the padding) was parsed and the packet forwarded with ports the packet does not carry; it is now DROP_TRUNCATED',
     matches: (input, base, next) => base.retval !== XDP_DROP && next.retval === XDP_DROP && l4EndsAfterIpLength(input),
   },
+  {
+    name: 'ICMP error quoting ports beyond its IP length dropped',
+    why: 'an ICMP error whose quoted ports lie after its IP length (in padding) was forwarded as if it quoted that flow; it is now DROP_TRUNCATED',
+    matches: (input, base, next) => base.retval === XDP_TX && next.retval === XDP_DROP && quoteEndsAfterIpLength(input),
+  },
 ];
+
+function quoteEndsAfterIpLength(b: Buffer): boolean {
+  const o = l3(b);
+  if (b.length < o + 1) return false;
+  const v4 = b[o]! >> 4 === 4;
+  const hlen = v4 ? (b[o]! & 15) * 4 : 40;
+  const proto = v4 ? b[o + 9] : b[o + 6];
+  if (proto !== (v4 ? 1 : 58)) return false;
+  return hlen + 8 + (v4 ? 20 : 40) + 4 > ipLength(b);
+}
 
 const XDP_DROP = 1;
 function l4EndsAfterIpLength(b: Buffer): boolean {
@@ -89,6 +109,28 @@ function isEcho(b: Buffer): boolean {
 function ipLength(b: Buffer): number {
   const o = l3(b);
   return b[o]! >> 4 === 4 ? b.readUInt16BE(o + 2) : 40 + b.readUInt16BE(o + 4);
+}
+
+/** The frame with the outer fields the outer hash decides (and the checksums over them) zeroed. */
+function maskOuter(b: Buffer): Buffer {
+  const c = Buffer.from(b);
+  const o = l3(c);
+  if (c.length < o + 40) return c;
+  let udp = -1;
+  if (c[o]! >> 4 === 4) {
+    c.fill(0, o + 10, o + 16); // header checksum, source
+    if (c[o + 9] === 17) udp = o + 20;
+  } else {
+    c[o + 1]! &= 0xf0; // flow label
+    c.fill(0, o + 2, o + 4);
+    c.fill(0, o + 8, o + 24); // source
+    if (c[o + 6] === 17) udp = o + 40;
+  }
+  if (udp > 0 && c.length >= udp + 8) {
+    c.fill(0, udp, udp + 2); // GUE source port
+    c.fill(0, udp + 6, udp + 8); // UDP checksum
+  }
+  return c;
 }
 
 const l3 = (b: Buffer): number => (b.length >= 18 && b.readUInt16BE(12) === 0x8100 ? 18 : 14);
