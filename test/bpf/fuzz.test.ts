@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { build } from '../../src/common/packet/build.ts';
+import { build } from '../../src/packet/build.ts';
 import { clientFrame, flowTo } from './harness/frames.ts';
 import { BalancerEnv } from './harness/balancer-env.ts';
 import { oraclePython, runFuzz, runOracle } from './fuzz/differential.ts';

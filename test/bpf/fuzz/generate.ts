@@ -5,8 +5,8 @@
 // The project's packet builder makes the valid frames; what judges outputs is
 // the independent oracle (oracle.py), never this file.
 
-import { build } from '../../../src/common/packet/build.ts';
-import type { EthLayer, IpLayer, Layer, Payload } from '../../../src/common/packet/types.ts';
+import { build } from '../../../src/packet/build.ts';
+import type { EthLayer, IpLayer, Layer, Payload } from '../../../src/packet/types.ts';
 import { LOCAL4, LOCAL6 } from '../harness/decap-env.ts';
 import { CLIENT_MAC, GUE_PORT, LB_MAC, MTU, VIP_ADDRESSES, VIPS, type VipDef } from '../harness/world.ts';
 
