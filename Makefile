@@ -47,6 +47,14 @@ build/bpf/rev/%/balancer.bpf.o build/bpf/rev/%/decap.bpf.o: $(LIBBPF)
 		-c build/bpf/rev/$*/src/bpf/decap.bpf.c -o build/bpf/rev/$*/decap.bpf.o
 	@rm -rf build/bpf/rev/$*/src
 
+# The bench object of another commit, to compare builds in one run (BENCH_COMPARE, bench/dataplane.ts).
+build/bpf/rev/%/bench.bpf.o: $(LIBBPF)
+	@rm -rf build/bpf/rev/$*/bench-src && mkdir -p build/bpf/rev/$*/bench-src
+	@git archive $* bpf | tar -x -C build/bpf/rev/$*/bench-src
+	clang $(BPF_CFLAGS) -I build/bpf/rev/$*/bench-src/bpf/include -I build/libbpf/include -I $(ARCH_INC) \
+		-c build/bpf/rev/$*/bench-src/bpf/bench/bench.bpf.c -o $@
+	@rm -rf build/bpf/rev/$*/bench-src
+
 .PHONY: fuzz-base
 fuzz-base: $(FUZZ_BASE)/balancer.bpf.o ## Build the fuzz suite's reference objects (bpf/ at test/bpf/fuzz/base-rev) into build/bpf/rev/.
 

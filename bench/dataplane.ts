@@ -8,6 +8,7 @@
 // Pinned to one CPU (re-executes itself under taskset). Usage: npm run bench:dataplane
 //   env: BENCH_CPU (default: last CPU), BENCH_RUNS (9), BENCH_REPEAT (20000),
 //        BENCH_COMPARE=path/to/other/bench.bpf.o measures another build in the same interleaved rounds
+//          (make build/bpf/rev/<commit>/bench.bpf.o builds one from git), BENCH_ONLY=regex picks classes (floors always run)
 
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -126,7 +127,8 @@ const STEPS: readonly [ProgramName, string][] = [
   ['stepEncap', '+ encap (= hit without counters)'],
 ];
 
-const cases: Case[] = [
+const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : undefined;
+const allCases: Case[] = [
   { name: 'floor: trivial XDP program', program: 'trivial', frame: frames.tcp4, retval: XdpAction.PASS, expect: [] },
   { name: 'floor: restore frame only', program: 'restore', frame: frames.tcp4, retval: XdpAction.TX, expect: [] },
   { name: 'floor: restore + parse + IPIP encap, no lookups', program: 'encap', frame: frames.tcp4, retval: XdpAction.TX, expect: [] },
@@ -146,6 +148,8 @@ const cases: Case[] = [
   ...STEPS.map(([p, what]) => step('v4', p, what)),
   ...STEPS.map(([p, what]) => step('v6', p, what)),
 ];
+
+const cases = allCases.filter((c) => !only || c.name.startsWith('floor') || only.test(c.name));
 
 /** One measured run of a case, from a fresh connection table; returns ns/packet. */
 function sample(rig: Rig, c: Case): number {

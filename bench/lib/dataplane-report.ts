@@ -40,7 +40,8 @@ export function printTable(rows: readonly Row[]): void {
     console.log(`${r.name.padEnd(48)} ${pad(r.median, 6)} ${pad(r.min, 5)} ${pad(r.max, 5)} ${pad(ratio(r.median, trivial), 9)} ${pad(ratio(r.median, restore), 9)} ${pad(ratio(r.median, encap), 8)}${cmp ? c : ''}`);
   }
   for (const name of ['v4 TCP LRU hit', 'v6 TCP LRU hit']) {
-    const r = byName(rows, name);
+    const r = rows.find((x) => x.name === name);
+    if (!r) continue;
     const ok = r.median <= HIT_TARGET * encap;
     console.log(`${ok ? 'ok  ' : 'MISS'} ${name}: ${r.median} ns = ${ratio(r.median, encap)} the floor (target <= ${HIT_TARGET}x = ${(HIT_TARGET * encap).toFixed(0)} ns)`);
   }
@@ -53,7 +54,8 @@ export function printSteps(rows: readonly Row[]): void {
   for (const family of ['v4', 'v6'] as const) {
     const steps = rows.filter((r) => r.name.startsWith(`step ${family}:`));
     if (steps.length === 0) continue;
-    const hit = byName(rows, `${family} TCP LRU hit`);
+    const hit = rows.find((x) => x.name === `${family} TCP LRU hit`);
+    if (!hit) continue;
     console.log(`hit path, ${family} TCP, cumulative median and cost of each step (ns)`);
     let prev = restore;
     console.log(`  ${'restore floor'.padEnd(44)} ${pad(restore, 5)}`);
