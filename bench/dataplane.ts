@@ -7,6 +7,7 @@
 // expected verdict and event counters by `repeat`, else the benchmark fails.
 // Pinned to one CPU (re-executes itself under taskset). Usage: npm run bench:dataplane
 //   env: BENCH_CPU (default: last CPU), BENCH_RUNS (9), BENCH_REPEAT (20000),
+//        BENCH_OBJECT=path/to/bench.bpf.o (default build/bpf/bench/bench.bpf.o),
 //        BENCH_COMPARE=path/to/other/bench.bpf.o measures another build in the same interleaved rounds
 //          (make build/bpf/rev/<commit>/bench.bpf.o builds one from git), BENCH_ONLY=regex picks classes (floors always run)
 
@@ -26,6 +27,7 @@ const cpu = Number(process.env.BENCH_CPU ?? availableParallelism() - 1);
 const runs = Number(process.env.BENCH_RUNS ?? 9);
 const repeat = Number(process.env.BENCH_REPEAT ?? 20000);
 const compare = process.env.BENCH_COMPARE;
+const self = process.env.BENCH_OBJECT ?? BENCH_OBJECT;
 const LRU_SIZE = 65536;
 
 if (process.env.STERLET_BENCH_PINNED !== String(cpu)) {
@@ -35,7 +37,7 @@ if (process.env.STERLET_BENCH_PINNED !== String(cpu)) {
   });
   process.exit(r.status ?? 1);
 }
-for (const o of [BENCH_OBJECT, ...(compare ? [compare] : [])]) {
+for (const o of [self, ...(compare ? [compare] : [])]) {
   if (!existsSync(o)) {
     console.error(`${o} is missing: run \`make bpf\` first`);
     process.exit(1);
@@ -191,11 +193,11 @@ function measureAll(rigs: readonly Rig[]): Row[] {
 }
 
 const options = { cpu, lruSize: LRU_SIZE, ringSize: 65537, noCommonLru: process.env.BENCH_NO_COMMON_LRU === '1' };
-const rigs = [new Rig(options)];
+const rigs = [new Rig({ ...options, objectPath: self })];
 try {
   if (compare) rigs.push(new Rig({ ...options, objectPath: compare }));
   const rows = measureAll(rigs);
-  console.log(`Sterlet XDP balancer, BPF_PROG_TEST_RUN on CPU ${cpu}: median of ${runs} runs x ${repeat} packets, ns/packet${compare ? `; "compare" = ${compare}, same rounds` : ''}\n`);
+  console.log(`Sterlet XDP balancer, BPF_PROG_TEST_RUN on CPU ${cpu}: median of ${runs} runs x ${repeat} packets, ns/packet${self !== BENCH_OBJECT ? ` of ${self}` : ''}${compare ? `; "compare" = ${compare}, same rounds` : ''}\n`);
   printTable(rows);
   printSteps(rows);
   printXlated(rigs[0]!);
