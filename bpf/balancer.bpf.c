@@ -75,9 +75,19 @@ static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_met
 	__u8 udp = p->flow.proto == IPPROTO_UDP_;
 	struct lru_val *v = NULL;
 	void *lru = NULL, *inner = NULL;
-	__u8 fallback = 0;
-	__u32 slot, *r, now = 0, ridx;
+	__u8 fallback = 0, ring_first = syn || (vip->flags & VIP_F_NO_LRU);
+	__u32 slot, *r, now = 0, ridx, hash = 0;
 
+	/*
+	 * A SYN, or a VIP without connection tracking, ends at the ring: hash now,
+	 * so the hash overlaps the table lookup instead of waiting for it (the
+	 * empty asm keeps the compiler from sinking it to its use). Any other
+	 * packet hashes only on a miss: a hit needs no ring hash.
+	 */
+	if (ring_first) {
+		hash = flow_hash(&p->flow, vip->flags);
+		asm volatile("" : "+r"(hash));
+	}
 	if (!(vip->flags & VIP_F_NO_LRU)) {
 		__u32 cpu = bpf_get_smp_processor_id();
 
@@ -121,8 +131,9 @@ static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_met
 		stat_add(&stats, STAT_EV_LRU_MISS, 0);
 	}
 
-	/* Only a miss pays for the ring hash. */
-	slot = vip->index * limits.ring_size + flow_hash(&p->flow, vip->flags) % limits.ring_size;
+	if (!ring_first)
+		hash = flow_hash(&p->flow, vip->flags);
+	slot = vip->index * limits.ring_size + hash % limits.ring_size;
 	r = bpf_map_lookup_elem(&ring, &slot);
 	if (!r || !*r)
 		return 0;
