@@ -123,7 +123,7 @@ const step = (family: 'v4' | 'v6', program: ProgramName, what: string): Case => 
 const STEPS: readonly [ProgramName, string][] = [
   ['stepParse', '+ parse L2/L3/L4'],
   ['stepVip', '+ VIP lookup'],
-  ['stepHash', '+ settings + flow hashes'],
+  ['stepHash', '+ settings + outer hash'],
   ['stepLru', '+ CPU table + LRU lookup'],
   ['stepReal', '+ real lookup'],
   ['stepEncap', '+ encap (= hit without counters)'],

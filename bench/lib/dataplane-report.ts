@@ -50,20 +50,25 @@ export function printTable(rows: readonly Row[]): void {
 
 /** The ladder: each step's cost is its entry's median minus the previous entry's (the first: minus the restore floor). */
 export function printSteps(rows: readonly Row[]): void {
-  const restore = byName(rows, 'floor: restore').median;
+  const restore = byName(rows, 'floor: restore');
   for (const family of ['v4', 'v6'] as const) {
     const steps = rows.filter((r) => r.name.startsWith(`step ${family}:`));
-    if (steps.length === 0) continue;
     const hit = rows.find((x) => x.name === `${family} TCP LRU hit`);
-    if (!hit) continue;
-    console.log(`hit path, ${family} TCP, cumulative median and cost of each step (ns)`);
-    let prev = restore;
-    console.log(`  ${'restore floor'.padEnd(44)} ${pad(restore, 5)}`);
-    for (const s of steps) {
-      console.log(`  ${s.name.slice(`step ${family}: `.length).padEnd(44)} ${pad(s.median, 5)} ${pad(`+${s.median - prev}`, 5)}`);
-      prev = s.median;
-    }
-    console.log(`  ${'full hit (+ counters, checks, LRU bookkeeping)'.padEnd(44)} ${pad(hit.median, 5)} ${pad(`+${hit.median - prev}`, 5)}\n`);
+    if (steps.length === 0 || !hit) continue;
+    const cmp = steps.every((s) => s.compare !== undefined) && hit.compare !== undefined && restore.compare !== undefined;
+    console.log(`hit path, ${family} TCP, cumulative median and cost of each step (ns)${cmp ? '; then the same for the compare build' : ''}`);
+    let prev = restore.median;
+    let prevC = restore.compare ?? 0;
+    const line = (name: string, r: Row): void => {
+      const c = cmp ? `   ${pad(r.compare!, 5)} ${pad(`+${r.compare! - prevC}`, 5)}` : '';
+      console.log(`  ${name.padEnd(46)} ${pad(r.median, 5)} ${pad(`+${r.median - prev}`, 5)}${c}`);
+      prev = r.median;
+      prevC = r.compare ?? 0;
+    };
+    console.log(`  ${'restore floor'.padEnd(46)} ${pad(restore.median, 5)}${cmp ? `         ${pad(restore.compare!, 5)}` : ''}`);
+    for (const s of steps) line(s.name.slice(`step ${family}: `.length), s);
+    line('full hit (+ counters, checks, LRU bookkeeping)', hit);
+    console.log('');
   }
 }
 
