@@ -179,38 +179,16 @@ static __always_inline int bench_steps(struct xdp_md *ctx, int stop)
 	return encap(ctx, &p, real, cfg, outer, vip->flags) ? XDP_DROP : XDP_TX;
 }
 
-SEC("xdp")
-int bench_step_parse(struct xdp_md *ctx)
-{
-	return bench_steps(ctx, STEP_PARSE);
-}
+/* One entry per rung of the ladder. */
+#define BENCH_STEP(name, stop)                                                                    \
+	SEC("xdp") int bench_step_##name(struct xdp_md *ctx)                                      \
+	{                                                                                         \
+		return bench_steps(ctx, stop);                                                    \
+	}
 
-SEC("xdp")
-int bench_step_vip(struct xdp_md *ctx)
-{
-	return bench_steps(ctx, STEP_VIP);
-}
-
-SEC("xdp")
-int bench_step_hash(struct xdp_md *ctx)
-{
-	return bench_steps(ctx, STEP_HASH);
-}
-
-SEC("xdp")
-int bench_step_lru(struct xdp_md *ctx)
-{
-	return bench_steps(ctx, STEP_LRU);
-}
-
-SEC("xdp")
-int bench_step_real(struct xdp_md *ctx)
-{
-	return bench_steps(ctx, STEP_REAL);
-}
-
-SEC("xdp")
-int bench_step_encap(struct xdp_md *ctx)
-{
-	return bench_steps(ctx, STEP_ENCAP);
-}
+BENCH_STEP(parse, STEP_PARSE)
+BENCH_STEP(vip, STEP_VIP)
+BENCH_STEP(hash, STEP_HASH)
+BENCH_STEP(lru, STEP_LRU)
+BENCH_STEP(real, STEP_REAL)
+BENCH_STEP(encap, STEP_ENCAP)
