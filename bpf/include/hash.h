@@ -1,4 +1,4 @@
-/* hash.h — the flow hash (murmur3-style 32-bit mix), mirrored by src/agent/dataplane/hash.ts. */
+/* hash.h — the flow hash (murmur3-style 32-bit mix), mirrored by test/bpf/harness/hash.ts. */
 #ifndef STERLET_HASH_H
 #define STERLET_HASH_H
 
@@ -90,7 +90,7 @@ static __always_inline __u32 flow_hash(const struct flow_key *f, __u32 vip_flags
  * equal source and destination words do not cancel), then two multiply/shift
  * rounds so every input bit reaches the low 16 and the high 16 bits. Per-flow
  * like the ring hash, whatever the VIP's hash mode, so backend RSS spreads
- * flows; mirrored by outerHash() in src/agent/dataplane/hash.ts.
+ * flows; mirrored by outerHash() in test/bpf/harness/hash.ts.
  */
 static __always_inline __u32 outer_hash(const struct flow_key *f)
 {

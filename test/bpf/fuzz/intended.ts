@@ -46,7 +46,7 @@ function expand6(a: string): string {
 export const INTENDED: readonly IntendedDifference[] = [
   {
     name: 'outer hash: outer source, GUE source port, IPv6 flow label',
-    why: 'the outer fields take a cheap per-flow fold of the five-tuple (outer_hash) instead of the ring hash, so an established flow costs no ring hash; backend RSS spread is checked in src/agent/dataplane/outer-hash.test.ts. Only those fields and the checksums covering them may differ',
+    why: 'the outer fields take a cheap per-flow fold of the five-tuple (outer_hash) instead of the ring hash, so an established flow costs no ring hash; backend RSS spread is checked in test/unit/outer-hash.test.ts. Only those fields and the checksums covering them may differ',
     matches: (_input, base, next) => base.retval === XDP_TX && next.retval === XDP_TX && base.data.length === next.data.length && maskOuter(base.data).equals(maskOuter(next.data)),
   },
   {

@@ -4,8 +4,8 @@
 // because a backend NIC's RSS hashes exactly these outer fields.
 
 import { describe, expect, it } from 'vitest';
-import { encodeFlowKey } from './codec.ts';
-import { flowHash, gueSourcePort, hashHostBits, outerFlowLabel, outerHash } from './hash.ts';
+import { encodeFlowKey } from '../../src/agent/dataplane/codec.ts';
+import { flowHash, gueSourcePort, hashHostBits, outerFlowLabel, outerHash } from '../bpf/harness/hash.ts';
 
 type Population = { name: string; keys: Buffer[] };
 const N = 1 << 15;
