@@ -74,7 +74,7 @@ describe('differential fuzz', () => {
     }
   });
 
-  test(`${COUNT} frames from seed ${SEED}: same verdicts and bytes as the reference build, every TX output valid`, { timeout: 600_000 }, () => {
+  test(`${COUNT} frames from seed ${SEED}: same verdicts and bytes as the reference build, every TX output valid`, { timeout: Math.max(600_000, COUNT * 5) }, () => {
     const next = { balancer: process.env.STERLET_FIXTURE_OBJECT ?? join(REPO, 'build/bpf/balancer.bpf.o'), decap: join(REPO, 'build/bpf/decap.bpf.o') };
     const t0 = Date.now();
     const report = runFuzz({ seed: SEED, count: COUNT, base: referenceObjects(), next });
