@@ -286,7 +286,8 @@ static __always_inline int process_packet(struct xdp_md *ctx)
 		return vip_addr_lookup(&p.flow) ? st : STAT_PASS_NOT_VIP;
 	if (st != PARSE_OK)
 		return st;
-	if (p.flow.proto == IPPROTO_ICMP_ || p.flow.proto == IPPROTO_ICMPV6_)
+	/* ICMP of the packet's own family only: ICMPv4 in IPv6 (or v6 in v4) is another protocol. */
+	if (p.flow.proto == (p.flow.family == FAMILY_V4 ? IPPROTO_ICMP_ : IPPROTO_ICMPV6_))
 		return process_icmp(ctx, &p);
 	st = parse_ports(data, data_end, &p);
 	if (st != PARSE_OK)

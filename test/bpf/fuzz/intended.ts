@@ -78,7 +78,19 @@ export const INTENDED: readonly IntendedDifference[] = [
     why: 'an ICMP error whose quoted ports lie after its IP length (in padding) was forwarded as if it quoted that flow; it is now DROP_TRUNCATED',
     matches: (input, base, next) => base.retval === XDP_TX && next.retval === XDP_DROP && quoteEndsAfterIpLength(input),
   },
+  {
+    name: 'ICMP of the other family passes',
+    why: 'IPv6 with next header 1 (ICMPv4) or IPv4 with protocol 58 (ICMPv6) was handled as ICMP of the packet\'s own family (echo replies, errors forwarded with a GUE checksum over the wrong pseudo-header); it is now PASS_OTHER_PROTO like any protocol the balancer does not serve',
+    matches: (input, _base, next) => next.retval === XDP_PASS && otherFamilyIcmp(input),
+  },
 ];
+
+const XDP_PASS = 2;
+function otherFamilyIcmp(b: Buffer): boolean {
+  const o = l3(b);
+  if (b.length < o + 40) return false;
+  return b[o]! >> 4 === 4 ? b[o + 9] === 58 : b[o + 6] === 1;
+}
 
 function quoteEndsAfterIpLength(b: Buffer): boolean {
   const o = l3(b);

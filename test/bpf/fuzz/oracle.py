@@ -54,23 +54,39 @@ def ip_len(pkt):
     return 40 + ip6(pkt).plen
 
 
-def l4_valid(ip_bytes):
-    """Whether the inner L4 checksum is valid (None: not TCP/UDP/ICMP, or UDP without checksum over IPv4)."""
-    if ip_bytes[0] >> 4 == 4:
-        ip = ip4(ip_bytes)
-        seg = ip_bytes[ip.ihl * 4 : ip.len]
-        if ip.proto == ICMP_P:
-            return checksum(seg) == 0
-        if ip.proto not in (TCP_P, UDP_P):
+def put16(b, off, v):
+    b[off : off + 2] = v.to_bytes(2, "big")
+
+
+def repair_inner(inner):
+    """The inner packet with its IPv4 header and L4 checksums recomputed (None: not TCP/UDP/ICMP of its family)."""
+    b = bytearray(inner)
+    if b[0] >> 4 == 4:
+        hl = (b[0] & 15) * 4
+        put16(b, 10, 0)
+        put16(b, 10, checksum(bytes(b[:hl])))
+        proto, seg_off, end = b[9], hl, ip4(inner).len
+        ip = ip4(bytes(b))
+        if proto == ICMP_P:
+            put16(b, seg_off + 2, 0)
+            put16(b, seg_off + 2, checksum(bytes(b[seg_off:end])))
+            return bytes(b)
+        at = {TCP_P: 16, UDP_P: 6}.get(proto)
+        if at is None:
             return None
-        if ip.proto == UDP_P and len(seg) >= 8 and seg[6:8] == b"\x00\x00":
-            return None
-        return in4_chksum(ip.proto, ip, seg) == 0
-    ip = ip6(ip_bytes)
-    seg = ip_bytes[40 : 40 + ip.plen]
-    if ip.nh not in (TCP_P, UDP_P, ICMP6_P):
+        if proto == UDP_P and b[seg_off + 6 : seg_off + 8] == b"\x00\x00":
+            return bytes(b)  # no checksum: the segment is summed as it is
+        put16(b, seg_off + at, 0)
+        put16(b, seg_off + at, in4_chksum(proto, ip, bytes(b[seg_off:end])))
+        return bytes(b)
+    ip = ip6(inner)
+    at = {TCP_P: 16, UDP_P: 6, ICMP6_P: 2}.get(ip.nh)
+    if at is None:
         return None
-    return in6_chksum(ip.nh, ip, seg) == 0
+    end = 40 + ip.plen
+    put16(b, 40 + at, 0)
+    put16(b, 40 + at, in6_chksum(ip.nh, ip, bytes(b[40:end])))
+    return bytes(b)
 
 
 def ip4_header_valid(ip_bytes):
@@ -201,19 +217,28 @@ class Oracle:
         return f
 
     def check_gue_csum(self, o, hlen, u, oip, v4, inner_in):
-        """Outer UDP checksum: valid exactly when the inner headers' checksums are (Sterlet's rule)."""
-        seg = o[hlen : hlen + u.len]
-        inner_ok = ip4_header_valid(inner_in) and l4_valid(inner_in) is not False
-        nocsum = l4_valid(inner_in) is None and inner_in[0] >> 4 == 4 and inner_in[9] == UDP_P
+        """
+        Outer UDP checksum = the checksum the datagram would have if the inner
+        packet's own checksums (IPv4 header, TCP/UDP/ICMP) were correct: the
+        balancer derives the outer sum from them instead of reading the payload.
+        So with valid inner checksums the outer one must verify over the real
+        bytes; with invalid ones it must equal the one over the repaired inner
+        packet (computed here by scapy's checksum routines).
+        """
+        nocsum = inner_in[0] >> 4 == 4 and inner_in[9] == UDP_P and inner_in[(inner_in[0] & 15) * 4 + 6 : (inner_in[0] & 15) * 4 + 8] == b"\x00\x00"
         if u.chksum == 0:
             if v4 and nocsum:
                 return []
             return [("gue-csum-zero", "outer UDP checksum 0" + (" over IPv6" if not v4 else ""))]
-        valid = (in4_chksum if v4 else in6_chksum)(UDP_P, oip, seg) == 0
-        if valid and not inner_ok:
-            return [("gue-csum-valid-bad-inner", "")]
-        if not valid and inner_ok:
-            return [("gue-csum", f"outer {u.chksum:#06x} wrong, inner checksums valid")]
+        repaired = repair_inner(inner_in)
+        if repaired is None:
+            return [("gue-csum-inner-unknown", "inner protocol the balancer should not have forwarded")]
+        head = bytearray(o[hlen : hlen + 12])
+        head[6:8] = b"\x00\x00"
+        want = (in4_chksum if v4 else in6_chksum)(UDP_P, oip, bytes(head) + repaired) or 0xFFFF
+        if want != u.chksum:
+            ok = (in4_chksum if v4 else in6_chksum)(UDP_P, oip, o[hlen : hlen + u.len]) == 0
+            return [("gue-csum", f"outer {u.chksum:#06x}, expected {want:#06x} (verifies over the sent bytes: {ok})")]
         return []
 
     def check_icmp(self, inp, in_l3, out, out_l3, oip, v4):
