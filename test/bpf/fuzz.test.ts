@@ -25,8 +25,7 @@ const COUNT = Number(process.env.STERLET_FUZZ_FRAMES ?? 30_000);
  * printed, not failed on. Everything else the oracle finds fails the suite.
  */
 const KNOWN: Record<string, string> = {
-  'quic-cross-vip': 'issue 18: a QUIC server id routes across VIPs (quic_pick_real looks ids up globally)',
-  'v6-inner-in-v4': 'issue 18: a QUIC v6 VIP\'s server id naming a v4 backend sends 6-in-4',
+  // Empty since issue 18 made QUIC server ids per VIP; it listed 'quic-cross-vip' and 'v6-inner-in-v4'.
 };
 
 function referenceObjects(): { balancer: string; decap: string } {

@@ -6,12 +6,11 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { encodeVipKey, encodeVipMeta } from '../../../src/agent/dataplane/codec.ts';
 import type { StatName } from '../../../src/agent/dataplane/counters.ts';
 import { BalancerEnv } from '../harness/balancer-env.ts';
 import { DecapEnv } from '../harness/decap-env.ts';
-import { GUE_PORT, GW_MAC, MTU, REALS, ringOf, SETTINGS } from '../harness/world.ts';
-import { frames, FUZZ_VIPS, QUIC6 } from './generate.ts';
+import { GUE_PORT, GW_MAC, MTU, REALS, SETTINGS } from '../harness/world.ts';
+import { frames, FUZZ_VIPS } from './generate.ts';
 import { INTENDED, type Outcome } from './intended.ts';
 
 const REPO = new URL('../../../', import.meta.url).pathname;
@@ -47,9 +46,6 @@ class Side {
   constructor(o: Objects) {
     this.balancer = new BalancerEnv({ objectPath: o.balancer });
     try {
-      const { maps } = this.balancer.lb;
-      maps.vips.update(encodeVipKey(QUIC6), encodeVipMeta(QUIC6.flags, QUIC6.index));
-      this.balancer.setRing(QUIC6, ringOf(QUIC6));
       this.decap = new DecapEnv(o.decap);
     } catch (err) {
       this.balancer.close();

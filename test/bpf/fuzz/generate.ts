@@ -41,9 +41,8 @@ export class Rng {
   }
 }
 
-/** A QUIC VIP over IPv6 the fuzz world adds, so cross-VIP server ids (issue 18) are reachable. */
-export const QUIC6: VipDef = { address: 'fd00::17', port: 443, protocol: 'UDP', index: 17, flags: 8, reals: [4, 5] };
-export const FUZZ_VIPS: readonly (VipDef & { readonly name: string })[] = [...Object.entries(VIPS).map(([name, v]) => ({ name, ...v })), { name: 'quic6', ...QUIC6 }];
+/** Every VIP of the fixture world (incl. its QUIC VIPs of both families, whose server ids are per VIP). */
+export const FUZZ_VIPS: readonly (VipDef & { readonly name: string })[] = Object.entries(VIPS).map(([name, v]) => ({ name, ...(v as VipDef) }));
 
 export interface Generated {
   readonly frame: Buffer;
@@ -111,7 +110,7 @@ function quic(r: Rng): Generated {
   const dcid = r.bytes(r.pick([0, 1, 3, 4, 8, 20, r.int(21)]));
   if (dcid.length >= 3 && r.chance(0.7)) {
     dcid[0] = 0x40 | (dcid[0]! & 0x3f); // CID layout version 01
-    dcid.writeUInt16BE(r.pick([7, 7, 0, r.int(65536)]), 1);
+    dcid.writeUInt16BE(r.pick([7, 8, 9, 11, 13, 0, r.int(65536)]), 1); // the world's ids: per VIP, cross-VIP, removed, other family
   }
   const payload: Layer | Buffer = r.chance(0.5)
     ? { kind: 'quic-long', dcid, scid: r.bytes(r.int(21)), packetType: r.int(4), payload: r.bytes(r.int(64)) }

@@ -2,8 +2,7 @@
 // one that are intended: each names its reason and matches only the frames it
 // explains. Any other difference in verdict or output bytes fails the suite.
 
-import { MTU, VIPS } from '../harness/world.ts';
-import { QUIC6 } from './generate.ts';
+import { MTU } from '../harness/world.ts';
 
 export interface Outcome {
   readonly retval: number;
@@ -18,44 +17,11 @@ export interface IntendedDifference {
 
 const XDP_TX = 3;
 
-/** (family, protocol, destination address bytes, destination port) of a client frame, read by offset. */
-function flowOf(b: Buffer): { v6: boolean; proto: number; dst: string; dport: number } | undefined {
-  const l3 = b.length >= 18 && b.readUInt16BE(12) === 0x8100 ? 18 : 14;
-  if (b.length < l3 + 40) return undefined;
-  const type = b.readUInt16BE(l3 - 2);
-  if (type === 0x0800) {
-    const ihl = (b[l3]! & 15) * 4;
-    const dst = [...b.subarray(l3 + 16, l3 + 20)].join('.');
-    return { v6: false, proto: b[l3 + 9]!, dst, dport: b.length >= l3 + ihl + 4 ? b.readUInt16BE(l3 + ihl + 2) : -1 };
-  }
-  if (type === 0x86dd) {
-    const words = Array.from({ length: 8 }, (_, i) => b.readUInt16BE(l3 + 24 + 2 * i).toString(16));
-    return { v6: true, proto: b[l3 + 6]!, dst: words.join(':'), dport: b.length >= l3 + 44 ? b.readUInt16BE(l3 + 42) : -1 };
-  }
-  return undefined;
-}
-
-const QUIC_VIPS = [VIPS.quic4, QUIC6].map((v) => ({ dst: v.address.includes(':') ? expand6(v.address) : v.address, port: v.port }));
-function expand6(a: string): string {
-  const [head, tail = ''] = a.split('::');
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  return [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t].map((w) => parseInt(w, 16).toString(16)).join(':');
-}
-
 export const INTENDED: readonly IntendedDifference[] = [
   {
     name: 'outer hash: outer source, GUE source port, IPv6 flow label',
     why: 'the outer fields take a cheap per-flow fold of the five-tuple (outer_hash) instead of the ring hash, so an established flow costs no ring hash; backend RSS spread is checked in test/unit/outer-hash.test.ts. Only those fields and the checksums covering them may differ',
     matches: (_input, base, next) => base.retval === XDP_TX && next.retval === XDP_TX && base.data.length === next.data.length && maskOuter(base.data).equals(maskOuter(next.data)),
-  },
-  {
-    name: 'QUIC server-id routing',
-    why: 'issue 18 makes server ids per VIP (fall back to the ring for another VIP\'s, another family\'s or a removed backend\'s id): QUIC VIP frames may reach another backend or be forwarded instead of dropped',
-    matches: (input) => {
-      const f = flowOf(input);
-      return f !== undefined && f.proto === 17 && QUIC_VIPS.some((q) => q.dst === f.dst && q.port === f.dport);
-    },
   },
   {
     name: 'trailing bytes trimmed at the MTU',
