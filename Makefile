@@ -9,8 +9,11 @@ BPF_SRC  := $(wildcard bpf/*.bpf.c)
 BPF_OBJ  := $(patsubst bpf/%.bpf.c,build/bpf/%.bpf.o,$(BPF_SRC))
 BPF_HDR  := $(wildcard bpf/include/*.h)
 BENCH_OBJ := $(patsubst bpf/bench/%.bpf.c,build/bpf/bench/%.bpf.o,$(wildcard bpf/bench/*.bpf.c))
-CLANG_BPF := clang -O2 -g -target bpf -mcpu=v3 -Wall -Werror -Wno-unused-function \
-	-I bpf/include -I build/libbpf/include -I $(ARCH_INC)
+BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Werror -Wno-unused-function
+CLANG_BPF := clang $(BPF_CFLAGS) -I bpf/include -I build/libbpf/include -I $(ARCH_INC)
+# The fuzz suite's reference build: bpf/ of this commit (test/bpf/fuzz/base-rev), same flags.
+FUZZ_BASE_REV := $(shell cat test/bpf/fuzz/base-rev)
+FUZZ_BASE := build/bpf/rev/$(FUZZ_BASE_REV)
 
 ##@ Setup
 .PHONY: help setup
@@ -33,6 +36,27 @@ build/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDR) $(LIBBPF)
 build/bpf/bench/%.bpf.o: bpf/bench/%.bpf.c bpf/balancer.bpf.c $(BPF_HDR) $(LIBBPF)
 	@mkdir -p build/bpf/bench
 	$(CLANG_BPF) -c $< -o $@
+
+# bpf/ of another commit (git archive), compiled with this Makefile's flags and libbpf headers.
+build/bpf/rev/%/balancer.bpf.o build/bpf/rev/%/decap.bpf.o: $(LIBBPF)
+	@rm -rf build/bpf/rev/$*/src && mkdir -p build/bpf/rev/$*/src
+	@git archive $* bpf | tar -x -C build/bpf/rev/$*/src
+	clang $(BPF_CFLAGS) -I build/bpf/rev/$*/src/bpf/include -I build/libbpf/include -I $(ARCH_INC) \
+		-c build/bpf/rev/$*/src/bpf/balancer.bpf.c -o build/bpf/rev/$*/balancer.bpf.o
+	clang $(BPF_CFLAGS) -I build/bpf/rev/$*/src/bpf/include -I build/libbpf/include -I $(ARCH_INC) \
+		-c build/bpf/rev/$*/src/bpf/decap.bpf.c -o build/bpf/rev/$*/decap.bpf.o
+	@rm -rf build/bpf/rev/$*/src
+
+# The bench object of another commit, to compare builds in one run (BENCH_COMPARE, bench/dataplane.ts).
+build/bpf/rev/%/bench.bpf.o: $(LIBBPF)
+	@rm -rf build/bpf/rev/$*/bench-src && mkdir -p build/bpf/rev/$*/bench-src
+	@git archive $* bpf | tar -x -C build/bpf/rev/$*/bench-src
+	clang $(BPF_CFLAGS) -I build/bpf/rev/$*/bench-src/bpf/include -I build/libbpf/include -I $(ARCH_INC) \
+		-c build/bpf/rev/$*/bench-src/bpf/bench/bench.bpf.c -o $@
+	@rm -rf build/bpf/rev/$*/bench-src
+
+.PHONY: fuzz-base
+fuzz-base: $(FUZZ_BASE)/balancer.bpf.o ## Build the fuzz suite's reference objects (bpf/ at test/bpf/fuzz/base-rev) into build/bpf/rev/.
 
 manifests: ## Regenerate crds/*.yaml and crds/README.md (API reference) from the zod schemas in src/api.
 	@$(NODE) scripts/gen-crds.ts crds
@@ -67,7 +91,7 @@ demo: build testbin ## The whole system locally: apiserver, controller, agent (X
 
 ##@ Test
 .PHONY: test test-unit test-bpf test-e2e
-test: build testbin gobgp ## Run every test suite (unit, BPF fixtures, e2e, Kubernetes, Helm); ends with "N passed, N failed, N skipped".
+test: build fuzz-base testbin gobgp ## Run every test suite (unit, BPF fixtures, e2e, Kubernetes, Helm); ends with "N passed, N failed, N skipped".
 	@rm -f build/test-results.json; status=0; npm test --silent || status=$$?; \
 	if [[ -f build/test-results.json ]]; then $(NODE) scripts/test-summary.ts build/test-results.json || status=1; \
 	else echo "no test report was written: the run stopped before its tests (the first error above says why)" >&2; ((status)) || status=1; fi; \
@@ -76,7 +100,7 @@ test: build testbin gobgp ## Run every test suite (unit, BPF fixtures, e2e, Kube
 test-unit: setup ## Pure-logic unit tests only.
 	@npm run --silent test:unit
 
-test-bpf: setup libbpf bpf ## BPF_PROG_TEST_RUN fixture suite only.
+test-bpf: setup libbpf bpf fuzz-base ## BPF_PROG_TEST_RUN fixture suite only (incl. the seeded differential fuzz run).
 	@npm run --silent test:bpf
 
 test-e2e: setup libbpf bpf gobgp ## Network-namespace end-to-end tests (real TCP through the XDP balancer).
@@ -99,6 +123,11 @@ cluster-up: testbin ## Start etcd + kube-apiserver on loopback; admin kubeconfig
 
 cluster-down: ## Stop the local control plane and delete its state (build/cluster).
 	@scripts/cluster.sh down
+
+.PHONY: fuzz
+fuzz: setup libbpf bpf fuzz-base ## Long differential fuzz run: FUZZ_FRAMES (1000000) frames from FUZZ_SEED (random) vs the reference build.
+	@STERLET_FUZZ_FRAMES=$${FUZZ_FRAMES:-1000000} STERLET_FUZZ_SEED=$${FUZZ_SEED:-$$RANDOM$$RANDOM} \
+		npm exec --silent -- vitest run --project bpf test/bpf/fuzz.test.ts
 
 ##@ Benchmarks
 .PHONY: bench-dataplane

@@ -1,24 +1,33 @@
 // ns/packet of the XDP balancer per packet class, through BPF_PROG_TEST_RUN.
 // Every run re-processes the ORIGINAL frame: the bench entries restore it
-// (bpf/bench/bench.bpf.c), and the restore cost is measured as a floor in the
-// same process. Each measured run must move exactly the expected verdict and
-// event counters by `repeat`, else the benchmark fails. Pinned to one CPU
-// (re-executes itself under taskset). Usage: npm run bench:dataplane
-//   env: BENCH_CPU (default: last CPU), BENCH_RUNS (9), BENCH_REPEAT (20000)
+// (bpf/bench/bench.bpf.c), and three floors are measured in the same process:
+// a trivial program, the restore alone, and restore + parse + IPIP encap with
+// no lookup. Every class is reported as a ratio to each floor of this run (no
+// figures from other machines). Each measured run must move exactly the
+// expected verdict and event counters by `repeat`, else the benchmark fails.
+// Pinned to one CPU (re-executes itself under taskset). Usage: npm run bench:dataplane
+//   env: BENCH_CPU (default: last CPU), BENCH_RUNS (9), BENCH_REPEAT (20000),
+//        BENCH_OBJECT=path/to/bench.bpf.o (default build/bpf/bench/bench.bpf.o),
+//        BENCH_COMPARE=path/to/other/bench.bpf.o measures another build in the same interleaved rounds
+//          (make build/bpf/rev/<commit>/bench.bpf.o builds one from git), BENCH_ONLY=regex picks classes (floors always run)
 
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { XdpAction } from '../src/libbpf/libbpf.ts';
+import { encodeFlowKey } from '../src/agent/dataplane/codec.ts';
 import type { StatName } from '../src/agent/dataplane/counters.ts';
 import { build } from '../src/packet/build.ts';
 import type { Layer } from '../src/packet/types.ts';
 import { BENCH_OBJECT, Rig, VIP, type ProgramName } from './lib/dataplane-rig.ts';
+import { printSteps, printTable, printXlated, type Row } from './lib/dataplane-report.ts';
 
 const cpu = Number(process.env.BENCH_CPU ?? availableParallelism() - 1);
 const runs = Number(process.env.BENCH_RUNS ?? 9);
 const repeat = Number(process.env.BENCH_REPEAT ?? 20000);
+const compare = process.env.BENCH_COMPARE;
+const self = process.env.BENCH_OBJECT ?? BENCH_OBJECT;
 const LRU_SIZE = 65536;
 
 if (process.env.STERLET_BENCH_PINNED !== String(cpu)) {
@@ -28,27 +37,34 @@ if (process.env.STERLET_BENCH_PINNED !== String(cpu)) {
   });
   process.exit(r.status ?? 1);
 }
-if (!existsSync(BENCH_OBJECT)) {
-  console.error(`${BENCH_OBJECT} is missing: run \`make bpf\` first`);
-  process.exit(1);
+for (const o of [self, ...(compare ? [compare] : [])]) {
+  if (!existsSync(o)) {
+    console.error(`${o} is missing: run \`make bpf\` first`);
+    process.exit(1);
+  }
 }
 
+const CLIENT = { address: '192.0.2.7', port: 40000 };
 const eth = (payload: Layer): Buffer => build({ kind: 'eth', src: '02:00:00:00:00:01', dst: '02:00:00:00:00:02', payload });
-const tcp4 = (flags: string, dst: string = VIP.web4.address): Buffer => eth({ kind: 'ipv4', src: '192.0.2.7', dst, payload: { kind: 'tcp', sport: 40000, dport: 80, flags } });
+const tcp4 = (flags: string, dst: string = VIP.web4.address): Buffer => eth({ kind: 'ipv4', src: CLIENT.address, dst, payload: { kind: 'tcp', sport: CLIENT.port, dport: 80, flags } });
 /** A QUIC short header to quic4 whose connection id carries `serverId` (see bpf/include/quic.h). */
 function quicShort(serverId: number): Buffer {
   const payload = Buffer.alloc(32);
   Buffer.from([0x40, 0x55, serverId >> 8, serverId & 0xff, 1, 2, 3, 4, 5]).copy(payload);
-  return eth({ kind: 'ipv4', src: '192.0.2.7', dst: VIP.quic4.address, payload: { kind: 'udp', sport: 40000, dport: 443, payload } });
+  return eth({ kind: 'ipv4', src: CLIENT.address, dst: VIP.quic4.address, payload: { kind: 'udp', sport: CLIENT.port, dport: 443, payload } });
 }
 const frames = {
   tcp4: tcp4('A'),
   syn4: tcp4('S'),
-  tcp6: eth({ kind: 'ipv6', src: '2001:db8::7', dst: VIP.web6.address, payload: { kind: 'tcp', sport: 40000, dport: 80, flags: 'A' } }),
-  udp4: eth({ kind: 'ipv4', src: '192.0.2.7', dst: VIP.dns4.address, payload: { kind: 'udp', sport: 40000, dport: 53, payload: Buffer.alloc(32) } }),
+  tcp6: eth({ kind: 'ipv6', src: '2001:db8::7', dst: VIP.web6.address, payload: { kind: 'tcp', sport: CLIENT.port, dport: 80, flags: 'A' } }),
+  udp4: eth({ kind: 'ipv4', src: CLIENT.address, dst: VIP.dns4.address, payload: { kind: 'udp', sport: CLIENT.port, dport: 53, payload: Buffer.alloc(32) } }),
   nonVip: tcp4('A', '10.9.9.9'),
   quicById: quicShort(7),
   quicUnknownId: quicShort(99),
+};
+const keys = {
+  tcp4: encodeFlowKey({ protocol: 'TCP', src: CLIENT, dst: { address: VIP.web4.address, port: 80 } }),
+  tcp6: encodeFlowKey({ protocol: 'TCP', src: { address: '2001:db8::7', port: CLIENT.port }, dst: { address: VIP.web6.address, port: 80 } }),
 };
 /** Offset of the IPv4 source address: stamped with a per-run sequence number = a new flow every run. */
 const SRC4 = 14 + 12;
@@ -61,63 +77,90 @@ interface Case {
   readonly retval: number;
   /** Counters that must grow by exactly `repeat` per run. */
   readonly expect: readonly StatName[];
-  /** Katran's figure in the same harness (ns), if any. */
-  readonly katran?: number;
-  /** Before each run, after warm (e.g. fill the table). */
-  readonly before?: (rig: Rig) => void;
-  /** Before each run, on a fresh table (e.g. create the flow). */
+  /** Before each run, on a fresh table (e.g. create the flow, fill the table). */
   readonly warm?: (rig: Rig) => void;
+  /** Whether the frame's flow must be in the table when timing starts. */
+  readonly entry?: { readonly key: Buffer; readonly present: boolean };
 }
 
+/** Run `frame` through the pipeline `n` times (restoring `frame` itself, so it is what the table sees). */
+function through(rig: Rig, frame: Buffer, n = 1, seqOffset = 0): void {
+  rig.setFrame(frame, seqOffset);
+  rig.program('balancer').testRun({ data: frame, repeat: n });
+}
+const warmWith = (frame: Buffer) => (rig: Rig): void => through(rig, frame);
 /** Insert `n` new flows through the program itself (same CPU, same path as traffic). */
-function fill(rig: Rig, n: number): void {
-  rig.setFrame(frames.tcp4, SRC4);
-  rig.program('balancer').testRun({ data: frames.tcp4, repeat: n });
-}
+const fill = (n: number) => (rig: Rig): void => through(rig, frames.tcp4, n, SRC4);
 
-const warmOnce = (frame: Buffer) => (rig: Rig): void => void rig.program('balancer').testRun({ data: frame });
+const hit = (name: string, frame: Buffer, key?: Buffer): Case => ({
+  name,
+  program: 'balancer',
+  frame,
+  retval: XdpAction.TX,
+  expect: ['txForward', 'evLruHit'],
+  warm: warmWith(frame),
+  ...(key ? { entry: { key, present: true } } : {}),
+});
+const newFlow = (name: string, warm?: (rig: Rig) => void): Case => ({
+  name,
+  program: 'balancer',
+  frame: frames.tcp4,
+  seqOffset: SRC4,
+  retval: XdpAction.TX,
+  expect: ['txForward', 'evLruMiss'],
+  ...(warm ? { warm } : {}),
+});
+/** One step of the hit-path ladder (bench_steps): the flow is in the table, nothing is counted. */
+const step = (family: 'v4' | 'v6', program: ProgramName, what: string): Case => ({
+  name: `step ${family}: ${what}`,
+  program,
+  frame: family === 'v4' ? frames.tcp4 : frames.tcp6,
+  retval: program === 'stepEncap' ? XdpAction.TX : XdpAction.PASS,
+  expect: [],
+  warm: warmWith(family === 'v4' ? frames.tcp4 : frames.tcp6),
+  entry: { key: family === 'v4' ? keys.tcp4 : keys.tcp6, present: true },
+});
+const STEPS: readonly [ProgramName, string][] = [
+  ['stepParse', '+ parse L2/L3/L4'],
+  ['stepVip', '+ VIP lookup'],
+  ['stepHash', '+ settings + outer hash'],
+  ['stepLru', '+ CPU table + LRU lookup'],
+  ['stepReal', '+ real lookup'],
+  ['stepEncap', '+ encap (= hit without counters)'],
+];
 
-const cases: Case[] = [
+const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : undefined;
+const allCases: Case[] = [
   { name: 'floor: trivial XDP program', program: 'trivial', frame: frames.tcp4, retval: XdpAction.PASS, expect: [] },
   { name: 'floor: restore frame only', program: 'restore', frame: frames.tcp4, retval: XdpAction.TX, expect: [] },
   { name: 'floor: restore + parse + IPIP encap, no lookups', program: 'encap', frame: frames.tcp4, retval: XdpAction.TX, expect: [] },
-  { name: 'v4 TCP LRU hit', program: 'balancer', frame: frames.tcp4, retval: XdpAction.TX, expect: ['txForward', 'evLruHit'], katran: 154, warm: warmOnce(frames.tcp4) },
-  { name: 'v6 TCP LRU hit', program: 'balancer', frame: frames.tcp6, retval: XdpAction.TX, expect: ['txForward', 'evLruHit'], katran: 146, warm: warmOnce(frames.tcp6) },
-  { name: 'v4 UDP LRU hit', program: 'balancer', frame: frames.udp4, retval: XdpAction.TX, expect: ['txForward', 'evLruHit'], katran: 183, warm: warmOnce(frames.udp4) },
-  { name: 'v4 SYN, same flow every run', program: 'balancer', frame: frames.syn4, retval: XdpAction.TX, expect: ['txForward', 'evLruSkip'], katran: 308, warm: warmOnce(frames.tcp4) },
-  { name: 'v4 SYN, new flow every run (SYN flood)', program: 'balancer', frame: frames.syn4, seqOffset: SRC4, retval: XdpAction.TX, expect: ['txForward', 'evLruSkip'], katran: 308 },
-  { name: 'v4 new flow, LRU empty', program: 'balancer', frame: frames.tcp4, seqOffset: SRC4, retval: XdpAction.TX, expect: ['txForward', 'evLruMiss'], katran: 1070 },
-  {
-    name: 'v4 new flow, LRU half full',
-    program: 'balancer',
-    frame: frames.tcp4,
-    seqOffset: SRC4,
-    retval: XdpAction.TX,
-    expect: ['txForward', 'evLruMiss'],
-    katran: 1070,
-    before: (r) => fill(r, LRU_SIZE / 2),
-  },
-  { name: 'v4 new flow, LRU full + evicting', program: 'balancer', frame: frames.tcp4, seqOffset: SRC4, retval: XdpAction.TX, expect: ['txForward', 'evLruMiss'], katran: 1070, warm: (r) => fill(r, LRU_SIZE * 2) },
+  hit('v4 TCP LRU hit', frames.tcp4, keys.tcp4),
+  hit('v6 TCP LRU hit', frames.tcp6, keys.tcp6),
+  hit('v4 UDP LRU hit', frames.udp4),
+  // The warm-up ACK creates the entry; the SYN then finds it (and re-picks in place).
+  { name: 'v4 SYN, same flow every run, entry exists', program: 'balancer', frame: frames.syn4, retval: XdpAction.TX, expect: ['txForward', 'evLruSkip'], warm: warmWith(frames.tcp4), entry: { key: keys.tcp4, present: true } },
+  { name: 'v4 SYN, same flow every run, no entry', program: 'balancer', frame: frames.syn4, retval: XdpAction.TX, expect: ['txForward', 'evLruSkip'], entry: { key: keys.tcp4, present: false } },
+  { name: 'v4 SYN, new flow every run (SYN flood)', program: 'balancer', frame: frames.syn4, seqOffset: SRC4, retval: XdpAction.TX, expect: ['txForward', 'evLruSkip'] },
+  newFlow('v4 ACK new flow, LRU empty'),
+  newFlow('v4 ACK new flow, LRU half full', fill(LRU_SIZE / 2)),
+  newFlow('v4 ACK new flow, LRU full + evicting', fill(LRU_SIZE * 2)),
   { name: 'v4 QUIC short header routed by server id', program: 'balancer', frame: frames.quicById, retval: XdpAction.TX, expect: ['txForward', 'evQuicCidHit'] },
-  { name: 'v4 QUIC unknown server id -> ring, LRU hit', program: 'balancer', frame: frames.quicUnknownId, retval: XdpAction.TX, expect: ['txForward', 'evQuicCidMiss', 'evLruHit'], warm: warmOnce(frames.quicUnknownId) },
-  { name: 'non-VIP pass', program: 'balancer', frame: frames.nonVip, retval: XdpAction.PASS, expect: ['passNotVip'], katran: 79 },
+  { name: 'v4 QUIC unknown server id -> ring, LRU hit', program: 'balancer', frame: frames.quicUnknownId, retval: XdpAction.TX, expect: ['txForward', 'evQuicCidMiss', 'evLruHit'], warm: warmWith(frames.quicUnknownId) },
+  { name: 'non-VIP pass', program: 'balancer', frame: frames.nonVip, retval: XdpAction.PASS, expect: ['passNotVip'] },
+  ...STEPS.map(([p, what]) => step('v4', p, what)),
+  ...STEPS.map(([p, what]) => step('v6', p, what)),
 ];
 
-interface Row {
-  readonly name: string;
-  readonly median: number;
-  readonly min: number;
-  readonly max: number;
-  readonly katran?: number | undefined;
-}
+const cases = allCases.filter((c) => !only || c.name.startsWith('floor') || only.test(c.name));
 
 /** One measured run of a case, from a fresh connection table; returns ns/packet. */
 function sample(rig: Rig, c: Case): number {
   rig.freshTable();
-  rig.setFrame(c.frame, c.seqOffset ?? 0);
   c.warm?.(rig);
-  c.before?.(rig);
   rig.setFrame(c.frame, c.seqOffset ?? 0);
+  if (c.entry && (rig.lruEntry(c.entry.key) !== undefined) !== c.entry.present) {
+    throw new Error(`${c.name}: the flow is ${c.entry.present ? 'not ' : ''}in the connection table before timing: the class would not measure its path`);
+  }
   const before = rig.counters();
   const r = rig.program(c.program).testRun({ data: c.frame, repeat });
   const after = rig.counters();
@@ -134,49 +177,30 @@ function sample(rig: Rig, c: Case): number {
   return r.durationNs;
 }
 
-/** Runs interleave the classes (run 1 of every class, then run 2, ...) so a noisy moment hits all alike. */
-function measureAll(rig: Rig): Row[] {
-  const samples = cases.map(() => [] as number[]);
-  for (let i = 0; i < runs; i++) cases.forEach((c, j) => samples[j]!.push(sample(rig, c)));
+const median = (s: number[]): number => [...s].sort((a, b) => a - b)[Math.floor(s.length / 2)]!;
+
+/** Rounds interleave classes and builds (run 1 of every class on each build, then run 2, ...) so a noisy moment hits all alike. */
+function measureAll(rigs: readonly Rig[]): Row[] {
+  const samples = cases.map(() => rigs.map(() => [] as number[]));
+  for (let i = 0; i < runs; i++) {
+    cases.forEach((c, j) => rigs.forEach((rig, k) => rig.programs.has(c.program) && samples[j]![k]!.push(sample(rig, c))));
+  }
   return cases.map((c, j) => {
-    const s = samples[j]!.sort((a, b) => a - b);
-    return { name: c.name, median: s[Math.floor(s.length / 2)]!, min: s[0]!, max: s[s.length - 1]!, katran: c.katran };
+    const [mine, other] = samples[j]!;
+    const s = [...mine!].sort((a, b) => a - b);
+    return { name: c.name, program: c.program, median: median(s), min: s[0]!, max: s[s.length - 1]!, ...(other?.length ? { compare: median(other) } : {}) };
   });
 }
 
-const rig = new Rig({ cpu, lruSize: LRU_SIZE, ringSize: 65537, noCommonLru: process.env.BENCH_NO_COMMON_LRU === '1' });
-let rows: Row[];
+const options = { cpu, lruSize: LRU_SIZE, ringSize: 65537, noCommonLru: process.env.BENCH_NO_COMMON_LRU === '1' };
+const rigs = [new Rig({ ...options, objectPath: self })];
 try {
-  rows = measureAll(rig);
+  if (compare) rigs.push(new Rig({ ...options, objectPath: compare }));
+  const rows = measureAll(rigs);
+  console.log(`Sterlet XDP balancer, BPF_PROG_TEST_RUN on CPU ${cpu}: median of ${runs} runs x ${repeat} packets, ns/packet${self !== BENCH_OBJECT ? ` of ${self}` : ''}${compare ? `; "compare" = ${compare}, same rounds` : ''}\n`);
+  printTable(rows);
+  printSteps(rows);
+  printXlated(rigs[0]!);
 } finally {
-  rig.close();
+  for (const r of rigs) r.close();
 }
-
-/** Katran's trivial-program floor on the machine its figures come from. */
-const KATRAN_TRIVIAL = 22;
-const floor = (prefix: string): number => rows.find((r) => r.name.startsWith(prefix))!.median;
-const trivial = floor('floor: trivial');
-const overhead = floor('floor: restore frame only') - trivial;
-const pad = (s: string | number, n: number): string => String(s).padStart(n);
-console.log(`Sterlet XDP balancer, BPF_PROG_TEST_RUN on CPU ${cpu}: median of ${runs} runs x ${repeat} packets, ns/packet`);
-console.log('net      = median - (restore floor - trivial floor): the balancer alone, as Katran\'s figures count it');
-console.log(`abs      = net vs 0.8 x Katran's figure`);
-console.log(`> floor  = (net - our trivial floor) vs 0.8 x (Katran - its ${KATRAN_TRIVIAL} ns trivial floor): same comparison with each machine's per-run cost removed\n`);
-console.log(`${'class'.padEnd(48)} ${pad('median', 6)} ${pad('min', 6)} ${pad('max', 6)} ${pad('net', 6)}  ${'Katran'.padStart(6)}  ${'abs'.padEnd(12)} > floor`);
-let failed = 0;
-for (const r of rows) {
-  if (r.katran === undefined) {
-    console.log(`${r.name.padEnd(48)} ${pad(r.median, 6)} ${pad(r.min, 6)} ${pad(r.max, 6)}`);
-    continue;
-  }
-  const net = r.median - overhead;
-  const absTarget = r.katran * 0.8;
-  const relTarget = (r.katran - KATRAN_TRIVIAL) * 0.8;
-  const absOk = net < absTarget;
-  const relOk = net - trivial < relTarget;
-  if (!absOk || !relOk) failed++;
-  const abs = `${absOk ? 'ok' : 'SLOW'} <${absTarget.toFixed(0)}`.padEnd(12);
-  const rel = `${relOk ? 'ok' : 'SLOW'} ${(net - trivial).toFixed(0)} <${relTarget.toFixed(0)}`;
-  console.log(`${r.name.padEnd(48)} ${pad(r.median, 6)} ${pad(r.min, 6)} ${pad(r.max, 6)} ${pad(net.toFixed(0), 6)}  ${pad(r.katran, 6)}  ${abs} ${rel}`);
-}
-console.log(`\n${failed === 0 ? 'every class is at least 20% faster than Katran' : `${failed} class(es) miss the 20% target`}`);

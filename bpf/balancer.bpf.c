@@ -67,17 +67,27 @@ struct lru_write {
  * Reads only; the write it decides on goes to *w.
  */
 static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_meta *vip,
-				       const struct lb_settings *cfg, __u32 hash,
-				       struct real_def **real, struct lru_write *w)
+				       const struct lb_settings *cfg, struct real_def **real,
+				       struct lru_write *w)
 {
 	__u8 syn =
 	    p->flow.proto == IPPROTO_TCP_ && (p->tcp_flags & (TCP_F_SYN | TCP_F_ACK)) == TCP_F_SYN;
 	__u8 udp = p->flow.proto == IPPROTO_UDP_;
 	struct lru_val *v = NULL;
 	void *lru = NULL, *inner = NULL;
-	__u8 fallback = 0;
-	__u32 slot, *r, now = 0, ridx;
+	__u8 fallback = 0, ring_first = syn || (vip->flags & VIP_F_NO_LRU);
+	__u32 slot, *r, now = 0, ridx, hash = 0;
 
+	/*
+	 * A SYN, or a VIP without connection tracking, ends at the ring: hash now,
+	 * so the hash overlaps the table lookup instead of waiting for it (the
+	 * empty asm keeps the compiler from sinking it to its use). Any other
+	 * packet hashes only on a miss: a hit needs no ring hash.
+	 */
+	if (ring_first) {
+		hash = flow_hash(&p->flow, vip->flags);
+		asm volatile("" : "+r"(hash));
+	}
 	if (!(vip->flags & VIP_F_NO_LRU)) {
 		__u32 cpu = bpf_get_smp_processor_id();
 
@@ -121,6 +131,8 @@ static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_met
 		stat_add(&stats, STAT_EV_LRU_MISS, 0);
 	}
 
+	if (!ring_first)
+		hash = flow_hash(&p->flow, vip->flags);
 	slot = vip->index * limits.ring_size + hash % limits.ring_size;
 	r = bpf_map_lookup_elem(&ring, &slot);
 	if (!r || !*r)
@@ -167,7 +179,7 @@ static __always_inline int forward(struct xdp_md *ctx, const struct pkt *p,
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	__u32 bytes = data_end - data;
-	__u32 zero = 0, hash, outer, ridx = 0, olen;
+	__u32 zero = 0, ridx = 0, olen;
 	struct lb_settings *cfg;
 	struct real_def *real = NULL;
 	struct lru_write w = {};
@@ -181,11 +193,10 @@ static __always_inline int forward(struct xdp_md *ctx, const struct pkt *p,
 	/* The IP length is copied into the outer header: it must fit the frame. */
 	if (p->l3_off + p->ip_len > bytes)
 		return STAT_DROP_BAD_IP;
-	hash = flow_hashes(&p->flow, vip->flags, &outer);
 	if ((vip->flags & VIP_F_QUIC) && p->flow.proto == IPPROTO_UDP_ && !p->icmp_err)
 		ridx = quic_pick_real(data, data_end, p, vip, &real);
 	if (!ridx)
-		ridx = pick_real(p, vip, cfg, hash, &real, &w);
+		ridx = pick_real(p, vip, cfg, &real, &w);
 	if (!ridx || !real)
 		return STAT_DROP_NO_REAL;
 
@@ -196,12 +207,15 @@ static __always_inline int forward(struct xdp_md *ctx, const struct pkt *p,
 		stat_add(&stats, STAT_EV_ICMP_GENERATED, 0);
 		return send_too_big(ctx, p, cfg->mtu - olen);
 	}
+	/* Bytes after the IP packet (padding) that would push the frame over the MTU are cut. */
+	if (cfg->mtu && bytes > p->l3_off + p->ip_len && bytes - p->l3_off + olen > cfg->mtu &&
+	    bpf_xdp_adjust_tail(ctx, (int)(p->l3_off + p->ip_len) - (int)bytes))
+		return STAT_DROP_ADJUST;
 	/*
 	 * The outer source, GUE source port and flow label spread flows over the
-	 * backend's RSS queues: they take the five-tuple hash whatever the VIP's
-	 * ring hash mode.
+	 * backend's RSS queues: a per-flow hash whatever the VIP's ring hash mode.
 	 */
-	st = encap(ctx, p, real, cfg, outer, vip->flags);
+	st = encap(ctx, p, real, cfg, outer_hash(&p->flow), vip->flags);
 	if (st)
 		return st;
 	lru_commit(p, &w);
@@ -225,6 +239,9 @@ static __always_inline int process_icmp(struct xdp_md *ctx, struct pkt *p)
 	if (p->flow.family == FAMILY_V4 ? type == ICMP_ECHO_ : type == ICMPV6_ECHO_REQUEST_) {
 		if (!vip_addr_lookup(&p->flow))
 			return STAT_PASS_NOT_VIP;
+		/* A request shorter than its IP length would be answered with a malformed reply. */
+		if (p->l3_off + p->ip_len > (__u32)(data_end - data))
+			return STAT_DROP_BAD_IP;
 		stat_add(&stats, STAT_EV_ICMP_GENERATED, 0);
 		return echo_reply(data, data_end, p);
 	}
@@ -238,6 +255,10 @@ static __always_inline int process_icmp(struct xdp_md *ctx, struct pkt *p)
 	vip = vip_lookup(&p->flow);
 	if (!vip)
 		return STAT_PASS_NOT_VIP;
+	/* The quoted ports must be inside the error's IP packet, not in padding after it. */
+	if (p->l4_off + ICMP_HLEN + (p->flow.family == FAMILY_V4 ? IPV4_HLEN : IPV6_HLEN) + 4 >
+	    p->l3_off + p->ip_len)
+		return STAT_DROP_TRUNCATED;
 	return forward(ctx, p, vip);
 }
 
@@ -265,7 +286,8 @@ static __always_inline int process_packet(struct xdp_md *ctx)
 		return vip_addr_lookup(&p.flow) ? st : STAT_PASS_NOT_VIP;
 	if (st != PARSE_OK)
 		return st;
-	if (p.flow.proto == IPPROTO_ICMP_ || p.flow.proto == IPPROTO_ICMPV6_)
+	/* ICMP of the packet's own family only: ICMPv4 in IPv6 (or v6 in v4) is another protocol. */
+	if (p.flow.proto == (p.flow.family == FAMILY_V4 ? IPPROTO_ICMP_ : IPPROTO_ICMPV6_))
 		return process_icmp(ctx, &p);
 	st = parse_ports(data, data_end, &p);
 	if (st != PARSE_OK)

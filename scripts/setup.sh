@@ -29,6 +29,9 @@ if ! mountpoint -q /sys/fs/bpf; then
   mount -t bpf bpf /sys/fs/bpf
 fi
 
+# The fuzz suite's scapy oracle (a pinned venv in ~/.cache/sterlet).
+"$root/scripts/scapy.sh" >/dev/null
+
 # npm ci only when the lockfile changed since the last install.
 stamp="$root/node_modules/.sterlet-lock"
 if [[ ! -f "$stamp" ]] || ! cmp -s "$root/package-lock.json" "$stamp"; then

@@ -3,7 +3,7 @@
 // every run, and counter checks so each measured run is proven to have taken
 // the intended path.
 
-import { BPF_F_NO_COMMON_LRU, BpfMap, MapType, type BpfProgram } from '../../src/libbpf/libbpf.ts';
+import { BPF_F_NO_COMMON_LRU, BpfMap, BpfObject, MapType, type BpfProgram } from '../../src/libbpf/libbpf.ts';
 import {
   encodeReal,
   encodeRing,
@@ -24,6 +24,12 @@ export const Programs = {
   restore: 'bench_restore_only',
   encap: 'bench_encap_only',
   balancer: 'bench_balancer',
+  stepParse: 'bench_step_parse',
+  stepVip: 'bench_step_vip',
+  stepHash: 'bench_step_hash',
+  stepLru: 'bench_step_lru',
+  stepReal: 'bench_step_real',
+  stepEncap: 'bench_step_encap',
 } as const;
 export type ProgramName = keyof typeof Programs;
 
@@ -40,7 +46,18 @@ export const VIP = {
 export const QUIC_IDS: Readonly<Record<number, number>> = { 7: 2 };
 const REALS: Record<number, string> = { 1: '10.0.1.1', 2: '10.0.1.2', 3: '10.0.1.3', 4: 'fc00::1:1', 5: 'fc00::1:2' };
 
+function programNames(objectPath: string): string[] {
+  const obj = BpfObject.open(objectPath);
+  try {
+    return obj.programs();
+  } finally {
+    obj.close();
+  }
+}
+
 export interface RigOptions {
+  /** Bench object to load; default build/bpf/bench/bench.bpf.o (another build: e.g. an older commit's, to compare in one run). */
+  readonly objectPath?: string;
   readonly cpu: number;
   readonly lruSize: number;
   readonly ringSize: number;
@@ -50,14 +67,19 @@ export interface RigOptions {
 export class Rig {
   readonly lb: Balancer;
   readonly options: RigOptions;
+  /** Entries this object has (an older build may lack the step ladder). */
+  readonly programs: ReadonlySet<ProgramName>;
   readonly #frames: BpfMap;
   #table: BpfMap | undefined;
 
   constructor(options: RigOptions) {
     this.options = options;
+    const objectPath = options.objectPath ?? BENCH_OBJECT;
+    const present = new Set(programNames(objectPath));
+    this.programs = new Set((Object.keys(Programs) as ProgramName[]).filter((n) => present.has(Programs[n])));
     this.lb = openBalancer({
-      objectPath: BENCH_OBJECT,
-      programs: Object.values(Programs),
+      objectPath,
+      programs: [...this.programs].map((n) => Programs[n]),
       sizes: { maxVips: 4, maxReals: 8, ringSize: options.ringSize, lruSize: options.lruSize, fallbackLruSize: 1024 },
       forwardingCpus: [{ cpu: options.cpu, ...(options.noCommonLru ? {} : { numaNode: 0 }) }],
       noCommonLru: options.noCommonLru,
@@ -107,6 +129,11 @@ export class Rig {
     this.lb.maps.connTables.update(u32(this.options.cpu), u32(t.fd));
     this.#table?.close();
     this.#table = t;
+  }
+
+  /** The flow's entry in the benchmark CPU's table, if any. */
+  lruEntry(key: Buffer): Buffer | undefined {
+    return this.#table?.lookup(key);
   }
 
   program(name: ProgramName): BpfProgram {

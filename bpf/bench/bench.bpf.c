@@ -116,3 +116,79 @@ int bench_balancer(struct xdp_md *ctx)
 	stat_add(&stats, st, bytes);
 	return stat_action(st);
 }
+
+/*
+ * Hit-path step ladder: restore, then the steps of an established TCP flow's
+ * path up to `stop` (same helpers as the pipeline, no counters). Each entry
+ * adds one step to the previous, so the difference of two medians is that
+ * step's cost. Results feed the verdict so the compiler keeps every step.
+ */
+enum { STEP_PARSE = 1, STEP_VIP, STEP_HASH, STEP_LRU, STEP_REAL, STEP_ENCAP };
+
+static __always_inline int bench_steps(struct xdp_md *ctx, int stop)
+{
+	__u32 zero = 0, cpu, outer;
+	struct lb_settings *cfg;
+	struct real_def *real;
+	struct vip_meta *vip;
+	struct lru_val *v;
+	void *data, *data_end, *inner;
+	struct pkt p = {};
+	__u16 proto;
+	int st;
+
+	if (bench_restore(ctx))
+		return XDP_ABORTED;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	if (parse_l2(data, data_end, &p, &proto) != PARSE_OK)
+		return XDP_DROP;
+	if (proto == bpf_htons(ETH_P_IP_))
+		st = parse_ipv4(data, data_end, &p);
+	else
+		st = parse_ipv6(data, data_end, &p);
+	if (st != PARSE_OK || parse_ports(data, data_end, &p) != PARSE_OK)
+		return XDP_DROP;
+	if (stop == STEP_PARSE)
+		return p.flow.sport == 1 ? XDP_DROP : XDP_PASS;
+	vip = vip_lookup(&p.flow);
+	if (!vip)
+		return XDP_DROP;
+	if (stop == STEP_VIP)
+		return XDP_PASS;
+	cfg = bpf_map_lookup_elem(&settings, &zero);
+	if (!cfg)
+		return XDP_DROP;
+	outer = outer_hash(&p.flow);
+	if (stop == STEP_HASH)
+		return outer == 1 ? XDP_DROP : XDP_PASS;
+	cpu = bpf_get_smp_processor_id();
+	inner = bpf_map_lookup_elem(&conn_tables, &cpu);
+	if (!inner)
+		return XDP_DROP;
+	v = bpf_map_lookup_elem(inner, &p.flow);
+	if (!v)
+		return XDP_DROP;
+	if (stop == STEP_LRU)
+		return outer == 1 ? XDP_DROP : XDP_PASS;
+	real = live_real(v->real);
+	if (!real)
+		return XDP_DROP;
+	if (stop == STEP_REAL)
+		return outer == 1 ? XDP_DROP : XDP_PASS;
+	return encap(ctx, &p, real, cfg, outer, vip->flags) ? XDP_DROP : XDP_TX;
+}
+
+/* One entry per rung of the ladder. */
+#define BENCH_STEP(name, stop)                                                                    \
+	SEC("xdp") int bench_step_##name(struct xdp_md *ctx)                                      \
+	{                                                                                         \
+		return bench_steps(ctx, stop);                                                    \
+	}
+
+BENCH_STEP(parse, STEP_PARSE)
+BENCH_STEP(vip, STEP_VIP)
+BENCH_STEP(hash, STEP_HASH)
+BENCH_STEP(lru, STEP_LRU)
+BENCH_STEP(real, STEP_REAL)
+BENCH_STEP(encap, STEP_ENCAP)

@@ -1,4 +1,4 @@
-/* hash.h — the flow hash (murmur3-style 32-bit mix), mirrored by src/agent/dataplane/hash.ts. */
+/* hash.h — the flow hash (murmur3-style 32-bit mix), mirrored by test/bpf/harness/hash.ts. */
 #ifndef STERLET_HASH_H
 #define STERLET_HASH_H
 
@@ -72,21 +72,37 @@ static __always_inline __u32 hash_rest(const struct flow_key *f, __u32 h)
 	return hash_final(h, 10);
 }
 
-/*
- * The ring hash of the VIP's mode, and in *five the five-tuple hash that the
- * outer headers use (equal for five-tuple VIPs; for source-address VIPs the
- * shared source words are mixed once).
- */
-static __always_inline __u32 flow_hashes(const struct flow_key *f, __u32 vip_flags, __u32 *five)
+/* The ring hash of the VIP's mode: only a packet that misses the connection table needs it. */
+static __always_inline __u32 flow_hash(const struct flow_key *f, __u32 vip_flags)
 {
-	__u32 h = hash_src(f);
-
-	*five = hash_rest(f, h);
 	if (vip_flags & VIP_F_HASH_DPORT)
 		return hash_final(hash_mix(HASH_SEED, f->dport), 1);
 	if (vip_flags & VIP_F_HASH_SRC)
-		return hash_final(h, f->family == FAMILY_V4 ? 1 : 4);
-	return *five;
+		return hash_final(hash_src(f), f->family == FAMILY_V4 ? 1 : 4);
+	return hash_rest(f, hash_src(f));
+}
+
+/*
+ * The outer-header hash (outer source host bits, GUE source port, IPv6 flow
+ * label), computed for every forwarded packet, so it must be cheap: the
+ * five-tuple folded into one word (an IPv4 flow's upper address words are 0,
+ * so one branch-free path serves both families; the destination is rotated so
+ * equal source and destination words do not cancel), then two multiply/shift
+ * rounds so every input bit reaches the low 16 and the high 16 bits. Per-flow
+ * like the ring hash, whatever the VIP's hash mode, so backend RSS spreads
+ * flows; mirrored by outerHash() in test/bpf/harness/hash.ts.
+ */
+static __always_inline __u32 outer_hash(const struct flow_key *f)
+{
+	__u32 s = f->src.v6[0] ^ f->src.v6[1] ^ f->src.v6[2] ^ f->src.v6[3];
+	__u32 d = f->dst.v6[0] ^ f->dst.v6[1] ^ f->dst.v6[2] ^ f->dst.v6[3];
+	__u32 x = s ^ rotl32(d, 16) ^ (((__u32)f->dport << 16) | f->sport) ^ ((__u32)f->proto << 8);
+
+	x ^= x >> 16;
+	x *= 0x7feb352dU;
+	x ^= x >> 15;
+	x *= 0x846ca68bU;
+	return x ^ (x >> 16);
 }
 
 #endif

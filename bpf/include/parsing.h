@@ -92,13 +92,17 @@ static __always_inline int parse_ipv6(void *data, void *data_end, struct pkt *p)
 	return PARSE_OK;
 }
 
-/* TCP/UDP ports (and TCP flags); anything else is passed. */
+/*
+ * TCP/UDP ports (and TCP flags); anything else is passed. The header must lie
+ * inside the IP packet, not only inside the frame (bytes after the IP length
+ * are padding, never forwarded as part of the packet).
+ */
 static __always_inline int parse_ports(void *data, void *data_end, struct pkt *p)
 {
 	if (p->flow.proto == IPPROTO_TCP_) {
 		struct tcphdr *th = data + PKT_OFF(p->l4_off);
 
-		if ((void *)(th + 1) > data_end)
+		if ((void *)(th + 1) > data_end || p->l4_off + sizeof(*th) > p->l3_off + p->ip_len)
 			return STAT_DROP_TRUNCATED;
 		p->flow.sport = th->source;
 		p->flow.dport = th->dest;
@@ -108,7 +112,7 @@ static __always_inline int parse_ports(void *data, void *data_end, struct pkt *p
 	if (p->flow.proto == IPPROTO_UDP_) {
 		struct udphdr *uh = data + PKT_OFF(p->l4_off);
 
-		if ((void *)(uh + 1) > data_end)
+		if ((void *)(uh + 1) > data_end || p->l4_off + sizeof(*uh) > p->l3_off + p->ip_len)
 			return STAT_DROP_TRUNCATED;
 		p->flow.sport = uh->source;
 		p->flow.dport = uh->dest;

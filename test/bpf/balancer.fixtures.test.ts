@@ -7,10 +7,11 @@ import { BalancerEnv, deltas } from './harness/balancer-env.ts';
 import { XDP_RETVAL, type BalancerFixture } from './harness/fixture.ts';
 import { forwardingFixtures } from './fixtures/forwarding.ts';
 import { icmpAndDropFixtures } from './fixtures/icmp-and-drops.ts';
+import { lengthFixtures } from './fixtures/lengths.ts';
 import { quicFixtures } from './fixtures/quic.ts';
 import { removalFixtures } from './fixtures/removal.ts';
 
-const fixtures: BalancerFixture[] = [...forwardingFixtures, ...icmpAndDropFixtures, ...removalFixtures, ...quicFixtures];
+const fixtures: BalancerFixture[] = [...forwardingFixtures, ...icmpAndDropFixtures, ...removalFixtures, ...quicFixtures, ...lengthFixtures];
 
 describe('balancer fixtures', () => {
   let env: BalancerEnv | undefined;

@@ -12,8 +12,9 @@ export const LOCAL6 = 'fc00::1:1';
 export class DecapEnv {
   readonly decap: Decap;
 
-  constructor() {
-    this.decap = openDecap();
+  /** `objectPath`: another decap build (default build/bpf/decap.bpf.o). */
+  constructor(objectPath?: string) {
+    this.decap = openDecap(objectPath !== undefined ? { objectPath } : {});
     try {
       this.decap.maps.settings.update(u32(0), encodeDecapSettings({ gueDestinationPort: GUE_PORT }));
       for (const a of [LOCAL4, LOCAL6]) this.decap.maps.addrs.update(encodeDecapAddr(a), u32(DecapFlag.local));

@@ -45,11 +45,24 @@ export function flowHash(flowKey: Buffer, vipFlags: number): number {
 
 /**
  * Hash of a flow's outer headers (outer source host bits, GUE source port,
- * IPv6 flow label): always the five-tuple hash, whatever the VIP's ring hash
- * mode, so a backend's RSS spreads flows of SourceAddress / DestinationPort VIPs.
+ * IPv6 flow label): outer_hash() in hash.h, a one-word fold of the five-tuple
+ * with two multiply/shift rounds, per flow whatever the VIP's ring hash mode,
+ * so a backend's RSS spreads flows of SourceAddress / DestinationPort VIPs.
  */
 export function outerHash(flowKey: Buffer): number {
-  return flowHash(flowKey, 0);
+  if (flowKey.length !== Size.flowKey) throw new RangeError(`flow key must be ${Size.flowKey} bytes`);
+  let s = 0;
+  let d = 0;
+  for (let i = 0; i < 4; i++) {
+    s ^= flowKey.readUInt32LE(i * 4);
+    d ^= flowKey.readUInt32LE(16 + i * 4);
+  }
+  let x = (s ^ rotl(d >>> 0, 16) ^ flowKey.readUInt32LE(32) ^ (flowKey.readUInt8(36) << 8)) >>> 0;
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x7feb352d) >>> 0;
+  x ^= x >>> 15;
+  x = Math.imul(x, 0x846ca68b) >>> 0;
+  return (x ^ (x >>> 16)) >>> 0;
 }
 
 /** Ring slot (within the VIP's ring) a hash selects. */
