@@ -14,9 +14,20 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 # (nftables mode) of the Service test runs.
 packages=(clang llvm bpftool gcc libc6-dev libelf-dev zlib1g-dev pkg-config make iproute2 ethtool iputils-ping
   procps curl ca-certificates lua5.1 lua-cjson npm golang-go openssl python3 util-linux nftables bird2)
+# A package whose command the host already has from elsewhere is not needed:
+# npm ships inside other Node builds (whose nodejs package conflicts with
+# Debian's npm), and a Go on PATH or in /usr/local/go is what testbin.sh uses.
+provided_by() {
+  case "$1" in
+    npm) command -v npm ;;
+    golang-go) command -v go || command -v /usr/local/go/bin/go ;;
+    *) return 1 ;;
+  esac
+}
 missing=()
 for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' && continue
+  provided_by "$p" >/dev/null 2>&1 || missing+=("$p")
 done
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}" >&2

@@ -200,13 +200,16 @@ describe('sterlet stats for the decap program', () => {
       ].join('\n---\n');
     writeFileSync(join(dir, 'a.yaml'), tenant('team-a', 'qa', '10.90.0.21', '10.90.3.21'));
     writeFileSync(join(dir, 'b.yaml'), tenant('team-b', 'qb', '10.90.0.31', '10.90.3.31'));
-    const planned = sterlet('plan', '--bpffs', join(scratch, 'nothing-pinned'), '--manifests', dir, '--max-vips', '1', '--json');
+    // A directory on bpffs where nothing is pinned (--bpffs must be on bpffs).
+    const nothingPinned = `${bpffs}-nothing`;
+    const planned = sterlet('plan', '--bpffs', nothingPinned, '--manifests', dir, '--max-vips', '1', '--json');
     expect(planned.code, planned.stderr).toBe(0);
     const out = JSON.parse(planned.stdout) as { vips: { id: string; change: string }[]; rejected: { id: string; code: string; message: string }[] };
     // --max-vips 1: one VIP is left out and named; the plan itself does not fail.
     expect(out.vips.map((v) => [v.id, v.change])).toEqual([['team-a/qa', 'added']]);
     expect(out.rejected).toEqual([expect.objectContaining({ id: 'team-b/qb', code: 'AGENT_VIPS_CAPACITY' })]);
-    const both = sterlet('plan', '--bpffs', join(scratch, 'nothing-pinned'), '--manifests', dir);
+    const both = sterlet('plan', '--bpffs', nothingPinned, '--manifests', dir);
+    rmSync(nothingPinned, { recursive: true, force: true });
     expect(both.code, both.stderr).toBe(0);
     expect(both.stdout).toMatch(/added\s+team-a\/qa/);
     expect(both.stdout).toMatch(/added\s+team-b\/qb/);
