@@ -121,13 +121,15 @@ async function startSterlet(pair: PpsPair): Promise<void> {
     let buf = '';
     const timer = setTimeout(() => reject(new Error(`BENCH_PPS: the agent did not apply the VIP in 60 s; log in ${dir}/agent.log`)), 60_000);
     child.on('exit', (code) => reject(new Error(`BENCH_PPS: the agent exited (${String(code)}) before applying; log in ${dir}/agent.log`)));
-    child.stdout?.on('data', (d: Buffer) => {
+    const onData = (d: Buffer): void => {
       buf += d.toString();
-      if (/"msg":"applied"[^\n]*"changes":[1-9]/.test(buf)) {
+      if (buf.split("\n").some((l) => l.includes('"msg":"applied"') && /"changes":[1-9]/.test(l))) {
         clearTimeout(timer);
         resolve();
       }
-    });
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
   });
 }
 
@@ -176,6 +178,7 @@ function median(xs: readonly number[]): number {
 }
 
 const results = new Map<string, Result[]>();
+let ok = false;
 try {
   const sterlet = await newPair('sterlet');
   for (let r = 0; r < runs; r++) {
@@ -194,9 +197,11 @@ try {
       }
     }
   }
+  ok = true;
 } finally {
   await cleanup();
-  await rm(scratch, { recursive: true, force: true });
+  if (ok) await rm(scratch, { recursive: true, force: true });
+  else console.error(`bench-pps failed; logs kept in ${scratch}`);
 }
 
 const f = (x: number, d: number): string => (Number.isNaN(x) ? '-' : x.toFixed(d));

@@ -127,7 +127,7 @@ export class PpsPair {
     for (const child of this.children) {
       if (child.exitCode === null && child.pid !== undefined) {
         child.kill('SIGTERM');
-        await new Promise((r) => setTimeout(r, 2000).unref());
+        await new Promise((r) => setTimeout(r, 2000));
         if (child.exitCode === null) child.kill('SIGKILL');
       }
     }
