@@ -61,6 +61,8 @@ export class PpsPair {
     this.onDestroy(async () => void (await runQuiet(['ip', 'netns', 'del', router])));
     await run(['ip', 'netns', 'add', lb]);
     this.onDestroy(async () => void (await runQuiet(['ip', 'netns', 'del', lb])));
+    // No IPv6 on the link: router solicitations and MLD reports would be counted as forwarded.
+    for (const ns of [router, lb]) await sysctl(ns, 'net.ipv6.conf.default.disable_ipv6', 1);
     await ip(router, 'link', 'add', routerIf, 'type', 'veth', 'peer', 'name', lbIf, 'netns', lb);
     await ip(router, 'addr', 'add', `${ROUTER_ADDRESS}/24`, 'dev', routerIf);
     await ip(lb, 'addr', 'add', `${LB_ADDRESS}/24`, 'dev', lbIf);
@@ -112,6 +114,12 @@ export class PpsPair {
     child.stderr.on('data', keep);
     child.on('exit', () => void writeFile(logFile, chunks.join('')).catch(() => undefined));
     return child;
+  }
+
+  /** Packets that arrived at the router (the sink's xdp_drops). */
+  async forwarded(): Promise<bigint> {
+    const { stdout } = await run(['ethtool', '-S', this.names.routerIf], { netns: this.names.router });
+    return xdpDrops(stdout);
   }
 
   async sample(cpus: readonly number[]): Promise<Sample> {

@@ -3,7 +3,7 @@
  * out of one interface as fast as one CPU can, through an AF_PACKET TX ring
  * with PACKET_QDISC_BYPASS (no qdisc, no copy per send call).
  *
- *   pktgen --iface IF --frames FILE --seconds S [--cpu N] [--flood]
+ *   pktgen --iface IF --frames FILE --seconds S [--cpu N] [--flood] [--count N]
  *   pktgen --frames FILE --dump N [--flood]      (print N frames as hex, no socket)
  *
  * FILE holds records of [u16 little-endian length][frame bytes] (written by
@@ -11,7 +11,8 @@
  * packet a new flow: the low 24 bits of the IPv4 source address and the TCP
  * source port come from a per-packet counter, with both checksums patched
  * incrementally (RFC 1624), so a kernel that checks them (conntrack) accepts
- * the packet. Prints one JSON line: {"sent":N,"seconds":S}. */
+ * the packet. --count stops after N packets (tests).
+ * Prints one JSON line: {"sent":N,"seconds":S}. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -49,7 +50,7 @@ static void die(const char *what)
 
 static void usage(const char *why)
 {
-	fprintf(stderr, "pktgen: %s\nusage: pktgen --iface IF --frames FILE --seconds S [--cpu N] [--flood]\n"
+	fprintf(stderr, "pktgen: %s\nusage: pktgen --iface IF --frames FILE --seconds S [--cpu N] [--flood] [--count N]\n"
 			"       pktgen --frames FILE --dump N [--flood]\n", why);
 	exit(2);
 }
@@ -156,6 +157,7 @@ int main(int argc, char **argv)
 	double seconds = 0;
 	int cpu = -1, flood = 0;
 	long dump_n = -1;
+	uint64_t count = UINT64_MAX;
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -168,6 +170,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--seconds")) seconds = atof(v);
 		else if (!strcmp(a, "--cpu")) cpu = atoi(v);
 		else if (!strcmp(a, "--dump")) dump_n = atol(v);
+		else if (!strcmp(a, "--count")) count = strtoull(v, NULL, 10);
 		else usage("unknown option");
 		i++;
 	}
@@ -224,13 +227,13 @@ int main(int argc, char **argv)
 		for (unsigned i = 0; i < nframes; i++)
 			if (tcp4_offsets(frames[i].data, frames[i].len, &ip, &l4))
 				usage("--flood needs Ethernet/IPv4/TCP frames");
-	while (t < end) {
+	while (t < end && queued < count) {
 		/* Fill every free slot, then one send() kicks the whole batch. */
 		for (;;) {
 			struct tpacket2_hdr *h = (void *)(ring + (size_t)slot * FRAME_SIZE);
 			struct frame *fr = &frames[next];
 
-			if (h->tp_status != TP_STATUS_AVAILABLE)
+			if (h->tp_status != TP_STATUS_AVAILABLE || queued == count)
 				break;
 			uint8_t *d = (uint8_t *)h + data_off;
 			memcpy(d, fr->data, fr->len);
@@ -248,7 +251,8 @@ int main(int argc, char **argv)
 		t = now();
 	}
 	/* Let the kernel finish the queued slots, then count what it really sent. */
-	send(fd, NULL, 0, 0);
+	for (int i = 0; i < 100 && send(fd, NULL, 0, 0) < 0 && (errno == ENOBUFS || errno == EAGAIN); i++)
+		usleep(1000);
 	for (unsigned i = 0, pending = 0; i < RING_FRAMES; i++) {
 		struct tpacket2_hdr *h = (void *)(ring + (size_t)i * FRAME_SIZE);
 		if (h->tp_status != TP_STATUS_AVAILABLE)
