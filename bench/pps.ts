@@ -76,6 +76,8 @@ async function newPair(dp: Dataplane): Promise<PpsPair> {
   const pair = new PpsPair({ router: `${id}-r${n}`, lb: `${id}-b${n}`, routerIf: `p${tag}r${n}`, lbIf: `p${tag}b${n}` });
   pairs.push(pair);
   await pair.create();
+  // No kernel forwarding beside Sterlet: a packet its program passed would otherwise be counted as balanced.
+  if (dp === 'sterlet') await run(['sysctl', '-q', '-w', 'net.ipv4.ip_forward=0'], { netns: pair.names.lb });
   if (dp === 'sterlet') await startSterlet(pair);
   else await pair.enableGro();
   if (dp === 'nftables') {
