@@ -3,9 +3,9 @@
 // balancer forwards comes back out of its one interface (one-arm, like a
 // Katran node behind its router) and is counted on arrival at the router,
 // where an XDP program drops it (veth xdp_drops = packets forwarded).
-// Both veths run threaded NAPI: the balancer's poll thread is pinned to the
-// forwarding CPU, the router's to the generator's, so the forwarding core
-// does only forwarding and its thread's CPU time is the forwarding cost.
+// pinPollThreads (bench-pps two-core) turns on threaded NAPI on both veths:
+// the balancer's poll thread is pinned to the forwarding CPU, the router's to
+// the generator's, and that thread's CPU time is the forwarding cost.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { ip, run, runQuiet, sysctl } from '../../test/e2e/lib/exec.ts';
@@ -125,10 +125,10 @@ export class PpsPair {
   async sample(cpus: readonly number[]): Promise<Sample> {
     const [stats, thread, proc] = await Promise.all([
       run(['ethtool', '-S', this.names.routerIf], { netns: this.names.router }),
-      readFile(`/proc/${String(this.lbThread)}/stat`, 'utf8'),
+      this.lbThread === 0 ? Promise.resolve(undefined) : readFile(`/proc/${String(this.lbThread)}/stat`, 'utf8'),
       readFile('/proc/stat', 'utf8'),
     ]);
-    return { forwarded: xdpDrops(stats.stdout), lbThreadNs: threadCpuNs(thread), cpu: cpus.map((c) => cpuTimes(proc, c)) };
+    return { forwarded: xdpDrops(stats.stdout), lbThreadNs: thread === undefined ? 0 : threadCpuNs(thread), cpu: cpus.map((c) => cpuTimes(proc, c)) };
   }
 
   async destroy(): Promise<void> {
