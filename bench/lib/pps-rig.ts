@@ -8,7 +8,7 @@
 // the generator's, and that thread's CPU time is the forwarding cost.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
-import { ip, run, runQuiet, sysctl } from '../../test/e2e/lib/exec.ts';
+import { ip, run, runQuiet, sysctl } from '../../test/support/exec.ts';
 
 export const ROUTER_ADDRESS = '10.250.0.1';
 export const LB_ADDRESS = '10.250.0.2';

@@ -12,8 +12,8 @@ import { flowFrames, writeFrameFile } from '../../bench/lib/frames.ts';
 import { kubeProxyRuleset } from '../../bench/lib/kube-nft.ts';
 import { ENDPOINTS, PpsPair, VIP, VIP_PORT } from '../../bench/lib/pps-rig.ts';
 import { parseFrame, verifyChecksums } from '../../src/packet/index.ts';
-import { REPO_ROOT, run } from './lib/exec.ts';
-import { uniqueRunId } from './lib/names.ts';
+import { REPO_ROOT, run } from '../support/exec.ts';
+import { uniqueRunId } from '../support/e2e/names.ts';
 
 const PKTGEN = join(REPO_ROOT, 'build/bench/pktgen');
 const id = uniqueRunId();
