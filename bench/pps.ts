@@ -7,6 +7,8 @@
 // LoadBalancer Service, 3 endpoints, conntrack), and plain kernel forwarding.
 // Three traffic classes: LRU hit (1024 established flows, ACK), new flows
 // (ACK, a new source every packet), SYN flood (SYN, a new source every packet).
+// Last, whether 1024 established flows' entries survive a SYN flood (Sterlet:
+// a replay after the flood hits the LRU; nftables: their conntrack entries).
 // Two CPU layouts (BENCH_MODE):
 // - one-core (default): generator, balancer and counter share one CPU; the
 //   balancer's work runs in NET_RX softirq there, so softirq time per
@@ -129,6 +131,7 @@ async function startSterlet(pair: PpsPair): Promise<void> {
   pair.onDestroy(() => rm(hostBpffs, { recursive: true, force: true }));
   await mkdir(bpffs);
   await run(['mount', '--bind', hostBpffs, bpffs]);
+  sterletBpffs.set(pair, bpffs);
   pair.onDestroy(async () => void (await runQuiet(['umount', '-l', bpffs])));
   const argv = [NODE_BIN, STERLET_CLI, 'agent', '--interface', pair.names.lbIf, '--manifests', manifests, '--bpffs', bpffs,
     '--xdp-mode', 'native', '--gateway-mac', pair.routerMac, '--metrics-addr', '', '--log-level', 'info'];
@@ -193,7 +196,63 @@ function median(xs: readonly number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+/** bpffs path (as seen inside the lb namespace) of each Sterlet pair's agent. */
+const sterletBpffs = new Map<PpsPair, string>();
+
+async function sterletLru(pair: PpsPair): Promise<{ hits: number; misses: number }> {
+  const bpffs = sterletBpffs.get(pair);
+  if (bpffs === undefined) throw new Error('BENCH_PPS: not a Sterlet pair');
+  const { stdout } = await run([NODE_BIN, STERLET_CLI, 'stats', '--json', '--bpffs', bpffs], { netns: pair.names.lb });
+  const { lru } = JSON.parse(stdout) as { lru: { hits: number; misses: number } };
+  return lru;
+}
+
+/** Conntrack entries of the established flows (sources 198.18.x.y, ports from 10000) and of everything. */
+async function conntrackEntries(pair: PpsPair): Promise<{ established: number; total: number }> {
+  // Counted in the namespace (the table can hold 262144 lines): all, and the original direction of the 1024 flows.
+  const script = "wc -l < /proc/net/nf_conntrack; grep -cE 'src=198[.]18[.][0-9]+[.][0-9]+ dst=[0-9.]+ sport=1[01][0-9]{3} ' /proc/net/nf_conntrack || true";
+  const { stdout } = await run(['sh', '-c', script], { netns: pair.names.lb, timeoutMs: 60_000 });
+  const [total = NaN, established = NaN] = stdout.trim().split('\n').map(Number);
+  return { established, total };
+}
+
+interface Survival {
+  readonly dataplane: Dataplane;
+  readonly floodMpps: number;
+  readonly before: number;
+  readonly after: number;
+  readonly detail: string;
+}
+
+/** 1024 established flows, then a SYN flood of `seconds`: do their connection-table entries survive? */
+async function survival(pair: PpsPair, dp: Dataplane): Promise<Survival> {
+  const lru = await framesFor('lru-hit', pair);
+  const syn = await framesFor('syn-flood', pair);
+  const gen = (file: string, extra: string[]): Promise<{ stdout: string }> =>
+    run(['ip', 'netns', 'exec', pair.names.router, PKTGEN, '--iface', pair.names.routerIf, '--frames', file, '--cpu', String(genCpu), ...extra], { timeoutMs: (seconds + 30) * 1000 });
+  const warm0 = dp === 'sterlet' ? await sterletLru(pair) : undefined;
+  await gen(lru, ['--seconds', '5', '--count', String(LRU_FLOWS)]);
+  await new Promise((r) => setTimeout(r, 300));
+  if (warm0 !== undefined) {
+    const inserted = (await sterletLru(pair)).misses - warm0.misses;
+    const { stdout } = await gen(syn, ['--flood', '--seconds', String(seconds)]);
+    const flood = JSON.parse(stdout) as { sent: number; seconds: number };
+    const s0 = await sterletLru(pair);
+    await gen(lru, ['--seconds', '5', '--count', String(LRU_FLOWS)]);
+    await new Promise((r) => setTimeout(r, 300));
+    const s1 = await sterletLru(pair);
+    const hits = s1.hits - s0.hits;
+    return { dataplane: dp, floodMpps: flood.sent / flood.seconds / 1e6, before: inserted, after: hits, detail: `replay after the flood: ${String(hits)} LRU hits, ${String(s1.misses - s0.misses)} misses` };
+  }
+  const c0 = await conntrackEntries(pair);
+  const { stdout } = await gen(syn, ['--flood', '--seconds', String(seconds)]);
+  const flood = JSON.parse(stdout) as { sent: number; seconds: number };
+  const c1 = await conntrackEntries(pair);
+  return { dataplane: dp, floodMpps: flood.sent / flood.seconds / 1e6, before: c0.established, after: c1.established, detail: `conntrack entries ${String(c0.total)} -> ${String(c1.total)}` };
+}
+
 const results = new Map<string, Result[]>();
+const survivals: Survival[] = [];
 let ok = false;
 try {
   const sterlet = await newPair('sterlet');
@@ -213,6 +272,9 @@ try {
       }
     }
   }
+  survivals.push(await survival(sterlet, 'sterlet'));
+  const nftPair = await newPair('nftables');
+  survivals.push(await survival(nftPair, 'nftables'));
   ok = true;
 } finally {
   await cleanup();
@@ -237,3 +299,8 @@ for (const traffic of TRAFFIC) {
     );
   }
 }
+
+console.log(`\nEstablished flows under a SYN flood (${String(LRU_FLOWS)} flows, then a ${String(seconds)} s random-source SYN flood):`);
+console.log('| dataplane | flood Mpps sent | established entries before | surviving after | detail |');
+console.log('|---|---:|---:|---:|---|');
+for (const v of survivals) console.log(`| ${v.dataplane} | ${f(v.floodMpps, 3)} | ${String(v.before)} | ${String(v.after)} | ${v.detail} |`);
