@@ -134,6 +134,15 @@ fuzz: setup libbpf bpf fuzz-base ## Long differential fuzz run: FUZZ_FRAMES (100
 bench-dataplane: setup libbpf bpf ## ns/packet of the XDP balancer per packet class.
 	@npm run --silent bench:dataplane
 
+# The AF_PACKET packet generator of bench-pps (host tool, not BPF).
+build/bench/pktgen: bench/pktgen/pktgen.c
+	@mkdir -p build/bench
+	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
+
+.PHONY: bench-pps
+bench-pps: setup libbpf bpf build/bench/pktgen ## Mpps + CPU per forwarded packet, real packets over veth: Sterlet vs kube-proxy-style nftables DNAT vs kernel forwarding.
+	@$(NODE) bench/pps.ts
+
 .PHONY: bench-maglev
 bench-maglev: setup ## Maglev ring build ms (65537 slots x 10..4096 backends) and disruption.
 	@npm run --silent bench:maglev
