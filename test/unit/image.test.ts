@@ -37,8 +37,9 @@ describe('Dockerfile', () => {
   const runtime = dockerfile.slice(dockerfile.search(/^FROM .* AS runtime$/m));
 
   it('builds and runs on the official Node 24 image (multi-arch), with no pinned architecture', () => {
-    expect(froms.map((f) => f.stage)).toEqual(['build', 'runtime']);
-    for (const f of froms) expect(f.image, f.stage).toMatch(/^node:24-/);
+    expect(froms.map((f) => f.stage)).toEqual(['build', 'gobgp', 'runtime']);
+    // Node stages on the official Node 24 image; the speaker stage on the official Go image of the same Debian.
+    for (const f of froms) expect(f.image, f.stage).toMatch(f.stage === 'gobgp' ? /^golang:1\.26-\$\{DEBIAN\}$/ : /^node:24-/);
     expect(dockerfile).not.toMatch(/^FROM --platform=/m);
     expect(dockerfile).toContain('--platform linux/amd64,linux/arm64');
     expect(dockerfile).not.toMatch(/apt-get install[^\n]*\bnpm\b/);
