@@ -15,7 +15,8 @@ import { namesFilePath, statsNames, writeNamesFile } from './dataplane/names-fil
 import type { DesiredVip } from './plan/model.ts';
 import { discoverEnvironment } from './host/discovery.ts';
 import { gatewayRefresher } from './host/gateway.ts';
-import { forwardingCpus, readTopology } from './host/topology.ts';
+import { cpusFromQueueIrqs } from './host/irq.ts';
+import { formatCpuList, forwardingCpus, readTopology, type Topology } from './host/topology.ts';
 import { startEndpoints } from '../common/http-endpoints.ts';
 import { createAgentMetrics } from './metrics.ts';
 import { buildRing, ringFingerprint } from './plan/maglev.ts';
@@ -42,9 +43,11 @@ export interface AgentOptions {
   /** Program build to run (default build/bpf/balancer.bpf.o). */
   readonly objectPath?: string | undefined;
   readonly sizes: BalancerSizes;
-  /** A CPU list such as "0-3,6"; default: every online CPU. */
+  /** A CPU list such as "0-3,6"; default: the CPUs of the interface's receive-queue IRQs (every online CPU for a veth). */
   readonly forwardingCpus?: string | undefined;
   readonly sysfsRoot: string;
+  /** Where /proc/irq is read from; default /proc. */
+  readonly procfsRoot?: string | undefined;
   /** Next-hop MAC; default: discovered from the default route and re-resolved before each resync. */
   readonly gatewayMac?: string | undefined;
   /** Too-big budget in bytes (0 = off); default: the interface MTU. */
@@ -76,7 +79,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   });
   const mtu = mtuInForce(options.mtu, env.link.mtu);
   const topology = await readTopology({ sysfsRoot: options.sysfsRoot });
-  const cpus = forwardingCpus(topology, options.forwardingCpus);
+  const cpus = forwardingCpus(topology, await forwardingCpuList(options, topology));
   if (topology.cpusWithoutNode.length > 0) log.warn({ cpus: topology.cpusWithoutNode }, 'CPUs without a NUMA node in sysfs: their tables go to node 0');
 
   // The source first: a bad kubeconfig or path fails before anything is attached.
@@ -220,6 +223,22 @@ async function announcerFor(
   const peers = clusterPeers({ client: KubeClient.create({ kubeconfig: options.source.kubeconfig, userAgent: `sterlet-agent/${nodeName}` }), nodeName, log: options.log });
   const announcer = nodeAnnouncer({ ...base, peers: () => peers.peers(), onStatus: (status) => void peers.report(status) });
   return { announcer, run: async (signal) => void (await Promise.all([peers.run(signal), announcer.run(signal)])) };
+}
+
+/** --forwarding-cpus, else the CPUs the interface's receive queues interrupt; logged with the reason. */
+async function forwardingCpuList(options: AgentOptions, topology: Topology): Promise<string> {
+  if (options.forwardingCpus !== undefined) {
+    options.log.info({ cpus: options.forwardingCpus, source: '--forwarding-cpus' }, 'forwarding CPUs chosen');
+    return options.forwardingCpus;
+  }
+  const choice = await cpusFromQueueIrqs(options.interface, topology.cpus.map((c) => c.cpu), {
+    sysfsRoot: options.sysfsRoot,
+    procfsRoot: options.procfsRoot ?? '/proc',
+  });
+  const cpus = formatCpuList(choice.cpus);
+  const irqs = choice.irqs.map((q) => `${q.irq}:${q.name}->${formatCpuList(q.cpus)}`);
+  options.log.info({ cpus, source: choice.source, reason: choice.reason, irqs }, 'forwarding CPUs chosen');
+  return cpus;
 }
 
 async function openSource(
