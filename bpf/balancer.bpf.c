@@ -93,9 +93,9 @@ static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_met
 
 		inner = bpf_map_lookup_elem(&conn_tables, &cpu);
 		fallback = !inner;
-	}
-	if (udp)
+		/* Every entry carries its last-seen time: UDP ages out by it, and the agent counts recent flows per real. */
 		now = bpf_ktime_get_coarse_ns() >> ATIME_SHIFT;
+	}
 	/*
 	 * One call site per map, chosen by a flag the verifier can follow: it does
 	 * not inline a lookup whose call site may see two maps (that lookup would
@@ -115,7 +115,7 @@ static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_met
 		ridx = v->real;
 		*real = live_real(ridx);
 		if (*real) {
-			if (udp && v->atime != now) {
+			if (v->atime != now) {
 				w->v = v;
 				w->nv.real = ridx;
 				w->nv.atime = now;
