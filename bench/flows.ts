@@ -9,7 +9,7 @@
 //   env: BENCH_RUNS (5), BENCH_ENTRIES (1000000 per table), BENCH_TABLES (2)
 
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { BpfMap, MapType } from '../src/agent/bpf/libbpf.ts';
+import { BpfMap, MapType } from '../src/libbpf/libbpf.ts';
 import { encodeFlowKey, encodeLruVal } from '../src/agent/dataplane/codec.ts';
 import { countFlows } from '../src/agent/dataplane/flows.ts';
 import { atimeNow, Size } from '../src/agent/dataplane/layout.ts';

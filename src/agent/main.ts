@@ -18,7 +18,9 @@ import { gatewayRefresher } from './host/gateway.ts';
 import { cpusFromQueueIrqs } from './host/irq.ts';
 import { formatCpuList, forwardingCpus, readTopology, type Topology } from './host/topology.ts';
 import { startEndpoints } from '../common/http-endpoints.ts';
-import { createAgentMetrics } from './metrics.ts';
+import { openConnectionTables } from './dataplane/flows.ts';
+import { watchFlows } from './flow-watch.ts';
+import { createAgentMetrics, type AgentMetrics } from './metrics.ts';
 import { buildRing, ringFingerprint } from './plan/maglev.ts';
 import type { Log } from '../common/log.ts';
 import { AgentRuntime } from './runtime.ts';
@@ -57,6 +59,10 @@ export interface AgentOptions {
   readonly sourcePrefixV6: Settings['sourcePrefixV6'];
   readonly udpTimeoutSeconds: number;
   readonly resyncMs: number;
+  /** Interval of the flows-per-backend count (metric, node status); 0 = off. */
+  readonly flowCountMs?: number | undefined;
+  /** Idle threshold of a recent flow (Drained). Default 60. */
+  readonly flowRecentSeconds?: number | undefined;
   /** /metrics, /healthz and /readyz; absent = no endpoint. */
   readonly metrics?: { readonly host: string; readonly port: number } | undefined;
   /** Announce VIPs through a BGP speaker (peers from BGPPeer manifests or objects). */
@@ -191,9 +197,11 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     },
     'agent started',
   );
+  const flows = watchFlowsIfOn(options, dataplane, runtime, metrics, source, signal);
   try {
     await Promise.all([runtime.run(stop.signal), announcing?.run(stop.signal)]);
   } finally {
+    await flows;
     await server?.close();
     dataplane.close();
   }
@@ -223,6 +231,38 @@ async function announcerFor(
   const peers = clusterPeers({ client: KubeClient.create({ kubeconfig: options.source.kubeconfig, userAgent: `sterlet-agent/${nodeName}` }), nodeName, log: options.log });
   const announcer = nodeAnnouncer({ ...base, peers: () => peers.peers(), onStatus: (status) => void peers.report(status) });
   return { announcer, run: async (signal) => void (await Promise.all([peers.run(signal), announcer.run(signal)])) };
+}
+
+/** The periodic flows-per-backend count: metric every count, node status when the counts change. */
+function watchFlowsIfOn(
+  options: AgentOptions,
+  dataplane: RunningBalancer,
+  runtime: AgentRuntime,
+  metrics: AgentMetrics,
+  source: DesiredStateSource,
+  signal: AbortSignal,
+): Promise<void> {
+  const intervalMs = options.flowCountMs ?? 30_000;
+  if (intervalMs === 0) return Promise.resolve();
+  return watchFlows(
+    {
+      tables: () => openConnectionTables(dataplane.maps),
+      live: () => runtime.live,
+      intervalMs,
+      recentSeconds: options.flowRecentSeconds ?? 60,
+      log: options.log,
+      onCount: (r) => {
+        metrics.flowCountDuration.set(r.durationMs / 1000);
+        metrics.backendFlows.reset();
+        for (const b of r.backends) {
+          metrics.backendFlows.set({ backend: b.backend, state: 'all' }, b.flows);
+          metrics.backendFlows.set({ backend: b.backend, state: 'recent' }, b.recent);
+        }
+      },
+      ...(source.reportFlows === undefined ? {} : { onChange: (flows) => source.reportFlows?.(flows) }),
+    },
+    signal,
+  );
 }
 
 /** --forwarding-cpus, else the CPUs the interface's receive queues interrupt; logged with the reason. */
