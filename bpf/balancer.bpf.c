@@ -13,6 +13,7 @@
 #include "encap.h"
 #include "icmp.h"
 #include "quic.h"
+#include "capture.h"
 
 /* VIP for (dst, dport, proto); port-less VIP (port 0) as fallback. */
 static __always_inline struct vip_meta *vip_lookup(const struct flow_key *f)
@@ -315,6 +316,7 @@ int balancer_ingress(struct xdp_md *ctx)
 	int st = process_packet(ctx);
 
 	stat_add(&stats, st, bytes);
+	capture(ctx, st); /* sterlet dump (capture.h); off: one load and a branch */
 	return stat_action(st);
 }
 
