@@ -44,9 +44,18 @@ export async function runCapture(maps: CaptureMaps, write: (chunk: Buffer) => vo
   const before = captureMissed(maps.cpu);
   let packets = 0;
   let filtered = 0;
-  const done = (): boolean => o.count !== undefined && packets >= o.count;
+  let writeError: unknown;
+  const done = (): boolean => writeError !== undefined || (o.count !== undefined && packets >= o.count);
+  // Runs inside libbpf's callback: never throw through it (a closed stdout ends the capture).
   const onRecord = (rec: CaptureRecord): void => {
     if (done()) return;
+    try {
+      keep(rec);
+    } catch (err) {
+      writeError = err;
+    }
+  };
+  const keep = (rec: CaptureRecord): void => {
     const view = viewFrame(rec.data, o.guePort);
     if (!matchesFlow(view, o.filter)) {
       filtered++;
@@ -74,6 +83,7 @@ export async function runCapture(maps: CaptureMaps, write: (chunk: Buffer) => vo
     reader.consume();
     reader.close();
   }
+  if (writeError !== undefined && (writeError as { code?: unknown }).code !== 'EPIPE') throw writeError;
   const after = captureMissed(maps.cpu);
   return { packets, filtered, lost: after.lost - before.lost, limited: after.limited - before.limited };
 }
