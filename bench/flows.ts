@@ -6,7 +6,9 @@
 // time (the figure to trust on a shared machine; wall includes waiting for a
 // CPU). Real kernel LRU_HASH maps, filled through
 // batch updates. Median of BENCH_RUNS runs. Usage: npm run bench:flows
-//   env: BENCH_RUNS (5), BENCH_ENTRIES (1000000 per table), BENCH_TABLES (2)
+//   env: BENCH_RUNS (5), BENCH_ENTRIES (1000000: table size), BENCH_FILL
+//   (entries written per table, default BENCH_ENTRIES; a count scans every
+//   bucket, so a nearly empty table still costs), BENCH_TABLES (2)
 
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { BpfMap, MapType } from '../src/libbpf/libbpf.ts';
@@ -17,6 +19,7 @@ import { atimeNow, Size } from '../src/agent/dataplane/layout.ts';
 const runs = Number(process.env['BENCH_RUNS'] ?? 5);
 const perTable = Number(process.env['BENCH_ENTRIES'] ?? 1_000_000);
 const tableCount = Number(process.env['BENCH_TABLES'] ?? 2);
+const fillCount = Math.min(perTable, Number(process.env['BENCH_FILL'] ?? perTable));
 const REALS = 64;
 
 function median(xs: readonly number[]): number {
@@ -47,7 +50,7 @@ try {
   for (let t = 0; t < tableCount; t++) {
     const m = BpfMap.create({ type: MapType.LRU_HASH, name: `bench_lru${t}`, keySize: Size.flowKey, valueSize: Size.lruVal, maxEntries: perTable });
     tables.push(m);
-    fill(m, perTable, t + 1);
+    fill(m, fillCount, t + 1);
   }
   const rows: string[][] = [];
   for (const byDestination of [false, true]) {
@@ -82,7 +85,7 @@ try {
   const head = ['count', 'entries', 'wall ms', 'CPU ms', 'CPU ns/entry', 'longest slice ms', 'event-loop max delay ms'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const fmt = (r: string[]): string => r.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
-  console.log(`flows per backend over ${tableCount} x ${perTable} connection-table entries (LRU_HASH, BPF_MAP_LOOKUP_BATCH 8192), median of ${runs} runs`);
+  console.log(`flows per backend over ${tableCount} tables of ${perTable} entries, ${fillCount} filled each (LRU_HASH, BPF_MAP_LOOKUP_BATCH 8192), median of ${runs} runs`);
   console.log(fmt(head));
   for (const r of rows) console.log(fmt(r));
 } finally {
