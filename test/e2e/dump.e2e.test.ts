@@ -7,11 +7,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLIENT_ADDRESS } from './lib/addressing.ts';
-import { TrafficClient } from './lib/client.ts';
-import { NODE_BIN, run, STERLET_CLI } from './lib/exec.ts';
-import { LEAF_IFACE } from './lib/topology.ts';
-import { createAgentWorld, type AgentWorld } from './lib/world.ts';
+import { CLIENT_ADDRESS } from '../support/e2e/addressing.ts';
+import { TrafficClient } from '../support/e2e/client.ts';
+import { NODE_BIN, run, STERLET_CLI } from '../support/exec.ts';
+import { LEAF_IFACE } from '../support/e2e/topology.ts';
+import { createAgentWorld, type AgentWorld } from '../support/e2e/world.ts';
 
 /** tcpdump's one-line summaries of a pcap, without timestamps (TTL and MACs are not shown). */
 async function summaries(file: string): Promise<string[]> {
