@@ -150,8 +150,16 @@ describe('sterlet CLI against the kernel', () => {
     expect(withFlow.flows.vips).toEqual([expect.objectContaining({ vip: 'TCP 10.200.0.10:80', backend: est.backend, flows: 1, recent: 1 })]);
     expect(sterlet('stats', '--bpffs', bpffs, '--recent', '-1').stderr).toContain('--recent -1 is not a number of seconds');
     const gauge = `sterlet_backend_flows{backend="${est.backend}",state="recent"} 1`;
-    for (let i = 0; i < 50 && !(await (await fetch(`${String(started['metrics'])}/metrics`)).text()).includes(gauge); i++) await new Promise((r) => setTimeout(r, 100));
-    expect(await (await fetch(`${String(started['metrics'])}/metrics`)).text()).toContain(gauge);
+    const scrape = async (): Promise<string> => {
+      try {
+        // A fresh connection: a pooled one may meet the server's keep-alive timeout.
+        return await (await fetch(`${String(started['metrics'])}/metrics`, { headers: { connection: 'close' } })).text();
+      } catch (err) {
+        throw new Error(`scrape failed: ${String(err)}; agent running: ${String(agent.proc.exitCode)}; log tail: ${agent.lines.slice(-5).map((l) => JSON.stringify(l)).join('\n')}`);
+      }
+    };
+    for (let i = 0; i < 50 && !(await scrape()).includes(gauge); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await scrape()).toContain(gauge);
 
     const other = join(scratch, 'other');
     mkdirSync(other);
