@@ -6,7 +6,7 @@
 #include <bpf/bpf_helpers.h>
 
 #ifndef CAPTURE_SNAP_MAX
-#define CAPTURE_SNAP_MAX 512 /* bytes kept per frame at most */
+#define CAPTURE_SNAP_MAX 512 /* bytes kept per frame at most; a power of two */
 #endif
 #ifndef CAPTURE_RING_BYTES
 #define CAPTURE_RING_BYTES (1 << 22)
@@ -60,7 +60,8 @@ struct {
 /* Out of line: the packet path only pays for the call while a capture runs. */
 static __noinline int capture_slow(struct xdp_md *ctx, __u32 st, struct capture_cfg *cfg)
 {
-	__u32 zero = 0, len, cap;
+	__u32 zero = 0;
+	__u64 len, cap;
 	struct capture_cpu *c;
 	struct capture_rec *r;
 	__u64 now;
@@ -89,13 +90,15 @@ static __noinline int capture_slow(struct xdp_md *ctx, __u32 st, struct capture_
 	c->sent++;
 	len = ctx->data_end - ctx->data;
 	cap = len < cfg->snaplen ? len : cfg->snaplen;
-	if (cap > CAPTURE_SNAP_MAX)
+	if (cap - 1 >= CAPTURE_SNAP_MAX)
 		cap = CAPTURE_SNAP_MAX;
+	/* Branch-free [1, CAPTURE_SNAP_MAX] (a power of two) the verifier tracks at any -mcpu. */
+	cap = ((cap - 1) & (CAPTURE_SNAP_MAX - 1)) + 1;
 	r->ts_ns = now;
 	r->verdict = st;
 	r->len = len;
 	r->cpu = bpf_get_smp_processor_id();
-	if (cap == 0 || bpf_xdp_load_bytes(ctx, 0, r->data, cap))
+	if (bpf_xdp_load_bytes(ctx, 0, r->data, cap))
 		cap = 0;
 	r->cap_len = cap;
 	bpf_ringbuf_submit(r, 0);
