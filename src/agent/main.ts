@@ -197,16 +197,16 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     },
     'agent started',
   );
-  // Ends with the agent: on the signal, and when the runtime fails.
+  // Ends with the agent: when it stops, and when the runtime fails.
   const flowsStop = new AbortController();
-  const onAbort = (): void => flowsStop.abort();
-  signal.addEventListener('abort', onAbort, { once: true });
+  const endFlows = (): void => flowsStop.abort();
+  stop.signal.addEventListener('abort', endFlows, { once: true });
   const flows = watchFlowsIfOn(options, dataplane, runtime, metrics, source, flowsStop.signal);
   try {
     await Promise.all([runtime.run(stop.signal), announcing?.run(stop.signal)]);
   } finally {
     flowsStop.abort();
-    signal.removeEventListener('abort', onAbort);
+    stop.signal.removeEventListener('abort', endFlows);
     await flows;
     await server?.close();
     dataplane.close();
