@@ -147,7 +147,7 @@ describe('sterlet CLI against the kernel', () => {
     // An established packet creates a connection-table entry: flows per backend in stats and the metric.
     const est = JSON.parse(sterlet('simulate', '--bpffs', bpffs, '--json', '--tcp-flags', 'A', '--flow', 'tcp 192.0.2.8:6000 -> 10.200.0.10:80').stdout) as { backend: string };
     const withFlow = JSON.parse(sterlet('stats', '--bpffs', bpffs, '--json').stdout) as { flows: { vips: unknown[]; backends: unknown[] } };
-    expect(withFlow.flows.vips).toEqual([expect.objectContaining({ vip: 'TCP 10.200.0.10:80', backend: est.backend, flows: 1, recent: 1 })]);
+    expect(withFlow.flows.vips).toEqual([expect.objectContaining({ vip: 'default/web', backend: est.backend, flows: 1, recent: 1 })]);
     expect(sterlet('stats', '--bpffs', bpffs, '--recent', '-1').stderr).toContain('--recent -1 is not a number of seconds');
     const gauge = `sterlet_backend_flows{backend="${est.backend}",state="recent"} 1`;
     const scrape = async (): Promise<string> => {
