@@ -151,6 +151,10 @@ bench-maglev: setup ## Maglev ring build ms (65537 slots x 10..4096 backends) an
 bench-services: setup ## Service address allocation and EndpointSlice -> node backend mapping, µs per reconcile.
 	@npm run --silent bench:services
 
+.PHONY: bench-flows
+bench-flows: setup libbpf ## Flows per backend: one count over 2 x 1M connection-table entries (CPU ms, event-loop hold).
+	@npm run --silent bench:flows
+
 .PHONY: bench-k8s
 bench-k8s: setup libbpf bpf ## kubectl apply -> status.compiled -> maps programmed (real agent): initial sync + p50/p99.
 	@scripts/cluster.sh up

@@ -13,6 +13,7 @@
 #include "encap.h"
 #include "icmp.h"
 #include "quic.h"
+#include "capture.h"
 
 /* VIP for (dst, dport, proto); port-less VIP (port 0) as fallback. */
 static __always_inline struct vip_meta *vip_lookup(const struct flow_key *f)
@@ -94,6 +95,11 @@ static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_met
 		inner = bpf_map_lookup_elem(&conn_tables, &cpu);
 		fallback = !inner;
 	}
+	/*
+	 * Every entry carries its last-seen time: UDP ages out by it, the agent
+	 * counts recent flows per real by it. TCP reads the clock only where it
+	 * writes (a hit, an insert), so a SYN flood never does.
+	 */
 	if (udp)
 		now = bpf_ktime_get_coarse_ns() >> ATIME_SHIFT;
 	/*
@@ -115,7 +121,9 @@ static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_met
 		ridx = v->real;
 		*real = live_real(ridx);
 		if (*real) {
-			if (udp && v->atime != now) {
+			if (!udp)
+				now = bpf_ktime_get_coarse_ns() >> ATIME_SHIFT;
+			if (v->atime != now) {
 				w->v = v;
 				w->nv.real = ridx;
 				w->nv.atime = now;
@@ -145,6 +153,14 @@ static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_met
 	/* RST ends the flow and ICMP errors only follow one: neither touches the table. */
 	if (!lru || p->icmp_err || (p->tcp_flags & TCP_F_RST))
 		return ridx;
+	/*
+	 * A SYN creates no entry; the handshake's ACK does. A SYN flood then costs a
+	 * ring lookup per packet and cannot evict established flows from the table.
+	 */
+	if (!v && syn)
+		return ridx;
+	if (!udp)
+		now = bpf_ktime_get_coarse_ns() >> ATIME_SHIFT;
 	w->nv.real = ridx;
 	w->nv.atime = now;
 	/* An existing entry (SYN on a reused port, expired UDP, real gone) is corrected in place. */
@@ -152,12 +168,7 @@ static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_met
 		w->v = v;
 		return ridx;
 	}
-	/*
-	 * A SYN creates no entry; the handshake's ACK does. A SYN flood then costs a
-	 * ring lookup per packet and cannot evict established flows from the table.
-	 */
-	if (!syn)
-		w->lru = lru;
+	w->lru = lru;
 	return ridx;
 }
 
@@ -305,6 +316,7 @@ int balancer_ingress(struct xdp_md *ctx)
 	int st = process_packet(ctx);
 
 	stat_add(&stats, st, bytes);
+	capture(ctx, st); /* sterlet dump (capture.h); off: one load and a branch */
 	return stat_action(st);
 }
 

@@ -114,6 +114,7 @@ int bench_balancer(struct xdp_md *ctx)
 	bytes = data_end - data;
 	st = process_packet(ctx);
 	stat_add(&stats, st, bytes);
+	capture(ctx, st); /* as in balancer_ingress */
 	return stat_action(st);
 }
 

@@ -50,7 +50,7 @@ struct flow_key {
 /* Connection-table value. */
 struct lru_val {
 	__u32 real;  /* real index */
-	__u32 atime; /* coarse time >> ATIME_SHIFT, refreshed for UDP only */
+	__u32 atime; /* last seen: coarse time >> ATIME_SHIFT (~1 s units) */
 };
 
 /* Runtime settings the agent changes without reloading (one ARRAY entry). */

@@ -15,9 +15,12 @@ import { namesFilePath, statsNames, writeNamesFile } from './dataplane/names-fil
 import type { DesiredVip } from './plan/model.ts';
 import { discoverEnvironment } from './host/discovery.ts';
 import { gatewayRefresher } from './host/gateway.ts';
-import { forwardingCpus, readTopology } from './host/topology.ts';
+import { cpusFromQueueIrqs } from './host/irq.ts';
+import { formatCpuList, forwardingCpus, readTopology, type Topology } from './host/topology.ts';
 import { startEndpoints } from '../common/http-endpoints.ts';
-import { createAgentMetrics } from './metrics.ts';
+import { openConnectionTables } from './dataplane/flows.ts';
+import { watchFlows } from './flow-watch.ts';
+import { createAgentMetrics, type AgentMetrics } from './metrics.ts';
 import { buildRing, ringFingerprint } from './plan/maglev.ts';
 import type { Log } from '../common/log.ts';
 import { AgentRuntime } from './runtime.ts';
@@ -42,9 +45,11 @@ export interface AgentOptions {
   /** Program build to run (default build/bpf/balancer.bpf.o). */
   readonly objectPath?: string | undefined;
   readonly sizes: BalancerSizes;
-  /** A CPU list such as "0-3,6"; default: every online CPU. */
+  /** A CPU list such as "0-3,6"; default: the CPUs of the interface's receive-queue IRQs (every online CPU for a veth). */
   readonly forwardingCpus?: string | undefined;
   readonly sysfsRoot: string;
+  /** Where /proc/irq is read from; default /proc. */
+  readonly procfsRoot?: string | undefined;
   /** Next-hop MAC; default: discovered from the default route and re-resolved before each resync. */
   readonly gatewayMac?: string | undefined;
   /** Too-big budget in bytes (0 = off); default: the interface MTU. */
@@ -54,6 +59,10 @@ export interface AgentOptions {
   readonly sourcePrefixV6: Settings['sourcePrefixV6'];
   readonly udpTimeoutSeconds: number;
   readonly resyncMs: number;
+  /** Interval of the flows-per-backend count (metric, node status); 0 = off. */
+  readonly flowCountMs?: number | undefined;
+  /** Idle threshold of a recent flow (Drained). Default 60. */
+  readonly flowRecentSeconds?: number | undefined;
   /** /metrics, /healthz and /readyz; absent = no endpoint. */
   readonly metrics?: { readonly host: string; readonly port: number } | undefined;
   /** Announce VIPs through a BGP speaker (peers from BGPPeer manifests or objects). */
@@ -76,7 +85,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   });
   const mtu = mtuInForce(options.mtu, env.link.mtu);
   const topology = await readTopology({ sysfsRoot: options.sysfsRoot });
-  const cpus = forwardingCpus(topology, options.forwardingCpus);
+  const cpus = forwardingCpus(topology, await forwardingCpuList(options, topology));
   if (topology.cpusWithoutNode.length > 0) log.warn({ cpus: topology.cpusWithoutNode }, 'CPUs without a NUMA node in sysfs: their tables go to node 0');
 
   // The source first: a bad kubeconfig or path fails before anything is attached.
@@ -188,9 +197,17 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     },
     'agent started',
   );
+  // Ends with the agent: when it stops, and when the runtime fails.
+  const flowsStop = new AbortController();
+  const endFlows = (): void => flowsStop.abort();
+  stop.signal.addEventListener('abort', endFlows, { once: true });
+  const flows = watchFlowsIfOn(options, dataplane, runtime, metrics, source, flowsStop.signal);
   try {
     await Promise.all([runtime.run(stop.signal), announcing?.run(stop.signal)]);
   } finally {
+    flowsStop.abort();
+    stop.signal.removeEventListener('abort', endFlows);
+    await flows;
     await server?.close();
     dataplane.close();
   }
@@ -220,6 +237,54 @@ async function announcerFor(
   const peers = clusterPeers({ client: KubeClient.create({ kubeconfig: options.source.kubeconfig, userAgent: `sterlet-agent/${nodeName}` }), nodeName, log: options.log });
   const announcer = nodeAnnouncer({ ...base, peers: () => peers.peers(), onStatus: (status) => void peers.report(status) });
   return { announcer, run: async (signal) => void (await Promise.all([peers.run(signal), announcer.run(signal)])) };
+}
+
+/** The periodic flows-per-backend count: metric every count, node status when the counts change. */
+function watchFlowsIfOn(
+  options: AgentOptions,
+  dataplane: RunningBalancer,
+  runtime: AgentRuntime,
+  metrics: AgentMetrics,
+  source: DesiredStateSource,
+  signal: AbortSignal,
+): Promise<void> {
+  const intervalMs = options.flowCountMs ?? 30_000;
+  if (intervalMs === 0) return Promise.resolve();
+  return watchFlows(
+    {
+      tables: () => openConnectionTables(dataplane.maps),
+      live: () => runtime.live,
+      intervalMs,
+      recentSeconds: options.flowRecentSeconds ?? 60,
+      log: options.log,
+      onCount: (r) => {
+        metrics.flowCountDuration.set(r.durationMs / 1000);
+        metrics.backendFlows.reset();
+        for (const b of r.backends) {
+          metrics.backendFlows.set({ backend: b.backend, state: 'all' }, b.flows);
+          metrics.backendFlows.set({ backend: b.backend, state: 'recent' }, b.recent);
+        }
+      },
+      ...(source.reportFlows === undefined ? {} : { onChange: (flows) => source.reportFlows?.(flows) }),
+    },
+    signal,
+  );
+}
+
+/** --forwarding-cpus, else the CPUs the interface's receive queues interrupt; logged with the reason. */
+async function forwardingCpuList(options: AgentOptions, topology: Topology): Promise<string> {
+  if (options.forwardingCpus !== undefined) {
+    options.log.info({ cpus: options.forwardingCpus, source: '--forwarding-cpus' }, 'forwarding CPUs chosen');
+    return options.forwardingCpus;
+  }
+  const choice = await cpusFromQueueIrqs(options.interface, topology.cpus.map((c) => c.cpu), {
+    sysfsRoot: options.sysfsRoot,
+    procfsRoot: options.procfsRoot ?? '/proc',
+  });
+  const cpus = formatCpuList(choice.cpus);
+  const irqs = choice.irqs.map((q) => `${q.irq}:${q.name}->${formatCpuList(q.cpus)}`);
+  options.log.info({ cpus, source: choice.source, reason: choice.reason, irqs }, 'forwarding CPUs chosen');
+  return cpus;
 }
 
 async function openSource(

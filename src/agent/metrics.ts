@@ -61,6 +61,10 @@ export interface AgentMetrics {
   readonly appliedGeneration: Gauge;
   /** 1 once a desired state was programmed (what /readyz answers), for alerts. */
   readonly ready: Gauge;
+  /** Connection-table entries naming each backend; state = "all" | "recent" (set by the flow counter). */
+  readonly backendFlows: Gauge<'backend' | 'state'>;
+  /** Seconds the last flow count took. */
+  readonly flowCountDuration: Gauge;
   /** Adds the dataplane counter families, read once per scrape (for a reader built after the metrics). */
   collectDataplane(read: () => DataplaneCounters | Promise<DataplaneCounters>, onError?: (err: unknown) => void): void;
   /** VIPs/backends the last apply left out, by rejection code (AGENT_DUPLICATE_VIP, ...). */
@@ -110,9 +114,20 @@ export function createAgentMetrics(options: AgentMetricsOptions = {}): AgentMetr
   });
 
   if (options.readCounters !== undefined) registerDataplaneCollectors(registry, options.readCounters, options.onReadError);
+  const backendFlows = new Gauge({
+    name: 'sterlet_backend_flows',
+    help: 'Connection-table entries (all per-CPU tables and the fallback) naming each backend; state="recent": seen within the idle threshold. Updated every --flow-count-interval.',
+    labelNames: ['backend', 'state'] as const,
+    registers,
+  });
+  const flowCountDuration = new Gauge({
+    name: 'sterlet_agent_flow_count_duration_seconds',
+    help: 'Wall time of the last count of flows per backend.',
+    registers,
+  });
   const collectDataplane = (read: () => DataplaneCounters | Promise<DataplaneCounters>, onError?: (err: unknown) => void): void =>
     registerDataplaneCollectors(registry, read, onError);
-  return { registry, applyDuration, applyErrors, desiredGeneration, appliedGeneration, ready, collectDataplane, rejected };
+  return { registry, applyDuration, applyErrors, desiredGeneration, appliedGeneration, ready, backendFlows, flowCountDuration, collectDataplane, rejected };
 }
 
 function registerDataplaneCollectors(

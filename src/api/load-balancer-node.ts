@@ -36,6 +36,31 @@ export const AppliedVirtualIP = z
   .meta({ description: 'What the agent programmed for one VIP.' });
 export type AppliedVirtualIP = z.infer<typeof AppliedVirtualIP>;
 
+export const BackendFlowCount = z
+  .strictObject({
+    address: z.string().max(45).meta({ description: 'Backend address (as in Backend spec.address).' }),
+    flows: z.int().min(0).meta({ description: 'Connection-table entries on this node that name the backend (every per-CPU table and the fallback).' }),
+    recent: z.int().min(0).meta({ description: 'Of those, entries that saw a packet within recentSeconds.' }),
+  })
+  .meta({ description: 'Flows one node still sends to one backend.' });
+export type BackendFlowCount = z.infer<typeof BackendFlowCount>;
+
+export const BackendFlows = z
+  .strictObject({
+    recentSeconds: z.number().min(0).meta({ description: 'Idle threshold: an entry seen within this many seconds is recent (agent --flow-recent).' }),
+    changedTime: z.iso.datetime().meta({ description: 'When these counts last changed (the agent writes only changes).' }),
+    backends: z
+      .array(BackendFlowCount)
+      .max(65536)
+      .meta({
+        description: 'Backends with at least one entry; a backend not listed has none on this node.',
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['address'],
+      }),
+  })
+  .meta({ description: 'Flows left per backend on this node, for draining (Backend condition Drained).' });
+export type BackendFlows = z.infer<typeof BackendFlows>;
+
 export const LoadBalancerNodeStatus = z
   .strictObject({
     observedGeneration: observedGeneration(),
@@ -61,6 +86,7 @@ export const LoadBalancerNodeStatus = z
         'x-kubernetes-list-type': 'map',
         'x-kubernetes-list-map-keys': ['id'],
       }),
+    backendFlows: BackendFlows.optional(),
     lastAppliedTime: z.iso.datetime().optional().meta({ description: 'When the agent last finished applying state.' }),
     agentVersion: z.string().max(64).optional().meta({ description: 'Version of the agent that wrote this status.' }),
   })

@@ -18,8 +18,9 @@ export const AGENT_FLAGS: readonly FlagSpec[] = [
   { name: 'node-name', type: 'string', help: 'this node\'s LoadBalancerNode name (cluster mode)' },
   { name: 'bpffs', type: 'string', short: 'b', help: 'bpffs directory for the pins', default: DEFAULT_BPFFS },
   XDP_MODE_FLAG,
-  { name: 'forwarding-cpus', type: 'string', help: 'CPUs that get a connection table, e.g. "0-3,6" (default: all online)' },
-  { name: 'sysfs-root', type: 'string', help: 'sysfs to read CPU/NUMA topology from', default: '/sys' },
+  { name: 'forwarding-cpus', type: 'string', help: 'CPUs that get a connection table, e.g. "0-3,6" (default: the CPUs the interface\'s receive-queue interrupts go to; all online for veth)' },
+  { name: 'sysfs-root', type: 'string', help: 'sysfs to read CPU/NUMA topology and the interface\'s interrupts from', default: '/sys' },
+  { name: 'procfs-root', type: 'string', help: 'procfs to read interrupt affinity from', default: '/proc' },
   { name: 'gateway-mac', type: 'string', help: 'next-hop MAC for forwarded packets (default: discovered from the default route)' },
   { name: 'ring-size', type: 'number', help: 'Maglev ring slots per VIP (prime)', default: AGENT_SIZES.ringSize },
   { name: 'max-vips', type: 'number', help: 'VIPs the maps hold', default: AGENT_SIZES.maxVips },
@@ -31,6 +32,8 @@ export const AGENT_FLAGS: readonly FlagSpec[] = [
   { name: 'outer-source-v4', type: 'string', help: 'outer IPv4 source prefix; host bits come from the flow hash (backend RSS)', default: '172.16.0.0/16' },
   { name: 'outer-source-v6', type: 'string', help: 'outer IPv6 source prefix (>= /96)', default: 'fd00:5354::/96' },
   { name: 'udp-timeout', type: 'number', help: 'seconds an idle UDP flow stays pinned to its backend', default: 30 },
+  { name: 'flow-count-interval', type: 'number', help: 'seconds between counts of flows left per backend (metric, node status; 0 = off)', default: 30 },
+  { name: 'flow-recent', type: 'number', help: 'a flow seen within this many seconds counts as recent (draining: Drained when no node holds one)', default: 60 },
   { name: 'resync-interval', type: 'number', help: 'seconds between full re-reads of the maps (drift repair)', default: 60 },
   { name: 'metrics-addr', type: 'string', help: 'HOST:PORT of /metrics, /healthz, /readyz ("" = off)', default: '0.0.0.0:9464' },
   { name: 'bgp-speaker', type: 'string', help: 'HOST:PORT of the gobgpd gRPC API (--api-hosts) to announce VIPs through ("" = no announcement)', default: '' },
@@ -51,6 +54,11 @@ export function mtuFlag(flag: number | undefined): number | undefined {
     throw new UsageError(`--mtu ${String(flag)} is not an MTU`, 'pass a size in bytes (e.g. 1500), or 0 to send no ICMP too-big');
   }
   return flag;
+}
+
+function seconds(n: number | undefined, flag: string): number {
+  if (n === undefined || !Number.isFinite(n) || n < 0) throw new UsageError(`${flag} ${String(n)} is not a number of seconds`, `pass seconds >= 0 to ${flag}`);
+  return n;
 }
 
 export async function agentCommand(argv: readonly string[]): Promise<number> {
@@ -81,6 +89,7 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
     },
     forwardingCpus: f.str('forwarding-cpus'),
     sysfsRoot: f.str('sysfs-root') ?? '/sys',
+    procfsRoot: f.str('procfs-root') ?? '/proc',
     gatewayMac: f.str('gateway-mac'),
     mtu: mtuFlag(f.has('mtu') ? f.num('mtu') : undefined),
     gueDestinationPort: f.num('gue-port') ?? 6080,
@@ -88,6 +97,8 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
     sourcePrefixV6: outerSource(f.str('outer-source-v6') ?? '', 6, '--outer-source-v6'),
     udpTimeoutSeconds: f.num('udp-timeout') ?? 30,
     resyncMs: (f.num('resync-interval') ?? 60) * 1000,
+    flowCountMs: seconds(f.num('flow-count-interval'), '--flow-count-interval') * 1000,
+    flowRecentSeconds: seconds(f.num('flow-recent'), '--flow-recent'),
     metrics: metricsAddr === '' ? undefined : hostPort(metricsAddr, '--metrics-addr'),
     announce: announceOptions(f),
     namesFile: f.str('names-file'),

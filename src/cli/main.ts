@@ -41,6 +41,11 @@ const COMMANDS: Record<string, Command> = {
     flags: async () => (await import('./stats.ts')).STATS_FLAGS,
     run: async (a) => (await import('./stats.ts')).statsCommand(a),
   },
+  dump: {
+    summary: 'capture what the balancer handles as pcap (sterlet dump | tcpdump -r -)',
+    flags: async () => (await import('./dump.ts')).DUMP_FLAGS,
+    run: async (a) => (await import('./dump.ts')).dumpCommand(a),
+  },
   simulate: {
     summary: 'run one packet through the live program and show the chosen backend',
     flags: async () => (await import('./simulate.ts')).SIMULATE_FLAGS,

@@ -4,18 +4,21 @@
 import { existsSync } from 'node:fs';
 import { BpfMap } from '../libbpf/libbpf.ts';
 import { openPinnedBalancer } from '../agent/dataplane/startup.ts';
+import { countFlows, openConnectionTables } from '../agent/dataplane/flows.ts';
+import { flowReport, formatFlows } from '../agent/dataplane/flow-report.ts';
 import { readLive } from '../agent/dataplane/maps-io.ts';
 import { balancerPins, checkBpffs, DEFAULT_BPFFS, DEFAULT_DECAP_BPFFS, decapPins, isComplete } from '../agent/dataplane/pin-layout.ts';
 import { NAMES_DIR, namesFilePath, readNamesFile } from '../agent/dataplane/names-file.ts';
 import { formatDecapStats, formatStats, readDecapStats, readStats } from '../agent/dataplane/stats.ts';
 import { SterletError } from '../common/errors.ts';
-import { parseFlags, type FlagSpec } from './args.ts';
+import { UsageError, parseFlags, type FlagSpec } from './args.ts';
 
 export const STATS_FLAGS: readonly FlagSpec[] = [
   { name: 'bpffs', type: 'string', short: 'b', help: `bpffs directory of the running agent (with --decap: default ${DEFAULT_DECAP_BPFFS})`, default: DEFAULT_BPFFS },
   { name: 'decap', type: 'boolean', help: 'show the decap program\'s counters (automatic when --bpffs is a decap directory)' },
-  { name: 'json', type: 'boolean', short: 'j', help: 'print JSON (numbers; vips, backends, counters, drops, lru; with --decap: counters)' },
+  { name: 'json', type: 'boolean', short: 'j', help: 'print JSON (numbers; vips, backends, counters, drops, lru, flows; with --decap: counters)' },
   { name: 'names-file', type: 'string', help: `the agent's VIP/Backend names (default ${NAMES_DIR}/<bpffs>.names.json, as the agent writes it)` },
+  { name: 'recent', type: 'number', help: 'a flow seen within this many seconds counts as recent (flows per backend)', default: 60 },
 ];
 
 export async function statsCommand(argv: readonly string[]): Promise<number> {
@@ -28,11 +31,18 @@ export async function statsCommand(argv: readonly string[]): Promise<number> {
   const pinned = openPinnedBalancer(bpffs);
   if (pinned === undefined) throw notPinned(bpffs);
   try {
-    const snapshot = readStats(pinned.maps, readLive(pinned.maps, pinned.limits), {
-      maxVips: pinned.sizes.maxVips,
-      names: readNamesFile(f.str('names-file') ?? namesFilePath(bpffs)),
-    });
-    process.stdout.write(f.bool('json') ? `${JSON.stringify(snapshot, null, 2)}\n` : `${formatStats(snapshot)}\n`);
+    const live = readLive(pinned.maps, pinned.limits);
+    const names = readNamesFile(f.str('names-file') ?? namesFilePath(bpffs));
+    const snapshot = readStats(pinned.maps, live, { maxVips: pinned.sizes.maxVips, names });
+    const tables = openConnectionTables(pinned.maps);
+    let flows;
+    try {
+      const count = await countFlows(tables.tables, { recentSeconds: recentSeconds(f.num('recent')), byDestination: true });
+      flows = flowReport(count, live, new Map(Object.entries(names?.vips ?? {})));
+    } finally {
+      tables.close();
+    }
+    process.stdout.write(f.bool('json') ? `${JSON.stringify({ ...snapshot, flows }, null, 2)}\n` : `${formatStats(snapshot)}\n\n${formatFlows(flows)}\n`);
     return 0;
   } finally {
     pinned.close();
@@ -55,6 +65,11 @@ function decapStats(bpffs: string, json: boolean): number {
   } finally {
     stats.close();
   }
+}
+
+function recentSeconds(n: number | undefined): number {
+  if (n === undefined || !Number.isFinite(n) || n < 0) throw new UsageError(`--recent ${String(n)} is not a number of seconds`, 'pass seconds >= 0, e.g. --recent 60');
+  return n;
 }
 
 export function notPinned(bpffs: string): SterletError {

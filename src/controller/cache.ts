@@ -358,7 +358,15 @@ export class ControllerCache {
     else indexAdd(this.#vipsBySelector, after, key, true);
   }
 
+  /** Backends with weight 0: their Drained condition follows the nodes' flow counts. */
+  enqueueDrainingBackends(): void {
+    for (const raw of this.backends.list()) {
+      if ((raw['spec'] as { weight?: unknown } | undefined)?.weight === 0) this.#enqueue('Backend', objectKey(raw));
+    }
+  }
+
   #onNode(ev: string, obj: KubeObject, old: KubeObject | undefined): void {
+    if (ev !== 'update' || JSON.stringify(flowsOf(obj)) !== JSON.stringify(flowsOf(old))) this.enqueueDrainingBackends();
     if (ev !== 'update' || !sameLabels(obj.metadata.labels, old?.metadata.labels)) {
       this.enqueueAllVips();
       return;
@@ -382,6 +390,10 @@ function nodeDigest(obj: KubeObject): string {
   const ready = status?.conditions?.find((c) => c.type === 'Ready')?.status ?? 'Unknown';
   const unschedulable = (obj['spec'] as { unschedulable?: boolean } | undefined)?.unschedulable === true;
   return JSON.stringify([ready, unschedulable, Object.entries(obj.metadata.labels ?? {}).sort(), status?.addresses ?? []]);
+}
+
+function flowsOf(node: KubeObject | undefined): unknown {
+  return (node?.['status'] as { backendFlows?: unknown } | undefined)?.backendFlows;
 }
 
 function nodeEntries(node: KubeObject | undefined): Map<string, string> {

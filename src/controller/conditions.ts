@@ -20,6 +20,8 @@ export const ConditionType = {
   Stalled: 'Stalled',
   /** VirtualIPPool: another pool claims part of the same addresses (informational). */
   Overlapping: 'Overlapping',
+  /** Backend with weight 0: no live load-balancer node holds a recent flow to it (safe to remove). */
+  Drained: 'Drained',
 } as const;
 export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
 
@@ -43,6 +45,10 @@ export const Reason = {
   NodeError: 'NodeError',
   NoNodes: 'NoNodes',
   Withdrawn: 'Withdrawn',
+  // Drained
+  NoRecentFlows: 'NoRecentFlows',
+  FlowsRemaining: 'FlowsRemaining',
+  FlowsUnknown: 'FlowsUnknown',
   // Ready / Reconciling / Stalled
   Ready: 'Ready',
   Progressing: 'Progressing',

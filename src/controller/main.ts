@@ -115,7 +115,11 @@ export async function runController(options: ControllerOptions = {}): Promise<vo
         cache.enqueueAllPools();
         reconciler.livenessChanged();
         // Node heartbeats expire with time, not with events: re-check VIPs when the live set changes.
-        const liveness = setInterval(() => { if (reconciler.livenessChanged()) cache.enqueueAllVips(); }, 2_000);
+        const liveness = setInterval(() => {
+          if (!reconciler.livenessChanged()) return;
+          cache.enqueueAllVips();
+          cache.enqueueDrainingBackends(); // a node that stops reporting no longer holds flows
+        }, 2_000);
         // Level-based safety net against anything an informer could have missed.
         const resync = setInterval(() => { cache.enqueueAllServices(); cache.enqueueAllVips(); }, (options.resyncSeconds ?? 600) * 1000);
         liveness.unref();

@@ -174,6 +174,7 @@ export function backendStatus(
   usedBy: readonly string[],
   problems: readonly Problem[],
   now: string,
+  drained?: ConditionInput,
 ): BackendStatusBody {
   const generation = backend.metadata.generation ?? 0;
   const first = problems[0];
@@ -182,7 +183,7 @@ export function backendStatus(
     : { type: ConditionType.Accepted, status: 'False', reason: first.reason, message: problems.map((p) => p.message).join(' ') };
   return {
     observedGeneration: generation,
-    conditions: mergeConditions(backend.status?.conditions, [input], generation, now),
+    conditions: mergeConditions(backend.status?.conditions, drained === undefined ? [input] : [input, drained], generation, now),
     usedBy: [...usedBy].sort().slice(0, 1024),
   };
 }

@@ -124,6 +124,7 @@ export const BpfMapPtr = koffi.pointer('bpf_map', koffi.opaque());
 export const BpfProgramPtr = koffi.pointer('bpf_program', koffi.opaque());
 
 const PrintFn = koffi.proto('int libbpf_print_fn(int level, const char *fmt, void *args)');
+export const RingSampleFn = koffi.proto('int ring_buffer_sample_fn(void *ctx, void *data, size_t size)');
 
 /** The raw C functions. Every int-returning one returns -errno on failure (libbpf 1.x). */
 export const c = {
@@ -160,6 +161,10 @@ export const c = {
   xdpAttach: lib.func('int bpf_xdp_attach(int ifindex, int prog_fd, uint32 flags, const bpf_xdp_attach_opts *opts)'),
   xdpDetach: lib.func('int bpf_xdp_detach(int ifindex, uint32 flags, const bpf_xdp_attach_opts *opts)'),
   xdpQuery: lib.func('int bpf_xdp_query(int ifindex, int flags, _Inout_ bpf_xdp_query_opts *opts)'),
+
+  ringBufferNew: lib.func('void *ring_buffer__new(int map_fd, ring_buffer_sample_fn *sample_cb, void *ctx, const void *opts)'),
+  ringBufferConsume: lib.func('int ring_buffer__consume(void *rb)'),
+  ringBufferFree: lib.func('void ring_buffer__free(void *rb)'),
 
   objectOpenFile: lib.func('bpf_object *bpf_object__open_file(const char *path, const void *opts)'),
   objectLoad: lib.func('int bpf_object__load(bpf_object *obj)'),

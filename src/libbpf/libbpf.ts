@@ -30,6 +30,7 @@ export { BpfMap, type BatchResult, type MapCreateOptions } from './map.ts';
 export { joinPerCpu, mapInfoByFd, possibleCpus, splitPerCpu, type MapInfo } from './map-info.ts';
 export { BpfProgram, progInfoByFd, type ProgramInfo, type TestRunOptions, type TestRunResult } from './program.ts';
 export { BpfObject, ObjectMap, ObjectProgram, type InnerMapTemplate } from './object.ts';
+export { RingBufferReader } from './ringbuf.ts';
 export { xdpAttach, xdpDetach, xdpQuery, type XdpAttachOptions, type XdpMode, type XdpQueryResult } from './xdp.ts';
 
 /** XDP program return codes. */

@@ -190,6 +190,11 @@ export class BpfMap {
     return { keys: Buffer.concat(keyParts), values: Buffer.concat(valueParts), count: total };
   }
 
+  /** The whole map in BPF_MAP_LOOKUP_BATCH chunks of about `chunk` entries, for callers that yield between them. */
+  batches(chunk = 4096): Generator<BatchResult> {
+    return readBatches(this, chunk);
+  }
+
   /** Keys in kernel order via bpf_map_get_next_key. */
   *keys(): Generator<Buffer> {
     let prev: Buffer | null = null;

@@ -38,7 +38,7 @@ interface Agent {
 
 function startAgent(...extra: string[]): Agent {
   const proc = spawn(NODE, [CLI, 'agent', ...extra, '--interface', veth, '--manifests', manifests, '--bpffs', bpffs, '--gateway-mac', '02:00:00:00:00:09',
-    '--metrics-addr', '127.0.0.1:0', '--lru-size', '4096', '--ring-size', '251', '--max-vips', '8', '--max-reals', '32', '--log-level', 'debug'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    '--metrics-addr', '127.0.0.1:0', '--lru-size', '4096', '--ring-size', '251', '--max-vips', '8', '--max-reals', '32', '--log-level', 'debug', '--flow-count-interval', '0.2'], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(proc);
   const lines: Record<string, unknown>[] = [];
   const waiters: (() => void)[] = [];
@@ -140,6 +140,26 @@ describe('sterlet CLI against the kernel', () => {
     const gone = JSON.parse(sterlet('stats', '--bpffs', bpffs, '--json').stdout) as { lru: { repickedAfterBackendRemoval: number } };
     expect(gone.lru.repickedAfterBackendRemoval).toBe(3);
     expect(sterlet('stats', '--bpffs', bpffs).stdout).toContain('re-picked after backend removal 3');
+
+    // A veth has no queue interrupts: every online CPU forwards, and the log says why.
+    const chosen = agent.lines.find(msg('forwarding CPUs chosen'));
+    expect(chosen).toMatchObject({ source: 'all-online', reason: expect.stringContaining('no MSI interrupts') });
+    // An established packet creates a connection-table entry: flows per backend in stats and the metric.
+    const est = JSON.parse(sterlet('simulate', '--bpffs', bpffs, '--json', '--tcp-flags', 'A', '--flow', 'tcp 192.0.2.8:6000 -> 10.200.0.10:80').stdout) as { backend: string };
+    const withFlow = JSON.parse(sterlet('stats', '--bpffs', bpffs, '--json').stdout) as { flows: { vips: unknown[]; backends: unknown[] } };
+    expect(withFlow.flows.vips).toEqual([expect.objectContaining({ vip: 'default/web', backend: est.backend, flows: 1, recent: 1 })]);
+    expect(sterlet('stats', '--bpffs', bpffs, '--recent', '-1').stderr).toContain('--recent -1 is not a number of seconds');
+    const gauge = `sterlet_backend_flows{backend="${est.backend}",state="recent"} 1`;
+    const scrape = async (): Promise<string> => {
+      try {
+        // A fresh connection: a pooled one may meet the server's keep-alive timeout.
+        return await (await fetch(`${String(started['metrics'])}/metrics`, { headers: { connection: 'close' } })).text();
+      } catch (err) {
+        throw new Error(`scrape failed: ${String(err)}; agent running: ${String(agent.proc.exitCode)}; log tail: ${agent.lines.slice(-5).map((l) => JSON.stringify(l)).join('\n')}`);
+      }
+    };
+    for (let i = 0; i < 50 && !(await scrape()).includes(gauge); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await scrape()).toContain(gauge);
 
     const other = join(scratch, 'other');
     mkdirSync(other);

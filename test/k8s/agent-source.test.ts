@@ -157,6 +157,18 @@ describe('agent Kubernetes source', () => {
     expect(entries.find((v) => v.id === `${ns}/mine`)?.error).toBeUndefined();
   });
 
+  it('writes flows per backend beside the applied state, neither write replacing the other', async () => {
+    const flows = { recentSeconds: 60, changedTime: new Date().toISOString(), backends: [{ address: '10.0.9.1', flows: 12, recent: 3 }] };
+    // Back to back: the second write merges with the first if it is still pending.
+    await source.report?.({ ok: true, vips: [{ id: `${ns}/mine`, revision: 'cccccccccccccccc', ringFingerprint: 'ring3' }] });
+    source.reportFlows?.(flows);
+    const status = await waitFor(async () => {
+      const st = (await client().get(Resources.loadBalancerNode, nodeName))['status'] as { backendFlows?: unknown; virtualIPs?: { revision?: string }[] } | undefined;
+      return st?.backendFlows !== undefined && st.virtualIPs?.some((v) => v.revision === 'cccccccccccccccc') === true ? st : undefined;
+    }, { what: 'LoadBalancerNode status with flows and the applied VIP', timeoutMs: 10_000 });
+    expect(status.backendFlows).toEqual(flows);
+  });
+
   it('stays quiet when only conditions change, and yields when the compiled state does', async () => {
     await client().patchStatus(Resources.virtualIP, 'mine', { conditions: [{ type: 'Ready', status: 'True', reason: 'Ready', message: 'x', lastTransitionTime: new Date().toISOString() }] }, ns);
     expect(await quiet(600)).toBe(true);

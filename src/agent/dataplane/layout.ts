@@ -111,6 +111,20 @@ export const IpProto = { TCP: 6, UDP: 17 } as const;
 /** Family byte in keys. */
 export const Family = { IPv4: 4, IPv6: 6 } as const;
 
+/**
+ * The dataplane's clock in atime units: bpf_ktime_get_coarse_ns() is
+ * CLOCK_MONOTONIC at tick resolution, and process.hrtime is CLOCK_MONOTONIC.
+ * Truncated to u32 like the entries' atime.
+ */
+export function atimeNow(): number {
+  return Number((process.hrtime.bigint() >> BigInt(ATIME_SHIFT)) & 0xffffffffn);
+}
+
+/** Seconds since an entry's atime (u32 wrap-around safe). */
+export function atimeAgeSeconds(atime: number, now: number = atimeNow()): number {
+  return (((now - atime) >>> 0) * 2 ** ATIME_SHIFT) / 1e9;
+}
+
 /** Seconds -> atime units (rounded up, so entries never age early). */
 export function secondsToAtime(seconds: number): number {
   return Math.ceil((seconds * 1e9) / 2 ** ATIME_SHIFT);

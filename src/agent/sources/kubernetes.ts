@@ -197,6 +197,7 @@ export function kubernetesSource(options: KubernetesSourceOptions): KubernetesSo
 
   return {
     name: `kubernetes:${name}`,
+    reportFlows: (flows) => reporter.write({ backendFlows: flows }),
     get connected() {
       return vips.connected;
     },
@@ -251,8 +252,9 @@ class StatusReporter {
     this.#log = log;
   }
 
+  /** Merge-patch fields; a write not yet sent is merged with this one (field by field, newest wins). */
   write(status: LoadBalancerNodeStatus): void {
-    this.#pending = status;
+    this.#pending = { ...this.#pending, ...status };
     void this.#flush();
   }
 
@@ -272,7 +274,7 @@ class StatusReporter {
           // virtualIPs and conditions are lists: a merge patch replaces them whole.
           await this.#client.patchStatus(Resources.loadBalancerNode, this.#name, status);
         } catch (err) {
-          if (this.#pending === undefined) this.#pending = status;
+          this.#pending = { ...status, ...(this.#pending as LoadBalancerNodeStatus | undefined) }; // newer fields win
           this.#log?.warn({ node: this.#name, err }, 'cannot write LoadBalancerNode status; retrying in 2 s');
           clearTimeout(this.#retry);
           this.#retry = setTimeout(() => void this.#flush(), 2_000);

@@ -3,6 +3,7 @@
 // its input cannot be used — the runtime then keeps the last good state
 // programmed. The file source (file.ts) and the Kubernetes source plug in here.
 
+import type { BackendFlows } from '../../api/load-balancer-node.ts';
 import type { DesiredVip } from '../plan/model.ts';
 
 export interface SourceProblem {
@@ -48,4 +49,6 @@ export interface DesiredStateSource {
   events(signal: AbortSignal): AsyncIterable<SourceEvent>;
   /** Optional: called after every apply attempt with its outcome. */
   report?(feedback: ApplyFeedback): Promise<void>;
+  /** Optional: flows left per backend, whenever the counts change (the Kubernetes source writes node status). */
+  reportFlows?(flows: BackendFlows): void;
 }

@@ -8,7 +8,8 @@ import { DEFAULT_NAMESPACE } from '../../api/meta.ts';
 import type { Problem } from '../../api/problems.ts';
 import { backendStatus } from '../status.ts';
 import type { ReconcileResult } from '../work.ts';
-import { vipOutcome, writeStatus, type ReconcileContext } from './context.ts';
+import { drainedCondition } from '../drain.ts';
+import { nodeViews, vipOutcome, writeStatus, type ReconcileContext } from './context.ts';
 
 export async function reconcileBackend(ctx: ReconcileContext, key: string): Promise<ReconcileResult> {
   const { cache } = ctx;
@@ -28,7 +29,8 @@ export async function reconcileBackend(ctx: ReconcileContext, key: string): Prom
     problems.push(...outcome.problems.filter((p) => p.object.kind === 'Backend' && p.object.name === name));
   }
   usedBy.sort();
-  const status = backendStatus(parsed, usedBy, problems, new Date().toISOString());
+  const drained = drainedCondition(parsed.spec, nodeViews(ctx));
+  const status = backendStatus(parsed, usedBy, problems, new Date().toISOString(), drained);
   await writeStatus(ctx, raw, status, 'Backend');
   return {};
 }
