@@ -104,7 +104,7 @@ describe('generated CRDs', () => {
 
   it('VirtualIP status keeps the compiled entry the controller publishes (not pruned)', () => {
     const compiled = versionOf('virtualips').schema.openAPIV3Schema.properties.status.properties.compiled as Json;
-    expect(Object.keys(compiled.properties)).toEqual(['key', 'flags', 'generation', 'revision', 'backends', 'nodeSelector', 'announcement']);
+    expect(Object.keys(compiled.properties)).toEqual(['key', 'flags', 'generation', 'revision', 'backends', 'nodeSelector', 'announcement', 'healthCheck']);
     expect(compiled.properties.backends.items.required).toEqual(['address', 'family', 'weight', 'name']);
   });
 
