@@ -19,7 +19,7 @@ export interface ApplyRecord {
   readonly ok: boolean;
   /** Sequence number of the desired state (1 = the first the source yielded; resyncs repeat the last). */
   readonly generation: number;
-  readonly reason: 'source' | 'resync';
+  readonly reason: ApplyReason;
   readonly durationMs: number;
   readonly vips: number;
   readonly writes: number;
@@ -27,6 +27,20 @@ export interface ApplyRecord {
   /** VIPs and backends the plan left out (see plan/admit.ts), by code. */
   readonly rejected?: Readonly<Record<string, number>>;
   readonly error?: unknown;
+}
+
+/** Why an apply ran: a new state from the source, a periodic re-read, or a health change. */
+export type ApplyReason = 'source' | 'resync' | 'health';
+
+/**
+ * Adjusts the source's desired state before it is programmed (health checks
+ * take unhealthy backends out of the ring). The source's state stays the
+ * "last good" one, so every re-apply starts from it again.
+ */
+export interface StateOverlay {
+  apply(vips: readonly DesiredVip[]): readonly DesiredVip[];
+  /** A state from the source was programmed (the prober re-targets its probes). */
+  accepted?(vips: readonly DesiredVip[]): void;
 }
 
 export interface RuntimeOptions {
@@ -46,6 +60,7 @@ export interface RuntimeOptions {
   readonly afterLargeApply?: () => void;
   /** A desired state arrived from the source, with its sequence number (metrics). */
   readonly onDesired?: (generation: number) => void;
+  readonly overlay?: StateOverlay;
   /** Every state the source rejected (metrics). */
   readonly onRejected?: (problems: readonly SourceProblem[]) => void;
 }
@@ -140,17 +155,27 @@ export class AgentRuntime {
     });
   }
 
+  /** Re-applies the last good state through the overlay (health changed); keeps the live cache. */
+  reapply(): Promise<void> {
+    return this.#serial(() => {
+      if (this.#lastGood === undefined) return;
+      this.#apply(this.#lastGood, 'health', 'health', this.#lastGoodGeneration);
+    });
+  }
+
   #serial(fn: () => void | Promise<void>): Promise<void> {
     const next = this.#queue.then(fn, fn);
     this.#queue = next.catch(() => undefined);
     return next;
   }
 
-  #apply(vips: readonly DesiredVip[], reason: 'source' | 'resync', origin: string, generation: number): void {
+  #apply(vips: readonly DesiredVip[], reason: ApplyReason, origin: string, generation: number): void {
     const { io, log } = this.#o;
     const started = performance.now();
     try {
-      const result = reconcile(vips, io, {
+      if (reason === 'source') this.#o.overlay?.accepted?.(vips);
+      const programmed = this.#o.overlay?.apply(vips) ?? vips;
+      const result = reconcile(programmed, io, {
         limits: this.#o.limits,
         buildRing: this.#o.buildRing,
         ...(this.#o.fingerprint === undefined ? {} : { fingerprint: this.#o.fingerprint }),
