@@ -48,6 +48,8 @@ listen();
 
 // net.Server's close, not http.Server's: that one also closes idle keep-alive connections.
 // Its callback waits for every connection to end; the listening socket itself is closed at once.
+// The timer keeps the process alive while nothing listens and no connection is open.
+setInterval(() => undefined, 1 << 30);
 process.on('SIGUSR1', () => {
   NetServer.prototype.close.call(server);
   process.stdout.write(`not listening ${name}\n`);
