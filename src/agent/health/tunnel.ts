@@ -106,35 +106,59 @@ export interface OpenTunnelOptions {
   readonly objectPath?: string | undefined;
 }
 
-export function openProbeTunnel(o: OpenTunnelOptions): ProbeTunnel {
-  const obj = BpfObject.open(o.objectPath ?? DEFAULT_HEALTHCHECK_OBJECT);
-  let link: TcxLink | undefined;
+export interface ProbeProgram {
+  readonly reals: BpfMap;
+  readonly cfg: BpfMap;
+  readonly stats: BpfMap;
+  /** Owned by the object: valid until close(). */
+  readonly programFd: number;
+  close(): void;
+}
+
+/** Loads bpf/healthcheck.bpf.o (not attached): the tunnel and the fixture tests use it. */
+export function loadProbeProgram(objectPath?: string): ProbeProgram {
+  const obj = BpfObject.open(objectPath ?? DEFAULT_HEALTHCHECK_OBJECT);
   try {
     obj.load();
-    const reals = new BpfMap(obj.map('hc_reals').fd, { owned: false });
-    const cfg = new BpfMap(obj.map('hc_cfg').fd, { owned: false });
-    const stats = new BpfMap(obj.map('hc_stats').fd, { owned: false });
-    cfg.update(u32(0), encodeHcSettings(o.settings));
-    link = tcxAttach(o.ifindex, obj.program(HEALTHCHECK_PROGRAM).fd, 'egress');
+    const borrow = (name: string): BpfMap => new BpfMap(obj.map(name).fd, { owned: false });
+    return {
+      reals: borrow('hc_reals'),
+      cfg: borrow('hc_cfg'),
+      stats: borrow('hc_stats'),
+      programFd: obj.program(HEALTHCHECK_PROGRAM).fd,
+      close: () => obj.close(),
+    };
+  } catch (err) {
+    obj.close();
+    throw err;
+  }
+}
+
+export function openProbeTunnel(o: OpenTunnelOptions): ProbeTunnel {
+  const prog = loadProbeProgram(o.objectPath);
+  let link: TcxLink | undefined;
+  try {
+    prog.cfg.update(u32(0), encodeHcSettings(o.settings));
+    link = tcxAttach(o.ifindex, prog.programFd, 'egress');
     const table = new MarkTable();
     const attached = link;
     return {
       markFor: (real) => table.markFor(real),
       sync: (wanted) => {
         const { added, removed } = table.sync(wanted);
-        for (const mark of removed) reals.delete(u32(mark));
-        for (const { mark, real } of added) reals.update(u32(mark), encodeHcReal(real));
+        for (const mark of removed) prog.reals.delete(u32(mark));
+        for (const { mark, real } of added) prog.reals.update(u32(mark), encodeHcReal(real));
       },
       counters: () =>
-        Object.values(HcStat).map((i) => (stats.lookupPerCpu(u32(i)) ?? []).reduce((sum, v) => sum + Number(v.readBigUInt64LE(0)), 0)),
+        Object.values(HcStat).map((i) => (prog.stats.lookupPerCpu(u32(i)) ?? []).reduce((sum, v) => sum + Number(v.readBigUInt64LE(0)), 0)),
       close: () => {
         attached.close();
-        obj.close();
+        prog.close();
       },
     };
   } catch (err) {
     link?.close();
-    obj.close();
+    prog.close();
     throw err;
   }
 }
