@@ -33,6 +33,8 @@ export interface ProberOptions {
   /** The reals probes go through changed (the tunnel marks them). */
   readonly onReals?: (reals: readonly RealRef[]) => void;
   readonly hooks?: ProberHooks;
+  /** Probes allowed in flight at once (each holds a socket); beyond it a due probe is skipped and counted as missed. Default 8192. */
+  readonly maxInFlight?: number;
 }
 
 interface Pair {
@@ -253,11 +255,12 @@ export class HealthProber {
     const now = Date.now();
     for (let top = this.#heap[0]; top !== undefined && top.due <= now; top = this.#heap[0]) {
       const late = now - top.due;
-      if (top.inFlight || late > top.intervalMs) this.#missed++;
+      const full = this.#inFlight >= (this.#o.maxInFlight ?? 8192);
+      if (top.inFlight || full || late > top.intervalMs) this.#missed++;
       // Keep the pair's phase; if far behind, restart it from now.
       top.due = late > top.intervalMs ? now + top.intervalMs : top.due + top.intervalMs;
       this.#heapFix(top);
-      if (!top.inFlight) this.#probe(top);
+      if (!top.inFlight && !full) this.#probe(top);
     }
     this.#arm();
   }
