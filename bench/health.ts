@@ -17,7 +17,7 @@ import { fork } from 'node:child_process';
 import net from 'node:net';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import type { DesiredVip } from '../src/agent/model.ts';
+import type { DesiredVip } from '../src/agent/plan/model.ts';
 import { HealthProber } from '../src/agent/health/prober.ts';
 
 const { values } = parseArgs({

@@ -3,12 +3,12 @@
 // its real (IPIP, GUE, 4-in-6), unmarked traffic is untouched, and the
 // backend's decap program turns the probe back into the original packet.
 import { afterEach, describe, expect, it } from 'vitest';
-import { BpfProgram } from '../../src/agent/bpf/libbpf.ts';
+import { BpfProgram } from '../../src/libbpf/libbpf.ts';
 import { u32 } from '../../src/agent/dataplane/codec.ts';
 import { encodeHcReal, encodeHcSettings, HcStat, loadProbeProgram, MARK_BASE, type ProbeProgram } from '../../src/agent/health/tunnel.ts';
-import { eth, gue, ipv4, ipv6, tcp, udp } from '../../src/common/packet.ts';
-import { build } from '../../src/common/packet/build.ts';
-import { verifyChecksums } from '../../src/common/packet/parse.ts';
+import { eth, gue, ipv4, ipv6, tcp, udp } from '../../src/packet/index.ts';
+import { build } from '../../src/packet/build.ts';
+import { verifyChecksums } from '../../src/packet/parse.ts';
 import { DecapEnv, LOCAL4, LOCAL6 } from './harness/decap-env.ts';
 import { GUE_PORT } from './harness/world.ts';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { DesiredVip } from '../model.ts';
+import type { DesiredVip } from '../plan/model.ts';
 import { applyHealth } from './overlay.ts';
 
 const check = { type: 'TCP' as const, port: 80, intervalSeconds: 5, timeoutSeconds: 2, healthyThreshold: 2, unhealthyThreshold: 3 };

@@ -3,7 +3,7 @@
 import net from 'node:net';
 import { createServer, type Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { DesiredVip } from '../model.ts';
+import type { DesiredVip } from '../plan/model.ts';
 import { runProbe } from './probe.ts';
 import { HealthProber } from './prober.ts';
 
