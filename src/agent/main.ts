@@ -161,6 +161,8 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
           // Called on a health transition, i.e. after runtime.run() started: the binding is assigned by then.
           reapply: () => runtime.reapply(),
           objectPath: options.healthChecks.objectPath,
+          // Standalone decides locally; in a cluster every node must keep the same ring, so the controller decides.
+          decide: options.source.kind === 'kubernetes' ? 'fleet' : 'local',
         });
   const runtime: AgentRuntime = new AgentRuntime({
     source,

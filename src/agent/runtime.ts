@@ -10,7 +10,7 @@ import type { DesiredVip, Limits, LiveState } from './plan/model.ts';
 import type { RingBuilder, RingFingerprinter } from './plan/rings.ts';
 import { RingCache } from './plan/rings.ts';
 import { FreedReals } from './plan/reals.ts';
-import type { DesiredStateSource, SourceProblem } from './sources/types.ts';
+import type { DesiredStateSource, SourceProblem, VipHealthReport } from './sources/types.ts';
 import type { Rejection } from './plan/admit.ts';
 
 export type { Log } from '../common/log.ts';
@@ -41,6 +41,8 @@ export interface StateOverlay {
   apply(vips: readonly DesiredVip[]): readonly DesiredVip[];
   /** A state from the source was programmed (the prober re-targets its probes). */
   accepted?(vips: readonly DesiredVip[]): void;
+  /** This node's health view of a VIP, reported to the source (cluster mode: LoadBalancerNode status). */
+  report?(vipId: string): VipHealthReport | undefined;
 }
 
 export interface RuntimeOptions {
@@ -222,7 +224,7 @@ export class AgentRuntime {
         vips: vips.map((v) => {
           const r = why.get(v.id);
           if (r?.effect === 'VirtualIPExcluded') return { id: v.id, error: r.message, code: r.code };
-          return { id: v.id, revision: v.revision, ringFingerprint: result.fingerprints.get(v.id), ...(r === undefined ? {} : { error: r.message, code: r.code }) };
+          return { id: v.id, revision: v.revision, ringFingerprint: result.fingerprints.get(v.id), ...(r === undefined ? {} : { error: r.message, code: r.code }), ...this.#o.overlay?.report?.(v.id) };
         }),
       });
     } catch (error) {

@@ -50,6 +50,13 @@ export const DesiredBackend = z
     healthCheck: CompiledHealthCheck.optional().meta({
       description: "This backend's own check, when its Backend overrides the VIP's (absent: the VIP's healthCheck).",
     }),
+    unhealthy: z
+      .boolean()
+      .optional()
+      .meta({
+        description:
+          'true: a majority of the nodes probing this backend see it failing (published by the controller): every node takes it out of the ring for new flows (weight 0), unless every backend is (fail open).',
+      }),
     unchecked: z
       .boolean()
       .optional()

@@ -43,6 +43,8 @@ export interface CompileOptions {
    * Absent (standalone): a backendRef never resolves, since Services exist only in a cluster.
    */
   readonly resolveRef?: (vip: VirtualIP, family: ParsedIp['family']) => RefResolution;
+  /** The fleet's health decision (controller): true marks the backend `unhealthy` in the compiled state. */
+  readonly unhealthy?: (vipId: string, address: string) => boolean;
 }
 
 export interface CompileResult {
@@ -263,7 +265,9 @@ export function compile(objects: readonly CompileInput[], options: CompileOption
     // The schema rejects a port-less VIP whose check has no port, so this is never a string here.
     const resolvedCheck = resolveHealthCheck(vip.spec, vip.spec.healthCheck);
     const check = typeof resolvedCheck === 'string' ? undefined : resolvedCheck;
-    const resolved = resolveBackends({ vip, id, ip, pool, check }, selected, problems);
+    const resolved = resolveBackends({ vip, id, ip, pool, check }, selected, problems).map((b) =>
+      options.unhealthy?.(id, b.address) === true ? { ...b, unhealthy: true } : b,
+    );
     if (resolved.length === 0) {
       const why = selected.length === 0
         ? emptyBecause

@@ -23,6 +23,11 @@ export interface HealthChecksOptions {
   /** Re-apply the last good state (the runtime's reapply). */
   readonly reapply: () => Promise<void>;
   readonly objectPath?: string | undefined;
+  /**
+   * local (standalone): this node's probes decide. fleet (cluster): probes are
+   * reported, the controller decides and publishes, every node applies that.
+   */
+  readonly decide: 'local' | 'fleet';
 }
 
 export interface HealthChecks {
@@ -60,8 +65,9 @@ export function startHealthChecks(o: HealthChecksOptions): HealthChecks {
   return {
     prober,
     overlay: {
-      apply: (vips) => prober.overlay(vips).vips,
+      apply: (vips) => prober.overlay(vips, o.decide).vips,
       accepted: (vips) => prober.setTargets(vips),
+      report: (id) => prober.report(id),
     },
     start: (signal) => {
       prober.start(signal);

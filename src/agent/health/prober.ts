@@ -190,9 +190,18 @@ export class HealthProber {
     return this.#pairs.get(`${vip}|${address}`)?.health.healthy;
   }
 
-  /** The desired state with health applied (the runtime's overlay); reports fail-open VIPs. */
-  overlay(vips: readonly DesiredVip[]): OverlayResult {
-    const result = applyHealth(vips, (vip, address) => this.healthy(vip, address));
+  /**
+   * The desired state with health applied (the runtime's overlay); logs fail-open VIPs.
+   * `decide` local: this node's published health; fleet: the controller's decision
+   * carried in the state (backends marked unhealthy), so every node builds the same ring.
+   */
+  overlay(vips: readonly DesiredVip[], decide: 'local' | 'fleet' = 'local'): OverlayResult {
+    const fleet = new Set<string>();
+    if (decide === 'fleet') for (const v of vips) for (const b of v.backends) if (b.unhealthy === true) fleet.add(`${v.id}|${b.address}`);
+    const lookup = decide === 'fleet'
+      ? (vip: string, address: string): boolean | undefined => (fleet.has(`${vip}|${address}`) ? false : undefined)
+      : (vip: string, address: string): boolean | undefined => this.healthy(vip, address);
+    const result = applyHealth(vips, lookup);
     const before = new Set(this.#failOpen);
     const now = new Set(result.failOpen);
     for (const id of now) {
@@ -202,6 +211,20 @@ export class HealthProber {
     this.#failOpen = result.failOpen;
     this.#o.hooks?.onFailOpen?.(result.failOpen);
     return result;
+  }
+
+  /** This node's published view of a VIP (what it reports to the controller); undefined when it probes none of its backends. */
+  report(vip: string): { healthChecked: boolean; unhealthyBackends: { address: string; message: string }[] } | undefined {
+    let any = false;
+    const unhealthyBackends: { address: string; message: string }[] = [];
+    for (const p of this.#pairs.values()) {
+      if (p.vip !== vip) continue;
+      any = true;
+      if (!p.published) unhealthyBackends.push({ address: p.backend, message: p.health.lastError ?? 'probe failed' });
+    }
+    if (!any) return undefined;
+    unhealthyBackends.sort((a, b) => (a.address < b.address ? -1 : 1));
+    return { healthChecked: true, unhealthyBackends };
   }
 
   start(signal?: AbortSignal): void {

@@ -38,6 +38,8 @@ export interface DesiredBackend {
   readonly healthCheck?: CompiledHealthCheck | undefined;
   /** Never probed, always counts as healthy. */
   readonly unchecked?: boolean | undefined;
+  /** The fleet's decision (cluster mode): out of the ring for new flows unless every backend is. */
+  readonly unhealthy?: boolean | undefined;
 }
 
 export interface DesiredVip {

@@ -99,7 +99,7 @@ describe('generated CRDs', () => {
 
   it('VirtualIP printer columns show address, port, protocol, backends, programmed, age', () => {
     const names = (versionOf('virtualips').additionalPrinterColumns as Json[]).map((c) => c.name);
-    expect(names).toEqual(['Address', 'Port', 'Protocol', 'Backends', 'Programmed', 'Nodes', 'Reason', 'Age']);
+    expect(names).toEqual(['Address', 'Port', 'Protocol', 'Backends', 'Healthy', 'Active', 'Programmed', 'Nodes', 'Reason', 'Age']);
   });
 
   it('VirtualIP status keeps the compiled entry the controller publishes (not pruned)', () => {
