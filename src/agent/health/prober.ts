@@ -99,6 +99,8 @@ function targetOf(vip: DesiredVip, check: CompiledHealthCheck): ProbeTarget {
 export class HealthProber {
   readonly #o: ProberOptions;
   readonly #pairs = new Map<string, Pair>();
+  /** The same pairs by VIP id: flushes and reports touch one VIP's pairs, not all 51,200. */
+  readonly #byVip = new Map<string, Set<Pair>>();
   readonly #heap: Pair[] = [];
   readonly #dirty = new Set<string>();
   readonly #lastFlush = new Map<string, number>();
@@ -159,6 +161,9 @@ export class HealthProber {
           removed: false,
         };
         this.#pairs.set(key, pair);
+        const set = this.#byVip.get(vip.id) ?? new Set<Pair>();
+        set.add(pair);
+        this.#byVip.set(vip.id, set);
         this.#heapPush(pair);
       }
     }
@@ -166,6 +171,9 @@ export class HealthProber {
       if (seen.has(key)) continue;
       pair.removed = true;
       this.#pairs.delete(key);
+      const set = this.#byVip.get(pair.vip);
+      set?.delete(pair);
+      if (set?.size === 0) this.#byVip.delete(pair.vip);
       this.#heapRemove(pair);
     }
     for (const vip of [...this.#lastFlush.keys()]) if (!this.#vipInterval.has(vip)) this.#lastFlush.delete(vip);
@@ -217,8 +225,7 @@ export class HealthProber {
   report(vip: string): { healthChecked: boolean; unhealthyBackends: { address: string; message: string }[] } | undefined {
     let any = false;
     const unhealthyBackends: { address: string; message: string }[] = [];
-    for (const p of this.#pairs.values()) {
-      if (p.vip !== vip) continue;
+    for (const p of this.#byVip.get(vip) ?? []) {
       any = true;
       if (!p.published) unhealthyBackends.push({ address: p.backend, message: p.health.lastError ?? 'probe failed' });
     }
@@ -332,8 +339,8 @@ export class HealthProber {
         later.push(vip);
         continue;
       }
-      for (const p of this.#pairs.values()) {
-        if (p.vip !== vip || p.published === p.health.healthy) continue;
+      for (const p of this.#byVip.get(vip) ?? []) {
+        if (p.published === p.health.healthy) continue;
         p.published = p.health.healthy;
         changed = true;
       }
