@@ -63,6 +63,7 @@ describe('Healthy conditions', () => {
     expect(healthyCondition(one!)).toMatchObject({ healthy: 1, condition: { status: 'False', reason: 'BackendsUnhealthy' } });
     expect(healthyCondition(desired(['10.0.1.11', '10.0.1.12'])!)).toMatchObject({ healthy: 0, condition: { status: 'False', reason: 'FailOpen' } });
     expect(healthyCondition(desired(['10.0.1.11', '10.0.1.12'])!)?.condition.message).toMatch(/fail open/);
+    expect(healthyCondition(none!, 0)).toMatchObject({ condition: { status: 'Unknown', reason: 'NotChecked' } });
   });
 
   it('Backend: "healthy on n/m nodes" per VIP, False once the fleet takes it out', () => {

@@ -5,7 +5,13 @@
 // nodes probing the VIP see it failing; the controller publishes that in the
 // compiled state and every agent applies it (with the same fail-open rule).
 
-import type { NodeView } from './status.ts';
+import type { LoadBalancerNode } from '../api/load-balancer-node.ts';
+
+/** A node and whether its agent still reports (status.ts's NodeView; declared here so the two files do not import each other). */
+interface NodeView {
+  readonly node: LoadBalancerNode;
+  readonly live: boolean;
+}
 
 export interface BackendFleetHealth {
   /** Live nodes probing this VIP. */

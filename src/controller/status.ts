@@ -9,6 +9,7 @@ import { type Problem, ProblemEffect } from '../api/problems.ts';
 import { matchesSelector } from '../compile/selector.ts';
 import type { VirtualIP } from '../api/virtual-ip.ts';
 import { type ConditionInput, ConditionType, mergeConditions, Reason } from './conditions.ts';
+import { vipFleetHealth } from './health.ts';
 
 export interface VipStatusBody {
   observedGeneration: number;
@@ -145,7 +146,7 @@ export function vipStatus(vipId: string, vip: VirtualIP, outcome: VipOutcome, no
   const resolved = resolvedRefsCondition(outcome, accepted.status === 'True');
   const desired = options.deleting ? undefined : outcome.desired;
   const summary = programmedSummary(vipId, vip, desired, nodes);
-  const healthy = desired === undefined ? undefined : healthyCondition(desired);
+  const healthy = desired === undefined ? undefined : healthyCondition(desired, vipFleetHealth(vipId, nodes).checked);
   const inputs = [
     accepted,
     resolved,
@@ -175,11 +176,14 @@ export function vipStatus(vipId: string, vip: VirtualIP, outcome: VipOutcome, no
  * The VIP's Healthy condition from the fleet's decision in its compiled entry
  * (backends marked unhealthy). Undefined for a VIP without health checks.
  */
-export function healthyCondition(desired: DesiredVip): { condition: ConditionInput; healthy: number } | undefined {
+export function healthyCondition(desired: DesiredVip, probingNodes = 1): { condition: ConditionInput; healthy: number } | undefined {
   if (desired.healthCheck === undefined && !desired.backends.some((b) => b.healthCheck !== undefined)) return undefined;
   const type = ConditionType.Healthy;
   const weighted = desired.backends.filter((b) => b.weight > 0);
   const down = weighted.filter((b) => b.unhealthy === true);
+  if (probingNodes === 0) {
+    return { healthy: weighted.length, condition: { type, status: 'Unknown', reason: Reason.NotChecked, message: 'no load-balancer node has reported probing its backends yet' } };
+  }
   if (down.length === 0) {
     return { healthy: weighted.length, condition: { type, status: 'True', reason: Reason.AllHealthy, message: `${weighted.length}/${weighted.length} backends healthy` } };
   }
