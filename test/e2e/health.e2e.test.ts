@@ -7,13 +7,13 @@
 // down fails open.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { attachDecap, parseLogLine, sterlet, type LogRecord } from './lib/agent.ts';
-import { TrafficClient } from './lib/client.ts';
-import { webManifests } from './lib/manifests.ts';
-import type { ManagedProcess } from './lib/processes.ts';
-import { startHttpServer } from './lib/servers.ts';
-import type { BackendNode } from './lib/topology.ts';
-import { createAgentWorld, type AgentWorld } from './lib/world.ts';
+import { attachDecap, parseLogLine, sterlet, type LogRecord } from '../support/e2e/agent.ts';
+import { TrafficClient } from '../support/e2e/client.ts';
+import { webManifests } from '../support/e2e/manifests.ts';
+import type { ManagedProcess } from '../support/e2e/processes.ts';
+import { startHttpServer } from '../support/e2e/servers.ts';
+import type { BackendNode } from '../support/e2e/topology.ts';
+import { createAgentWorld, type AgentWorld } from '../support/e2e/world.ts';
 import { join } from 'node:path';
 
 const INTERVAL_S = 2;
