@@ -38,8 +38,8 @@ export function healthMetrics(registry: Registry, prober: () => HealthProber | u
     registers,
   });
   new Gauge({
-    name: 'sterlet_agent_health_missed_intervals_total',
-    help: 'Probes that could not start within their interval (scheduler overloaded or probe still running).',
+    name: 'sterlet_agent_health_missed_intervals',
+    help: 'Probes that could not start within their interval since the agent started (scheduler overloaded or probe still running).',
     registers,
     collect() {
       this.set(prober()?.stats().missed ?? 0);
