@@ -24,6 +24,9 @@ import { createAgentMetrics, type AgentMetrics } from './metrics.ts';
 import { buildRing, ringFingerprint } from './plan/maglev.ts';
 import type { Log } from '../common/log.ts';
 import { AgentRuntime } from './runtime.ts';
+import { startHealthChecks, type HealthChecks } from './health/checks.ts';
+import { healthFilePath } from './health/snapshot-file.ts';
+import { probeSource } from './health/tunnel.ts';
 import { fileSource } from './sources/file.ts';
 import type { NodeFacts } from './sources/kubernetes.ts';
 import type { DesiredStateSource } from './sources/types.ts';
@@ -69,12 +72,21 @@ export interface AgentOptions {
   readonly announce?: AnnounceOptions | undefined;
   /** Where `sterlet stats` finds the VIP and Backend names (default: namesFilePath(bpffs)); "" = not written. */
   readonly namesFile?: string | undefined;
+  /** Health checks through the tunnel (src/agent/health); absent = off. */
+  readonly healthChecks?: HealthCheckOptions | undefined;
   readonly log: Log;
 }
 
 /** `--mtu` when given, else the interface MTU capped at 65535: lo reports 65536, and no IP packet is bigger. */
 export function mtuInForce(flag: number | undefined, interfaceMtu: number): number {
   return flag ?? Math.min(interfaceMtu, 65535);
+}
+
+export interface HealthCheckOptions {
+  /** Where `sterlet stats` reads the health view; default healthFilePath(bpffs). */
+  readonly healthFile?: string | undefined;
+  /** tc program build (default build/bpf/healthcheck.bpf.o). */
+  readonly objectPath?: string | undefined;
 }
 
 export async function runAgent(options: AgentOptions, signal: AbortSignal): Promise<void> {
@@ -133,7 +145,26 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
 
   const metrics = createAgentMetrics();
   const publishNames = namesPublisher(options.namesFile ?? namesFilePath(options.bpffs), log);
-  const runtime = new AgentRuntime({
+  const health: HealthChecks | undefined =
+    options.healthChecks === undefined
+      ? undefined
+      : startHealthChecks({
+          ifindex: env.link.ifindex,
+          tunnel: {
+            sourceV4: probeSource(settings.sourcePrefixV4),
+            sourceV6: probeSource(settings.sourcePrefixV6),
+            gueDestinationPort: settings.gueDestinationPort,
+          },
+          log,
+          registry: metrics.registry,
+          healthFile: options.healthChecks.healthFile ?? healthFilePath(options.bpffs),
+          // Called on a health transition, i.e. after runtime.run() started: the binding is assigned by then.
+          reapply: () => runtime.reapply(),
+          objectPath: options.healthChecks.objectPath,
+          // Standalone decides locally; in a cluster every node must keep the same ring, so the controller decides.
+          decide: options.source.kind === 'kubernetes' ? 'fleet' : 'local',
+        });
+  const runtime: AgentRuntime = new AgentRuntime({
     source,
     io: new MapsIO(dataplane.maps, dataplane.limits),
     limits: dataplane.limits,
@@ -156,6 +187,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
       publishNames(runtime.programmed);
     },
     afterLargeApply: trimHeap,
+    ...(health === undefined ? {} : { overlay: health.overlay }),
     onRejected: (problems) => metrics.applyErrors.inc({ code: problems[0]?.code ?? 'DESIRED_STATE_INVALID' }),
   });
   metrics.collectDataplane(
@@ -190,6 +222,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
       ifindex: env.link.ifindex,
       gateway: env.gateway,
       mtu,
+      healthChecks: health !== undefined,
       cpus: cpus.map((c) => `${c.cpu}@node${c.node}`),
       source: source.name,
       metrics: server?.url,
@@ -202,6 +235,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   const endFlows = (): void => flowsStop.abort();
   stop.signal.addEventListener('abort', endFlows, { once: true });
   const flows = watchFlowsIfOn(options, dataplane, runtime, metrics, source, flowsStop.signal);
+  health?.start(signal);
   try {
     await Promise.all([runtime.run(stop.signal), announcing?.run(stop.signal)]);
   } finally {
@@ -209,6 +243,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     stop.signal.removeEventListener('abort', endFlows);
     await flows;
     await server?.close();
+    health?.close();
     dataplane.close();
   }
   log.info({}, 'agent stopped');

@@ -10,7 +10,7 @@ import type { DesiredVip, Limits, LiveState } from './plan/model.ts';
 import type { RingBuilder, RingFingerprinter } from './plan/rings.ts';
 import { RingCache } from './plan/rings.ts';
 import { FreedReals } from './plan/reals.ts';
-import type { DesiredStateSource, SourceProblem } from './sources/types.ts';
+import type { DesiredStateSource, SourceProblem, VipHealthReport } from './sources/types.ts';
 import type { Rejection } from './plan/admit.ts';
 
 export type { Log } from '../common/log.ts';
@@ -19,7 +19,7 @@ export interface ApplyRecord {
   readonly ok: boolean;
   /** Sequence number of the desired state (1 = the first the source yielded; resyncs repeat the last). */
   readonly generation: number;
-  readonly reason: 'source' | 'resync';
+  readonly reason: ApplyReason;
   readonly durationMs: number;
   readonly vips: number;
   readonly writes: number;
@@ -27,6 +27,22 @@ export interface ApplyRecord {
   /** VIPs and backends the plan left out (see plan/admit.ts), by code. */
   readonly rejected?: Readonly<Record<string, number>>;
   readonly error?: unknown;
+}
+
+/** Why an apply ran: a new state from the source, a periodic re-read, or a health change. */
+export type ApplyReason = 'source' | 'resync' | 'health';
+
+/**
+ * Adjusts the source's desired state before it is programmed (health checks
+ * take unhealthy backends out of the ring). The source's state stays the
+ * "last good" one, so every re-apply starts from it again.
+ */
+export interface StateOverlay {
+  apply(vips: readonly DesiredVip[]): readonly DesiredVip[];
+  /** A state from the source was programmed (the prober re-targets its probes). */
+  accepted?(vips: readonly DesiredVip[]): void;
+  /** This node's health view of a VIP, reported to the source (cluster mode: LoadBalancerNode status). */
+  report?(vipId: string): VipHealthReport | undefined;
 }
 
 export interface RuntimeOptions {
@@ -46,6 +62,7 @@ export interface RuntimeOptions {
   readonly afterLargeApply?: () => void;
   /** A desired state arrived from the source, with its sequence number (metrics). */
   readonly onDesired?: (generation: number) => void;
+  readonly overlay?: StateOverlay;
   /** Every state the source rejected (metrics). */
   readonly onRejected?: (problems: readonly SourceProblem[]) => void;
 }
@@ -140,17 +157,27 @@ export class AgentRuntime {
     });
   }
 
+  /** Re-applies the last good state through the overlay (health changed); keeps the live cache. */
+  reapply(): Promise<void> {
+    return this.#serial(() => {
+      if (this.#lastGood === undefined) return;
+      this.#apply(this.#lastGood, 'health', 'health', this.#lastGoodGeneration);
+    });
+  }
+
   #serial(fn: () => void | Promise<void>): Promise<void> {
     const next = this.#queue.then(fn, fn);
     this.#queue = next.catch(() => undefined);
     return next;
   }
 
-  #apply(vips: readonly DesiredVip[], reason: 'source' | 'resync', origin: string, generation: number): void {
+  #apply(vips: readonly DesiredVip[], reason: ApplyReason, origin: string, generation: number): void {
     const { io, log } = this.#o;
     const started = performance.now();
     try {
-      const result = reconcile(vips, io, {
+      if (reason === 'source') this.#o.overlay?.accepted?.(vips);
+      const programmed = this.#o.overlay?.apply(vips) ?? vips;
+      const result = reconcile(programmed, io, {
         limits: this.#o.limits,
         buildRing: this.#o.buildRing,
         ...(this.#o.fingerprint === undefined ? {} : { fingerprint: this.#o.fingerprint }),
@@ -197,7 +224,7 @@ export class AgentRuntime {
         vips: vips.map((v) => {
           const r = why.get(v.id);
           if (r?.effect === 'VirtualIPExcluded') return { id: v.id, error: r.message, code: r.code };
-          return { id: v.id, revision: v.revision, ringFingerprint: result.fingerprints.get(v.id), ...(r === undefined ? {} : { error: r.message, code: r.code }) };
+          return { id: v.id, revision: v.revision, ringFingerprint: result.fingerprints.get(v.id), ...(r === undefined ? {} : { error: r.message, code: r.code }), ...this.#o.overlay?.report?.(v.id) };
         }),
       });
     } catch (error) {

@@ -1,6 +1,7 @@
 // Backend (namespaced, short name be): one real server address that
 // VirtualIPs in the same namespace select by label.
 import { z } from 'zod';
+import { BackendHealthCheck } from './health-check.ts';
 import { API_VERSION, conditions, ipAddress, ObjectMeta, observedGeneration } from './meta.ts';
 
 export const MAX_WEIGHT = 1000;
@@ -29,6 +30,7 @@ export const BackendSpec = z
         description:
           'Server id (1-65535) the backend writes into QUIC connection ids, so QUIC VIPs route its packets to it; unique among the Backends of a VIP.',
       }),
+    healthCheck: BackendHealthCheck.optional(),
   })
   .meta({ description: 'Desired state of a backend.' });
 export type BackendSpec = z.infer<typeof BackendSpec>;

@@ -4,6 +4,7 @@
 // understand instead of misprogramming it.
 import { z } from 'zod';
 import { ConnectionTracking, Encapsulation, Family, HashMode } from './flags.ts';
+import { CompiledHealthCheck } from './health-check.ts';
 import { labelSelector, MAX_IP_LENGTH, Protocol } from './meta.ts';
 
 export const DESIRED_STATE_VERSION = 1;
@@ -46,6 +47,20 @@ export const DesiredBackend = z
       .optional()
       .meta({ description: 'QUIC server id; present only on QUIC VIPs.' }),
     name: z.string().max(253).meta({ description: 'Name of the Backend object (same namespace as the VIP).' }),
+    healthCheck: CompiledHealthCheck.optional().meta({
+      description: "This backend's own check, when its Backend overrides the VIP's (absent: the VIP's healthCheck).",
+    }),
+    unhealthy: z
+      .boolean()
+      .optional()
+      .meta({
+        description:
+          'true: a majority of the nodes probing this backend see it failing (published by the controller): every node takes it out of the ring for new flows (weight 0), unless every backend is (fail open).',
+      }),
+    unchecked: z
+      .boolean()
+      .optional()
+      .meta({ description: 'true: the Backend sets healthCheck.type None: never probed, always counts as healthy.' }),
   })
   .meta({ description: 'One backend as programmed.' });
 export type DesiredBackend = z.infer<typeof DesiredBackend>;
@@ -83,6 +98,9 @@ const compiledFields = {
     .meta({ description: 'Backends in programming order: by address, IPv4 first, then numerically.' }),
   nodeSelector: labelSelector('Load-balancer nodes that serve the VIP; absent = all.').optional(),
   announcement: Announcement.optional(),
+  healthCheck: CompiledHealthCheck.optional().meta({
+    description: 'The health check every serving node runs against each backend; absent = no checks (every backend counts as healthy).',
+  }),
 };
 
 /** A VIP's compiled form without its id: what the controller writes to VirtualIP status.compiled. */

@@ -25,6 +25,20 @@ export const AppliedVirtualIP = z
       .optional()
       .meta({ description: 'Hash of the Maglev ring programmed for this VIP; equal on every node when consistent.' }),
     backends: z.int().min(0).optional().meta({ description: 'Backends programmed for this VIP.' }),
+    healthChecked: z
+      .boolean()
+      .optional()
+      .meta({ description: "true: this node probes the VIP's backends (through the tunnel); its view counts in the fleet's health decision." }),
+    unhealthyBackends: z
+      .array(
+        z.strictObject({
+          address: z.string().max(45).meta({ description: 'Backend address.' }),
+          message: z.string().max(256).meta({ description: 'Last probe failure seen from this node.' }),
+        }),
+      )
+      .max(1024)
+      .optional()
+      .meta({ description: 'Backends failing their health check from this node (past unhealthyThreshold); absent or empty: all healthy.' }),
     error: z
       .strictObject({
         code: z.string().max(64).meta({ description: 'Stable error code.' }),

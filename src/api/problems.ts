@@ -12,6 +12,7 @@ export const ProblemCode = {
   DUPLICATE_QUIC_SERVER_ID: 'DUPLICATE_QUIC_SERVER_ID',
   BACKEND_NOT_ALLOWED: 'BACKEND_NOT_ALLOWED',
   BACKEND_REF_NOT_FOUND: 'BACKEND_REF_NOT_FOUND',
+  HEALTH_CHECK_NO_PORT: 'HEALTH_CHECK_NO_PORT',
 } as const;
 export type ProblemCode = (typeof ProblemCode)[keyof typeof ProblemCode];
 
@@ -26,6 +27,7 @@ export const PROBLEM_REASONS = {
   DUPLICATE_QUIC_SERVER_ID: 'DuplicateQuicServerId',
   BACKEND_NOT_ALLOWED: 'BackendNotAllowed',
   BACKEND_REF_NOT_FOUND: 'BackendNotFound',
+  HEALTH_CHECK_NO_PORT: 'HealthCheckNoPort',
 } as const satisfies Record<ProblemCode, string>;
 
 /**

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { Announcement, CompiledVip } from './desired-state.ts';
 import { ConnectionTracking, Encapsulation, HashMode } from './flags.ts';
+import { HealthCheckSpec } from './health-check.ts';
 import {
   API_VERSION,
   conditions,
@@ -48,6 +49,13 @@ export const BackendRef = z
   .meta({ description: 'Takes the backends from a Service instead of Backend objects. Exactly one of backendSelector and backendRef.' });
 export type BackendRef = z.infer<typeof BackendRef>;
 
+const HEALTH_PORT_RULE = {
+  rule: "self.port != 0 || !has(self.healthCheck) || (has(self.healthCheck.type) && self.healthCheck.type == 'None') || has(self.healthCheck.port)",
+  message: 'a port-less VIP (port 0) needs healthCheck.port: the port to probe on the backends (or healthCheck.type: None)',
+  fieldPath: '.healthCheck.port',
+  reason: 'FieldValueRequired',
+};
+
 export const VirtualIPSpec = z
   .strictObject({
     address: ipAddress('The virtual address clients connect to: IPv4 (10.200.0.10) or IPv6 (2001:db8::10).'),
@@ -81,10 +89,15 @@ export const VirtualIPSpec = z
       'Selects the load-balancer nodes (by Node labels) that serve this VIP. Omitted or empty: every load-balancer node.',
     ).optional(),
     announcement: Announcement.optional(),
+    healthCheck: HealthCheckSpec.optional(),
   })
   .refine((s) => (s.backendSelector === undefined) !== (s.backendRef === undefined), {
     message: 'set exactly one of backendSelector (Backends by label) and backendRef (a Service)',
     path: ['backendRef'],
+  })
+  .refine((s) => s.port !== 0 || s.healthCheck === undefined || s.healthCheck.type === 'None' || s.healthCheck.port !== undefined, {
+    message: HEALTH_PORT_RULE.message,
+    path: ['healthCheck', 'port'],
   })
   .meta({
     description: 'Desired state of a virtual IP.',
@@ -101,6 +114,7 @@ export const VirtualIPSpec = z
         fieldPath: '.backendRef',
         reason: 'FieldValueInvalid',
       },
+      HEALTH_PORT_RULE,
     ],
   });
 export type VirtualIPSpec = z.infer<typeof VirtualIPSpec>;
@@ -115,6 +129,11 @@ export const VirtualIPStatus = z
       .min(0)
       .optional()
       .meta({ description: 'Number of selected Backends with weight > 0 (receiving new flows).' }),
+    healthyBackends: z
+      .int()
+      .min(0)
+      .optional()
+      .meta({ description: 'Number of selected Backends with weight > 0 that the fleet considers healthy (equal to activeBackends without health checks).' }),
     nodes: z
       .string()
       .max(32)

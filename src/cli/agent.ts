@@ -43,6 +43,9 @@ export const AGENT_FLAGS: readonly FlagSpec[] = [
   { name: 'bgp-proto-dir', type: 'string', help: 'directory with the pinned GoBGP gobgp.proto and attribute.proto (default: the scripts/gobgp.sh cache)' },
   { name: 'drain-seconds', type: 'number', help: 'with --bgp-speaker, on SIGTERM: withdraw the VIP routes, keep forwarding this long, then exit', default: 5 },
   { name: 'names-file', type: 'string', help: `VIP/Backend names for sterlet stats ("" = off; default ${NAMES_DIR}/<bpffs>.names.json)` },
+  { name: 'health-checks', type: 'boolean', help: 'probe backends through the tunnel and take unhealthy ones out of the ring (--health-checks=false: off)', default: true },
+  { name: 'health-file', type: 'string', help: 'where the health view for `sterlet stats` is written (default: /run/sterlet/<bpffs path>.health.json)' },
+  { name: 'healthcheck-object', type: 'string', help: 'health-check tc program build (default build/bpf/healthcheck.bpf.o)' },
   BPF_OBJECT_FLAG,
   LOG_LEVEL_FLAG,
 ];
@@ -102,6 +105,7 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
     metrics: metricsAddr === '' ? undefined : hostPort(metricsAddr, '--metrics-addr'),
     announce: announceOptions(f),
     namesFile: f.str('names-file'),
+    healthChecks: f.bool('health-checks') ? { healthFile: f.str('health-file'), objectPath: f.str('healthcheck-object') } : undefined,
     log,
   };
 

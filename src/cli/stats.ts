@@ -10,6 +10,8 @@ import { readLive } from '../agent/dataplane/maps-io.ts';
 import { balancerPins, checkBpffs, DEFAULT_BPFFS, DEFAULT_DECAP_BPFFS, decapPins, isComplete } from '../agent/dataplane/pin-layout.ts';
 import { NAMES_DIR, namesFilePath, readNamesFile } from '../agent/dataplane/names-file.ts';
 import { formatDecapStats, formatStats, readDecapStats, readStats } from '../agent/dataplane/stats.ts';
+import { formatHealth } from '../agent/health/format.ts';
+import { healthFilePath, readHealthFile } from '../agent/health/snapshot-file.ts';
 import { SterletError } from '../common/errors.ts';
 import { UsageError, parseFlags, type FlagSpec } from './args.ts';
 
@@ -19,6 +21,7 @@ export const STATS_FLAGS: readonly FlagSpec[] = [
   { name: 'json', type: 'boolean', short: 'j', help: 'print JSON (numbers; vips, backends, counters, drops, lru, flows; with --decap: counters)' },
   { name: 'names-file', type: 'string', help: `the agent's VIP/Backend names (default ${NAMES_DIR}/<bpffs>.names.json, as the agent writes it)` },
   { name: 'recent', type: 'number', help: 'a flow seen within this many seconds counts as recent (flows per backend)', default: 60 },
+  { name: 'health-file', type: 'string', help: 'the agent\'s health view (default: /run/sterlet/<bpffs path>.health.json, as the agent writes it)' },
 ];
 
 export async function statsCommand(argv: readonly string[]): Promise<number> {
@@ -42,7 +45,9 @@ export async function statsCommand(argv: readonly string[]): Promise<number> {
     } finally {
       tables.close();
     }
-    process.stdout.write(f.bool('json') ? `${JSON.stringify({ ...snapshot, flows }, null, 2)}\n` : `${formatStats(snapshot)}\n\n${formatFlows(flows)}\n`);
+    const health = readHealthFile(f.str('health-file') ?? healthFilePath(bpffs));
+    if (f.bool('json')) process.stdout.write(`${JSON.stringify({ ...snapshot, flows, ...(health === undefined ? {} : { health }) }, null, 2)}\n`);
+    else process.stdout.write(`${formatStats(snapshot)}\n\n${formatFlows(flows)}\n${health === undefined ? '' : `\n${formatHealth(health)}\n`}`);
     return 0;
   } finally {
     pinned.close();

@@ -13,6 +13,7 @@ import { BackendIndex } from './backend-index.ts';
 import { DESIRED_STATE_VERSION, type DesiredBackend, type DesiredState, type DesiredVip } from '../api/desired-state.ts';
 import { compareIp, formatIp, parseIp, type ParsedIp } from '../api/ip.ts';
 import { DEFAULT_NAMESPACE, type Labels, type LabelSelector, type ObjectRef } from '../api/meta.ts';
+import { type CompiledHealthCheck, resolveHealthCheck } from '../api/health-check.ts';
 import { ADMIT_ALL, type Admission, admitVip, backendAllowed, type PreparedPool, preparePools } from './pools.ts';
 import { type Problem, type ProblemCode, ProblemEffect, PROBLEM_REASONS } from '../api/problems.ts';
 import { matchesSelector } from './selector.ts';
@@ -42,6 +43,8 @@ export interface CompileOptions {
    * Absent (standalone): a backendRef never resolves, since Services exist only in a cluster.
    */
   readonly resolveRef?: (vip: VirtualIP, family: ParsedIp['family']) => RefResolution;
+  /** The fleet's health decision (controller): true marks the backend `unhealthy` in the compiled state. */
+  readonly unhealthy?: (vipId: string, address: string) => boolean;
 }
 
 export interface CompileResult {
@@ -106,7 +109,8 @@ class Problems {
       code === 'FAMILY_MISMATCH' ||
       code === 'DUPLICATE_BACKEND' ||
       code === 'DUPLICATE_QUIC_SERVER_ID' ||
-      code === 'BACKEND_NOT_ALLOWED'
+      code === 'BACKEND_NOT_ALLOWED' ||
+      code === 'HEALTH_CHECK_NO_PORT'
         ? ProblemEffect.BackendExcluded
         : ProblemEffect.VirtualIPExcluded;
     this.list.push({ code, reason: PROBLEM_REASONS[code], effect, object, field, virtualIP, message });
@@ -118,12 +122,28 @@ interface VipContext {
   readonly id: string;
   readonly ip: ParsedIp;
   readonly pool: PreparedPool | undefined;
+  /** The VIP's resolved check (undefined: none). */
+  readonly check: CompiledHealthCheck | undefined;
+}
+
+/** A backend's check fields for the compiled state: only what differs from the VIP's check. */
+function backendCheck(ctx: VipContext, backend: Backend, problems: Problems): Pick<DesiredBackend, 'healthCheck' | 'unchecked'> | undefined {
+  const override = backend.spec.healthCheck;
+  if (override === undefined) return {};
+  const own = resolveHealthCheck(ctx.vip.spec, ctx.vip.spec.healthCheck, override);
+  if (typeof own === 'string') {
+    problems.add('HEALTH_CHECK_NO_PORT', ctx.id, ref('Backend', backend), 'spec.healthCheck.port',
+      `Backend ${backend.metadata.name} overrides the health check of VirtualIP ${ctx.id}, but ${own.replace('spec.healthCheck.port', 'the Backend spec.healthCheck.port')}; it is left out. Set spec.healthCheck.port on the Backend (or type: None).`);
+    return undefined;
+  }
+  if (own === undefined) return { unchecked: true };
+  return JSON.stringify(own) === JSON.stringify(ctx.check) ? {} : { healthCheck: own };
 }
 
 /** Selected, usable backends of one VIP, sorted by address; excluded ones are reported. */
 function resolveBackends(ctx: VipContext, candidates: readonly Backend[], problems: Problems): DesiredBackend[] {
   const { vip, id } = ctx;
-  const byAddress = new Map<string, { backend: Backend; ip: ParsedIp; address: string }>();
+  const byAddress = new Map<string, { backend: Backend; ip: ParsedIp; address: string; check: Pick<DesiredBackend, 'healthCheck' | 'unchecked'> }>();
   const byQuicId = new Map<number, Backend>();
   for (const backend of candidates) {
     const beRef = ref('Backend', backend);
@@ -156,12 +176,14 @@ function resolveBackends(ctx: VipContext, candidates: readonly Backend[], proble
       }
       byQuicId.set(quicId, backend);
     }
-    byAddress.set(address, { backend, ip, address });
+    const check = backendCheck(ctx, backend, problems);
+    if (check === undefined) continue;
+    byAddress.set(address, { backend, ip, address, check });
   }
   return [...byAddress.values()]
     .sort((a, b) => compareIp(a.ip, b.ip))
-    .map(({ backend, ip, address }) => {
-      const out: DesiredBackend = { address, family: ip.family, weight: backend.spec.weight, name: backend.metadata.name };
+    .map(({ backend, ip, address, check }) => {
+      const out: DesiredBackend = { address, family: ip.family, weight: backend.spec.weight, name: backend.metadata.name, ...check };
       // QUIC ids only matter (and are only checked unique) on QUIC VIPs.
       if (vip.spec.quic && backend.spec.quicServerId !== undefined) out.quicServerId = backend.spec.quicServerId;
       return out;
@@ -240,7 +262,12 @@ export function compile(objects: readonly CompileInput[], options: CompileOption
       selected = index.select(namespace, vip.spec.backendSelector ?? {});
       emptyBecause = `its backendSelector matches no Backend in namespace ${namespace}. Create Backends with matching labels or fix spec.backendSelector.`;
     }
-    const resolved = resolveBackends({ vip, id, ip, pool }, selected, problems);
+    // The schema rejects a port-less VIP whose check has no port, so this is never a string here.
+    const resolvedCheck = resolveHealthCheck(vip.spec, vip.spec.healthCheck);
+    const check = typeof resolvedCheck === 'string' ? undefined : resolvedCheck;
+    const resolved = resolveBackends({ vip, id, ip, pool, check }, selected, problems).map((b) =>
+      options.unhealthy?.(id, b.address) === true ? { ...b, unhealthy: true } : b,
+    );
     if (resolved.length === 0) {
       const why = selected.length === 0
         ? emptyBecause
@@ -261,6 +288,7 @@ export function compile(objects: readonly CompileInput[], options: CompileOption
       backends: resolved,
       ...(vip.spec.nodeSelector === undefined ? {} : { nodeSelector: canonicalSelector(vip.spec.nodeSelector) }),
       ...(vip.spec.announcement === undefined ? {} : { announcement: vip.spec.announcement }),
+      ...(check === undefined ? {} : { healthCheck: check }),
     };
     out.push({ id, generation: vip.metadata.generation ?? 1, revision: revisionOf(body), ...body });
   }

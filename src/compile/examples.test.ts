@@ -6,7 +6,7 @@ import { compile } from './compile.ts';
 import { readManifests } from './manifests.ts';
 import type { VirtualIPPool } from '../api/virtual-ip-pool.ts';
 
-const EXAMPLES = ['basic', 'weights-and-drain', 'ipv6', 'v4-vip-v6-backends', 'gue', 'quic'];
+const EXAMPLES = ['basic', 'weights-and-drain', 'ipv6', 'v4-vip-v6-backends', 'gue', 'quic', 'health-checks'];
 const path = (name: string): string => fileURLToPath(new URL(`../../examples/${name}.yaml`, import.meta.url));
 
 describe('examples/', () => {
@@ -27,7 +27,7 @@ describe('examples/', () => {
     const namespaceLabels = new Map([['default', { 'kubernetes.io/metadata.name': 'default' }]]);
     const { state, problems, admittedBy } = compile(objects, { admission: { mode: 'Pools', pools, namespaceLabels } });
     expect(problems).toEqual([]);
-    expect(state.vips.map((v) => v.id)).toEqual(['default/api', 'default/cache', 'default/h3', 'default/shop', 'default/web', 'default/web6']);
+    expect(state.vips.map((v) => v.id)).toEqual(['default/api', 'default/cache', 'default/h3', 'default/shop', 'default/status', 'default/web', 'default/web6']);
     expect(new Set(admittedBy.values())).toEqual(new Set(['examples']));
   });
 

@@ -174,6 +174,13 @@ describe('every problem code', () => {
     BACKEND_NOT_ALLOWED: { objects: [vip('web', 'team-a', '10.200.0.10'), be('a', 'team-a', 'web', '10.0.1.1'), be('b', 'team-a', 'web', '192.168.1.1')], pools: [open] },
     // Standalone (no resolveRef): a Service reference cannot resolve.
     BACKEND_REF_NOT_FOUND: { objects: [vip('web', 'team-a', '10.200.0.10', { backendSelector: undefined, backendRef: { kind: 'Service', name: 'web' } })] },
+    HEALTH_CHECK_NO_PORT: {
+      objects: [
+        vip('web', 'team-a', '10.200.0.10', { port: 0 }),
+        be('a', 'team-a', 'web', '10.0.1.1'),
+        Backend.parse({ apiVersion, kind: 'Backend', metadata: { name: 'b', namespace: 'team-a', labels: { app: 'web' } }, spec: { address: '10.0.1.2', healthCheck: { type: 'TCP' } } }),
+      ],
+    },
   };
 
   it.each(Object.values(ProblemCode))('%s has a scenario that reports exactly it, with a reason and an actionable message', (code) => {

@@ -18,6 +18,8 @@ export const ConditionType = {
   Reconciling: 'Reconciling',
   /** kstatus: progress is blocked until the input changes (abnormal-true). */
   Stalled: 'Stalled',
+  /** VirtualIP: its backends pass their health checks; Backend: healthy on the nodes that probe it. */
+  Healthy: 'Healthy',
   /** VirtualIPPool: another pool claims part of the same addresses (informational). */
   Overlapping: 'Overlapping',
   /** Backend with weight 0: no live load-balancer node holds a recent flow to it (safe to remove). */
@@ -49,6 +51,12 @@ export const Reason = {
   NoRecentFlows: 'NoRecentFlows',
   FlowsRemaining: 'FlowsRemaining',
   FlowsUnknown: 'FlowsUnknown',
+  // Healthy
+  AllHealthy: 'AllHealthy',
+  BackendsUnhealthy: 'BackendsUnhealthy',
+  FailOpen: 'FailOpen',
+  Unhealthy: 'Unhealthy',
+  NotChecked: 'NotChecked',
   // Ready / Reconciling / Stalled
   Ready: 'Ready',
   Progressing: 'Progressing',
@@ -75,6 +83,12 @@ export const EventReason = {
   IPReleased: 'IPReleased',
   /** Warning: a VirtualIP with a derived name exists and belongs to someone else. */
   VirtualIPNameTaken: 'VirtualIPNameTaken',
+  /** Warning: a backend left the ring: a majority of the nodes probing it see it failing. */
+  BackendUnhealthy: 'BackendUnhealthy',
+  /** Warning: every backend is unhealthy; all are kept in the ring. */
+  FailOpen: 'FailOpen',
+  /** The VIP's backends are all healthy again. */
+  Healthy: 'Healthy',
 } as const;
 
 export type ConditionStatus = 'True' | 'False' | 'Unknown';

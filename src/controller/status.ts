@@ -9,12 +9,14 @@ import { type Problem, ProblemEffect } from '../api/problems.ts';
 import { matchesSelector } from '../compile/selector.ts';
 import type { VirtualIP } from '../api/virtual-ip.ts';
 import { type ConditionInput, ConditionType, mergeConditions, Reason } from './conditions.ts';
+import { vipFleetHealth } from './health.ts';
 
 export interface VipStatusBody {
   observedGeneration: number;
   conditions: Condition[];
   backends?: number;
   activeBackends?: number;
+  healthyBackends?: number;
   nodes?: string;
   compiled?: CompiledVip;
 }
@@ -144,7 +146,14 @@ export function vipStatus(vipId: string, vip: VirtualIP, outcome: VipOutcome, no
   const resolved = resolvedRefsCondition(outcome, accepted.status === 'True');
   const desired = options.deleting ? undefined : outcome.desired;
   const summary = programmedSummary(vipId, vip, desired, nodes);
-  const inputs = [accepted, resolved, summary.condition, ...kstatusConditions(accepted, resolved, summary.condition, options.deleting)];
+  const healthy = desired === undefined ? undefined : healthyCondition(desired, vipFleetHealth(vipId, nodes).checked);
+  const inputs = [
+    accepted,
+    resolved,
+    summary.condition,
+    ...(healthy === undefined ? [] : [healthy.condition]),
+    ...kstatusConditions(accepted, resolved, summary.condition, options.deleting),
+  ];
   const generation = vip.metadata.generation ?? 0;
   const status: VipStatusBody = {
     observedGeneration: generation,
@@ -153,6 +162,7 @@ export function vipStatus(vipId: string, vip: VirtualIP, outcome: VipOutcome, no
   if (outcome.desired !== undefined) {
     status.backends = outcome.desired.backends.length;
     status.activeBackends = outcome.desired.backends.filter((b) => b.weight > 0).length;
+    status.healthyBackends = healthy?.healthy ?? status.activeBackends;
   }
   if (desired !== undefined) {
     status.nodes = `${summary.programmed}/${summary.total}`;
@@ -160,6 +170,66 @@ export function vipStatus(vipId: string, vip: VirtualIP, outcome: VipOutcome, no
     status.compiled = compiled satisfies CompiledVip;
   }
   return { status, inputs, summary };
+}
+
+/**
+ * The VIP's Healthy condition from the fleet's decision in its compiled entry
+ * (backends marked unhealthy). Undefined for a VIP without health checks.
+ */
+export function healthyCondition(desired: DesiredVip, probingNodes = 1): { condition: ConditionInput; healthy: number } | undefined {
+  if (desired.healthCheck === undefined && !desired.backends.some((b) => b.healthCheck !== undefined)) return undefined;
+  const type = ConditionType.Healthy;
+  const weighted = desired.backends.filter((b) => b.weight > 0);
+  const down = weighted.filter((b) => b.unhealthy === true);
+  if (probingNodes === 0) {
+    return { healthy: weighted.length, condition: { type, status: 'Unknown', reason: Reason.NotChecked, message: 'no load-balancer node has reported probing its backends yet' } };
+  }
+  if (down.length === 0) {
+    return { healthy: weighted.length, condition: { type, status: 'True', reason: Reason.AllHealthy, message: `${weighted.length}/${weighted.length} backends healthy` } };
+  }
+  const names = down.map((b) => b.name).join(', ');
+  if (down.length === weighted.length) {
+    return {
+      healthy: 0,
+      condition: {
+        type,
+        status: 'False',
+        reason: Reason.FailOpen,
+        message: `every backend with weight > 0 (${names}) fails its health check on a majority of nodes: all are kept in the ring (fail open) rather than dropping every new flow`,
+      },
+    };
+  }
+  return {
+    healthy: weighted.length - down.length,
+    condition: {
+      type,
+      status: 'False',
+      reason: Reason.BackendsUnhealthy,
+      message: `${weighted.length - down.length}/${weighted.length} backends healthy; out of the ring for new flows (established flows stay): ${names}`,
+    },
+  };
+}
+
+/** One VIP's view of a backend's health, for the Backend's Healthy condition. */
+export interface BackendHealthView {
+  readonly vip: string;
+  readonly checked: number;
+  readonly failing: number;
+  readonly message?: string | undefined;
+}
+
+/** A Backend's Healthy condition: per VIP that probes it, on how many nodes it passes. */
+export function backendHealthCondition(views: readonly BackendHealthView[]): ConditionInput | undefined {
+  const type = ConditionType.Healthy;
+  const checked = views.filter((v) => v.checked > 0);
+  if (views.length === 0) return undefined;
+  if (checked.length === 0) return { type, status: 'Unknown', reason: Reason.NotChecked, message: 'no load-balancer node has reported probing it yet' };
+  const text = (v: BackendHealthView): string => `healthy on ${v.checked - v.failing}/${v.checked} nodes`;
+  const message = checked.length === 1 && checked[0] !== undefined ? text(checked[0]) : checked.map((v) => `${v.vip}: ${text(v)}`).join('; ');
+  const unhealthy = checked.filter((v) => v.failing * 2 > v.checked);
+  const last = checked.find((v) => v.message !== undefined)?.message;
+  if (unhealthy.length === 0) return { type, status: 'True', reason: Reason.AllHealthy, message: last === undefined ? message : `${message}; last failure: ${last}` };
+  return { type, status: 'False', reason: Reason.Unhealthy, message: `${message}; out of the ring for new flows; last failure: ${last ?? 'unknown'}` };
 }
 
 export interface BackendStatusBody {
@@ -175,6 +245,7 @@ export function backendStatus(
   problems: readonly Problem[],
   now: string,
   drained?: ConditionInput,
+  health: readonly BackendHealthView[] = [],
 ): BackendStatusBody {
   const generation = backend.metadata.generation ?? 0;
   const first = problems[0];
@@ -183,7 +254,11 @@ export function backendStatus(
     : { type: ConditionType.Accepted, status: 'False', reason: first.reason, message: problems.map((p) => p.message).join(' ') };
   return {
     observedGeneration: generation,
-    conditions: mergeConditions(backend.status?.conditions, drained === undefined ? [input] : [input, drained], generation, now),
+    conditions: mergeConditions(backend.status?.conditions, [input, ...optional(drained), ...optional(backendHealthCondition(health))], generation, now),
     usedBy: [...usedBy].sort().slice(0, 1024),
   };
+}
+
+function optional<T>(x: T | undefined): T[] {
+  return x === undefined ? [] : [x];
 }

@@ -161,6 +161,7 @@ export const c = {
   xdpAttach: lib.func('int bpf_xdp_attach(int ifindex, int prog_fd, uint32 flags, const bpf_xdp_attach_opts *opts)'),
   xdpDetach: lib.func('int bpf_xdp_detach(int ifindex, uint32 flags, const bpf_xdp_attach_opts *opts)'),
   xdpQuery: lib.func('int bpf_xdp_query(int ifindex, int flags, _Inout_ bpf_xdp_query_opts *opts)'),
+  linkCreate: lib.func('int bpf_link_create(int prog_fd, int target_fd, int attach_type, const void *opts)'),
 
   ringBufferNew: lib.func('void *ring_buffer__new(int map_fd, ring_buffer_sample_fn *sample_cb, void *ctx, const void *opts)'),
   ringBufferConsume: lib.func('int ring_buffer__consume(void *rb)'),

@@ -32,6 +32,7 @@ export { BpfProgram, progInfoByFd, type ProgramInfo, type TestRunOptions, type T
 export { BpfObject, ObjectMap, ObjectProgram, type InnerMapTemplate } from './object.ts';
 export { RingBufferReader } from './ringbuf.ts';
 export { xdpAttach, xdpDetach, xdpQuery, type XdpAttachOptions, type XdpMode, type XdpQueryResult } from './xdp.ts';
+export { tcxAttach, type TcxDirection, type TcxLink } from './tcx.ts';
 
 /** XDP program return codes. */
 export const XdpAction = { ABORTED: 0, DROP: 1, PASS: 2, TX: 3, REDIRECT: 4 } as const;

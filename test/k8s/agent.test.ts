@@ -213,6 +213,53 @@ describe('kubectl apply -> controller -> agents -> real TCP', () => {
     await waitFor(async () => (await backendCondition('backend-1', 'Drained')) === undefined, { what: 'no Drained condition once weight > 0', timeoutMs: 10_000 });
   });
 
+  // Health checks (issue 10). lb2's namespace has no route anywhere, so its
+  // probes fail (ENETUNREACH) for every backend while lb1's pass: one node in
+  // two sees each backend failing, which is no majority, so both keep every
+  // backend. Stopping backend-3's listener makes both see it failing.
+  it('health: each node reports its probes; 1 of 2 nodes failing keeps the backend (same ring on both); 2 of 2 drops it on both', async () => {
+    const check = { intervalSeconds: 2, timeoutSeconds: 1, healthyThreshold: 2, unhealthyThreshold: 2 };
+    await applyObjects(ns, [vip('web', { address: t.vip, backendSelector: { matchLabels: { app: 'web' } }, nodeSelector: { matchLabels: { 'sterlet.dev/test': tag } }, healthCheck: check })]);
+    await waitFor(async () => {
+      const st = (await client().get(Resources.backend, 'backend-3', ns))['status'] as { conditions?: { type: string; message: string }[] } | undefined;
+      return /^healthy on 1\/2 nodes; last failure: .*ENETUNREACH/.test(st?.conditions?.find((c) => c.type === 'Healthy')?.message ?? '');
+    }, { what: 'Backend backend-3 Healthy "healthy on 1/2 nodes"', timeoutMs: 40_000 });
+    await programmed('health check configured');
+    const fingerprints = async (): Promise<(string | undefined)[]> =>
+      (await Promise.all(agents.map((x) => nodeStatus(x.name)))).map((n) => n.virtualIPs?.find((v) => v.id === `${ns}/web`)?.ringFingerprint);
+    const [fa, fb] = await fingerprints();
+    expect(fa).toBe(fb);
+    expect((await vipStatus(ns, 'web')).compiled?.backends.every((b) => (b as { unhealthy?: boolean }).unhealthy !== true)).toBe(true);
+
+    const server = t.processes.find('http-backend-3:80');
+    if (server === undefined) throw new Error('no server process for backend-3');
+    const stopped = performance.now();
+    server.child.kill('SIGUSR1');
+    await waitFor(async () => {
+      const st = await vipStatus(ns, 'web');
+      const rev = st.compiled?.revision;
+      if (st.compiled?.backends.find((b) => b.name === 'backend-3')?.['unhealthy' as never] !== true) return false;
+      const nodes = await Promise.all(agents.map((x) => nodeStatus(x.name)));
+      return nodes.every((n) => n.virtualIPs?.find((v) => v.id === `${ns}/web`)?.revision === rev);
+    }, { what: 'backend-3 out of the ring on both nodes', timeoutMs: 30_000, intervalMs: 50 });
+    const outMs = performance.now() - stopped;
+    console.log(`server stopped -> both nodes programmed without it: ${outMs.toFixed(0)} ms (interval 2 s x unhealthyThreshold 2)`);
+    const [ga, gb] = await fingerprints();
+    expect(ga).toBe(gb);
+    expect(ga).not.toBe(fa);
+    await waitCondition(ns, 'web', 'Healthy', { status: 'False', reason: 'BackendsUnhealthy' });
+    const stats = await traffic.burst(300, { concurrency: 8 });
+    expect(stats.ok, JSON.stringify(stats)).toBe(300);
+    expect(stats.counts['backend-3'] ?? 0).toBe(0);
+
+    server.child.kill('SIGUSR2');
+    await waitCondition(ns, 'web', 'Healthy', { status: 'True', reason: 'AllHealthy' }, 30_000);
+    await programmed('backend-3 healthy again');
+    const [ha, hb] = await fingerprints();
+    expect(ha).toBe(hb);
+    expect(ha).toBe(fa);
+  });
+
   it('keeps forwarding while the controller is down and while the API server is unreachable', async () => {
     await controller?.stop();
     controller = undefined;

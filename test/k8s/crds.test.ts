@@ -72,6 +72,12 @@ describe('CRDs', () => {
     { name: 'missing backend address', manifest: without(backend({}), 'address'), field: /spec\.address/ },
     { name: 'unknown VIP field', manifest: vip({ adress: '10.0.0.1' }), field: /spec\.adress/ },
     { name: 'unknown Backend field', manifest: backend({ wieght: 2 }), field: /spec\.wieght/ },
+    { name: 'healthCheck timeout not below interval', manifest: vip({ healthCheck: { intervalSeconds: 2, timeoutSeconds: 2 } }), field: /spec\.healthCheck\.timeoutSeconds.*smaller than intervalSeconds/ },
+    { name: 'healthCheck path on a TCP check', manifest: vip({ healthCheck: { type: 'TCP', path: '/healthz' } }), field: /spec\.healthCheck\.path.*only used by type: HTTP/ },
+    { name: 'healthCheck port above 65535', manifest: vip({ healthCheck: { port: 70000 } }), field: /spec\.healthCheck\.port/ },
+    { name: 'healthCheck type ICMP', manifest: vip({ healthCheck: { type: 'ICMP' } }), field: /spec\.healthCheck\.type/ },
+    { name: 'healthCheck without a port on a port-less VIP', manifest: vip({ port: 0, healthCheck: { type: 'TCP' } }), field: /spec\.healthCheck\.port.*port-less VIP/ },
+    { name: 'healthCheck inverted status range', manifest: vip({ healthCheck: { type: 'HTTP', expectedStatus: { min: 500, max: 200 } } }), field: /spec\.healthCheck\.expectedStatus\.min/ },
     { name: 'In selector without values', manifest: vip({ backendSelector: { matchExpressions: [{ key: 'app', operator: 'In' }] } }), field: /spec\.backendSelector\.matchExpressions\[0\]\.values/ },
   ];
 

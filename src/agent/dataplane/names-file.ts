@@ -40,9 +40,14 @@ export function statsNames(desired: readonly DesiredVip[]): StatsNames {
 
 /** Writes atomically (temp file + rename): a reader never sees half a file. */
 export function writeNamesFile(path: string, names: StatsNames): void {
+  writeJsonAtomically(path, names);
+}
+
+/** JSON to `path` by a temp file and a rename (also the agent's health view, src/agent/health/snapshot-file.ts). */
+export function writeJsonAtomically(path: string, body: unknown): void {
   mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(names)}\n`);
+  writeFileSync(tmp, `${JSON.stringify(body)}\n`);
   renameSync(tmp, path);
 }
 

@@ -22,8 +22,12 @@ export function fromCompiledVip(vip: ApiDesiredVip): DesiredVip {
       weight: b.weight,
       quicServerId: b.quicServerId,
       name: b.name,
+      ...(b.healthCheck === undefined ? {} : { healthCheck: b.healthCheck }),
+      ...(b.unchecked === true ? { unchecked: true } : {}),
+      ...(b.unhealthy === true ? { unhealthy: true } : {}),
     })),
     ...(vip.announcement === undefined ? {} : { announcement: vip.announcement }),
+    ...(vip.healthCheck === undefined ? {} : { healthCheck: vip.healthCheck }),
   };
 }
 

@@ -3,6 +3,7 @@
 // byte layouts (those live in src/agent/dataplane and are used by live.ts and
 // apply.ts).
 
+import type { CompiledHealthCheck } from '../../api/health-check.ts';
 import type { IpFamily } from '../../api/ip.ts';
 
 export type Protocol = 'TCP' | 'UDP';
@@ -33,6 +34,12 @@ export interface DesiredBackend {
   readonly quicServerId?: number | undefined;
   /** Name of the Backend object (the VIP's namespace): labels stats and metrics only. */
   readonly name?: string | undefined;
+  /** This backend's own health check when it overrides the VIP's; not programmed. */
+  readonly healthCheck?: CompiledHealthCheck | undefined;
+  /** Never probed, always counts as healthy. */
+  readonly unchecked?: boolean | undefined;
+  /** The fleet's decision (cluster mode): out of the ring for new flows unless every backend is. */
+  readonly unhealthy?: boolean | undefined;
 }
 
 export interface DesiredVip {
@@ -45,6 +52,8 @@ export interface DesiredVip {
   readonly revision?: string | undefined;
   /** BGP attributes of the VIP's route (communities as ASN:VALUE). */
   readonly announcement?: { readonly communities?: readonly string[] | undefined; readonly localPreference?: number | undefined } | undefined;
+  /** How this node probes the backends (absent: no health checks); not programmed. */
+  readonly healthCheck?: CompiledHealthCheck | undefined;
 }
 
 /** Real indices per ring slot. Uint16 when every index fits: halves memory at 512 x 65537. */

@@ -159,6 +159,12 @@ export function kubernetesSource(options: KubernetesSourceOptions): KubernetesSo
         const backends = published.get(v.id)?.vip.backends.length;
         if (backends !== undefined) e.backends = backends;
         if (v.error !== undefined) e.error = { code: (v.code ?? 'APPLY_FAILED').slice(0, 64), message: v.error.slice(0, 4000) };
+        if (v.healthChecked === true) {
+          e.healthChecked = true;
+          if (v.unhealthyBackends !== undefined && v.unhealthyBackends.length > 0) {
+            e.unhealthyBackends = v.unhealthyBackends.slice(0, 1024).map((u) => ({ address: u.address, message: u.message.slice(0, 256) }));
+          }
+        }
         return e;
       });
       lastOk = entries;

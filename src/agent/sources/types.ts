@@ -28,18 +28,25 @@ export type SourceEvent =
       readonly problems: readonly SourceProblem[];
     };
 
+/** What this node's probes say about one VIP's backends (LoadBalancerNode status). */
+export interface VipHealthReport {
+  readonly healthChecked: boolean;
+  /** Backends failing their check from this node, with the last failure. */
+  readonly unhealthyBackends: readonly { readonly address: string; readonly message: string }[];
+}
+
 /** What the runtime tells a source after each apply (the Kubernetes source writes node status). */
 export interface ApplyFeedback {
   readonly ok: boolean;
   /** Per VIP id: revision and fingerprint of what is programmed, or the error. */
-  readonly vips: readonly {
+  readonly vips: readonly ({
     id: string;
     revision?: string | undefined;
     ringFingerprint?: string | undefined;
     error?: string | undefined;
     /** Stable code of `error` (e.g. AGENT_DUPLICATE_VIP); default APPLY_FAILED. */
     code?: string | undefined;
-  }[];
+  } & Partial<VipHealthReport>)[];
   readonly error?: string | undefined;
 }
 

@@ -99,12 +99,12 @@ describe('generated CRDs', () => {
 
   it('VirtualIP printer columns show address, port, protocol, backends, programmed, age', () => {
     const names = (versionOf('virtualips').additionalPrinterColumns as Json[]).map((c) => c.name);
-    expect(names).toEqual(['Address', 'Port', 'Protocol', 'Backends', 'Programmed', 'Nodes', 'Reason', 'Age']);
+    expect(names).toEqual(['Address', 'Port', 'Protocol', 'Backends', 'Healthy', 'Active', 'Programmed', 'Nodes', 'Reason', 'Age']);
   });
 
   it('VirtualIP status keeps the compiled entry the controller publishes (not pruned)', () => {
     const compiled = versionOf('virtualips').schema.openAPIV3Schema.properties.status.properties.compiled as Json;
-    expect(Object.keys(compiled.properties)).toEqual(['key', 'flags', 'generation', 'revision', 'backends', 'nodeSelector', 'announcement']);
+    expect(Object.keys(compiled.properties)).toEqual(['key', 'flags', 'generation', 'revision', 'backends', 'nodeSelector', 'announcement', 'healthCheck']);
     expect(compiled.properties.backends.items.required).toEqual(['address', 'family', 'weight', 'name']);
   });
 

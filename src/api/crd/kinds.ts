@@ -46,6 +46,8 @@ export const KINDS: readonly KindDefinition[] = [
       { name: 'Port', type: 'integer', jsonPath: '.spec.port' },
       { name: 'Protocol', type: 'string', jsonPath: '.spec.protocol' },
       { name: 'Backends', type: 'integer', jsonPath: '.status.backends', description: 'Backends selected and usable.' },
+      { name: 'Healthy', type: 'integer', jsonPath: '.status.healthyBackends', description: 'Backends with weight > 0 the fleet considers healthy.' },
+      { name: 'Active', type: 'integer', jsonPath: '.status.activeBackends', description: 'Backends with weight > 0.', priority: 1 },
       { name: 'Programmed', type: 'string', jsonPath: condition('Programmed'), description: 'Programmed on every selected node.' },
       { name: 'Nodes', type: 'string', jsonPath: '.status.nodes', description: 'Nodes programmed / selected.' },
       { name: 'Reason', type: 'string', jsonPath: condition('Accepted', 'reason'), priority: 1 },

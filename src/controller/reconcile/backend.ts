@@ -6,10 +6,11 @@ import { z } from 'zod';
 import { Backend } from '../../api/backend.ts';
 import { DEFAULT_NAMESPACE } from '../../api/meta.ts';
 import type { Problem } from '../../api/problems.ts';
-import { backendStatus } from '../status.ts';
+import { backendFleetHealth, vipFleetHealth } from '../health.ts';
+import { backendStatus, type BackendHealthView } from '../status.ts';
 import type { ReconcileResult } from '../work.ts';
 import { drainedCondition } from '../drain.ts';
-import { nodeViews, vipOutcome, writeStatus, type ReconcileContext } from './context.ts';
+import { nodeViews, vipId, vipOutcome, writeStatus, type ReconcileContext } from './context.ts';
 
 export async function reconcileBackend(ctx: ReconcileContext, key: string): Promise<ReconcileResult> {
   const { cache } = ctx;
@@ -21,16 +22,22 @@ export async function reconcileBackend(ctx: ReconcileContext, key: string): Prom
   const name = parsed.metadata.name;
   const usedBy: string[] = [];
   const problems: Problem[] = [];
+  const health: BackendHealthView[] = [];
+  const nodes = nodeViews(ctx);
   for (const vipKey of cache.vipsSelecting(ns, parsed.metadata.labels)) {
     const vip = cache.vip(vipKey);
     if (vip === undefined || vip.metadata.deletionTimestamp !== undefined) continue;
     const outcome = vipOutcome(ctx, vip);
-    if (outcome.desired?.backends.some((b) => b.name === name) === true) usedBy.push(vip.metadata.name);
+    const served = outcome.desired?.backends.find((b) => b.name === name);
+    if (served !== undefined) usedBy.push(vip.metadata.name);
+    const checked = served !== undefined && served.unchecked !== true && (served.healthCheck ?? outcome.desired?.healthCheck) !== undefined;
+    if (checked) health.push({ vip: vip.metadata.name, ...backendFleetHealth(vipFleetHealth(vipId(vip), nodes), served.address) });
     problems.push(...outcome.problems.filter((p) => p.object.kind === 'Backend' && p.object.name === name));
   }
   usedBy.sort();
   const drained = drainedCondition(parsed.spec, nodeViews(ctx));
-  const status = backendStatus(parsed, usedBy, problems, new Date().toISOString(), drained);
+  health.sort((a, b) => (a.vip < b.vip ? -1 : 1));
+  const status = backendStatus(parsed, usedBy, problems, new Date().toISOString(), drained, health);
   await writeStatus(ctx, raw, status, 'Backend');
   return {};
 }

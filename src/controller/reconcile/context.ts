@@ -13,6 +13,7 @@ import type { ControllerCache } from '../cache.ts';
 import type { EventRecorder } from '../events.ts';
 import type { ControllerMetrics } from '../metrics.ts';
 import type { NodeView, VipOutcome } from '../status.ts';
+import { backendFleetHealth, fleetUnhealthy, vipFleetHealth } from '../health.ts';
 import type { Enqueue } from '../work.ts';
 
 export interface ReconcileContext {
@@ -38,9 +39,12 @@ export function vipOutcome(ctx: ReconcileContext, vip: VirtualIP): VipOutcome {
   const id = vipId(vip);
   const group = cache.claimGroup(id);
   const selected = cache.selectedBackends(vip.metadata.namespace ?? DEFAULT_NAMESPACE, vip.spec.backendSelector);
+  // The fleet's health decision from the nodes' reports goes into the compiled state.
+  const health = vipFleetHealth(id, nodeViews(ctx));
   const result = compile([...(group.some((v) => v === vip) ? group : [...group, vip]), ...selected], {
     admission: { mode: 'Pools', pools: cache.poolList(), namespaceLabels: cache.namespaceLabels() },
     ...(ctx.resolveRef === undefined ? {} : { resolveRef: ctx.resolveRef }),
+    ...(health.failing.size === 0 ? {} : { unhealthy: (_vip: string, address: string) => fleetUnhealthy(backendFleetHealth(health, address)) }),
   });
   return {
     desired: result.state.vips.find((v) => v.id === id),

@@ -9,10 +9,24 @@ import { DEFAULT_NAMESPACE, type Condition } from '../../api/meta.ts';
 import { VirtualIP } from '../../api/virtual-ip.ts';
 import { Resources } from '../../kube/client.ts';
 import type { KubeObject } from '../../kube/client.ts';
-import { ConditionType, EventReason, transitions } from '../conditions.ts';
+import { ConditionType, EventReason, Reason, transitions } from '../conditions.ts';
 import { vipStatus } from '../status.ts';
 import type { ReconcileResult } from '../work.ts';
 import { nodeViews, vipOutcome, writeStatus, type ReconcileContext } from './context.ts';
+import { vipFleetHealth } from '../health.ts';
+
+/** Per context: the last node health view of each VIP, so its Backends are re-reconciled only when it moves. */
+const healthSeen = new WeakMap<ReconcileContext, Map<string, string>>();
+
+function healthMoved(ctx: ReconcileContext, key: string): boolean {
+  const seen = healthSeen.get(ctx) ?? new Map<string, string>();
+  healthSeen.set(ctx, seen);
+  const h = vipFleetHealth(key, nodeViews(ctx));
+  const text = h.checked === 0 ? '' : `${h.checked}|${[...h.failing].map(([a, f]) => `${a}=${f.count}:${f.message}`).sort().join(',')}`;
+  if (seen.get(key) === text) return false;
+  seen.set(key, text);
+  return true;
+}
 
 export const FINALIZER = 'sterlet.dev/dataplane';
 
@@ -52,6 +66,7 @@ export async function reconcileVirtualIP(ctx: ReconcileContext, key: string, con
   const condition = (list: readonly { type: string; message: string }[] | undefined, type: string): string | undefined =>
     list?.find((c) => c.type === type)?.message;
   if (
+    healthMoved(ctx, key) ||
     !sameNames(compiledBackendNames(raw), nextBackends) ||
     condition(previous, ConditionType.ResolvedRefs) !== condition(result.inputs, ConditionType.ResolvedRefs)
   ) {
@@ -99,7 +114,7 @@ function compiledBackendNames(raw: KubeObject): string[] {
 
 /** Queues Events for condition transitions; never waits for them (they are best effort). */
 function emitTransitions(ctx: ReconcileContext, raw: KubeObject, previous: readonly Condition[] | undefined, inputs: readonly { type: string; status: string; reason: string; message: string }[]): void {
-  const changed = transitions(previous, inputs.filter((c) => c.type === ConditionType.Accepted || c.type === ConditionType.Programmed || c.type === ConditionType.ResolvedRefs) as never);
+  const changed = transitions(previous, inputs.filter((c) => c.type === ConditionType.Accepted || c.type === ConditionType.Programmed || c.type === ConditionType.ResolvedRefs || c.type === ConditionType.Healthy) as never);
   for (const c of changed) {
     const event = eventFor(c.type, c.status, c.reason, c.message, previous !== undefined);
     if (event !== undefined) ctx.events.record(raw, event);
@@ -117,6 +132,11 @@ function eventFor(type: string, status: string, reason: string, message: string,
     if (reason === 'NodeError' || reason === 'RingMismatch') return { type: 'Warning', reason: EventReason.ProgrammingFailed, note: `${reason}: ${message}` };
     if (reason === 'Withdrawn' && hadStatus) return { type: 'Normal', reason: EventReason.Withdrawn, note: message };
     return undefined; // Pending is progress, not news
+  }
+  if (type === ConditionType.Healthy) {
+    if (reason === Reason.FailOpen) return { type: 'Warning', reason: EventReason.FailOpen, note: message };
+    if (status === 'False') return { type: 'Warning', reason: EventReason.BackendUnhealthy, note: message };
+    return hadStatus ? { type: 'Normal', reason: EventReason.Healthy, note: message } : undefined;
   }
   if (type === ConditionType.ResolvedRefs && status === 'False') {
     return { type: 'Warning', reason: EventReason.BackendsExcluded, note: `${reason}: ${message}` };

@@ -2,8 +2,11 @@
 // namespace: `node http-server.ts --name backend-1 [--port 80]`. Every answer
 // is `200` with the body `<name>\n`, so the client learns which backend served
 // it. Keep-alive connections stay open for as long as the client wants (the
-// long-lived connection tests hold them across backend changes).
+// long-lived connection tests hold them across backend changes). SIGUSR1
+// stops listening while established connections keep being served (a server
+// whose listener died); SIGUSR2 listens again.
 import { createServer } from 'node:http';
+import { Server as NetServer } from 'node:net';
 import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({
@@ -36,9 +39,22 @@ server.keepAliveTimeout = 600_000;
 server.headersTimeout = 60_000;
 server.requestTimeout = 0;
 
-server.listen(Number(values.port), values.host, () => {
-  process.stdout.write(`listening ${name} ${values.host}:${values.port}\n`);
+const listen = (): void => {
+  server.listen(Number(values.port), values.host, () => {
+    process.stdout.write(`listening ${name} ${values.host}:${values.port}\n`);
+  });
+};
+listen();
+
+// net.Server's close, not http.Server's: that one also closes idle keep-alive connections.
+// Its callback waits for every connection to end; the listening socket itself is closed at once.
+// The timer keeps the process alive while nothing listens and no connection is open.
+setInterval(() => undefined, 1 << 30);
+process.on('SIGUSR1', () => {
+  NetServer.prototype.close.call(server);
+  process.stdout.write(`not listening ${name}\n`);
 });
+process.on('SIGUSR2', listen);
 
 function shutdown(): void {
   process.stdout.write(`stopping ${name} served=${String(served)}\n`);

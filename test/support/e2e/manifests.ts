@@ -24,6 +24,8 @@ export interface VipManifestOptions {
   readonly port?: number;
   /** Default IPIP. */
   readonly encapsulation?: 'IPIP' | 'GUE';
+  /** spec.healthCheck, as written. */
+  readonly healthCheck?: Record<string, unknown>;
 }
 
 /** A TCP VIP on port 80 selecting `app: <name>`, plus one Backend per entry. */
@@ -42,6 +44,7 @@ export function webManifests(vip: string, backends: readonly BackendEntry[], opt
         encapsulation: options.encapsulation ?? 'IPIP',
         hash: 'FiveTuple',
         connectionTracking: 'Enabled',
+        ...(options.healthCheck === undefined ? {} : { healthCheck: options.healthCheck }),
       },
     },
     ...backends.map(({ backend, weight }) => ({

@@ -192,6 +192,11 @@ export class ProcessGroup {
     return proc;
   }
 
+  /** The running member started under `name`, if any. */
+  find(name: string): ManagedProcess | undefined {
+    return [...this.members].find((p) => p.name === name && p.running);
+  }
+
   /** Forget a process that the test stopped on purpose (it stays stopped). */
   async remove(proc: ManagedProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     await proc.stop(signal);

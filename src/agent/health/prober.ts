@@ -1,0 +1,412 @@
+// The prober: one probe per (VIP, backend) pair every interval, spread over
+// the interval by a hash of the pair so 51,200 pairs at 5 s are a steady
+// 10k probes/s, not bursts. Results go through hysteresis (hysteresis.ts);
+// what the ring sees ("published" health) changes at most once per VIP per
+// interval: transitions mark the VIP dirty and one flush per interval
+// publishes them and asks the runtime for one re-apply.
+
+import { createHash } from 'node:crypto';
+import type { CompiledHealthCheck } from '../../api/health-check.ts';
+import type { IpFamily } from '../../api/ip.ts';
+import type { DesiredVip } from '../plan/model.ts';
+import type { Log } from '../runtime.ts';
+import { initialHealth, recordProbe, type PairHealth, type Thresholds } from './hysteresis.ts';
+import { applyHealth, type OverlayResult } from './overlay.ts';
+import { runProbe, type ProbeResult, type ProbeTarget } from './probe.ts';
+import type { RealRef } from './tunnel.ts';
+import net from 'node:net';
+
+/** A socket for a probe through `real`'s tunnel (marked), or a plain one (bench, tests). */
+export type PairSocketFactory = (real: RealRef, family: IpFamily) => net.Socket;
+
+export interface ProberHooks {
+  onProbe?(vip: string, backend: string, result: ProbeResult): void;
+  onTransition?(vip: string, backend: string, healthy: boolean, error: string | undefined): void;
+  onFailOpen?(failOpen: readonly string[]): void;
+}
+
+export interface ProberOptions {
+  readonly socketFor: PairSocketFactory;
+  readonly log: Log;
+  /** Published health changed: re-apply the desired state (called at most once per flush). */
+  readonly onChange: () => void;
+  /** The reals probes go through changed (the tunnel marks them). */
+  readonly onReals?: (reals: readonly RealRef[]) => void;
+  readonly hooks?: ProberHooks;
+  /** Probes allowed in flight at once (each holds a socket); beyond it a due probe is skipped and counted as missed. Default 8192. */
+  readonly maxInFlight?: number;
+}
+
+interface Pair {
+  readonly key: string;
+  readonly vip: string;
+  readonly backend: string;
+  readonly name: string | undefined;
+  real: RealRef;
+  target: ProbeTarget;
+  thresholds: Thresholds;
+  intervalMs: number;
+  due: number;
+  inFlight: boolean;
+  health: PairHealth;
+  /** What the ring uses; updated by flushes only. */
+  published: boolean;
+  heapIndex: number;
+  removed: boolean;
+}
+
+export interface PairSnapshot {
+  readonly backend: string;
+  readonly name?: string | undefined;
+  readonly healthy: boolean;
+  /** Health as probed now (may lead `healthy` by up to one interval). */
+  readonly probedHealthy: boolean;
+  readonly since: string;
+  readonly probes: number;
+  readonly lastError?: string | undefined;
+}
+
+export interface HealthSnapshot {
+  readonly vips: readonly { readonly id: string; readonly failOpen: boolean; readonly backends: readonly PairSnapshot[] }[];
+  readonly probes: number;
+  readonly missed: number;
+}
+
+export interface ProberStats {
+  readonly pairs: number;
+  readonly probes: number;
+  /** Probes that could not start in their interval (the previous one still running, or the scheduler late by more than an interval). */
+  readonly missed: number;
+  readonly inFlight: number;
+}
+
+function phase(key: string, intervalMs: number): number {
+  return createHash('sha1').update(key).digest().readUInt32LE(0) % intervalMs;
+}
+
+function targetOf(vip: DesiredVip, check: CompiledHealthCheck): ProbeTarget {
+  return {
+    type: check.type,
+    address: vip.key.address,
+    family: vip.key.family,
+    port: check.port,
+    path: check.path,
+    expectedStatus: check.expectedStatus,
+    timeoutMs: check.timeoutSeconds * 1000,
+  };
+}
+
+export class HealthProber {
+  readonly #o: ProberOptions;
+  readonly #pairs = new Map<string, Pair>();
+  /** The same pairs by VIP id: flushes and reports touch one VIP's pairs, not all 51,200. */
+  readonly #byVip = new Map<string, Set<Pair>>();
+  readonly #heap: Pair[] = [];
+  readonly #dirty = new Set<string>();
+  readonly #lastFlush = new Map<string, number>();
+  readonly #vipInterval = new Map<string, number>();
+  #failOpen: readonly string[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #flushTimer: NodeJS.Timeout | undefined;
+  #flushAt = Number.POSITIVE_INFINITY;
+  #running = false;
+  #probes = 0;
+  #missed = 0;
+  #inFlight = 0;
+
+  constructor(options: ProberOptions) {
+    this.#o = options;
+  }
+
+  /** The pairs to probe, from the source's desired state; surviving pairs keep their health. */
+  setTargets(vips: readonly DesiredVip[]): void {
+    const now = Date.now();
+    const seen = new Set<string>();
+    this.#vipInterval.clear();
+    for (const vip of vips) {
+      for (const b of vip.backends) {
+        const check = b.unchecked === true ? undefined : (b.healthCheck ?? vip.healthCheck);
+        if (check === undefined) continue;
+        const key = `${vip.id}|${b.address}`;
+        seen.add(key);
+        const intervalMs = check.intervalSeconds * 1000;
+        this.#vipInterval.set(vip.id, Math.min(this.#vipInterval.get(vip.id) ?? intervalMs, intervalMs));
+        const real: RealRef = { address: b.address, encapsulation: vip.flags.encapsulation };
+        const existing = this.#pairs.get(key);
+        if (existing !== undefined) {
+          existing.real = real;
+          existing.target = targetOf(vip, check);
+          existing.thresholds = check;
+          if (existing.intervalMs !== intervalMs) {
+            existing.intervalMs = intervalMs;
+            existing.due = Math.min(existing.due, now + phase(key, intervalMs));
+            this.#heapFix(existing);
+          }
+          continue;
+        }
+        const pair: Pair = {
+          key,
+          vip: vip.id,
+          backend: b.address,
+          name: b.name,
+          real,
+          target: targetOf(vip, check),
+          thresholds: check,
+          intervalMs,
+          due: now + phase(key, intervalMs),
+          inFlight: false,
+          health: initialHealth(now),
+          published: true,
+          heapIndex: -1,
+          removed: false,
+        };
+        this.#pairs.set(key, pair);
+        const set = this.#byVip.get(vip.id) ?? new Set<Pair>();
+        set.add(pair);
+        this.#byVip.set(vip.id, set);
+        this.#heapPush(pair);
+      }
+    }
+    for (const [key, pair] of this.#pairs) {
+      if (seen.has(key)) continue;
+      pair.removed = true;
+      this.#pairs.delete(key);
+      const set = this.#byVip.get(pair.vip);
+      set?.delete(pair);
+      if (set?.size === 0) this.#byVip.delete(pair.vip);
+      this.#heapRemove(pair);
+    }
+    for (const vip of [...this.#lastFlush.keys()]) if (!this.#vipInterval.has(vip)) this.#lastFlush.delete(vip);
+    this.#o.onReals?.(this.reals());
+    if (this.#running) this.#arm();
+  }
+
+  /** Distinct (address, encapsulation) pairs the probes travel to. */
+  reals(): RealRef[] {
+    const out = new Map<string, RealRef>();
+    for (const p of this.#pairs.values()) out.set(`${p.real.encapsulation} ${p.real.address}`, p.real);
+    return [...out.values()];
+  }
+
+  /** Published health: false = out of the ring; undefined = not probed. */
+  healthy(vip: string, address: string): boolean | undefined {
+    return this.#pairs.get(`${vip}|${address}`)?.published;
+  }
+
+  /** Health as probed now (before batching): false = failing its check. */
+  snapshotOf(vip: string, address: string): boolean | undefined {
+    return this.#pairs.get(`${vip}|${address}`)?.health.healthy;
+  }
+
+  /**
+   * The desired state with health applied (the runtime's overlay); logs fail-open VIPs.
+   * `decide` local: this node's published health; fleet: the controller's decision
+   * carried in the state (backends marked unhealthy), so every node builds the same ring.
+   */
+  overlay(vips: readonly DesiredVip[], decide: 'local' | 'fleet' = 'local'): OverlayResult {
+    const fleet = new Set<string>();
+    if (decide === 'fleet') for (const v of vips) for (const b of v.backends) if (b.unhealthy === true) fleet.add(`${v.id}|${b.address}`);
+    const lookup = decide === 'fleet'
+      ? (vip: string, address: string): boolean | undefined => (fleet.has(`${vip}|${address}`) ? false : undefined)
+      : (vip: string, address: string): boolean | undefined => this.healthy(vip, address);
+    const result = applyHealth(vips, lookup);
+    const before = new Set(this.#failOpen);
+    const now = new Set(result.failOpen);
+    for (const id of now) {
+      if (!before.has(id)) this.#o.log.error({ vip: id }, `every backend of VirtualIP ${id} is unhealthy: failing open, all stay in the ring`);
+    }
+    for (const id of before) if (!now.has(id)) this.#o.log.warn({ vip: id }, `VirtualIP ${id} has healthy backends again: no longer failing open`);
+    this.#failOpen = result.failOpen;
+    this.#o.hooks?.onFailOpen?.(result.failOpen);
+    return result;
+  }
+
+  /** This node's published view of a VIP (what it reports to the controller); undefined when it probes none of its backends. */
+  report(vip: string): { healthChecked: boolean; unhealthyBackends: { address: string; message: string }[] } | undefined {
+    let any = false;
+    const unhealthyBackends: { address: string; message: string }[] = [];
+    for (const p of this.#byVip.get(vip) ?? []) {
+      any = true;
+      if (!p.published) unhealthyBackends.push({ address: p.backend, message: p.health.lastError ?? 'probe failed' });
+    }
+    if (!any) return undefined;
+    unhealthyBackends.sort((a, b) => (a.address < b.address ? -1 : 1));
+    return { healthChecked: true, unhealthyBackends };
+  }
+
+  start(signal?: AbortSignal): void {
+    this.#running = true;
+    signal?.addEventListener('abort', () => this.stop(), { once: true });
+    this.#arm();
+  }
+
+  stop(): void {
+    this.#running = false;
+    clearTimeout(this.#timer);
+    clearTimeout(this.#flushTimer);
+    this.#timer = undefined;
+    this.#flushTimer = undefined;
+  }
+
+  stats(): ProberStats {
+    return { pairs: this.#pairs.size, probes: this.#probes, missed: this.#missed, inFlight: this.#inFlight };
+  }
+
+  snapshot(): HealthSnapshot {
+    const byVip = new Map<string, PairSnapshot[]>();
+    for (const p of this.#pairs.values()) {
+      const list = byVip.get(p.vip) ?? [];
+      list.push({
+        backend: p.backend,
+        ...(p.name === undefined ? {} : { name: p.name }),
+        healthy: p.published,
+        probedHealthy: p.health.healthy,
+        since: new Date(p.health.since).toISOString(),
+        probes: p.health.probes,
+        ...(p.health.lastError === undefined ? {} : { lastError: p.health.lastError }),
+      });
+      byVip.set(p.vip, list);
+    }
+    const failOpen = new Set(this.#failOpen);
+    const vips = [...byVip.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([id, backends]) => ({ id, failOpen: failOpen.has(id), backends: backends.sort((a, b) => (a.backend < b.backend ? -1 : 1)) }));
+    return { vips, probes: this.#probes, missed: this.#missed };
+  }
+
+  #arm(): void {
+    clearTimeout(this.#timer);
+    const top = this.#heap[0];
+    if (!this.#running || top === undefined) return;
+    this.#timer = setTimeout(() => this.#tick(), Math.max(0, top.due - Date.now()));
+  }
+
+  #tick(): void {
+    const now = Date.now();
+    for (let top = this.#heap[0]; top !== undefined && top.due <= now; top = this.#heap[0]) {
+      const late = now - top.due;
+      const full = this.#inFlight >= (this.#o.maxInFlight ?? 8192);
+      if (top.inFlight || full || late > top.intervalMs) this.#missed++;
+      // Keep the pair's phase; if far behind, restart it from now.
+      top.due = late > top.intervalMs ? now + top.intervalMs : top.due + top.intervalMs;
+      this.#heapFix(top);
+      if (!top.inFlight && !full) this.#probe(top);
+    }
+    this.#arm();
+  }
+
+  #probe(pair: Pair): void {
+    pair.inFlight = true;
+    this.#inFlight++;
+    this.#probes++;
+    const socketFor = (family: IpFamily): net.Socket => this.#o.socketFor(pair.real, family);
+    void runProbe(pair.target, socketFor).then((result) => {
+      pair.inFlight = false;
+      this.#inFlight--;
+      if (pair.removed) return;
+      this.#o.hooks?.onProbe?.(pair.vip, pair.backend, result);
+      const { health, changed } = recordProbe(pair.health, result, pair.thresholds, Date.now());
+      pair.health = health;
+      if (!changed) return;
+      this.#o.hooks?.onTransition?.(pair.vip, pair.backend, health.healthy, health.lastError);
+      const who = `${pair.vip} backend ${pair.name ?? pair.backend} (${pair.backend})`;
+      if (health.healthy) this.#o.log.info({ vip: pair.vip, backend: pair.backend }, `${who} is healthy again`);
+      else this.#o.log.warn({ vip: pair.vip, backend: pair.backend, error: health.lastError }, `${who} is unhealthy: ${health.lastError ?? 'probe failed'}`);
+      this.#markDirty(pair.vip);
+    });
+  }
+
+  #markDirty(vip: string): void {
+    this.#dirty.add(vip);
+    const interval = this.#vipInterval.get(vip) ?? 1000;
+    const at = Math.max(Date.now(), (this.#lastFlush.get(vip) ?? 0) + interval);
+    if (at >= this.#flushAt) return;
+    clearTimeout(this.#flushTimer);
+    this.#flushAt = at;
+    this.#flushTimer = setTimeout(() => this.#flush(), Math.max(0, at - Date.now()));
+  }
+
+  /** Publishes the probed health of every due dirty VIP, then asks for one re-apply. */
+  #flush(): void {
+    const now = Date.now();
+    this.#flushAt = Number.POSITIVE_INFINITY;
+    this.#flushTimer = undefined;
+    let changed = false;
+    const later: string[] = [];
+    for (const vip of this.#dirty) {
+      const interval = this.#vipInterval.get(vip) ?? 1000;
+      if ((this.#lastFlush.get(vip) ?? 0) + interval > now) {
+        later.push(vip);
+        continue;
+      }
+      for (const p of this.#byVip.get(vip) ?? []) {
+        if (p.published === p.health.healthy) continue;
+        p.published = p.health.healthy;
+        changed = true;
+      }
+      this.#lastFlush.set(vip, now);
+    }
+    this.#dirty.clear();
+    if (changed) this.#o.onChange();
+    for (const vip of later) this.#markDirty(vip);
+  }
+
+  // A binary min-heap of pairs by due time.
+  #heapPush(p: Pair): void {
+    p.heapIndex = this.#heap.length;
+    this.#heap.push(p);
+    this.#up(p.heapIndex);
+  }
+
+  #heapRemove(p: Pair): void {
+    const i = p.heapIndex;
+    if (i < 0) return;
+    const last = this.#heap.pop() as Pair;
+    p.heapIndex = -1;
+    if (last === p) return;
+    this.#heap[i] = last;
+    last.heapIndex = i;
+    this.#up(i);
+    this.#down(last.heapIndex);
+  }
+
+  #heapFix(p: Pair): void {
+    if (p.heapIndex < 0) return;
+    this.#up(p.heapIndex);
+    this.#down(p.heapIndex);
+  }
+
+  #up(i: number): void {
+    const h = this.#heap;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if ((h[parent] as Pair).due <= (h[i] as Pair).due) break;
+      this.#swap(i, parent);
+      i = parent;
+    }
+  }
+
+  #down(i: number): void {
+    const h = this.#heap;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < h.length && (h[l] as Pair).due < (h[m] as Pair).due) m = l;
+      if (r < h.length && (h[r] as Pair).due < (h[m] as Pair).due) m = r;
+      if (m === i) return;
+      this.#swap(i, m);
+      i = m;
+    }
+  }
+
+  #swap(a: number, b: number): void {
+    const h = this.#heap;
+    const pa = h[a] as Pair;
+    const pb = h[b] as Pair;
+    h[a] = pb;
+    h[b] = pa;
+    pa.heapIndex = b;
+    pb.heapIndex = a;
+  }
+}
