@@ -19,7 +19,7 @@ import { cpusFromQueueIrqs } from './host/irq.ts';
 import { formatCpuList, forwardingCpus, readTopology, type Topology } from './host/topology.ts';
 import { startEndpoints } from '../common/http-endpoints.ts';
 import { openConnectionTables } from './dataplane/flows.ts';
-import { watchFlows } from './flow-watch.ts';
+import { watchFlows } from './dataplane/flow-watch.ts';
 import { createAgentMetrics, type AgentMetrics } from './metrics.ts';
 import { buildRing, ringFingerprint } from './plan/maglev.ts';
 import type { Log } from '../common/log.ts';

@@ -5,7 +5,7 @@
 
 import { startDecap } from '../agent/dataplane/decap.ts';
 import { DEFAULT_DECAP_BPFFS } from '../agent/dataplane/pin-layout.ts';
-import { serveDecapUntilStopped } from '../agent/decap-metrics.ts';
+import { serveDecapUntilStopped } from '../agent/dataplane/decap-metrics.ts';
 import { isIp, canonicalIp } from '../api/ip.ts';
 import { UsageError, parseFlags, type FlagSpec } from './args.ts';
 import { BPF_OBJECT_FLAG, LOG_LEVEL_FLAG, XDP_MODE_FLAG, hostPort, ifindexOf, logger, xdpMode } from './common.ts';

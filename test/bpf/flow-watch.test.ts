@@ -6,7 +6,7 @@ import type { BackendFlows } from '../../src/api/load-balancer-node.ts';
 import type { FlowReport } from '../../src/agent/dataplane/flow-report.ts';
 import { openConnectionTables } from '../../src/agent/dataplane/flows.ts';
 import { atimeNow, secondsToAtime } from '../../src/agent/dataplane/layout.ts';
-import { watchFlows } from '../../src/agent/flow-watch.ts';
+import { watchFlows } from '../../src/agent/dataplane/flow-watch.ts';
 import { readLive } from '../../src/agent/dataplane/maps-io.ts';
 import { build } from '../../src/packet/build.ts';
 import { BalancerEnv } from './harness/balancer-env.ts';

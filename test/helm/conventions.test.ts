@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { createAgentMetrics } from '../../src/agent/metrics.ts';
-import { createDecapMetrics } from '../../src/agent/decap-metrics.ts';
+import { createDecapMetrics } from '../../src/agent/dataplane/decap-metrics.ts';
 import { ControllerMetrics } from '../../src/controller/metrics.ts';
 import { CHART_TEST_VALUES, createNamespace, deleteNamespace, helm, kubectl, REPO_ROOT } from '../support/kube/index.ts';
 

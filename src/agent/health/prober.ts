@@ -15,6 +15,9 @@ import { applyHealth, type OverlayResult } from './overlay.ts';
 import { runProbe, type ProbeResult, type ProbeTarget } from './probe.ts';
 import type { RealRef } from './tunnel.ts';
 import net from 'node:net';
+import type { HealthSnapshot, PairSnapshot, ProberStats } from './snapshot.ts';
+
+export type { HealthSnapshot, PairSnapshot, ProberStats } from './snapshot.ts';
 
 /** A socket for a probe through `real`'s tunnel (marked), or a plain one (bench, tests). */
 export type PairSocketFactory = (real: RealRef, family: IpFamily) => net.Socket;
@@ -53,31 +56,6 @@ interface Pair {
   published: boolean;
   heapIndex: number;
   removed: boolean;
-}
-
-export interface PairSnapshot {
-  readonly backend: string;
-  readonly name?: string | undefined;
-  readonly healthy: boolean;
-  /** Health as probed now (may lead `healthy` by up to one interval). */
-  readonly probedHealthy: boolean;
-  readonly since: string;
-  readonly probes: number;
-  readonly lastError?: string | undefined;
-}
-
-export interface HealthSnapshot {
-  readonly vips: readonly { readonly id: string; readonly failOpen: boolean; readonly backends: readonly PairSnapshot[] }[];
-  readonly probes: number;
-  readonly missed: number;
-}
-
-export interface ProberStats {
-  readonly pairs: number;
-  readonly probes: number;
-  /** Probes that could not start in their interval (the previous one still running, or the scheduler late by more than an interval). */
-  readonly missed: number;
-  readonly inFlight: number;
 }
 
 function phase(key: string, intervalMs: number): number {

@@ -3,14 +3,14 @@
 // its pinned map once per scrape, plus the process metrics.
 
 import { Registry } from 'prom-client';
-import type { Log } from '../common/log.ts';
-import { startEndpoints } from '../common/http-endpoints.ts';
-import { registerProcessMetrics } from '../common/process-metrics.ts';
-import { BpfMap, xdpQuery } from '../libbpf/libbpf.ts';
-import { DECAP_SERIES, type DecapStatName } from './dataplane/counters.ts';
-import { decapPins } from './dataplane/pin-layout.ts';
-import { readDecapStats, type DecapStatsSnapshot } from './dataplane/stats.ts';
-import { mirroredMetrics, num } from './mirrored.ts';
+import type { Log } from '../../common/log.ts';
+import { startEndpoints } from '../../common/http-endpoints.ts';
+import { registerProcessMetrics } from '../../common/process-metrics.ts';
+import { BpfMap, xdpQuery } from '../../libbpf/libbpf.ts';
+import { DECAP_SERIES, type DecapStatName } from './counters.ts';
+import { decapPins } from './pin-layout.ts';
+import { readDecapStats, type DecapStatsSnapshot } from './stats.ts';
+import { mirroredMetrics, num } from '../mirrored.ts';
 
 export interface DecapMetricsOptions {
   readonly readCounters: () => DecapStatsSnapshot | Promise<DecapStatsSnapshot>;

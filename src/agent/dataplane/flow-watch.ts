@@ -4,11 +4,11 @@
 // so node status is written only when a drain makes progress.
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { BackendFlows } from '../api/load-balancer-node.ts';
-import { errorText } from '../common/errors.ts';
-import { flowReport, type FlowReport } from './dataplane/flow-report.ts';
-import { countFlows, type ConnectionTables } from './dataplane/flows.ts';
-import type { LiveState } from './plan/model.ts';
+import type { BackendFlows } from '../../api/load-balancer-node.ts';
+import { errorText } from '../../common/errors.ts';
+import { flowReport, type FlowReport } from './flow-report.ts';
+import { countFlows, type ConnectionTables } from './flows.ts';
+import type { LiveState } from '../plan/model.ts';
 
 interface Log {
   debug(obj: object, msg: string): void;
