@@ -2,9 +2,9 @@
 // global setup agree on these paths; tests read them from here only.
 import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
+import { REPO_ROOT } from '../exec.ts';
 
-/** Repository root (test/support/kube -> ../../..). */
-export const REPO_ROOT: string = resolve(import.meta.dirname, '../../..');
+export { REPO_ROOT };
 export const TESTBIN_SCRIPT: string = resolve(REPO_ROOT, 'scripts/testbin.sh');
 export const CLUSTER_SCRIPT: string = resolve(REPO_ROOT, 'scripts/cluster.sh');
 
