@@ -13,6 +13,8 @@
 # Bump the version with `go list -m -versions github.com/osrg/gobgp/v3`; the
 # agent's adapter (src/agent/announce/gobgp.ts) speaks the v3 API.
 set -euo pipefail
+# shellcheck source=lib/cache-build.sh
+source "$(dirname "$0")/lib/cache-build.sh"
 
 GOBGP_VERSION="${STERLET_GOBGP_VERSION:-v3.37.0}"
 module=github.com/osrg/gobgp/v3
@@ -33,15 +35,9 @@ if have_all; then exit 0; fi
 go="$("$(dirname "$0")/testbin.sh" --go)" || { echo "gobgp.sh: GOBGP_NO_GO: no Go to build gobgpd $GOBGP_VERSION with (see the testbin.sh message above)" >&2; exit 1; }
 
 export CGO_ENABLED=0 GOFLAGS=-mod=mod
-mkdir -p "$dir"
-exec 8>"$dir/.lock"
-if ! flock -n 8; then
-  echo "gobgp: waiting for another gobgp.sh that is building into $dir…" >&2
-  flock 8
-fi
+lock_cache_dir gobgp "$dir"
 if have_all; then exit 0; fi
-work="$(mktemp -d "${TMPDIR:-/tmp}/sterlet-gobgp.XXXXXX")"
-trap 'rm -rf "$work" "$dir"/.*.tmp.$$ 2>/dev/null || true' EXIT
+make_work_dir gobgp "$dir"
 say() { echo "gobgp: $*" >&2; }
 
 # A throwaway wrapper module requires the pinned version; `go mod download`

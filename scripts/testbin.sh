@@ -23,6 +23,8 @@
 # Versions are pinned so the cache key is stable; bump them together (check the
 # newest patch with `go list -m -versions k8s.io/kubernetes`).
 set -euo pipefail
+# shellcheck source=lib/cache-build.sh
+source "$(dirname "$0")/lib/cache-build.sh"
 
 K8S_VERSION="${STERLET_K8S_VERSION:-v1.36.3}"
 ETCD_VERSION="${STERLET_ETCD_VERSION:-v3.6.16}"
@@ -106,17 +108,9 @@ go="$(find_go)" || exit 1
 export GOTOOLCHAIN=local
 
 export CGO_ENABLED=0 GOFLAGS=-mod=mod
-mkdir -p "$dir"
-# One builder at a time (parallel test runs on a cold machine): the others
-# wait here, then find everything cached.
-exec 8>"$dir/.lock"
-if ! flock -n 8; then
-  echo "testbin: waiting for another testbin.sh that is building into $dir…" >&2
-  flock 8
-fi
+lock_cache_dir testbin "$dir"
 if have_all; then exit 0; fi
-work="$(mktemp -d "${TMPDIR:-/tmp}/sterlet-testbin.XXXXXX")"
-trap 'rm -rf "$work" "$dir"/.*.tmp.$$ 2>/dev/null || true' EXIT
+make_work_dir testbin "$dir"
 
 say() { echo "testbin: $*" >&2; }
 
