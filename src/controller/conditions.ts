@@ -57,6 +57,9 @@ export const Reason = {
   FailOpen: 'FailOpen',
   Unhealthy: 'Unhealthy',
   NotChecked: 'NotChecked',
+  // BGPPeer Ready
+  AllEstablished: 'AllEstablished',
+  NotEstablished: 'NotEstablished',
   // Ready / Reconciling / Stalled
   Ready: 'Ready',
   Progressing: 'Progressing',
