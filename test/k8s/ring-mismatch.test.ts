@@ -8,6 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/e2e/bgp.ts';
+import { promlint } from '../support/promlint.ts';
 import { createNamespace, deleteNamespace, kubectl, waitFor } from '../support/kube/index.ts';
 import { spawnController } from '../support/kube/controller.ts';
 import { installCrds } from '../support/kube/crds.ts';
@@ -67,6 +68,7 @@ describe('ring fingerprint mismatch (controller process)', () => {
     expect(condition(st, 'Stalled')).toMatchObject({ status: 'True', reason: 'RingMismatch' });
     const since = Date.parse(first.lastTransitionTime);
     expect(await waitFor(mismatchMetric, { what: 'the ring mismatch start metric' })).toBeCloseTo(since / 1000, 3);
+    expect(promlint(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text())).toEqual({ code: 0, problems: [] });
 
     // Nothing else changes, yet the message keeps counting (the controller requeues it) from the same start.
     const refreshed = await waitFor(async () => {
