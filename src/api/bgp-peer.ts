@@ -109,9 +109,23 @@ export const BGPPeerStatus = z
       .max(32)
       .regex(/^[0-9]+\/[0-9]+$/)
       .optional()
-      .meta({ description: 'Nodes with an established session / nodes reporting, e.g. 2/2.' }),
+      .meta({
+        description:
+          'Load-balancer nodes whose session is Established / load-balancer nodes the nodeSelector selects, e.g. 2/3 (written by the controller; a node whose agent stopped reporting does not count as established).',
+      }),
+    sessions: z
+      .string()
+      .max(256)
+      .optional()
+      .meta({ description: 'Session states of the selected nodes, counted, e.g. "2 Established, 1 Active" (written by the controller).' }),
+    announced: z
+      .int()
+      .min(0)
+      .optional()
+      .meta({ description: 'VIP routes announced to this peer, summed over the selected nodes (written by the controller).' }),
   })
-  .meta({ description: 'Observed state of a BGP session.' });
+  .meta({ description: 'Observed state of a BGP session: status.nodes by each node\'s agent, the summary fields and conditions by the controller.' });
+export type BGPPeerStatus = z.infer<typeof BGPPeerStatus>;
 
 export const BGPPeer = z.strictObject({
   apiVersion: z.literal(API_VERSION),

@@ -2,6 +2,7 @@
 // which VIP addresses, and which backend addresses those VIPs may send to.
 // With pools in force (the controller), a VIP no pool admits is not served.
 import { z } from 'zod';
+import { Announcement } from './desired-state.ts';
 import { cidrWithin, parseCidr } from './ip.ts';
 import { API_VERSION, cidr, conditions, labelSelector, ObjectMeta, observedGeneration, Protocol } from './meta.ts';
 
@@ -61,6 +62,10 @@ export const VirtualIPPoolSpec = z
       .optional()
       .meta({ description: 'Allowed VIP protocols (TCP, UDP). Omitted: both.' }),
     allocation: PoolAllocation.optional(),
+    announcement: Announcement.optional().meta({
+      description:
+        'BGP attributes of the routes of every VIP this pool admits (Services\' VIPs included). A VirtualIP\'s own spec.announcement overrides them field by field: its communities replace the pool\'s, its localPreference replaces the pool\'s. Applies in a cluster only (a standalone agent enforces no pools).',
+    }),
   })
   .refine((s) => allocationInside(s.allocation?.addresses, s.addresses), { message: ALLOCATION_INSIDE_MESSAGE, path: ['allocation', 'addresses'] })
   .meta({

@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import type { Backend } from '../api/backend.ts';
 import { BackendIndex } from './backend-index.ts';
-import { DESIRED_STATE_VERSION, type DesiredBackend, type DesiredState, type DesiredVip } from '../api/desired-state.ts';
+import { type Announcement, DESIRED_STATE_VERSION, type DesiredBackend, type DesiredState, type DesiredVip } from '../api/desired-state.ts';
 import { compareIp, formatIp, parseIp, type ParsedIp } from '../api/ip.ts';
 import { DEFAULT_NAMESPACE, type Labels, type LabelSelector, type ObjectRef } from '../api/meta.ts';
 import { type CompiledHealthCheck, resolveHealthCheck } from '../api/health-check.ts';
@@ -287,7 +287,7 @@ export function compile(objects: readonly CompileInput[], options: CompileOption
       },
       backends: resolved,
       ...(vip.spec.nodeSelector === undefined ? {} : { nodeSelector: canonicalSelector(vip.spec.nodeSelector) }),
-      ...(vip.spec.announcement === undefined ? {} : { announcement: vip.spec.announcement }),
+      ...announcementOf(vip.spec.announcement, pool?.source.spec.announcement),
       ...(check === undefined ? {} : { healthCheck: check }),
     };
     out.push({ id, generation: vip.metadata.generation ?? 1, revision: revisionOf(body), ...body });
@@ -301,6 +301,16 @@ export function compile(objects: readonly CompileInput[], options: CompileOption
       cmp(`${a.object.namespace}/${a.object.name}`, `${b.object.namespace}/${b.object.name}`),
   );
   return { state: { version: DESIRED_STATE_VERSION, vips: out }, problems: sorted, admittedBy };
+}
+
+/** The route attributes: the VIP's own, each field falling back to the admitting pool's. */
+function announcementOf(own: Announcement | undefined, pool: Announcement | undefined): { announcement?: Announcement } {
+  // Without pool settings the VIP's compiles as given (unchanged revisions for existing VIPs).
+  if (pool === undefined) return own === undefined ? {} : { announcement: own };
+  const communities = own?.communities ?? pool?.communities;
+  const localPreference = own?.localPreference ?? pool?.localPreference;
+  if (communities === undefined && localPreference === undefined) return {};
+  return { announcement: { ...(communities === undefined ? {} : { communities }), ...(localPreference === undefined ? {} : { localPreference }) } };
 }
 
 /** The VIPs of a published (unfiltered) state that a node with these labels serves. */

@@ -155,6 +155,38 @@ describe('pool admission', () => {
   });
 });
 
+describe('pool announcement settings', () => {
+  const tagged = pool('team-a', { namespaceSelector: { matchLabels: { team: 'a' } }, announcement: { communities: ['65001:100', '65001:200'], localPreference: 150 } });
+
+  it('gives every admitted VIP the pool\'s communities and local preference', () => {
+    expect(compile(web, { admission: admission(tagged) }).state.vips[0]?.announcement).toEqual({ communities: ['65001:100', '65001:200'], localPreference: 150 });
+  });
+
+  it('lets the VIP override each field on its own', () => {
+    const pref = [vip('web', 'team-a', '10.200.0.10', { announcement: { localPreference: 300 } }), be('web-1', 'team-a', 'web', '10.0.1.11')];
+    expect(compile(pref, { admission: admission(tagged) }).state.vips[0]?.announcement).toEqual({ communities: ['65001:100', '65001:200'], localPreference: 300 });
+    const comm = [vip('web', 'team-a', '10.200.0.10', { announcement: { communities: ['65002:1'] } }), be('web-1', 'team-a', 'web', '10.0.1.11')];
+    expect(compile(comm, { admission: admission(tagged) }).state.vips[0]?.announcement).toEqual({ communities: ['65002:1'], localPreference: 150 });
+  });
+
+  it('changes the VIP\'s revision when the pool\'s settings change (agents re-announce)', () => {
+    const before = compile(web, { admission: admission(tagged) }).state.vips[0]?.revision;
+    const changed = pool('team-a', { namespaceSelector: { matchLabels: { team: 'a' } }, announcement: { communities: ['65001:100'] } });
+    expect(compile(web, { admission: admission(changed) }).state.vips[0]?.revision).not.toBe(before);
+  });
+
+  it('adds no attributes when neither the VIP nor its pool sets any, and standalone ignores pools', () => {
+    expect(compile(web, { admission: admission(teamA) }).state.vips[0]?.announcement).toBeUndefined();
+    expect(compile([...web, tagged]).state.vips[0]?.announcement).toBeUndefined();
+  });
+
+  it('refuses a malformed pool community naming the field', () => {
+    const bad = VirtualIPPool.safeParse({ apiVersion, kind: 'VirtualIPPool', metadata: { name: 'p' }, spec: { addresses: ['10.200.0.0/24'], backendAddresses: ['10.0.0.0/16'], announcement: { communities: ['65536:1'] } } });
+    expect(bad.success).toBe(false);
+    expect(bad.error?.issues[0]?.path.join('.')).toBe('spec.announcement.communities.0');
+  });
+});
+
 describe('every problem code', () => {
   const open = pool('open', { addresses: ['10.200.0.0/24', '2001:db8::/32'], backendAddresses: ['10.0.0.0/16', '2001:db8::/32'] });
   const scenarios: Record<ProblemCode, { objects: CompileInput[]; pools?: VirtualIPPool[] }> = {

@@ -8,6 +8,7 @@
 import type { Log } from '../common/log.ts';
 import { z } from 'zod';
 import { Backend } from '../api/backend.ts';
+import { BGPPeer } from '../api/bgp-peer.ts';
 import { formatIp, parseIp } from '../api/ip.ts';
 import { LoadBalancerNode } from '../api/load-balancer-node.ts';
 import { Condition, DEFAULT_NAMESPACE, type Labels } from '../api/meta.ts';
@@ -22,7 +23,7 @@ import type { Enqueue } from './work.ts';
 import { claimKey, flowsOf, indexAdd, labelKey, nodeDigest, nodeEntries, sameLabels, sameSpecAndMeta, selectorOf, serviceInputs } from './cache-keys.ts';
 
 
-type Schema = typeof VirtualIP | typeof Backend | typeof VirtualIPPool | typeof LoadBalancerNode;
+type Schema = typeof VirtualIP | typeof Backend | typeof VirtualIPPool | typeof LoadBalancerNode | typeof BGPPeer;
 const Conditions = z.array(Condition);
 
 /**
@@ -36,7 +37,9 @@ function parseObject<S extends Schema>(schema: S, raw: KubeObject): z.infer<S> |
   if (!result.success) return result.error;
   if (status !== undefined && status !== null && typeof status === 'object') {
     const conditions = Conditions.safeParse((status as { conditions?: unknown }).conditions);
-    const keep = schema === LoadBalancerNode ? LoadBalancerNode.shape.status.safeParse(status) : undefined;
+    // Statuses agents write are read whole; the controller's own only for their conditions.
+    const keep = schema === LoadBalancerNode ? LoadBalancerNode.shape.status.safeParse(status)
+      : schema === BGPPeer ? BGPPeer.shape.status.safeParse(status) : undefined;
     if (keep?.success === true && keep.data !== undefined) (result.data as { status?: unknown }).status = keep.data;
     else if (conditions.success) (result.data as { status?: unknown }).status = { conditions: conditions.data };
   }
@@ -57,6 +60,7 @@ export class ControllerCache {
   readonly pools: Informer;
   readonly nodes: Informer;
   readonly namespaces: Informer;
+  readonly bgpPeers: Informer;
   readonly services: Informer;
   readonly endpointSlices: Informer;
   /** Kubernetes Nodes (backend nodes of Services), not LoadBalancerNodes. */
@@ -105,6 +109,8 @@ export class ControllerCache {
     // Pools also decide which addresses Services may get.
     this.pools = make(Resources.virtualIPPool, () => { this.enqueueAllVips(); this.enqueueAllPools(); this.enqueueAllServices(); });
     this.nodes = make(Resources.loadBalancerNode, (ev, obj, old) => this.#onNode(ev, obj, old));
+    // Optional: a controller without BGPPeer RBAC (or CRD) still serves VIPs.
+    this.bgpPeers = make(Resources.bgpPeer, (_ev, obj) => this.#enqueue('BGPPeer', obj.metadata.name), true);
     this.namespaces = make(Resources.namespace, (ev, obj, old) => {
       if (ev === 'update' && sameLabels(obj.metadata.labels, old?.metadata.labels)) return;
       for (const k of this.#vipsByNs.get(obj.metadata.name) ?? []) this.#enqueue('VirtualIP', k);
@@ -116,7 +122,7 @@ export class ControllerCache {
   }
 
   get informers(): Informer[] {
-    const core = [this.vips, this.backends, this.pools, this.nodes, this.namespaces];
+    const core = [this.vips, this.backends, this.pools, this.nodes, this.namespaces, this.bgpPeers];
     return this.#watchServices ? [...core, this.services, this.endpointSlices, this.kubeNodes] : core;
   }
 
@@ -290,6 +296,11 @@ export class ControllerCache {
     for (const raw of this.pools.list()) this.#enqueue('VirtualIPPool', raw.metadata.name);
   }
 
+  /** BGPPeer summaries count the selected nodes: any node added, removed, relabelled or gone silent. */
+  enqueueAllPeers(): void {
+    for (const raw of this.bgpPeers.list()) this.#enqueue('BGPPeer', raw.metadata.name);
+  }
+
   enqueueAllBackends(): void {
     for (const raw of this.backends.list()) this.#enqueue('Backend', objectKey(raw));
   }
@@ -370,6 +381,7 @@ export class ControllerCache {
     if (ev !== 'update' || JSON.stringify(flowsOf(obj)) !== JSON.stringify(flowsOf(old))) this.enqueueDrainingBackends();
     if (ev !== 'update' || !sameLabels(obj.metadata.labels, old?.metadata.labels)) {
       this.enqueueAllVips();
+      this.enqueueAllPeers();
       return;
     }
     // Only the VIPs whose entry on this node changed (revision, ring, error, presence).

@@ -57,6 +57,9 @@ export const Reason = {
   FailOpen: 'FailOpen',
   Unhealthy: 'Unhealthy',
   NotChecked: 'NotChecked',
+  // BGPPeer Ready
+  AllEstablished: 'AllEstablished',
+  NotEstablished: 'NotEstablished',
   // Ready / Reconciling / Stalled
   Ready: 'Ready',
   Progressing: 'Progressing',
@@ -98,6 +101,8 @@ export interface ConditionInput {
   readonly status: ConditionStatus;
   readonly reason: string;
   readonly message: string;
+  /** Overrides the transition time: when the state this condition reports began (a RingMismatch's start). */
+  readonly since?: string;
 }
 
 /**
@@ -114,7 +119,7 @@ export function mergeConditions(
 ): Condition[] {
   return next.map((c) => {
     const old = previous?.find((p) => p.type === c.type);
-    const lastTransitionTime = old !== undefined && old.status === c.status ? old.lastTransitionTime : now;
+    const lastTransitionTime = c.since ?? (old !== undefined && old.status === c.status ? old.lastTransitionTime : now);
     return { type: c.type, status: c.status, observedGeneration: generation, lastTransitionTime, reason: c.reason, message: truncate(c.message) };
   });
 }

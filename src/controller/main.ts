@@ -113,11 +113,13 @@ export async function runController(options: ControllerOptions = {}): Promise<vo
         cache.enqueueAllVips();
         cache.enqueueAllBackends();
         cache.enqueueAllPools();
+        cache.enqueueAllPeers();
         reconciler.livenessChanged();
         // Node heartbeats expire with time, not with events: re-check VIPs when the live set changes.
         const liveness = setInterval(() => {
           if (!reconciler.livenessChanged()) return;
           cache.enqueueAllVips();
+          cache.enqueueAllPeers(); // a silent node's session no longer counts as established
           cache.enqueueDrainingBackends(); // a node that stops reporting no longer holds flows
         }, 2_000);
         // Level-based safety net against anything an informer could have missed.
@@ -133,6 +135,7 @@ export async function runController(options: ControllerOptions = {}): Promise<vo
             runWorkers('Finalizer', queues.Finalizer, reconciler, metrics, log, workers, leadership, vipsPending),
             runWorkers('Backend', queues.Backend, reconciler, metrics, log, 1, leadership, vipsPending, BACKEND_STATUS_INTERVAL_MS),
             runWorkers('VirtualIPPool', queues.VirtualIPPool, reconciler, metrics, log, 1, leadership, vipsPending, BACKEND_STATUS_INTERVAL_MS),
+            runWorkers('BGPPeer', queues.BGPPeer, reconciler, metrics, log, 1, leadership, vipsPending, BACKEND_STATUS_INTERVAL_MS),
           ]);
         } finally {
           clearInterval(liveness);

@@ -56,10 +56,24 @@ export class ControllerMetrics {
     registers: [this.registry],
   });
 
+  /** Alert on `time() - this > N`: how long the nodes serving a VIP have built different Maglev rings. */
+  readonly ringMismatchStart = new Gauge({
+    name: 'sterlet_controller_vip_ring_mismatch_start_time_seconds',
+    help: 'Unix time since which the nodes serving a VirtualIP at its current revision report different Maglev ring fingerprints (the Programmed=False/RingMismatch condition); absent while their rings agree.',
+    labelNames: ['namespace', 'name'] as const,
+    registers: [this.registry],
+  });
+
+  /** Records when a VIP's ring mismatch began (RFC 3339); `undefined` removes its series (rings agree, or VIP gone). */
+  setRingMismatch(key: string, since: string | undefined): void {
+    const id = vipLabels(key);
+    if (since === undefined) this.ringMismatchStart.remove(id);
+    else this.ringMismatchStart.set(id, Date.parse(since) / 1000);
+  }
+
   /** Records a VIP's node counts; `undefined` removes its series (VIP gone). */
   setVipNodes(key: string, counts: { selected: number; programmed: number } | undefined): void {
-    const slash = key.indexOf('/');
-    const id = { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+    const id = vipLabels(key);
     if (counts === undefined) {
       this.vipNodes.remove({ ...id, state: 'selected' });
       this.vipNodes.remove({ ...id, state: 'programmed' });
@@ -72,6 +86,12 @@ export class ControllerMetrics {
   constructor() {
     registerProcessMetrics(this.registry, 'sterlet_controller_');
   }
+}
+
+/** "namespace/name" -> the labels of a per-VIP series. */
+function vipLabels(key: string): { namespace: string; name: string } {
+  const slash = key.indexOf('/');
+  return { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
 }
 
 export interface MetricsServer {

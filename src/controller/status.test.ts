@@ -64,6 +64,24 @@ describe('vipStatus', () => {
     expect(cond(mismatch, 'Stalled')).toMatchObject({ status: 'True' });
   });
 
+  it('says since when the rings differ, keeps that time while they do, and forgets it once they agree', () => {
+    const pendingAt = '2026-11-26T07:59:00Z';
+    const differ = [node('n1', [{ revision: rev, ringFingerprint: 'f' }]), node('n2', [{ revision: rev, ringFingerprint: 'g' }])];
+    const withStatus = (r: ReturnType<typeof vipStatus>): VirtualIP => ({ ...vip, status: { conditions: r.status.conditions } } as VirtualIP);
+    // Pending (False) first: the mismatch starts when the rings are first seen to differ, not when Programmed went False.
+    const pending = vipStatus('team/web', vip, ok, [differ[0]!, node('n2', [{ revision: '0000000000000000', ringFingerprint: 'f' }])], { deleting: false, now: pendingAt });
+    const first = vipStatus('team/web', withStatus(pending), ok, differ, { deleting: false, now: NOW });
+    expect(cond(first, 'Programmed')).toMatchObject({ reason: 'RingMismatch', lastTransitionTime: NOW });
+    expect(first.summary.ringMismatch).toMatchObject({ since: NOW, seconds: 0, refreshAfterMs: 10_000 });
+    const later = vipStatus('team/web', withStatus(first), ok, differ, { deleting: false, now: '2026-11-26T08:00:42Z' });
+    expect(cond(later, 'Programmed')).toMatchObject({ reason: 'RingMismatch', lastTransitionTime: NOW });
+    expect(cond(later, 'Programmed')?.message).toContain('programmed on 2/2 nodes but their Maglev rings differ on 1/2 nodes for 42s (n2 has fingerprint g; n1 has f)');
+    expect(later.summary.ringMismatch?.seconds).toBe(42);
+    const agree = vipStatus('team/web', withStatus(later), ok, [differ[0]!, node('n2', [{ revision: rev, ringFingerprint: 'f' }])], { deleting: false, now: '2026-11-26T08:01:00Z' });
+    expect(cond(agree, 'Programmed')).toMatchObject({ status: 'True', lastTransitionTime: '2026-11-26T08:01:00Z' });
+    expect(agree.summary.ringMismatch).toBeUndefined();
+  });
+
   it('only counts nodes the nodeSelector selects and that are live', () => {
     const picky = VirtualIP.parse({ ...vip, spec: { ...vip.spec, nodeSelector: { matchLabels: { edge: 'yes' } } } });
     const o = outcome([picky, backend('a', '10.0.0.1')]);

@@ -10,6 +10,7 @@ import { matchesSelector } from '../compile/selector.ts';
 import type { VirtualIP } from '../api/virtual-ip.ts';
 import { type ConditionInput, ConditionType, mergeConditions, Reason } from './conditions.ts';
 import { vipFleetHealth } from './health.ts';
+import { type RingMismatch, ringMismatch } from './ring-mismatch.ts';
 
 export interface VipStatusBody {
   observedGeneration: number;
@@ -42,10 +43,12 @@ export interface ProgrammedSummary {
   readonly condition: ConditionInput;
   /** Live nodes that still report this VIP (any revision): what the finalizer waits for. */
   readonly stillReporting: readonly string[];
+  /** Set while the nodes at the current revision build different rings. */
+  readonly ringMismatch?: RingMismatch;
 }
 
-/** Whether every selected live node runs the current revision with one ring fingerprint. */
-export function programmedSummary(vipId: string, vip: VirtualIP, desired: DesiredVip | undefined, nodes: readonly NodeView[]): ProgrammedSummary {
+/** Whether every selected live node runs the current revision with one ring fingerprint; `now` is RFC 3339. */
+export function programmedSummary(vipId: string, vip: VirtualIP, desired: DesiredVip | undefined, nodes: readonly NodeView[], now: string): ProgrammedSummary {
   const stillReporting = nodes
     .filter((n) => n.live && (n.node.status?.virtualIPs ?? []).some((v) => v.id === vipId))
     .map((n) => n.node.metadata.name)
@@ -76,13 +79,18 @@ export function programmedSummary(vipId: string, vip: VirtualIP, desired: Desire
   const programmed = done.length;
   const counts = `programmed on ${programmed}/${total} nodes`;
   let condition: ConditionInput;
+  const previous = vip.status?.conditions?.find((c) => c.type === ConditionType.Programmed);
+  const mismatch = errors.length === 0 && programmed === total ? ringMismatch(done, previous, now) : undefined;
   if (errors.length > 0) {
     condition = { type: ConditionType.Programmed, status: 'False', reason: Reason.NodeError, message: `${counts}; errors: ${errors.join('; ')}${staleNote}` };
   } else if (programmed < total) {
     condition = { type: ConditionType.Programmed, status: 'False', reason: Reason.Pending, message: `${counts}; waiting for revision ${desired.revision} on ${waiting.join(', ')}${staleNote}` };
-  } else if (new Set(done.map((d) => d.fingerprint)).size > 1) {
-    const detail = done.map((d) => `${d.name}=${d.fingerprint ?? 'none'}`).join(', ');
-    condition = { type: ConditionType.Programmed, status: 'False', reason: Reason.RingMismatch, message: `${counts} but their Maglev rings differ (${detail}): the same flow may reach different backends via different nodes${staleNote}` };
+  } else if (mismatch !== undefined) {
+    condition = {
+      type: ConditionType.Programmed, status: 'False', reason: Reason.RingMismatch, since: mismatch.since,
+      message: `${counts} but their Maglev ${mismatch.text}: the same flow may reach different backends via different nodes${staleNote}`,
+    };
+    return { total, programmed, stillReporting, condition, ringMismatch: mismatch };
   } else {
     condition = { type: ConditionType.Programmed, status: 'True', reason: Reason.AllNodesProgrammed, message: `${counts}${staleNote}` };
   }
@@ -145,7 +153,7 @@ export function vipStatus(vipId: string, vip: VirtualIP, outcome: VipOutcome, no
   const accepted = acceptedCondition(outcome);
   const resolved = resolvedRefsCondition(outcome, accepted.status === 'True');
   const desired = options.deleting ? undefined : outcome.desired;
-  const summary = programmedSummary(vipId, vip, desired, nodes);
+  const summary = programmedSummary(vipId, vip, desired, nodes, options.now);
   const healthy = desired === undefined ? undefined : healthyCondition(desired, vipFleetHealth(vipId, nodes).checked);
   const inputs = [
     accepted,

@@ -10,6 +10,11 @@ import { Announcer } from '../../src/agent/announce/announcer.ts';
 import { goBgpSpeaker, type Speaker } from '../../src/agent/announce/gobgp.ts';
 import type { AnnounceInput } from '../../src/agent/announce/routes.ts';
 import type { DesiredVip } from '../../src/agent/plan/model.ts';
+import { fromCompiledState } from '../../src/agent/plan/desired.ts';
+import { compile } from '../../src/compile/compile.ts';
+import { Backend } from '../../src/api/backend.ts';
+import { VirtualIP } from '../../src/api/virtual-ip.ts';
+import { VirtualIPPool } from '../../src/api/virtual-ip-pool.ts';
 import { freePort, gobgpDir, startGobgpd } from '../support/e2e/bgp.ts';
 import { ProcessGroup, type ManagedProcess } from '../support/e2e/processes.ts';
 
@@ -134,6 +139,39 @@ describe('Announcer (real gobgpd)', () => {
     expect(b.status.announced).toEqual([]);
     // Sessions stay up while draining, so the withdrawal reaches the routers.
     expect((await speaker.peers()).map((p) => p.address)).toEqual(['192.0.2.254']);
+  });
+
+  it('announces the attributes a VirtualIPPool sets, with the VIP\'s own overriding them, and re-announces when the pool changes', async () => {
+    const api = 'sterlet.dev/v1alpha1';
+    const poolOf = (announcement: Record<string, unknown>): VirtualIPPool => VirtualIPPool.parse({
+      apiVersion: api, kind: 'VirtualIPPool', metadata: { name: 'edge' },
+      spec: { addresses: ['10.200.1.0/24'], backendAddresses: ['10.0.1.0/24'], announcement },
+    });
+    const objects = [
+      VirtualIP.parse({ apiVersion: api, kind: 'VirtualIP', metadata: { name: 'web', namespace: 'default' }, spec: { address: '10.200.1.10', port: 80, protocol: 'TCP', backendSelector: { matchLabels: { app: 'web' } } } }),
+      VirtualIP.parse({ apiVersion: api, kind: 'VirtualIP', metadata: { name: 'api', namespace: 'default' }, spec: { address: '10.200.1.11', port: 80, protocol: 'TCP', backendSelector: { matchLabels: { app: 'web' } }, announcement: { localPreference: 300 } } }),
+      Backend.parse({ apiVersion: api, kind: 'Backend', metadata: { name: 'web-1', namespace: 'default', labels: { app: 'web' } }, spec: { address: '10.0.1.11' } }),
+    ];
+    // What the controller publishes and every agent announces from.
+    const desiredWith = (pool: VirtualIPPool): DesiredVip[] =>
+      fromCompiledState(compile(objects, { admission: { mode: 'Pools', pools: [pool], namespaceLabels: new Map() } }).state);
+    const setState = (desired: DesiredVip[]): void => { state = { ready: true, attached: true, desired, programmed: new Map(desired.map((v) => [v.id, v.revision])) }; };
+    setState(desiredWith(poolOf({ communities: ['65001:100', '65001:7'], localPreference: 150 })));
+    const d = announcer();
+    await d.tick();
+    const byPrefix = async (): Promise<Record<string, unknown>> => Object.fromEntries((await speaker.routes()).map((r) => [r.prefix, { communities: [...r.communities].sort((x, y) => x - y), localPreference: r.localPreference }]));
+    expect(await byPrefix()).toEqual({
+      '10.200.1.10/32': { communities: [65001 * 65536 + 7, 65001 * 65536 + 100], localPreference: 150 },
+      '10.200.1.11/32': { communities: [65001 * 65536 + 7, 65001 * 65536 + 100], localPreference: 300 },
+    });
+    setState(desiredWith(poolOf({ communities: ['65002:1'] })));
+    await d.tick();
+    expect(await byPrefix()).toEqual({
+      '10.200.1.10/32': { communities: [65002 * 65536 + 1], localPreference: undefined },
+      '10.200.1.11/32': { communities: [65002 * 65536 + 1], localPreference: 300 },
+    });
+    await d.drain();
+    expect(await speaker.routes()).toEqual([]);
   });
 
   it('re-creates a session whose settings changed (hold time), and removes one no BGPPeer names any more', async () => {

@@ -97,6 +97,11 @@ describe('chart RBAC at run time', () => {
     expect(await canI(ctl, 'create', 'virtualips.sterlet.dev', '-n', apps)).toBe(true);
     expect(await canI(ctl, 'delete', 'virtualips.sterlet.dev', '-n', apps)).toBe(true);
     expect(await canI(ctl, 'get', 'secrets', '-n', apps)).toBe(false);
+    // BGPPeers: reads them, writes only their status (the summary, by server-side apply).
+    expect(await canI(ctl, 'watch', 'bgppeers.sterlet.dev')).toBe(true);
+    expect(await canI(ctl, 'patch', 'bgppeers.sterlet.dev', '--subresource=status')).toBe(true);
+    expect(await canI(ctl, 'patch', 'bgppeers.sterlet.dev')).toBe(false);
+    expect(await canI(ctl, 'delete', 'bgppeers.sterlet.dev')).toBe(false);
   });
 
   it('gives the agent what it calls and nothing a tenant owns', async () => {

@@ -99,7 +99,9 @@ describe('BGPPeer -> agent -> gobgpd -> BIRD (cluster mode)', () => {
   it('holds the session the BGPPeer selects for this node and reports it in the BGPPeer status', async () => {
     await waitFor(async () => (await nodeEntry())?.sessionState === 'Established', { what: 'status.nodes Established', timeoutMs: 60_000 })
       .catch((err: unknown) => { throw new Error(`${String(err)}\nagent log:\n${agent?.tail(20) ?? ''}`); });
-    expect((await kubectl(['get', 'bgppeer', peerName, '-o', 'wide'])).stdout).toMatch(/10\.111\.1\.1\s+65000\s+65001/);
+    // The controller's summary of the agent's entry, as the printer columns show it.
+    await waitFor(async () => /10\.111\.1\.1\s+65000\s+65001\s+1\/1\s+0\s+1 Established/.test((await kubectl(['get', 'bgppeer', peerName, '-o', 'wide'])).stdout),
+      { what: 'kubectl get bgppeer: 1/1 established', timeoutMs: 15_000 });
   });
 
   it('announces the compiled VIP to the router and withdraws it when the VirtualIP is deleted', async () => {
@@ -110,6 +112,8 @@ describe('BGPPeer -> agent -> gobgpd -> BIRD (cluster mode)', () => {
     await waitForNextHops(t.router.netns, `${t.vip}/32`, (hops) => hops.length === 1 && hops[0] === t.lb.address, 60_000)
       .catch((err: unknown) => { throw new Error(`${String(err)}\nagent log:\n${agent?.tail(20) ?? ''}`); });
     await waitFor(async () => (await nodeEntry())?.announced === 1, { what: 'status.nodes announced 1', timeoutMs: 15_000 });
+    await waitFor(async () => ((await client().get(Resources.bgpPeer, peerName))['status'] as { announced?: number } | undefined)?.announced === 1,
+      { what: 'status.announced 1 (controller summary)', timeoutMs: 15_000 });
     await kubectl(['delete', 'vip', 'web', '-n', ns, '--wait=false']);
     await waitForNextHops(t.router.netns, `${t.vip}/32`, (hops) => hops.length === 0, 30_000);
     await waitFor(async () => (await nodeEntry())?.announced === 0, { what: 'status.nodes announced 0', timeoutMs: 15_000 });

@@ -46,16 +46,20 @@ describe('BGPPeer CRD', () => {
     expect(result.stderr).toMatch(field);
   });
 
-  it('keeps per-node session status from each node (server-side apply per node) and prints it', async () => {
+  it('keeps per-node session status from each node (server-side apply per node) beside the summary, and prints it', async () => {
     for (const [node, state, announced] of [['lb-1', 'Established', 2], ['lb-2', 'Active', 0]] as const) {
-      const status = { apiVersion: API, kind: 'BGPPeer', metadata: { name: NAME }, status: { nodes: [{ node, sessionState: state, announced }], established: '1/2' } };
+      const status = { apiVersion: API, kind: 'BGPPeer', metadata: { name: NAME }, status: { nodes: [{ node, sessionState: state, announced }] } };
       await kubectl(['apply', '--server-side', '--subresource=status', `--field-manager=sterlet-agent-${node}`, '--force-conflicts', '-f', '-'], { input: JSON.stringify(status) });
     }
+    // The summary fields under another field manager (the controller's) leave the entries alone.
+    const summary = { apiVersion: API, kind: 'BGPPeer', metadata: { name: NAME }, status: { established: '1/2', announced: 2, sessions: '1 Established, 1 Active' } };
+    await kubectl(['apply', '--server-side', '--subresource=status', '--field-manager=sterlet-controller', '--force-conflicts', '-f', '-'], { input: JSON.stringify(summary) });
     const got = await getJson<{ status: { nodes: { node: string; sessionState: string; announced: number }[] } }>(['bgppeer', NAME]);
     expect(got.status.nodes.map((n) => [n.node, n.sessionState, n.announced]).sort()).toEqual([['lb-1', 'Established', 2], ['lb-2', 'Active', 0]]);
     const table = (await kubectl(['get', 'bgpp', NAME])).stdout;
-    expect(table).toMatch(/PEER\s+PEER-ASN\s+LOCAL-ASN\s+ESTABLISHED/);
-    expect(table).toMatch(new RegExp(`${NAME}\\s+10\\.111\\.1\\.1\\s+65000\\s+65001\\s+1/2`));
+    expect(table).toMatch(/PEER\s+PEER-ASN\s+LOCAL-ASN\s+ESTABLISHED\s+ANNOUNCED\s+SESSIONS/);
+    // A controller of another test file running meanwhile may have recounted this peer (no nodeSelector: every node).
+    expect(table).toMatch(new RegExp(`${NAME}\\s+10\\.111\\.1\\.1\\s+65000\\s+65001\\s+\\d+/\\d+\\s+\\d+\\s+\\d+ `));
     const bad = { apiVersion: API, kind: 'BGPPeer', metadata: { name: NAME }, status: { nodes: [{ node: 'lb-3', sessionState: 'Up', announced: 0 }] } };
     const refused = await kubectl(['apply', '--server-side', '--subresource=status', '--field-manager=sterlet-agent-lb-3', '-f', '-'], { input: JSON.stringify(bad), allowFail: true });
     expect(refused.code).not.toBe(0);

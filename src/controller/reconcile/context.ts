@@ -9,6 +9,7 @@ import type { LoadBalancerNode } from '../../api/load-balancer-node.ts';
 import { DEFAULT_NAMESPACE } from '../../api/meta.ts';
 import type { VirtualIP } from '../../api/virtual-ip.ts';
 import { type KubeClient, type KubeObject, Resources } from '../../kube/client.ts';
+import { mergePatchFor } from '../../kube/merge-patch.ts';
 import type { ControllerCache } from '../cache.ts';
 import type { EventRecorder } from '../events.ts';
 import type { ControllerMetrics } from '../metrics.ts';
@@ -76,12 +77,11 @@ export function heartbeat(node: LoadBalancerNode): number {
 
 export type StatusKind = 'VirtualIP' | 'Backend' | 'VirtualIPPool';
 
-/** Merge-patches status when it differs (fields that disappeared are sent as null); true when it wrote. */
+/** Merge-patches status when it differs (fields that disappeared, at any depth, are sent as null); true when it wrote. */
 export async function writeStatus(ctx: ReconcileContext, raw: KubeObject, next: object, kind: StatusKind): Promise<boolean> {
   const current = (raw['status'] ?? {}) as Record<string, unknown>;
   if (stableJson(pick(current, next)) === stableJson(next) && !hasExtra(current, next)) return false;
-  const patch: Record<string, unknown> = { ...next };
-  for (const k of Object.keys(current)) if (!(k in next)) patch[k] = null;
+  const patch = mergePatchFor(current, next as Record<string, unknown>);
   const { cache } = ctx;
   const target = kind === 'VirtualIP' ? { ref: Resources.virtualIP, informer: cache.vips }
     : kind === 'Backend' ? { ref: Resources.backend, informer: cache.backends }

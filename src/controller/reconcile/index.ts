@@ -5,6 +5,7 @@
 import type { ReconcileResult, WorkKind } from '../work.ts';
 import { nodeViews, type ReconcileContext } from './context.ts';
 import { reconcileBackend } from './backend.ts';
+import { reconcileBgpPeer } from './bgp-peer.ts';
 import { reconcileFinalizer } from './finalizer.ts';
 import { reconcilePool } from './pool.ts';
 import { reconcileVirtualIP } from './virtual-ip.ts';
@@ -37,6 +38,7 @@ export class Reconciler {
       Backend: (key) => reconcileBackend(ctx, key),
       VirtualIPPool: (key) => reconcilePool(ctx, key),
       Service: (key) => services?.reconcile(key) ?? Promise.resolve({}),
+      BGPPeer: (key) => reconcileBgpPeer(ctx, key),
     };
   }
 

@@ -36,6 +36,7 @@ export async function reconcileVirtualIP(ctx: ReconcileContext, key: string, con
   if (raw === undefined) {
     setConflict(ctx, conflicts, key, false);
     ctx.metrics.setVipNodes(key, undefined);
+    ctx.metrics.setRingMismatch(key, undefined);
     return {};
   }
   const parsed = cache.parse(VirtualIP, raw);
@@ -50,6 +51,7 @@ export async function reconcileVirtualIP(ctx: ReconcileContext, key: string, con
   const outcome = vipOutcome(ctx, parsed);
   const result = vipStatus(key, parsed, outcome, nodeViews(ctx), { deleting, now: new Date().toISOString() });
   ctx.metrics.setVipNodes(key, { selected: result.summary.total, programmed: result.summary.programmed });
+  ctx.metrics.setRingMismatch(key, result.summary.ringMismatch?.since);
   const previous = parsed.status?.conditions;
   // One write on the critical path: status (what agents program from). The finalizer
   // is added from a lower-priority queue that waits while VIPs are pending, so an
@@ -92,8 +94,10 @@ export async function reconcileVirtualIP(ctx: ReconcileContext, key: string, con
       { namespace: raw.metadata.namespace });
     ctx.log.info({ vip: key }, 'withdrawn from every live node; finalizer removed');
   }
-  // Pending nodes report through LoadBalancerNode events; nothing to poll.
-  return {};
+  // Pending nodes report through LoadBalancerNode events; nothing to poll. A ring
+  // mismatch is re-checked so its message keeps saying for how long.
+  const mismatch = result.summary.ringMismatch;
+  return mismatch === undefined ? {} : { requeueAfterMs: mismatch.refreshAfterMs };
 }
 
 function setConflict(ctx: ReconcileContext, conflicts: Set<string>, key: string, conflict: boolean): void {
