@@ -13,12 +13,16 @@ export const StreamStats = z.object({
   connections: z.number(),
   established: z.number(),
   answering: z.number(),
+  /** Connections (not broken) that answered since the last mark. */
+  answeredSinceMark: z.number(),
   broken: z.number(),
   reasons: z.record(z.string(), z.number()),
   backendChanges: z.number(),
   answers: z.number(),
   maxStallMs: z.number(),
   byBackend: z.record(z.string(), z.number()),
+  /** Request latency (sent to answered, ms) since the last mark. */
+  latency: z.object({ requests: z.number(), p50Ms: z.number(), p99Ms: z.number(), maxMs: z.number() }),
   localPorts: z.array(z.number()),
 });
 export type StreamStats = z.infer<typeof StreamStats>;
@@ -30,8 +34,10 @@ export class StreamClient {
     this.proc = proc;
   }
 
-  static async start(topology: Topology, count: number): Promise<StreamClient> {
-    const proc = topology.processes.start([NODE_BIN, RUNNER, '--host', topology.vip, '--port', '80', '--count', String(count)], {
+  /** `spread`: requests staggered over the interval instead of all connections at once (latency figures). */
+  static async start(topology: Topology, count: number, options: { intervalMs?: number; spread?: boolean } = {}): Promise<StreamClient> {
+    const interval = [...(options.intervalMs === undefined ? [] : ['--interval-ms', String(options.intervalMs)]), ...(options.spread === true ? ['--spread'] : [])];
+    const proc = topology.processes.start([NODE_BIN, RUNNER, '--host', topology.vip, '--port', '80', '--count', String(count), ...interval], {
       name: 'stream-runner',
       netns: topology.client.netns,
       logFile: join(topology.scratch, 'stream-runner.log'),
@@ -46,7 +52,7 @@ export class StreamClient {
     return this.call('stats');
   }
 
-  /** Resets every connection's longest gap: the next stats() reports stalls since now. */
+  /** Resets every connection's longest gap and the latencies: the next stats() reports since now. */
   async mark(): Promise<void> {
     await this.call('mark');
   }
