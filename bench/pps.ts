@@ -351,12 +351,12 @@ if (part !== 'established') {
 if (part !== 'rates') {
   const ms = (x: number): string => x.toFixed(2);
   console.log(`\nEstablished TCP connections under a SYN flood (${String(connections)} keep-alive connections through the VIP, a request every 100 ms each, spread; 3 s without, then ${String(floodSeconds)} s of a random-source SYN flood at the generator's top rate; generator, client and forwarding on CPU ${TRAFFIC_CPUS}; one row per run):`);
-  console.log('| dataplane | flood Mpps sent | CPU softirq% / busy% | failures | answering after | retransmits | p50 ms no flood → flood | p99 ms no flood → flood | longest stall ms | entries before → kept | detail |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+  console.log('| dataplane | flood Mpps sent | CPU softirq% / busy% | failures | answering after | retransmits | veth drops | p50 ms no flood → flood | p99 ms no flood → flood | longest stall ms | stalled > 1 s | entries before → kept | detail |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const o of floods) {
     const failures = o.failures === 0 ? '0' : `${String(o.failures)} (${Object.entries(o.reasons).map(([k, v]) => `${k} ${String(v)}`).join(', ')})`;
     console.log(
-      `| ${o.dataplane} | ${f(o.floodSentMpps, 3)} | ${f(o.softirqPct, 0)} / ${f(o.busyPct, 0)} | ${failures} | ${String(o.answeringAfter)}/${String(o.connections)} | ${String(o.retransmits)} | ${ms(o.baseline.p50Ms)} → ${ms(o.flood.p50Ms)} | ${ms(o.baseline.p99Ms)} → ${ms(o.flood.p99Ms)} | ${String(o.flood.maxStallMs)} | ${String(o.entriesBefore)} → ${String(o.entriesAfter)} | ${o.detail} |`,
+      `| ${o.dataplane} | ${f(o.floodSentMpps, 3)} | ${f(o.softirqPct, 0)} / ${f(o.busyPct, 0)} | ${failures} | ${String(o.answeringAfter)}/${String(o.connections)} | ${String(o.retransmits)} | ${String(o.linkDrops)} | ${ms(o.baseline.p50Ms)} → ${ms(o.flood.p50Ms)} | ${ms(o.baseline.p99Ms)} → ${ms(o.flood.p99Ms)} | ${String(o.flood.maxStallMs)} | ${String(o.flood.stalledOver1s)} | ${String(o.entriesBefore)} → ${String(o.entriesAfter)} | ${o.detail} |`,
     );
   }
 }

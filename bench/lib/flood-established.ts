@@ -22,6 +22,7 @@ import { startHttpServers } from '../../test/support/e2e/servers.ts';
 import { StreamClient, type StreamStats } from '../../test/support/e2e/stream.ts';
 import { Topology } from '../../test/support/e2e/topology.ts';
 import { createAgentWorld } from '../../test/support/e2e/world.ts';
+import { sterlet } from '../../test/support/e2e/agent.ts';
 import { REPO_ROOT, run, sysctl } from '../../test/support/exec.ts';
 import { lookUpFlows, type FlowEntry } from './conn-entries.ts';
 import { flowFrames, writeFrameFile } from './frames.ts';
@@ -50,6 +51,8 @@ export interface LatencyWindow {
   readonly maxMs: number;
   /** Longest gap between two answers on one connection in the window. */
   readonly maxStallMs: number;
+  /** Connections with a gap of more than 1 s in the window. */
+  readonly stalledOver1s: number;
 }
 
 export interface FloodOutcome {
@@ -69,11 +72,15 @@ export interface FloodOutcome {
   readonly answeringAfter: number;
   /** TCP segments the client and the backends retransmitted during the flood (a lost packet of an established connection). */
   readonly retransmits: number;
+  /** Packets the veths of the lb's link dropped during the flood (rings full: flood and connections alike). */
+  readonly linkDrops: number;
   /** Connections whose answers came from another backend at some point. */
   readonly backendChanges: number;
   /** The connections' table entries: present before the flood, and still present (same backend) after. */
   readonly entriesBefore: number;
   readonly entriesAfter: number;
+  /** Packets the dataplane sent to the backends during the flood (Sterlet's per-backend counters); undefined for nftables. */
+  readonly forwardedDuringFlood: number | undefined;
   /** Dataplane-specific: where the entries were (Sterlet), conntrack size and drops (nftables). */
   readonly detail: string;
 }
@@ -89,6 +96,8 @@ interface EntryProbe {
   mark(): Promise<void>;
   /** A line for the report, read after the flood. */
   detail(): Promise<string>;
+  /** Packets forwarded to backends since mark(), when the dataplane counts them. */
+  forwarded(): Promise<number | undefined>;
 }
 
 interface FloodWorld {
@@ -123,6 +132,7 @@ export async function establishedUnderFlood(dp: FloodDataplane, options: FloodOp
     await streams.mark();
     await world.probe.mark();
     const retrans0 = await retransmits(t);
+    const drops0 = await linkDrops(t);
     const stat0 = cpuTimes(await readProcStat(), cpu);
     const gen = await run(
       ['ip', 'netns', 'exec', t.router.netns, options.pktgen ?? DEFAULT_PKTGEN, '--iface', t.lb.routerPort, '--frames', frames, '--cpu', String(cpu), '--flood', '--seconds', String(options.floodSeconds)],
@@ -131,6 +141,7 @@ export async function establishedUnderFlood(dp: FloodDataplane, options: FloodOp
     const stat1 = cpuTimes(await readProcStat(), cpu);
     const during = await streams.stats();
     const retrans1 = await retransmits(t);
+    const drops1 = await linkDrops(t);
     const sent = JSON.parse(gen.stdout) as { sent: number; seconds: number };
 
     await streams.mark();
@@ -138,10 +149,11 @@ export async function establishedUnderFlood(dp: FloodDataplane, options: FloodOp
     const after = await streams.stats();
     const entriesAfter = await world.probe.entries(ports);
     const detail = await world.probe.detail();
+    const forwarded = await world.probe.forwarded();
     await streams.stop();
     const total = stat1.total - stat0.total || 1;
     const kept = before.filter((e, i) => e !== '' && entriesAfter[i] === e).length;
-    log(`${dp}: flood ${(sent.sent / sent.seconds / 1e6).toFixed(3)} Mpps; p50 ${during.latency.p50Ms.toFixed(2)} ms p99 ${during.latency.p99Ms.toFixed(2)} ms; ${String(after.broken)} failures; ${String(retrans1 - retrans0)} retransmits; ${String(kept)} entries kept; ${detail}`);
+    log(`${dp}: flood ${(sent.sent / sent.seconds / 1e6).toFixed(3)} Mpps; p50 ${during.latency.p50Ms.toFixed(2)} ms p99 ${during.latency.p99Ms.toFixed(2)} ms; ${String(after.broken)} failures; ${String(retrans1 - retrans0)} retransmits; ${String(drops1 - drops0)} veth drops; ${String(during.stalledOver1s)} stalled > 1 s; ${String(kept)} entries kept; ${detail}`);
     return {
       dataplane: dp,
       connections: options.connections,
@@ -155,9 +167,11 @@ export async function establishedUnderFlood(dp: FloodDataplane, options: FloodOp
       reasons: after.reasons,
       answeringAfter: after.answeredSinceMark,
       retransmits: retrans1 - retrans0,
+      linkDrops: drops1 - drops0,
       backendChanges: after.backendChanges,
       entriesBefore: before.filter((e) => e !== '').length,
       entriesAfter: kept,
+      forwardedDuringFlood: forwarded,
       detail,
     };
   } finally {
@@ -166,7 +180,17 @@ export async function establishedUnderFlood(dp: FloodDataplane, options: FloodOp
 }
 
 function windowOf(s: StreamStats): LatencyWindow {
-  return { requests: s.latency.requests, p50Ms: s.latency.p50Ms, p99Ms: s.latency.p99Ms, maxMs: s.latency.maxMs, maxStallMs: s.maxStallMs };
+  return { requests: s.latency.requests, p50Ms: s.latency.p50Ms, p99Ms: s.latency.p99Ms, maxMs: s.latency.maxMs, maxStallMs: s.maxStallMs, stalledOver1s: s.stalledOver1s };
+}
+
+/** Ring drops and XDP_TX errors of both ends of the lb's link (`ethtool -S`). */
+async function linkDrops(t: Topology): Promise<number> {
+  let total = 0;
+  for (const [netns, iface] of [[t.lb.netns, t.lb.iface], [t.router.netns, t.lb.routerPort]] as const) {
+    const { stdout } = await run(['ethtool', '-S', iface], { netns });
+    for (const m of stdout.matchAll(/rx_queue_\d+_(?:drops|xdp_tx_errors):\s*(\d+)/g)) total += Number(m[1]);
+  }
+  return total;
 }
 
 /**
@@ -203,6 +227,11 @@ async function sterletWorld(): Promise<FloodWorld> {
   const flows = (ports: readonly number[]): FlowEntry[][] =>
     lookUpFlows(lbHost, ports.map((port) => ({ protocol: 'TCP', src: { address: CLIENT_ADDRESS, port }, dst: { address: vip, port: 80 } })));
   let lastTables = new Map<string, number>();
+  const backendPackets = async (): Promise<number> => {
+    const { stdout } = await sterlet(w.t.lb.netns, ['stats', '--json', '--bpffs', w.lbBpffs]);
+    return (JSON.parse(stdout) as { backends: { packets: number }[] }).backends.reduce((n, b) => n + b.packets, 0);
+  };
+  let atMark = 0;
   return {
     t: w.t,
     probe: {
@@ -213,10 +242,15 @@ async function sterletWorld(): Promise<FloodWorld> {
         // Identity: the backend an entry names (the same in every table that holds it, or it is a split flow).
         return Promise.resolve(found.map((f) => [...new Set(f.map((e) => String(e.real)))].join('/')));
       },
-      mark: () => Promise.resolve(),
+      async mark() {
+        atMark = await backendPackets();
+      },
+      async forwarded() {
+        return (await backendPackets()) - atMark;
+      },
       detail() {
         const where = [...lastTables].map(([table, n]) => `${String(n)} in ${table}`).join(', ');
-        return Promise.resolve(`after the flood: ${where || 'none in any table'}`);
+        return Promise.resolve(`entries after the flood: ${where || 'none in any table'}`);
       },
     },
   };
@@ -258,6 +292,7 @@ async function nftablesWorld(): Promise<FloodWorld> {
         async mark() {
           before = await conntrackState(lb);
         },
+        forwarded: () => Promise.resolve(undefined),
         async detail() {
           const now = await conntrackState(lb);
           return `conntrack ${String(before.count)} -> ${String(now.count)} entries (max ${String(now.max)}), drops ${String(now.drop - before.drop)}, early drops ${String(now.earlyDrop - before.earlyDrop)}, insert failures ${String(now.insertFailed - before.insertFailed)}`;

@@ -140,6 +140,7 @@ function stats(): object {
     answers: conns.reduce((n, c) => n + c.answers, 0),
     maxStallMs: Math.max(0, ...conns.filter((c) => c.broken === undefined).map((c) => Math.max(c.maxGapMs, c.sentAt === undefined ? 0 : Date.now() - c.lastAnswerAt))),
     byBackend,
+    stalledOver1s: conns.filter((c) => c.broken === undefined && Math.max(c.maxGapMs, c.sentAt === undefined ? 0 : Date.now() - c.lastAnswerAt) > 1000).length,
     latency: { requests: sorted.length, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), maxMs: sorted.at(-1) ?? 0 },
     localPorts: conns.map((c) => c.localPort),
   };

@@ -21,6 +21,8 @@ export const StreamStats = z.object({
   answers: z.number(),
   maxStallMs: z.number(),
   byBackend: z.record(z.string(), z.number()),
+  /** Connections (not broken) with a gap of more than 1 s between answers since the last mark. */
+  stalledOver1s: z.number(),
   /** Request latency (sent to answered, ms) since the last mark. */
   latency: z.object({ requests: z.number(), p50Ms: z.number(), p99Ms: z.number(), maxMs: z.number() }),
   localPorts: z.array(z.number()),
