@@ -33,8 +33,7 @@ import { NODE_BIN, REPO_ROOT, run, runQuiet, STERLET_CLI } from '../test/support
 import { uniqueRunId } from '../test/support/e2e/names.ts';
 import { flowFrames, writeFrameFile } from './lib/frames.ts';
 import { kubeProxyRuleset } from './lib/kube-nft.ts';
-import { TRAFFIC_CPUS } from '../test/support/e2e/addressing.ts';
-import { establishedUnderFlood, type FloodOutcome } from './lib/flood-established.ts';
+import { APP_CPU, establishedUnderFlood, FORWARDING_CPU, type FloodOutcome } from './lib/flood-established.ts';
 import { ENDPOINTS, PpsPair, SINK_OBJECT, VIP, VIP_PORT, type Sample } from './lib/pps-rig.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 3);
@@ -350,7 +349,7 @@ if (part !== 'established') {
 
 if (part !== 'rates') {
   const ms = (x: number): string => x.toFixed(2);
-  console.log(`\nEstablished TCP connections under a SYN flood (${String(connections)} keep-alive connections through the VIP, a request every 100 ms each, spread; 3 s without, then ${String(floodSeconds)} s of a random-source SYN flood at the generator's top rate; generator, client and forwarding on CPU ${TRAFFIC_CPUS}; one row per run):`);
+  console.log(`\nEstablished TCP connections under a SYN flood (${String(connections)} keep-alive connections through the VIP, a request every 100 ms each, spread; 3 s without, then ${String(floodSeconds)} s of a random-source SYN flood at the generator's top rate; generator and forwarding on CPU ${String(FORWARDING_CPU)} (RPS steers the client's packets there), client and servers on CPU ${String(APP_CPU)}; one row per run):`);
   console.log('| dataplane | flood Mpps sent | CPU softirq% / busy% | failures | answering after | retransmits | veth drops | p50 ms no flood → flood | p99 ms no flood → flood | longest stall ms | stalled > 1 s | entries before → kept | detail |');
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const o of floods) {

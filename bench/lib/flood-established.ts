@@ -3,10 +3,13 @@
 // N long-lived keep-alive connections from the client to the VIP (a request
 // every 100 ms on each), and the packet generator sending a random-source SYN
 // flood from the router into the lb's veth at the highest rate it reaches.
-// Both go through the same CPU: the generator and the client are pinned to
-// TRAFFIC_CPUS, and a veth processes a packet on the CPU that sent it, so the
-// flood and the connections share the forwarding core and, for Sterlet, its
-// per-CPU connection table.
+// Both are forwarded on the same CPU (FORWARDING_CPU): a veth processes a
+// packet on the CPU that sent it, so the generator is pinned there, and the
+// router steers the client's packets there with RPS. So the flood and the
+// connections share the forwarding core and, for Sterlet, its per-CPU
+// connection table. The client and the HTTP servers run on the other CPU
+// (APP_CPU): on the same core, the flood's softirq work would starve them
+// and their latency would be the harness's, not the dataplane's.
 // - sterlet: the real agent (native XDP, IPIP) and decap on the backends
 //   (DSR); the connections' entries are looked up in every connection table
 //   before and after the flood.
@@ -17,7 +20,8 @@
 // in which every connection must answer again.
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CLIENT_ADDRESS, TRAFFIC_CPUS } from '../../test/support/e2e/addressing.ts';
+import { availableParallelism } from 'node:os';
+import { CLIENT_ADDRESS } from '../../test/support/e2e/addressing.ts';
 import { startHttpServers } from '../../test/support/e2e/servers.ts';
 import { StreamClient, type StreamStats } from '../../test/support/e2e/stream.ts';
 import { Topology } from '../../test/support/e2e/topology.ts';
@@ -85,6 +89,10 @@ export interface FloodOutcome {
   readonly detail: string;
 }
 
+/** The core that forwards the flood and the connections' packets (the generator's). */
+export const FORWARDING_CPU = 0;
+/** The client's and the servers' core (the same one on a 1-CPU machine). */
+export const APP_CPU = availableParallelism() > 1 ? 1 : 0;
 const DEFAULT_PKTGEN = join(REPO_ROOT, 'build/bench/pktgen');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -112,13 +120,14 @@ export async function establishedUnderFlood(dp: FloodDataplane, options: FloodOp
   const { t } = world;
   options.onTeardown?.(() => t.destroy());
   try {
-    const cpu = Number(TRAFFIC_CPUS);
+    const cpu = FORWARDING_CPU;
+    await separateCpus(t);
     const frames = join(t.scratch, 'syn.frames');
     const lbMac = await t.macOf(t.lb);
     const routerMac = await t.gatewayMac();
     await writeFrameFile(frames, flowFrames({ dstMac: lbMac, srcMac: routerMac, vip: t.vip, port: 80, flows: 1, flags: 'S' }));
 
-    const streams = await StreamClient.start(t, options.connections, { spread: true });
+    const streams = await StreamClient.start(t, options.connections, { spread: true, cpus: String(APP_CPU) });
     const ready = await streams.waitAnswering(30_000);
     if (ready.answering !== options.connections) throw new Error(`BENCH_PPS: only ${String(ready.answering)} of ${String(options.connections)} connections answered before the flood: ${JSON.stringify(ready.reasons)}`);
     await sleep(500);
@@ -176,6 +185,20 @@ export async function establishedUnderFlood(dp: FloodDataplane, options: FloodOp
     };
   } finally {
     await t.destroy();
+  }
+}
+
+/**
+ * The router hands every packet it receives from the client to the
+ * forwarding CPU (RPS on its client-facing veth), and the HTTP servers move
+ * to APP_CPU (they were started pinned to TRAFFIC_CPUS).
+ */
+async function separateCpus(t: Topology): Promise<void> {
+  await run(['sh', '-c', `echo ${(1 << FORWARDING_CPU).toString(16)} > /sys/class/net/${t.router.clientPort}/queues/rx-0/rps_cpus`], { netns: t.router.netns });
+  for (const b of t.backends) {
+    const pid = t.processes.find(`http-${b.name}:80`)?.child.pid;
+    if (pid === undefined) throw new Error(`BENCH_PPS: no HTTP server process for ${b.name}`);
+    await run(['taskset', '-a', '-p', '-c', String(APP_CPU), String(pid)]);
   }
 }
 

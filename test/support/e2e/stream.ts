@@ -36,15 +36,15 @@ export class StreamClient {
     this.proc = proc;
   }
 
-  /** `spread`: requests staggered over the interval instead of all connections at once (latency figures). */
-  static async start(topology: Topology, count: number, options: { intervalMs?: number; spread?: boolean } = {}): Promise<StreamClient> {
+  /** `spread`: requests staggered over the interval instead of all connections at once (latency figures); `cpus` default TRAFFIC_CPUS. */
+  static async start(topology: Topology, count: number, options: { intervalMs?: number; spread?: boolean; cpus?: string } = {}): Promise<StreamClient> {
     const interval = [...(options.intervalMs === undefined ? [] : ['--interval-ms', String(options.intervalMs)]), ...(options.spread === true ? ['--spread'] : [])];
     const proc = topology.processes.start([NODE_BIN, RUNNER, '--host', topology.vip, '--port', '80', '--count', String(count), ...interval], {
       name: 'stream-runner',
       netns: topology.client.netns,
       logFile: join(topology.scratch, 'stream-runner.log'),
       stdin: true,
-      cpus: TRAFFIC_CPUS,
+      cpus: options.cpus ?? TRAFFIC_CPUS,
     });
     await proc.waitForLine(/^started$/, { what: 'its started line' });
     return new StreamClient(proc);
