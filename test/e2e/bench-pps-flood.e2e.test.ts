@@ -10,7 +10,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { establishedUnderFlood } from '../../bench/lib/flood-established.ts';
+import { establishedUnderFlood, FORWARDING_CPU } from '../../bench/lib/flood-established.ts';
 import { REPO_ROOT } from '../support/exec.ts';
 
 const CONNECTIONS = 50;
@@ -32,5 +32,7 @@ describe('established connections under a SYN flood (real TCP, native XDP, the b
     expect(o.backendChanges, report).toBe(0);
     expect(o.entriesBefore, report).toBe(CONNECTIONS);
     expect(o.entriesAfter, report).toBe(CONNECTIONS);
+    // ...in the per-CPU table the flood went through (RPS puts the connections on the generator's CPU).
+    expect(o.detail, report).toContain(`${String(CONNECTIONS)} in cpu${String(FORWARDING_CPU)}`);
   });
 });
