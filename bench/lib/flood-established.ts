@@ -74,7 +74,7 @@ export interface FloodOutcome {
   readonly reasons: Readonly<Record<string, number>>;
   /** Connections answering in the recovery second after the flood. */
   readonly answeringAfter: number;
-  /** TCP segments the client and the backends retransmitted during the flood (a lost packet of an established connection). */
+  /** Segments the connections (client and backend ends) retransmitted during the flood: packets of theirs that were lost. */
   readonly retransmits: number;
   /** Packets the veths of the lb's link dropped during the flood (rings full: flood and connections alike). */
   readonly linkDrops: number;
@@ -217,25 +217,19 @@ async function linkDrops(t: Topology): Promise<number> {
 }
 
 /**
- * Data segments the client and every backend retransmitted: Tcp RetransSegs
- * minus TcpExt TCPSynRetrans (the backends retransmit SYN-ACKs to the flood's
- * sources, which is not a loss on an established connection).
+ * Segments the connections themselves retransmitted (a lost packet of an
+ * established connection): the `retrans:N/TOTAL` of `ss -ti` summed over the
+ * client's sockets to port 80 and the backends' from port 80. Counters of the
+ * whole namespace would also count the backends' SYN-ACKs to the flood.
  */
 async function retransmits(t: Topology): Promise<number> {
   let total = 0;
-  for (const netns of [t.client.netns, ...t.backends.map((b) => b.netns)]) {
-    const { stdout } = await run(['cat', '/proc/net/snmp', '/proc/net/netstat'], { netns });
-    total += snmpField(stdout, 'Tcp:', 'RetransSegs') - snmpField(stdout, 'TcpExt:', 'TCPSynRetrans');
+  const sides = [[t.client.netns, 'dport = :80'], ...t.backends.map((b) => [b.netns, 'sport = :80'] as const)] as const;
+  for (const [netns, filter] of sides) {
+    const { stdout } = await run(['ss', '-tinH', 'state', 'established', filter], { netns });
+    for (const m of stdout.matchAll(/\bretrans:\d+\/(\d+)/g)) total += Number(m[1]);
   }
   return total;
-}
-
-/** One counter of /proc/net/snmp or netstat: a names line and a values line per prefix. */
-function snmpField(text: string, prefix: string, name: string): number {
-  const [names, values] = text.split('\n').filter((l) => l.startsWith(prefix)).map((l) => l.trim().split(/\s+/));
-  const at = names?.indexOf(name) ?? -1;
-  if (at < 0 || values === undefined) throw new Error(`BENCH_PPS: no ${prefix} ${name} counter in /proc/net`);
-  return Number(values[at]);
 }
 
 function readProcStat(): Promise<string> {
