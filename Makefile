@@ -140,7 +140,7 @@ build/bench/pktgen: bench/pktgen/pktgen.c
 	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
 
 .PHONY: bench-pps
-bench-pps: setup libbpf bpf build/bench/pktgen ## Mpps + CPU per forwarded packet, real packets over veth: Sterlet vs kube-proxy-style nftables DNAT vs kernel forwarding.
+bench-pps: setup libbpf bpf build/bench/pktgen ## Mpps + CPU per forwarded packet, real packets over veth: Sterlet vs kube-proxy-style nftables DNAT vs kernel forwarding; then 50 real TCP connections under a SYN flood.
 	@$(NODE) bench/pps.ts
 
 .PHONY: bench-maglev

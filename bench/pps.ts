@@ -17,8 +17,13 @@
 // - two-core: threaded NAPI, the balancer's poll thread pinned to the other
 //   CPU; its thread CPU time per packet is the cost. On a VM each packet then
 //   pays a cross-CPU wakeup (an IPI), which dominates at these rates.
+// Then established connections under a flood (bench/lib/flood-established.ts):
+// real TCP connections through the VIP while the SYN flood runs, per
+// dataplane: failures, latency with and without the flood, entries kept.
 // Usage: make bench-pps   env: BENCH_SECONDS (3), BENCH_RUNS (3),
-//   BENCH_MODE (one-core), BENCH_GEN_CPU (0), BENCH_FWD_CPU (1, two-core only)
+//   BENCH_MODE (one-core), BENCH_GEN_CPU (0), BENCH_FWD_CPU (1, two-core only),
+//   BENCH_PART (all | rates | established), BENCH_FLOOD_SECONDS (8),
+//   BENCH_CONNECTIONS (50)
 import { existsSync } from 'node:fs';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -28,6 +33,7 @@ import { NODE_BIN, REPO_ROOT, run, runQuiet, STERLET_CLI } from '../test/support
 import { uniqueRunId } from '../test/support/e2e/names.ts';
 import { flowFrames, writeFrameFile } from './lib/frames.ts';
 import { kubeProxyRuleset } from './lib/kube-nft.ts';
+import { APP_CPU, establishedUnderFlood, FORWARDING_CPU, type FloodOutcome } from './lib/flood-established.ts';
 import { ENDPOINTS, PpsPair, SINK_OBJECT, VIP, VIP_PORT, type Sample } from './lib/pps-rig.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 3);
@@ -36,6 +42,21 @@ const genCpu = Number(process.env.BENCH_GEN_CPU ?? 0);
 const mode = process.env.BENCH_MODE ?? 'one-core';
 if (mode !== 'one-core' && mode !== 'two-core') {
   console.error(`BENCH_MODE must be one-core or two-core, got ${JSON.stringify(mode)}`);
+  process.exit(2);
+}
+const part = process.env.BENCH_PART ?? 'all';
+if (part !== 'all' && part !== 'rates' && part !== 'established') {
+  console.error(`BENCH_PART must be all, rates or established, got ${JSON.stringify(part)}`);
+  process.exit(2);
+}
+const floodSeconds = Number(process.env.BENCH_FLOOD_SECONDS ?? 8);
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
+if (!Number.isFinite(floodSeconds) || floodSeconds <= 0 || floodSeconds > 20) {
+  console.error('BENCH_FLOOD_SECONDS must be in (0, 20]: long enough to fill conntrack at the nftables rate, short on a shared machine');
+  process.exit(2);
+}
+if (!Number.isInteger(connections) || connections < 1 || connections > 1000) {
+  console.error('BENCH_CONNECTIONS must be an integer in 1..1000');
   process.exit(2);
 }
 const fwdCpu = mode === 'one-core' ? genCpu : Number(process.env.BENCH_FWD_CPU ?? 1);
@@ -76,8 +97,12 @@ const pairs: PpsPair[] = [];
 let serial = 0;
 let stopping = false;
 
+/** Teardowns of the flood worlds (idempotent): a Ctrl-C during one of them must remove it too. */
+const worlds: (() => Promise<void>)[] = [];
+
 async function cleanup(): Promise<void> {
   for (const p of pairs.splice(0).reverse()) await p.destroy();
+  for (const destroy of worlds.splice(0)) await destroy();
 }
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.on(sig, () => {
@@ -256,7 +281,25 @@ async function survival(pair: PpsPair, dp: Dataplane): Promise<Survival> {
 const results = new Map<string, Result[]>();
 const survivals: Survival[] = [];
 let ok = false;
+const floods: FloodOutcome[] = [];
 try {
+  if (part !== 'established') await rates();
+  if (part !== 'rates') {
+    for (let r = 0; r < runs; r++) {
+      for (const dp of ['sterlet', 'nftables'] as const) {
+        floods.push(await establishedUnderFlood(dp, { connections, baselineSeconds: 3, floodSeconds, log: (l) => process.stderr.write(`run ${String(r + 1)}/${String(runs)} ${l}\n`), onTeardown: (d) => void worlds.push(d) }));
+      }
+    }
+  }
+  ok = true;
+} finally {
+  await cleanup();
+  if (ok) await rm(scratch, { recursive: true, force: true });
+  else console.error(`bench-pps failed; logs kept in ${scratch}`);
+}
+
+/** The Mpps table and the 1024-flow survival check. */
+async function rates(): Promise<void> {
   const sterlet = await newPair('sterlet');
   for (let r = 0; r < runs; r++) {
     for (const traffic of TRAFFIC) {
@@ -277,32 +320,42 @@ try {
   survivals.push(await survival(sterlet, 'sterlet'));
   const nftPair = await newPair('nftables');
   survivals.push(await survival(nftPair, 'nftables'));
-  ok = true;
-} finally {
-  await cleanup();
-  if (ok) await rm(scratch, { recursive: true, force: true });
-  else console.error(`bench-pps failed; logs kept in ${scratch}`);
 }
 
 const f = (x: number, d: number): string => (Number.isNaN(x) ? '-' : x.toFixed(d));
 const layout = mode === 'one-core' ? `generator and balancer on CPU ${String(genCpu)} (forwarding = its NET_RX softirq time)` : `generator on CPU ${String(genCpu)}, balancer poll thread on CPU ${String(fwdCpu)} (forwarding = the thread's CPU time)`;
-console.log(`\nbench-pps ${mode}: ${String(runs)} runs x ${String(seconds)} s per case, medians; ${layout}`);
-console.log('| dataplane | traffic | sent Mpps | forwarded Mpps | forwarding ns/pkt | forwarding CPU% | core softirq% | core busy% | Mpps vs nftables | ns/pkt nftables ÷ this |');
-console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
-for (const traffic of TRAFFIC) {
-  const nft = results.get(`nftables|${traffic}`) ?? [];
-  const nftMpps = median(nft.map((x) => x.fwdMpps));
-  const nftNs = median(nft.map((x) => x.nsPerPacket));
-  for (const dp of DATAPLANES) {
-    const rs = results.get(`${dp}|${traffic}`) ?? [];
-    const m = (pick: (x: Result) => number): number => median(rs.map(pick));
+if (part !== 'established') {
+  console.log(`\nbench-pps ${mode}: ${String(runs)} runs x ${String(seconds)} s per case, medians; ${layout}`);
+  console.log('| dataplane | traffic | sent Mpps | forwarded Mpps | forwarding ns/pkt | forwarding CPU% | core softirq% | core busy% | Mpps vs nftables | ns/pkt nftables ÷ this |');
+  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const traffic of TRAFFIC) {
+    const nft = results.get(`nftables|${traffic}`) ?? [];
+    const nftMpps = median(nft.map((x) => x.fwdMpps));
+    const nftNs = median(nft.map((x) => x.nsPerPacket));
+    for (const dp of DATAPLANES) {
+      const rs = results.get(`${dp}|${traffic}`) ?? [];
+      const m = (pick: (x: Result) => number): number => median(rs.map(pick));
+      console.log(
+        `| ${dp} | ${traffic} | ${f(m((x) => x.sentMpps), 3)} | ${f(m((x) => x.fwdMpps), 3)} | ${f(m((x) => x.nsPerPacket), 0)} | ${f(m((x) => x.fwdPct), 0)} | ${f(m((x) => x.softirqPct), 0)} | ${f(m((x) => x.busyPct), 0)} | ${f(m((x) => x.fwdMpps) / nftMpps, 2)}x | ${f(nftNs / m((x) => x.nsPerPacket), 2)}x |`,
+      );
+    }
+  }
+
+  console.log(`\nEstablished flows under a SYN flood (${String(LRU_FLOWS)} flows, then a ${String(seconds)} s random-source SYN flood):`);
+  console.log('| dataplane | flood Mpps sent | established entries before the flood | surviving after | detail |');
+  console.log('|---|---:|---:|---:|---|');
+  for (const v of survivals) console.log(`| ${v.dataplane} | ${f(v.floodMpps, 3)} | ${String(v.before)} | ${String(v.after)} | ${v.detail} |`);
+}
+
+if (part !== 'rates') {
+  const ms = (x: number): string => x.toFixed(2);
+  console.log(`\nEstablished TCP connections under a SYN flood (${String(connections)} keep-alive connections through the VIP, a request every 100 ms each, spread; 3 s without, then ${String(floodSeconds)} s of a random-source SYN flood at the generator's top rate; generator and forwarding on CPU ${String(FORWARDING_CPU)} (RPS steers the client's packets there), client and servers on CPU ${String(APP_CPU)}; one row per run):`);
+  console.log('| dataplane | flood Mpps sent | CPU softirq% / busy% | failures | answering after | retransmits | veth drops | p50 ms no flood → flood | p99 ms no flood → flood | longest stall ms | stalled > 1 s | entries before → kept | detail |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+  for (const o of floods) {
+    const failures = o.failures === 0 ? '0' : `${String(o.failures)} (${Object.entries(o.reasons).map(([k, v]) => `${k} ${String(v)}`).join(', ')})`;
     console.log(
-      `| ${dp} | ${traffic} | ${f(m((x) => x.sentMpps), 3)} | ${f(m((x) => x.fwdMpps), 3)} | ${f(m((x) => x.nsPerPacket), 0)} | ${f(m((x) => x.fwdPct), 0)} | ${f(m((x) => x.softirqPct), 0)} | ${f(m((x) => x.busyPct), 0)} | ${f(m((x) => x.fwdMpps) / nftMpps, 2)}x | ${f(nftNs / m((x) => x.nsPerPacket), 2)}x |`,
+      `| ${o.dataplane} | ${f(o.floodSentMpps, 3)} | ${f(o.softirqPct, 0)} / ${f(o.busyPct, 0)} | ${failures} | ${String(o.answeringAfter)}/${String(o.connections)} | ${String(o.retransmits)} | ${String(o.linkDrops)} | ${ms(o.baseline.p50Ms)} → ${ms(o.flood.p50Ms)} | ${ms(o.baseline.p99Ms)} → ${ms(o.flood.p99Ms)} | ${String(o.flood.maxStallMs)} | ${String(o.flood.stalledOver1s)} | ${String(o.entriesBefore)} → ${String(o.entriesAfter)} | ${o.detail} |`,
     );
   }
 }
-
-console.log(`\nEstablished flows under a SYN flood (${String(LRU_FLOWS)} flows, then a ${String(seconds)} s random-source SYN flood):`);
-console.log('| dataplane | flood Mpps sent | established entries before the flood | surviving after | detail |');
-console.log('|---|---:|---:|---:|---|');
-for (const v of survivals) console.log(`| ${v.dataplane} | ${f(v.floodMpps, 3)} | ${String(v.before)} | ${String(v.after)} | ${v.detail} |`);

@@ -13,12 +13,18 @@ export const StreamStats = z.object({
   connections: z.number(),
   established: z.number(),
   answering: z.number(),
+  /** Connections (not broken) that answered since the last mark. */
+  answeredSinceMark: z.number(),
   broken: z.number(),
   reasons: z.record(z.string(), z.number()),
   backendChanges: z.number(),
   answers: z.number(),
   maxStallMs: z.number(),
   byBackend: z.record(z.string(), z.number()),
+  /** Connections (not broken) with a gap of more than 1 s between answers since the last mark. */
+  stalledOver1s: z.number(),
+  /** Request latency (sent to answered, ms) since the last mark. */
+  latency: z.object({ requests: z.number(), p50Ms: z.number(), p99Ms: z.number(), maxMs: z.number() }),
   localPorts: z.array(z.number()),
 });
 export type StreamStats = z.infer<typeof StreamStats>;
@@ -30,13 +36,15 @@ export class StreamClient {
     this.proc = proc;
   }
 
-  static async start(topology: Topology, count: number): Promise<StreamClient> {
-    const proc = topology.processes.start([NODE_BIN, RUNNER, '--host', topology.vip, '--port', '80', '--count', String(count)], {
+  /** `spread`: requests staggered over the interval instead of all connections at once (latency figures); `cpus` default TRAFFIC_CPUS. */
+  static async start(topology: Topology, count: number, options: { intervalMs?: number; spread?: boolean; cpus?: string } = {}): Promise<StreamClient> {
+    const interval = [...(options.intervalMs === undefined ? [] : ['--interval-ms', String(options.intervalMs)]), ...(options.spread === true ? ['--spread'] : [])];
+    const proc = topology.processes.start([NODE_BIN, RUNNER, '--host', topology.vip, '--port', '80', '--count', String(count), ...interval], {
       name: 'stream-runner',
       netns: topology.client.netns,
       logFile: join(topology.scratch, 'stream-runner.log'),
       stdin: true,
-      cpus: TRAFFIC_CPUS,
+      cpus: options.cpus ?? TRAFFIC_CPUS,
     });
     await proc.waitForLine(/^started$/, { what: 'its started line' });
     return new StreamClient(proc);
@@ -46,7 +54,7 @@ export class StreamClient {
     return this.call('stats');
   }
 
-  /** Resets every connection's longest gap: the next stats() reports stalls since now. */
+  /** Resets every connection's longest gap and the latencies: the next stats() reports since now. */
   async mark(): Promise<void> {
     await this.call('mark');
   }
