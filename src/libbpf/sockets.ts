@@ -131,8 +131,9 @@ export function openConnectPoller(): ConnectPoller {
   const info = Buffer.alloc(TCP_INFO_SIZE);
   const intBuf = Buffer.alloc(4);
   const lenBuf = Buffer.alloc(4);
-  const finish = (fd: number): void => {
-    setsockoptC(fd, SOL_SOCKET, SO_LINGER, LINGER_RESET, LINGER_RESET.length);
+  // Only a connected socket needs the RST; a refused or abandoned one just closes.
+  const finish = (fd: number, connected: boolean): void => {
+    if (connected) setsockoptC(fd, SOL_SOCKET, SO_LINGER, LINGER_RESET, LINGER_RESET.length);
     closeC(fd);
   };
   return {
@@ -174,7 +175,7 @@ export function openConnectPoller(): ConnectPoller {
             if ((getsockoptC(fd, IPPROTO_TCP, TCP_INFO, info, lenBuf) as number) === 0) rttUs = info.readUInt32LE(TCPI_RTT);
           }
           // Closing removes the fd from the epoll set (nothing else holds it).
-          finish(fd);
+          finish(fd, errno === 0);
           onDone(fd, errno, rttUs);
         }
         total += n;
@@ -182,7 +183,7 @@ export function openConnectPoller(): ConnectPoller {
       }
     },
     abort(fd) {
-      finish(fd);
+      finish(fd, false);
     },
     close() {
       closeC(epfd);
