@@ -7,7 +7,9 @@
 // The tunnel (marks + tc encapsulation) is not in this loop: it costs one
 // setsockopt per probe and a tc program per packet, measured by the e2e and
 // BPF tests. Reports probes/s achieved, missed intervals (a probe that could
-// not start within its interval) and the prober process's CPU in cores.
+// not start within its interval), how many probes the window fell short of
+// the target (a starved process falls behind before it counts a miss) and
+// the prober process's CPU in cores.
 // Two rows: targets answered by a listening process (a healthy check: its
 // accept rate on a loaded 2-core machine can be the limit), and a closed port
 // (the kernel answers RST: a failing check, no target process at all), which
@@ -125,6 +127,8 @@ async function measure(mode: 'listening target' | 'closed port (RST)', connect: 
     'target probes/s': Math.round(pairs / interval),
     'probes/s': Math.round((s1.probes - s0.probes) / elapsed),
     'missed intervals': s1.missed - s0.missed,
+    // Probes the window should have held but did not (a starved process falls behind before it counts a miss).
+    'short of target': Math.max(0, Math.round((pairs / interval) * elapsed - (s1.probes - s0.probes))),
     'unexpected results': failures - f0,
     'agent CPU (cores)': Math.round(((cpu.user + cpu.system) / 1e6 / elapsed) * 100) / 100,
     // On loopback the kernel runs both ends of every handshake in the prober's syscalls.

@@ -5,7 +5,8 @@
 // interval: transitions mark the VIP dirty and one flush per interval
 // publishes them and asks the runtime for one re-apply.
 // One timer drives everything: each tick reaps finished TCP connects, expires
-// timed-out ones and starts the due probes. TCP checks run on raw sockets
+// timed-out ones and starts the due probes (phase-schedule.ts: no timer and
+// no heap per pair). TCP checks run on raw sockets
 // (tcp-probes.ts, a few libc calls each); HTTP checks on net.Socket (probe.ts).
 
 import { createHash } from 'node:crypto';
@@ -19,7 +20,7 @@ import { runProbe, type ProbeResult, type ProbeTarget } from './probe.ts';
 import type { RealRef } from './tunnel.ts';
 import net from 'node:net';
 import { encodeSockaddr } from '../../libbpf/sockets.ts';
-import { DueHeap } from './due-heap.ts';
+import { PhaseSchedule } from './phase-schedule.ts';
 import { TcpProbes } from './tcp-probes.ts';
 import type { HealthSnapshot, PairSnapshot, ProberStats } from './snapshot.ts';
 
@@ -65,12 +66,12 @@ interface Pair {
   sockaddr: Buffer;
   thresholds: Thresholds;
   intervalMs: number;
-  due: number;
+  /** Offset of its probes in the interval (phase-schedule.ts), from a hash of the key. */
+  phase: number;
   inFlight: boolean;
   health: PairHealth;
   /** What the ring uses; updated by flushes only. */
   published: boolean;
-  heapIndex: number;
   removed: boolean;
 }
 
@@ -100,7 +101,7 @@ export class HealthProber {
   readonly #pairs = new Map<string, Pair>();
   /** The same pairs by VIP id: flushes and reports touch one VIP's pairs, not all 51,200. */
   readonly #byVip = new Map<string, Set<Pair>>();
-  readonly #heap = new DueHeap<Pair>();
+  readonly #schedule = new PhaseSchedule<Pair>();
   readonly #dirty = new Set<string>();
   readonly #lastFlush = new Map<string, number>();
   readonly #vipInterval = new Map<string, number>();
@@ -123,6 +124,7 @@ export class HealthProber {
   setTargets(vips: readonly DesiredVip[]): void {
     const now = Date.now();
     const seen = new Set<string>();
+    let reschedule = false;
     this.#vipInterval.clear();
     for (const vip of vips) {
       for (const b of vip.backends) {
@@ -141,8 +143,8 @@ export class HealthProber {
           existing.thresholds = check;
           if (existing.intervalMs !== intervalMs) {
             existing.intervalMs = intervalMs;
-            existing.due = Math.min(existing.due, now + phase(key, intervalMs));
-            this.#heap.fix(existing);
+            existing.phase = phase(key, intervalMs);
+            reschedule = true;
           }
           continue;
         }
@@ -156,18 +158,17 @@ export class HealthProber {
           sockaddr: sockaddrOf(vip, check),
           thresholds: check,
           intervalMs,
-          due: now + phase(key, intervalMs),
+          phase: phase(key, intervalMs),
           inFlight: false,
           health: initialHealth(now),
           published: true,
-          heapIndex: -1,
           removed: false,
         };
         this.#pairs.set(key, pair);
         const set = this.#byVip.get(vip.id) ?? new Set<Pair>();
         set.add(pair);
         this.#byVip.set(vip.id, set);
-        this.#heap.push(pair);
+        reschedule = true;
       }
     }
     for (const [key, pair] of this.#pairs) {
@@ -177,8 +178,9 @@ export class HealthProber {
       const set = this.#byVip.get(pair.vip);
       set?.delete(pair);
       if (set?.size === 0) this.#byVip.delete(pair.vip);
-      this.#heap.remove(pair);
+      reschedule = true;
     }
+    if (reschedule) this.#schedule.set(this.#pairs.values(), now);
     for (const vip of [...this.#lastFlush.keys()]) if (!this.#vipInterval.has(vip)) this.#lastFlush.delete(vip);
     this.#o.onReals?.(this.reals());
     if (this.#running) this.#arm();
@@ -284,8 +286,7 @@ export class HealthProber {
   #arm(): void {
     clearTimeout(this.#timer);
     if (!this.#running) return;
-    const top = this.#heap.top;
-    let delay = top === undefined ? Number.POSITIVE_INFINITY : top.due - Date.now();
+    let delay = this.#schedule.next() - Date.now();
     if (this.#tcp.inFlight > 0) delay = Math.min(delay, this.#pollMs);
     if (delay === Number.POSITIVE_INFINITY) return;
     this.#timer = setTimeout(() => this.#tick(), Math.max(0, delay));
@@ -295,15 +296,11 @@ export class HealthProber {
     const reaped = this.#tcp.poll();
     this.#pollMs = reaped > 0 ? POLL_MIN_MS : Math.min(POLL_MAX_MS, this.#pollMs * 2);
     const now = Date.now();
-    for (let top = this.#heap.top; top !== undefined && top.due <= now; top = this.#heap.top) {
-      const late = now - top.due;
+    this.#missed += this.#schedule.due(now, (pair, late) => {
       const full = this.#inFlight >= (this.#o.maxInFlight ?? 8192);
-      if (top.inFlight || full || late > top.intervalMs) this.#missed++;
-      // Keep the pair's phase; if far behind, restart it from now.
-      top.due = late > top.intervalMs ? now + top.intervalMs : top.due + top.intervalMs;
-      this.#heap.fix(top);
-      if (!top.inFlight && !full) this.#probe(top);
-    }
+      if (pair.inFlight || full || late > pair.intervalMs) this.#missed++;
+      if (!pair.inFlight && !full) this.#probe(pair);
+    });
     this.#arm();
   }
 
