@@ -116,6 +116,21 @@ describe('HealthProber', () => {
     expect(await seen({ tcpConnect: 'sockets', markFor: noMark })).toEqual(['no tunnel mark for IPIP 10.0.1.11', 'no tunnel mark for IPIP 10.0.1.11']);
   });
 
+  it('counts a due probe it cannot start (in-flight limit reached) as missed', async () => {
+    const slow = await httpServer(200, 3000);
+    const prober = new HealthProber({ socketFor: plain, log: quiet, onChange: () => undefined, maxInFlight: 1 });
+    const state = vip([slow, slow, slow, slow, slow]);
+    prober.setTargets([{ ...state, backends: state.backends.map((b) => ({ ...b, healthCheck: { ...b.healthCheck!, type: 'HTTP' as const, path: '/' } })) }]);
+    prober.start();
+    await new Promise((r) => setTimeout(r, 1100));
+    prober.stop();
+    const { probes, missed } = prober.stats();
+    // Every pair came due once in the first interval; one probe at a time (each holds the 1 s timeout).
+    expect(probes).toBeGreaterThanOrEqual(1);
+    expect(probes).toBeLessThanOrEqual(2);
+    expect(missed).toBeGreaterThanOrEqual(3);
+  });
+
   it('probes each pair once per interval, spread over it', async () => {
     const port = await httpServer(200);
     const prober = new HealthProber({ socketFor: plain, log: quiet, onChange: () => undefined });

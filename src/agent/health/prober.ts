@@ -296,11 +296,13 @@ export class HealthProber {
     const reaped = this.#tcp.poll();
     this.#pollMs = reaped > 0 ? POLL_MIN_MS : Math.min(POLL_MAX_MS, this.#pollMs * 2);
     const now = Date.now();
-    this.#missed += this.#schedule.due(now, (pair, late) => {
+    // Not `#missed += due(...)`: the callback counts misses too, and += would read #missed before it runs.
+    const skipped = this.#schedule.due(now, (pair, late) => {
       const full = this.#inFlight >= (this.#o.maxInFlight ?? 8192);
       if (pair.inFlight || full || late > pair.intervalMs) this.#missed++;
       if (!pair.inFlight && !full) this.#probe(pair);
     });
+    this.#missed += skipped;
     this.#arm();
   }
 
