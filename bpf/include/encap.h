@@ -41,39 +41,6 @@ static __always_inline int write_l2(void *data, void *data_end, const __u8 *old_
 	return 0;
 }
 
-/*
- * Sum of the inner packet (IP header + L4 segment) for the GUE UDP checksum,
- * without reading the payload: a valid L4 checksum makes the segment sum to
- * the complement of its pseudo-header, a valid IPv4 header sums to zero.
- * Returns 0 with *ok = 0 when that does not hold (IPv4 UDP without checksum).
- */
-static __always_inline __u64 inner_sum(void *inner, void *data_end, __u8 family, __u8 udp_nocsum,
-				       int *ok)
-{
-	*ok = 0;
-	if (udp_nocsum)
-		return 0;
-	if (family == FAMILY_V4) {
-		struct iphdr *ih = inner;
-
-		if ((void *)(ih + 1) > data_end)
-			return 0;
-		*ok = 1;
-		if (ih->protocol == IPPROTO_ICMP_)
-			return 0;
-		return csum_fold(csum_pseudo4(ih->saddr, ih->daddr, ih->protocol,
-					      bpf_ntohs(ih->tot_len) - IPV4_HLEN));
-	}
-	struct ipv6hdr *ih6 = inner;
-
-	if ((void *)(ih6 + 1) > data_end)
-		return 0;
-	*ok = 1;
-	return (__u32)bpf_csum_diff(NULL, 0, (void *)ih6, IPV6_HLEN, 0) +
-	       csum_fold(csum_pseudo6(ih6->saddr.in6_u.u6_addr32, ih6->daddr.in6_u.u6_addr32,
-				      ih6->nexthdr, bpf_ntohs(ih6->payload_len)));
-}
-
 /* Add the sum of K bytes at p (if len has bit K) and step past them; -1 if beyond the frame. */
 #define CSUM_STEP(K)                                                                  \
 	do {                                                                          \

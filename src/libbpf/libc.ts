@@ -7,9 +7,7 @@
 // frees ~100 MB of short-lived typed arrays; glibc keeps that memory mapped
 // unless asked to give it back. (3) statfs: whether a path is on a bpffs,
 // checked before creating pin directories (src/agent/dataplane/pin-layout.ts).
-// (4) A TCP socket with SO_MARK set before it connects: the mark tells the
-// health-check tc program which backend's tunnel a probe takes (node:net
-// cannot set socket options).
+// Health-probe sockets are in sockets.ts.
 // (Written by the agent helper next to the adapter so koffi stays in src/libbpf/.)
 
 import koffi from 'koffi';
@@ -36,44 +34,6 @@ export function filesystemType(path: string): number {
     });
   }
   return Number(buf.readBigInt64LE(0) & 0xffffffffn);
-}
-
-const socketC = libc.func('int socket(int domain, int type, int protocol)');
-const setsockoptC = libc.func('int setsockopt(int fd, int level, int name, const void *val, uint32 len)');
-const closeC = libc.func('int close(int fd)');
-
-const AF_INET = 2;
-const AF_INET6 = 10;
-const SOCK_STREAM = 1;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
-const SOL_SOCKET = 1;
-const SO_MARK = 36;
-
-/**
- * A non-blocking, close-on-exec TCP socket (not yet connected) whose packets
- * carry `mark`; hand the fd to `new net.Socket({ fd })`, which then owns it.
- * Needs CAP_NET_ADMIN.
- */
-export function markedTcpSocket(family: 4 | 6, mark: number): number {
-  const fd = socketC(family === 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) as number;
-  if (fd < 0) {
-    throw new SterletError('AGENT_SOCKET_FAILED', `socket() for a health probe failed (errno ${lastErrno()})`, {
-      why: 'the process may be out of file descriptors',
-      fix: 'raise the open-file limit (ulimit -n) or lower the number of health-checked backends',
-    });
-  }
-  const value = Buffer.alloc(4);
-  value.writeUInt32LE(mark >>> 0);
-  if ((setsockoptC(fd, SOL_SOCKET, SO_MARK, value, 4) as number) !== 0) {
-    const errno = lastErrno();
-    closeC(fd);
-    throw new SterletError('AGENT_SO_MARK_FAILED', `setsockopt(SO_MARK) for a health probe failed (errno ${errno})`, {
-      why: 'marking sockets needs CAP_NET_ADMIN',
-      fix: 'run the agent with CAP_NET_ADMIN (the chart grants it)',
-    });
-  }
-  return fd;
 }
 
 /** Returns freed heap memory to the kernel (glibc malloc_trim). */

@@ -2,6 +2,7 @@
 // probe leaves with exactly the outer header the balancer would write for
 // its real (IPIP, GUE, 4-in-6), unmarked traffic is untouched, and the
 // backend's decap program turns the probe back into the original packet.
+import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BpfProgram } from '../../src/libbpf/libbpf.ts';
 import { u32 } from '../../src/agent/dataplane/codec.ts';
@@ -11,6 +12,7 @@ import { build } from '../../src/packet/build.ts';
 import { verifyChecksums } from '../../src/packet/parse.ts';
 import { DecapEnv, LOCAL4, LOCAL6 } from './harness/decap-env.ts';
 import { GUE_PORT } from './harness/world.ts';
+import { oraclePython } from './fuzz/differential.ts';
 
 const TC_ACT_OK = 0;
 const LB_MAC = '02:00:00:00:00:01';
@@ -25,6 +27,35 @@ function ctxWithMark(mark: number): Buffer {
   const b = Buffer.alloc(12);
   b.writeUInt32LE(mark >>> 0, 8);
   return b;
+}
+
+const VIP6 = 'fd00:200::10';
+const LB6 = 'fd00:111::2';
+
+/**
+ * The outer UDP checksum of each IPv6 frame as scapy computes it (in6_chksum
+ * over the datagram with its checksum zeroed) next to the one in the frame:
+ * an independent check, the fuzz oracle's tool, not src/packet.
+ */
+function scapyUdp6Checksums(frames: readonly Buffer[]): { got: number; want: number }[] {
+  const script = [
+    'import json, sys',
+    'from scapy.layers.inet6 import IPv6, in6_chksum',
+    'out = []',
+    'for h in sys.argv[1:]:',
+    '    b = bytes.fromhex(h)',
+    '    ip = IPv6(b[14:54])',
+    '    assert ip.nh == 17, ip.nh',
+    '    dgram = bytearray(b[54:54 + ip.plen])',
+    '    got = int.from_bytes(dgram[6:8], "big")',
+    '    dgram[6:8] = b"\\x00\\x00"',
+    '    want = in6_chksum(17, ip, bytes(dgram)) or 0xffff',
+    '    out.append({"got": got, "want": want})',
+    'print(json.dumps(out))',
+  ].join('\n');
+  const r = spawnSync(oraclePython(), ['-c', script, ...frames.map((f) => f.toString('hex'))], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`scapy check failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as { got: number; want: number }[];
 }
 
 const syn = () => ipv4({ src: LB, dst: VIP, ttl: 64, df: true, id: 7 }, tcp({ sport: 40000, dport: 80, seq: 1, flags: 'S' }));
@@ -47,6 +78,7 @@ describe('healthcheck tc egress program', () => {
     prog.reals.update(u32(MARK_BASE), encodeHcReal({ address: LOCAL4, encapsulation: 'IPIP' }));
     prog.reals.update(u32(MARK_BASE + 1), encodeHcReal({ address: LOCAL4, encapsulation: 'GUE' }));
     prog.reals.update(u32(MARK_BASE + 2), encodeHcReal({ address: LOCAL6, encapsulation: 'IPIP' }));
+    prog.reals.update(u32(MARK_BASE + 3), encodeHcReal({ address: LOCAL6, encapsulation: 'GUE' }));
     program = new BpfProgram(prog.programFd, { owned: false });
     return program;
   }
@@ -88,6 +120,30 @@ describe('healthcheck tc egress program', () => {
     expect(out.data.toString('hex')).toBe(want.toString('hex'));
   });
 
+  // RFC 8200 forbids a zero UDP checksum over IPv6: the program sums the outer
+  // pseudo-header, UDP and GUE headers and the inner packet's share (from its
+  // IP header, as the balancer does); src/packet and scapy both check it.
+  const syn6 = () => ipv6({ src: LB6, dst: VIP6, hopLimit: 64 }, tcp({ sport: 40000, dport: 80, seq: 1, flags: 'S' }));
+  const get6 = () => ipv6({ src: LB6, dst: VIP6, hopLimit: 64 }, tcp({ sport: 40000, dport: 80, seq: 2, ack: 9, flags: 'PA' }, Buffer.from('GET /healthz HTTP/1.0\r\nHost: [fd00:200::10]\r\n\r\n')));
+  it.each([
+    ['IPv6 SYN', syn6],
+    ['IPv6 segment with an HTTP request', get6],
+    ['IPv4 SYN (4-in-6)', syn],
+  ])('GUE over IPv6, %s: the outer UDP checksum is computed, not 0', (_name, inner) => {
+    const frame = build(eth({ src: LB_MAC, dst: GW_MAC }, inner()));
+    const out = run(MARK_BASE + 3, frame);
+    expect(out.retval).toBe(TC_ACT_OK);
+    const flowLabel = out.data.readUInt32BE(14) & 0xfffff;
+    const sport = out.data.readUInt16BE(14 + 40);
+    // The builder computes the UDP checksum over the whole datagram.
+    const want = build(eth({ src: LB_MAC, dst: GW_MAC }, ipv6({ src: SRC6, dst: LOCAL6, hopLimit: 64, flowLabel }, udp({ sport, dport: GUE_PORT }, gue(inner())))));
+    expect(out.data.toString('hex')).toBe(want.toString('hex'));
+    expect(out.data.readUInt16BE(14 + 40 + 6)).not.toBe(0);
+    expect(verifyChecksums(out.data)).toEqual([]);
+    const [scapy] = scapyUdp6Checksums([out.data]);
+    expect(scapy?.got).toBe(scapy?.want);
+  });
+
   it('leaves unmarked traffic and foreign marks alone (counting the latter)', () => {
     const frame = build(probeFrame());
     expect(run(0, frame).data.toString('hex')).toBe(frame.toString('hex'));
@@ -100,6 +156,7 @@ describe('healthcheck tc egress program', () => {
     ['IPIP', MARK_BASE],
     ['GUE', MARK_BASE + 1],
     ['4-in-6', MARK_BASE + 2],
+    ['4-in-6 GUE', MARK_BASE + 3],
   ])('%s: the backend decap program restores the original probe (what the backend kernel sees)', (_name, mark) => {
     const out = run(mark);
     decap = new DecapEnv();

@@ -72,6 +72,18 @@ function startAgent(name: string, netns: string, iface: string, gatewayMac: stri
   return proc;
 }
 
+/** Each node's ring fingerprint for the VIP web. */
+async function fingerprints(): Promise<(string | undefined)[]> {
+  return (await Promise.all(agents.map((x) => nodeStatus(x.name)))).map((n) => n.virtualIPs?.find((v) => v.id === `${ns}/web`)?.ringFingerprint);
+}
+
+async function vipEvents(name: string): Promise<{ reason: string; note: string; type: string }[]> {
+  const list = await client().list(Resources.event, { namespace: ns });
+  return list.items
+    .filter((e) => (e['regarding'] as { name?: string; kind?: string }).name === name && (e['regarding'] as { kind?: string }).kind === 'VirtualIP')
+    .map((e) => ({ reason: String(e['reason']), note: String(e['note']), type: String(e['type']) }));
+}
+
 const web = (i: number, weight = 1) => backend(`backend-${i + 1}`, be[i]?.address ?? '', { app: 'web' }, weight);
 
 /** Waits until both agents report the VIP's current revision with one ring (Programmed 2/2). */
@@ -225,8 +237,6 @@ describe('kubectl apply -> controller -> agents -> real TCP', () => {
       return /^healthy on 1\/2 nodes; last failure: .*ENETUNREACH/.test(st?.conditions?.find((c) => c.type === 'Healthy')?.message ?? '');
     }, { what: 'Backend backend-3 Healthy "healthy on 1/2 nodes"', timeoutMs: 40_000 });
     await programmed('health check configured');
-    const fingerprints = async (): Promise<(string | undefined)[]> =>
-      (await Promise.all(agents.map((x) => nodeStatus(x.name)))).map((n) => n.virtualIPs?.find((v) => v.id === `${ns}/web`)?.ringFingerprint);
     const [fa, fb] = await fingerprints();
     expect(fa).toBe(fb);
     expect((await vipStatus(ns, 'web')).compiled?.backends.every((b) => (b as { unhealthy?: boolean }).unhealthy !== true)).toBe(true);
@@ -258,6 +268,40 @@ describe('kubectl apply -> controller -> agents -> real TCP', () => {
     const [ha, hb] = await fingerprints();
     expect(ha).toBe(hb);
     expect(ha).toBe(fa);
+  });
+
+  // Every backend fails on both nodes (lb2 fails them all anyway; stopping
+  // every listener makes lb1 agree): the fleet marks all unhealthy, and every
+  // node keeps all of them in the ring (fail open), so the rings are the
+  // all-healthy ones; the VIP's condition, an event and the agents' logs say so.
+  it('health: every backend failing on a majority of nodes fails open: the compiled state keeps all, both rings unchanged, condition and event say so', async () => {
+    const [before, other] = await fingerprints();
+    expect(before).toBe(other);
+    const servers = be.map((b) => t.processes.find(`http-${b.name}:80`));
+    for (const [i, s] of servers.entries()) if (s === undefined) throw new Error(`no server process for ${be[i]?.name ?? i}`);
+    for (const s of servers) s?.child.kill('SIGUSR1');
+    try {
+      const st = await waitCondition(ns, 'web', 'Healthy', { status: 'False', reason: 'FailOpen' }, 30_000);
+      expect(condition(st, 'Healthy')?.message).toMatch(/fail open/);
+      expect((st as { healthyBackends?: number }).healthyBackends).toBe(0);
+      const compiled = st.compiled?.backends ?? [];
+      expect(compiled.map((b) => b.name).sort()).toEqual(be.map((b) => b.name).sort());
+      expect(compiled.every((b) => (b as { unhealthy?: boolean }).unhealthy === true && b.weight > 0)).toBe(true);
+      await programmed('fail open');
+      const [fa, fb] = await fingerprints();
+      expect(fa).toBe(fb);
+      expect(fa).toBe(before);
+      const event = await waitFor(async () => (await vipEvents('web')).find((e) => e.reason === 'FailOpen'), { what: 'a FailOpen event on VirtualIP web', timeoutMs: 10_000 });
+      expect(event).toMatchObject({ type: 'Warning' });
+      expect(event.note).toMatch(/fail open/);
+      for (const a of agents) expect(a.proc.output().some((l) => /failing open/.test(l)), `${a.name} logs failing open`).toBe(true);
+      for (const b of be) expect((await backendCondition(b.name, 'Healthy'))?.message, b.name).toMatch(/^healthy on 0\/2 nodes/);
+    } finally {
+      for (const s of servers) s?.child.kill('SIGUSR2');
+    }
+    await waitCondition(ns, 'web', 'Healthy', { status: 'True', reason: 'AllHealthy' }, 30_000);
+    await programmed('all healthy again');
+    expect((await fingerprints())[0]).toBe(before);
   });
 
   it('keeps forwarding while the controller is down and while the API server is unreachable', async () => {

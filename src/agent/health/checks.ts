@@ -6,12 +6,12 @@
 import net from 'node:net';
 import type { Registry } from 'prom-client';
 import { errorText } from '../../common/errors.ts';
-import { markedTcpSocket } from '../../libbpf/libc.ts';
+import { markedTcpSocket } from '../../libbpf/sockets.ts';
 import type { Log, StateOverlay } from '../runtime.ts';
 import { healthMetrics } from './metrics.ts';
 import { HealthProber } from './prober.ts';
 import { writeHealthFile } from './snapshot-file.ts';
-import { openProbeTunnel, type TunnelSettings } from './tunnel.ts';
+import { openProbeTunnel, type RealRef, type TunnelSettings } from './tunnel.ts';
 
 export interface HealthChecksOptions {
   readonly ifindex: number;
@@ -49,12 +49,14 @@ export function startHealthChecks(o: HealthChecksOptions): HealthChecks {
       o.log.warn({ err: errorText(err), path: o.healthFile }, 'writing the health snapshot failed');
     }
   };
+  const markFor = (real: RealRef): number => {
+    const mark = tunnel.markFor(real);
+    if (mark === undefined) throw new Error(`no tunnel mark for ${real.encapsulation} ${real.address} (more than 65536 distinct backends?)`);
+    return mark;
+  };
   const prober: HealthProber = new HealthProber({
-    socketFor: (real, family) => {
-      const mark = tunnel.markFor(real);
-      if (mark === undefined) throw new Error(`no tunnel mark for ${real.encapsulation} ${real.address} (more than 65536 distinct backends?)`);
-      return new net.Socket({ fd: markedTcpSocket(family === 'IPv4' ? 4 : 6, mark), readable: true, writable: true });
-    },
+    socketFor: (real, family) => new net.Socket({ fd: markedTcpSocket(family === 'IPv4' ? 4 : 6, markFor(real)), readable: true, writable: true }),
+    markFor,
     log: o.log,
     onChange: () => {
       void o.reapply().then(snapshot);

@@ -19,11 +19,16 @@ export function healthMetrics(registry: Registry, prober: () => HealthProber | u
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers,
   });
-  const healthy = new Gauge({
+  // Read from the prober when scraped, not set per probe (10k probes/s at scale).
+  new Gauge({
     name: 'sterlet_agent_backend_healthy',
     help: '1 when the backend passes its health check from this node (as probed), 0 when not.',
     labelNames: ['vip', 'backend'] as const,
     registers,
+    collect() {
+      this.reset();
+      prober()?.forEachProbed((vip, backend, ok) => this.set({ vip, backend }, ok ? 1 : 0));
+    },
   });
   const transitions = new Counter({
     name: 'sterlet_agent_health_transitions_total',
@@ -47,10 +52,9 @@ export function healthMetrics(registry: Registry, prober: () => HealthProber | u
   });
   let open = new Set<string>();
   return {
-    onProbe: (vip, backend, result) => {
+    onProbe: (vip, _backend, result) => {
       probes.inc({ vip, result: result.ok ? 'success' : 'failure' });
       if (result.ok) latency.observe({ vip }, result.latencyMs / 1000);
-      healthy.set({ vip, backend }, prober()?.snapshotOf(vip, backend) === false ? 0 : 1);
     },
     onTransition: (vip, _backend, isHealthy) => transitions.inc({ vip, to: isHealthy ? 'healthy' : 'unhealthy' }),
     onFailOpen: (ids) => {

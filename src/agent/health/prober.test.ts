@@ -95,6 +95,42 @@ describe('HealthProber', () => {
     }
   });
 
+  it('TCP checks read alike on raw sockets and on net.Socket; a real without a tunnel mark is a failure, not an exception', async () => {
+    const up = await httpServer(200);
+    const down = await closedPort();
+    const seen = async (o: { tcpConnect: 'sockets' | 'node'; markFor?: () => number }): Promise<(string | undefined)[]> => {
+      const results = new Map<string, string | undefined>();
+      const prober = new HealthProber({ socketFor: plain, log: quiet, onChange: () => undefined, ...o, hooks: { onProbe: (_v, b, r) => results.set(b, r.ok ? 'ok' : r.error) } });
+      prober.setTargets([vip([up, down])]);
+      prober.start();
+      try {
+        await until(() => results.size === 2, 5000);
+      } finally {
+        prober.stop();
+      }
+      return [results.get('10.0.1.11'), results.get('10.0.1.12')];
+    };
+    expect(await seen({ tcpConnect: 'sockets' })).toEqual(['ok', 'connect ECONNREFUSED']);
+    expect(await seen({ tcpConnect: 'node' })).toEqual(['ok', 'connect ECONNREFUSED']);
+    const noMark = (): number => { throw new Error('no tunnel mark for IPIP 10.0.1.11'); };
+    expect(await seen({ tcpConnect: 'sockets', markFor: noMark })).toEqual(['no tunnel mark for IPIP 10.0.1.11', 'no tunnel mark for IPIP 10.0.1.11']);
+  });
+
+  it('counts a due probe it cannot start (in-flight limit reached) as missed', async () => {
+    const slow = await httpServer(200, 3000);
+    const prober = new HealthProber({ socketFor: plain, log: quiet, onChange: () => undefined, maxInFlight: 1 });
+    const state = vip([slow, slow, slow, slow, slow]);
+    prober.setTargets([{ ...state, backends: state.backends.map((b) => ({ ...b, healthCheck: { ...b.healthCheck!, type: 'HTTP' as const, path: '/' } })) }]);
+    prober.start();
+    await new Promise((r) => setTimeout(r, 1100));
+    prober.stop();
+    const { probes, missed } = prober.stats();
+    // Every pair came due once in the first interval; one probe at a time (each holds the 1 s timeout).
+    expect(probes).toBeGreaterThanOrEqual(1);
+    expect(probes).toBeLessThanOrEqual(2);
+    expect(missed).toBeGreaterThanOrEqual(3);
+  });
+
   it('probes each pair once per interval, spread over it', async () => {
     const port = await httpServer(200);
     const prober = new HealthProber({ socketFor: plain, log: quiet, onChange: () => undefined });

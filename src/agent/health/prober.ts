@@ -4,10 +4,14 @@
 // what the ring sees ("published" health) changes at most once per VIP per
 // interval: transitions mark the VIP dirty and one flush per interval
 // publishes them and asks the runtime for one re-apply.
+// One timer drives everything: each tick reaps finished TCP connects, expires
+// timed-out ones and starts the due probes (phase-schedule.ts: no timer and
+// no heap per pair). TCP checks run on raw sockets
+// (tcp-probes.ts, a few libc calls each); HTTP checks on net.Socket (probe.ts).
 
 import { createHash } from 'node:crypto';
 import type { CompiledHealthCheck } from '../../api/health-check.ts';
-import type { IpFamily } from '../../api/ip.ts';
+import { parseIp, type IpFamily } from '../../api/ip.ts';
 import type { DesiredVip } from '../plan/model.ts';
 import type { Log } from '../runtime.ts';
 import { initialHealth, recordProbe, type PairHealth, type Thresholds } from './hysteresis.ts';
@@ -15,6 +19,9 @@ import { applyHealth, type OverlayResult } from './overlay.ts';
 import { runProbe, type ProbeResult, type ProbeTarget } from './probe.ts';
 import type { RealRef } from './tunnel.ts';
 import net from 'node:net';
+import { encodeSockaddr } from '../../libbpf/sockets.ts';
+import { PhaseSchedule } from './phase-schedule.ts';
+import { TcpProbes } from './tcp-probes.ts';
 import type { HealthSnapshot, PairSnapshot, ProberStats } from './snapshot.ts';
 
 export type { HealthSnapshot, PairSnapshot, ProberStats } from './snapshot.ts';
@@ -38,7 +45,15 @@ export interface ProberOptions {
   readonly hooks?: ProberHooks;
   /** Probes allowed in flight at once (each holds a socket); beyond it a due probe is skipped and counted as missed. Default 8192. */
   readonly maxInFlight?: number;
+  /** TCP checks: raw non-blocking sockets reaped in batches (default), or net.Socket from socketFor as HTTP checks. */
+  readonly tcpConnect?: 'sockets' | 'node';
+  /** The SO_MARK of a real's tunnel for raw-socket TCP checks (throws when it has none); absent = unmarked (tests, bench). */
+  readonly markFor?: (real: RealRef) => number;
 }
+
+/** Reaping cadence while TCP connects are in flight: 1 ms while they finish, backing off to 16 ms while none do. */
+const POLL_MIN_MS = 1;
+const POLL_MAX_MS = 16;
 
 interface Pair {
   readonly key: string;
@@ -47,19 +62,26 @@ interface Pair {
   readonly name: string | undefined;
   real: RealRef;
   target: ProbeTarget;
+  /** target's VIP:port as a sockaddr, for raw-socket TCP checks. */
+  sockaddr: Buffer;
   thresholds: Thresholds;
   intervalMs: number;
-  due: number;
+  /** Offset of its probes in the interval (phase-schedule.ts), from a hash of the key. */
+  phase: number;
   inFlight: boolean;
   health: PairHealth;
   /** What the ring uses; updated by flushes only. */
   published: boolean;
-  heapIndex: number;
   removed: boolean;
 }
 
 function phase(key: string, intervalMs: number): number {
   return createHash('sha1').update(key).digest().readUInt32LE(0) % intervalMs;
+}
+
+function sockaddrOf(vip: DesiredVip, check: CompiledHealthCheck): Buffer {
+  const ip = parseIp(vip.key.address);
+  return encodeSockaddr(ip?.bytes ?? new Uint8Array(4), check.port);
 }
 
 function targetOf(vip: DesiredVip, check: CompiledHealthCheck): ProbeTarget {
@@ -79,7 +101,7 @@ export class HealthProber {
   readonly #pairs = new Map<string, Pair>();
   /** The same pairs by VIP id: flushes and reports touch one VIP's pairs, not all 51,200. */
   readonly #byVip = new Map<string, Set<Pair>>();
-  readonly #heap: Pair[] = [];
+  readonly #schedule = new PhaseSchedule<Pair>();
   readonly #dirty = new Set<string>();
   readonly #lastFlush = new Map<string, number>();
   readonly #vipInterval = new Map<string, number>();
@@ -91,6 +113,8 @@ export class HealthProber {
   #probes = 0;
   #missed = 0;
   #inFlight = 0;
+  readonly #tcp = new TcpProbes<Pair>((pair, result) => this.#result(pair, result));
+  #pollMs = POLL_MIN_MS;
 
   constructor(options: ProberOptions) {
     this.#o = options;
@@ -100,6 +124,7 @@ export class HealthProber {
   setTargets(vips: readonly DesiredVip[]): void {
     const now = Date.now();
     const seen = new Set<string>();
+    let reschedule = false;
     this.#vipInterval.clear();
     for (const vip of vips) {
       for (const b of vip.backends) {
@@ -114,11 +139,12 @@ export class HealthProber {
         if (existing !== undefined) {
           existing.real = real;
           existing.target = targetOf(vip, check);
+          existing.sockaddr = sockaddrOf(vip, check);
           existing.thresholds = check;
           if (existing.intervalMs !== intervalMs) {
             existing.intervalMs = intervalMs;
-            existing.due = Math.min(existing.due, now + phase(key, intervalMs));
-            this.#heapFix(existing);
+            existing.phase = phase(key, intervalMs);
+            reschedule = true;
           }
           continue;
         }
@@ -129,20 +155,20 @@ export class HealthProber {
           name: b.name,
           real,
           target: targetOf(vip, check),
+          sockaddr: sockaddrOf(vip, check),
           thresholds: check,
           intervalMs,
-          due: now + phase(key, intervalMs),
+          phase: phase(key, intervalMs),
           inFlight: false,
           health: initialHealth(now),
           published: true,
-          heapIndex: -1,
           removed: false,
         };
         this.#pairs.set(key, pair);
         const set = this.#byVip.get(vip.id) ?? new Set<Pair>();
         set.add(pair);
         this.#byVip.set(vip.id, set);
-        this.#heapPush(pair);
+        reschedule = true;
       }
     }
     for (const [key, pair] of this.#pairs) {
@@ -152,8 +178,9 @@ export class HealthProber {
       const set = this.#byVip.get(pair.vip);
       set?.delete(pair);
       if (set?.size === 0) this.#byVip.delete(pair.vip);
-      this.#heapRemove(pair);
+      reschedule = true;
     }
+    if (reschedule) this.#schedule.set(this.#pairs.values(), now);
     for (const vip of [...this.#lastFlush.keys()]) if (!this.#vipInterval.has(vip)) this.#lastFlush.delete(vip);
     this.#o.onReals?.(this.reals());
     if (this.#running) this.#arm();
@@ -171,9 +198,9 @@ export class HealthProber {
     return this.#pairs.get(`${vip}|${address}`)?.published;
   }
 
-  /** Health as probed now (before batching): false = failing its check. */
-  snapshotOf(vip: string, address: string): boolean | undefined {
-    return this.#pairs.get(`${vip}|${address}`)?.health.healthy;
+  /** Health as probed now (before batching) of every pair: false = failing its check. */
+  forEachProbed(fn: (vip: string, backend: string, healthy: boolean) => void): void {
+    for (const p of this.#pairs.values()) fn(p.vip, p.backend, p.health.healthy);
   }
 
   /**
@@ -224,6 +251,10 @@ export class HealthProber {
     clearTimeout(this.#flushTimer);
     this.#timer = undefined;
     this.#flushTimer = undefined;
+    for (const pair of this.#tcp.close()) {
+      pair.inFlight = false;
+      this.#inFlight--;
+    }
   }
 
   stats(): ProberStats {
@@ -254,22 +285,24 @@ export class HealthProber {
 
   #arm(): void {
     clearTimeout(this.#timer);
-    const top = this.#heap[0];
-    if (!this.#running || top === undefined) return;
-    this.#timer = setTimeout(() => this.#tick(), Math.max(0, top.due - Date.now()));
+    if (!this.#running) return;
+    let delay = this.#schedule.next() - Date.now();
+    if (this.#tcp.inFlight > 0) delay = Math.min(delay, this.#pollMs);
+    if (delay === Number.POSITIVE_INFINITY) return;
+    this.#timer = setTimeout(() => this.#tick(), Math.max(0, delay));
   }
 
   #tick(): void {
+    const reaped = this.#tcp.poll();
+    this.#pollMs = reaped > 0 ? POLL_MIN_MS : Math.min(POLL_MAX_MS, this.#pollMs * 2);
     const now = Date.now();
-    for (let top = this.#heap[0]; top !== undefined && top.due <= now; top = this.#heap[0]) {
-      const late = now - top.due;
+    // Not `#missed += due(...)`: the callback counts misses too, and += would read #missed before it runs.
+    const skipped = this.#schedule.due(now, (pair, late) => {
       const full = this.#inFlight >= (this.#o.maxInFlight ?? 8192);
-      if (top.inFlight || full || late > top.intervalMs) this.#missed++;
-      // Keep the pair's phase; if far behind, restart it from now.
-      top.due = late > top.intervalMs ? now + top.intervalMs : top.due + top.intervalMs;
-      this.#heapFix(top);
-      if (!top.inFlight && !full) this.#probe(top);
-    }
+      if (pair.inFlight || full || late > pair.intervalMs) this.#missed++;
+      if (!pair.inFlight && !full) this.#probe(pair);
+    });
+    this.#missed += skipped;
     this.#arm();
   }
 
@@ -277,21 +310,35 @@ export class HealthProber {
     pair.inFlight = true;
     this.#inFlight++;
     this.#probes++;
+    if (pair.target.type === 'TCP' && this.#o.tcpConnect !== 'node') {
+      let mark: number | undefined;
+      try {
+        mark = this.#o.markFor?.(pair.real);
+      } catch (err) {
+        this.#result(pair, { ok: false, latencyMs: 0, error: err instanceof Error ? err.message : String(err) });
+        return;
+      }
+      this.#pollMs = POLL_MIN_MS;
+      this.#tcp.start(pair, pair.sockaddr, mark, pair.target.timeoutMs);
+      return;
+    }
     const socketFor = (family: IpFamily): net.Socket => this.#o.socketFor(pair.real, family);
-    void runProbe(pair.target, socketFor).then((result) => {
-      pair.inFlight = false;
-      this.#inFlight--;
-      if (pair.removed) return;
-      this.#o.hooks?.onProbe?.(pair.vip, pair.backend, result);
-      const { health, changed } = recordProbe(pair.health, result, pair.thresholds, Date.now());
-      pair.health = health;
-      if (!changed) return;
-      this.#o.hooks?.onTransition?.(pair.vip, pair.backend, health.healthy, health.lastError);
-      const who = `${pair.vip} backend ${pair.name ?? pair.backend} (${pair.backend})`;
-      if (health.healthy) this.#o.log.info({ vip: pair.vip, backend: pair.backend }, `${who} is healthy again`);
-      else this.#o.log.warn({ vip: pair.vip, backend: pair.backend, error: health.lastError }, `${who} is unhealthy: ${health.lastError ?? 'probe failed'}`);
-      this.#markDirty(pair.vip);
-    });
+    void runProbe(pair.target, socketFor).then((result) => this.#result(pair, result));
+  }
+
+  #result(pair: Pair, result: ProbeResult): void {
+    pair.inFlight = false;
+    this.#inFlight--;
+    if (pair.removed) return;
+    this.#o.hooks?.onProbe?.(pair.vip, pair.backend, result);
+    const { health, changed } = recordProbe(pair.health, result, pair.thresholds, Date.now());
+    pair.health = health;
+    if (!changed) return;
+    this.#o.hooks?.onTransition?.(pair.vip, pair.backend, health.healthy, health.lastError);
+    const who = `${pair.vip} backend ${pair.name ?? pair.backend} (${pair.backend})`;
+    if (health.healthy) this.#o.log.info({ vip: pair.vip, backend: pair.backend }, `${who} is healthy again`);
+    else this.#o.log.warn({ vip: pair.vip, backend: pair.backend, error: health.lastError }, `${who} is unhealthy: ${health.lastError ?? 'probe failed'}`);
+    this.#markDirty(pair.vip);
   }
 
   #markDirty(vip: string): void {
@@ -327,64 +374,5 @@ export class HealthProber {
     this.#dirty.clear();
     if (changed) this.#o.onChange();
     for (const vip of later) this.#markDirty(vip);
-  }
-
-  // A binary min-heap of pairs by due time.
-  #heapPush(p: Pair): void {
-    p.heapIndex = this.#heap.length;
-    this.#heap.push(p);
-    this.#up(p.heapIndex);
-  }
-
-  #heapRemove(p: Pair): void {
-    const i = p.heapIndex;
-    if (i < 0) return;
-    const last = this.#heap.pop() as Pair;
-    p.heapIndex = -1;
-    if (last === p) return;
-    this.#heap[i] = last;
-    last.heapIndex = i;
-    this.#up(i);
-    this.#down(last.heapIndex);
-  }
-
-  #heapFix(p: Pair): void {
-    if (p.heapIndex < 0) return;
-    this.#up(p.heapIndex);
-    this.#down(p.heapIndex);
-  }
-
-  #up(i: number): void {
-    const h = this.#heap;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if ((h[parent] as Pair).due <= (h[i] as Pair).due) break;
-      this.#swap(i, parent);
-      i = parent;
-    }
-  }
-
-  #down(i: number): void {
-    const h = this.#heap;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < h.length && (h[l] as Pair).due < (h[m] as Pair).due) m = l;
-      if (r < h.length && (h[r] as Pair).due < (h[m] as Pair).due) m = r;
-      if (m === i) return;
-      this.#swap(i, m);
-      i = m;
-    }
-  }
-
-  #swap(a: number, b: number): void {
-    const h = this.#heap;
-    const pa = h[a] as Pair;
-    const pb = h[b] as Pair;
-    h[a] = pb;
-    h[b] = pa;
-    pa.heapIndex = b;
-    pb.heapIndex = a;
   }
 }
