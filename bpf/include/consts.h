@@ -8,8 +8,10 @@
  * the agent in lb_settings.layout_version so pinned maps can be checked.
  * 2: quic_servers (global ARRAY by server id) became quic_reals (HASH by VIP
  *    index + server id); the agent migrates layout-1 pins on start.
+ * 3: connection-table entries may carry their VIP index (LRU_F_VIP), checked
+ *    against the new vip_slots ARRAY; layout-2 entries stay valid as they are.
  */
-#define LAYOUT_VERSION 2
+#define LAYOUT_VERSION 3
 
 /* Default sizes; the loader overrides them without recompiling. */
 #ifndef MAX_VIPS
@@ -83,6 +85,18 @@
 #define VIP_F_QUIC	 (1U << 3) /* route QUIC short headers by CID server id */
 #define VIP_F_GUE	 (1U << 4) /* GUE (UDP) instead of IPIP / IP6IP6 / 4-in-6 */
 #define VIP_F_ADDR	 (1U << 5) /* address entry (port 0, proto 0): echo, drops */
+
+/* vip_slot.flags: a port-0 VIP whose address also has a VIP on an exact port of this protocol. */
+#define SLOT_F_SHADOWED (1U << 31)
+
+/* lru_val.real: the entry carries its VIP index (bits 16-30) and a real index < 2^16. */
+#define LRU_F_VIP     (1U << 31)
+#define LRU_VIP_SHIFT 16
+#define LRU_VIP_MAX   0x7fff
+#define LRU_REAL_MAX  0xffff
+
+/* vip_filter: 2^16 one-bit buckets of (destination, protocol), 64 per u64 word. */
+#define VIP_FILTER_WORDS 1024
 
 /* real_def.flags */
 #define REAL_F_PRESENT (1U << 0) /* slot holds a real (0 = deleted/unused) */

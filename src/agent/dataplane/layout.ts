@@ -9,10 +9,16 @@ import { DEFAULT_RING_SIZE } from '../plan/maglev.ts';
  * The agent stores it in `settings.layoutVersion` when it creates the maps, so
  * an agent adopting pinned maps can tell whether they fit its program.
  */
-export const LAYOUT_VERSION = 2;
+export const LAYOUT_VERSION = 3;
+
+/** The layout before connection-table entries carried their VIP index (no vip_slots map). */
+export const LAYOUT_V2 = 2;
 
 /** The layout before QUIC server ids became per VIP; lifecycle.ts migrates its pins. */
 export const LAYOUT_V1 = 1;
+
+/** Layouts whose decap maps this version adopts: the decap maps have not changed since layout 1 (only the balancer's did). */
+export const DECAP_LAYOUTS: readonly number[] = [LAYOUT_V1, LAYOUT_V2, LAYOUT_VERSION];
 
 /** Balancer map names (bpf/include/maps.h). */
 export const BalancerMap = {
@@ -22,6 +28,7 @@ export const BalancerMap = {
   connTables: 'conn_tables',
   fallbackLru: 'fallback_lru',
   quicReals: 'quic_reals',
+  vipSlots: 'vip_slots',
   settings: 'settings',
   stats: 'stats',
   /** Global data holding struct lb_limits. */
@@ -56,6 +63,7 @@ export const Size = {
   stat: 16,
   decapAddr: 20,
   quicKey: 8,
+  vipSlot: 24,
   decapSettings: 8,
   u32: 4,
 } as const;
@@ -70,6 +78,17 @@ export const VipFlag = {
   /** Address entry (port 0, protocol 0): makes the address answer echo and own drops. */
   address: 1 << 5,
 } as const;
+
+/** vip_slot.flags on top of VIP_F_*: a port-0 VIP with an exact-port VIP on its address and protocol. */
+export const SLOT_F_SHADOWED = 0x8000_0000;
+
+/** lru_val.real with LRU_F_VIP: VIP index << 16 | real index (a real index < 2^16). */
+export const LruVal = { vipFlag: 0x8000_0000, vipShift: 16, vipMax: 0x7fff, realMax: 0xffff } as const;
+
+/** Real index of a connection-table entry's `real` word (either form). */
+export function lruRealIndex(word: number): number {
+  return (word & LruVal.vipFlag) !== 0 ? word & LruVal.realMax : word >>> 0;
+}
 
 /** real_def.flags (REAL_F_*). */
 export const RealFlag = {

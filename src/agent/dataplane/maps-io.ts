@@ -10,6 +10,7 @@ import type { DataplaneIO } from '../plan/apply.ts';
 import type { BalancerMaps } from './loader.ts';
 import { decodeQuicKey, decodeReal, decodeVipFlags, decodeVipKey, decodeVipMeta, emptyReal, encodeReal, encodeVipKey, encodeVipMeta, quicKey, u32, vipAddressKey, vipFlagBits } from './codec.ts';
 import { Size, VipFlag } from './layout.ts';
+import { clearVipSlots, syncVipSlots } from './vip-slots.ts';
 import { BPF_F_MMAPABLE } from '../../libbpf/libbpf.ts';
 import { arrayElemSize, withMappedWindow } from '../../libbpf/libc.ts';
 import type { Limits, LiveReal, LiveState, LiveVip, QuicEntry, Ring } from '../plan/model.ts';
@@ -42,7 +43,10 @@ export class MapsIO implements DataplaneIO {
 
   deleteVips(vips: readonly LiveVip[]): void {
     this.#count('vips', vips.length);
+    // Cached connection-table hits stop trusting these VIPs before the VIPs go.
+    if (this.#maps.vipSlots) clearVipSlots(this.#maps.vipSlots, vips.map((v) => v.index));
     for (const v of vips) this.#maps.vips.delete(encodeVipKey(v.key));
+    if (this.#maps.vipSlots) syncVipSlots(this.#maps.vips, this.#maps.vipSlots);
   }
 
   putVips(vips: readonly LiveVip[]): void {
@@ -50,6 +54,7 @@ export class MapsIO implements DataplaneIO {
     const keys = Buffer.concat(vips.map((v) => encodeVipKey(v.key)));
     const values = Buffer.concat(vips.map((v) => encodeVipMeta(vipFlagBits(v.flags), v.index)));
     this.#maps.vips.updateBatch(keys, values, vips.length);
+    if (this.#maps.vipSlots) syncVipSlots(this.#maps.vips, this.#maps.vipSlots);
   }
 
   deleteAddresses(addresses: readonly string[]): void {
