@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BpfProgram, xdpAttach, XdpAction, xdpQuery } from '../../src/libbpf/libbpf.ts';
 import {
+  decodeLruVal,
   decodeQuicKey,
   encodeFlowKey,
   encodeLruVal,
@@ -20,7 +21,7 @@ import {
   settingsLayoutVersion,
   u32,
 } from '../../src/agent/dataplane/codec.ts';
-import { LAYOUT_V1, LAYOUT_VERSION, VipFlag } from '../../src/agent/dataplane/layout.ts';
+import { LAYOUT_V1, LAYOUT_V2, LAYOUT_VERSION, Size, VipFlag } from '../../src/agent/dataplane/layout.ts';
 import { openBalancer } from '../../src/agent/dataplane/loader.ts';
 import { createRingMap } from '../../src/agent/dataplane/open-pinned.ts';
 import { build } from '../../src/packet/build.ts';
@@ -35,6 +36,8 @@ import { BpfMap } from '../../src/libbpf/libbpf.ts';
 
 /** The last commit of map layout 1 (global quic_servers); its bpf/ is built for the upgrade test (needs a full clone). */
 const LAYOUT_V1_COMMIT = 'd3128faa3f734679e7ce05f8d3e0adc103b9692a';
+/** The last commit of map layout 2 (entries without their VIP, no vip_slots). */
+const LAYOUT_V2_COMMIT = '834f6f2f85ceadaa19ff1e4316225bf4f7a5500b';
 
 const tag = `${process.pid}${Math.random().toString(36).slice(2, 6)}`;
 const veth = `stlc${tag}`.slice(0, 15);
@@ -110,7 +113,7 @@ describe('balancer lifecycle', () => {
     const first = startBalancer(options());
     expect(first.outcome).toBe('created');
     expect(xdpQuery(ifindex)).toMatchObject({ progId: first.programId, mode: 'native' });
-    expect(readdirSync(bpffs).sort()).toEqual(['balancer_prog', 'conn_tables', 'fallback_lru', 'quic_reals', 'reals', 'ring', 'settings', 'stats', 'vips']);
+    expect(readdirSync(bpffs).sort()).toEqual(['balancer_prog', 'conn_tables', 'fallback_lru', 'quic_reals', 'reals', 'ring', 'settings', 'stats', 'vip_slots', 'vips']);
     first.maps.reals.update(u32(1), Buffer.alloc(20, 1));
     const lruId = lruOfCpu0();
     expect(lruId).toBeGreaterThan(0);
@@ -161,7 +164,7 @@ describe('balancer lifecycle', () => {
     const bumped = Buffer.from(settingsValue);
     bumped.writeUInt32LE(99, 0);
     first.maps.settings.update(u32(0), bumped);
-    expect(() => startBalancer(options())).toThrow(expect.objectContaining({ code: 'AGENT_LAYOUT_MISMATCH', message: expect.stringMatching(/layout version 99.*needs 2.*sterlet detach/s) }));
+    expect(() => startBalancer(options())).toThrow(expect.objectContaining({ code: 'AGENT_LAYOUT_MISMATCH', message: expect.stringMatching(/layout version 99.*needs 3.*sterlet detach/s) }));
     first.maps.settings.update(u32(0), settingsValue);
     expect(() => startBalancer(options({ sizes: { ...sizes, ringSize: 17 } }))).toThrow(
       expect.objectContaining({ code: 'AGENT_SIZE_MISMATCH', message: expect.stringContaining('ringSize 13 pinned vs 17 configured') }),
@@ -228,9 +231,10 @@ describe('balancer lifecycle', () => {
     expect(up.programId).not.toBe(oldId);
     expect(xdpQuery(ifindex).progId).toBe(up.programId);
     expect(up.maps.vips.info().id).toBe(vipsId);
-    expect(readdirSync(bpffs).sort()).toEqual(['balancer_prog', 'conn_tables', 'fallback_lru', 'quic_reals', 'reals', 'ring', 'settings', 'stats', 'vips']);
+    expect(readdirSync(bpffs).sort()).toEqual(['balancer_prog', 'conn_tables', 'fallback_lru', 'quic_reals', 'reals', 'ring', 'settings', 'stats', 'vip_slots', 'vips']);
     expect(settingsLayoutVersion(up.maps.settings.lookup(u32(0)) ?? Buffer.alloc(40))).toBe(LAYOUT_VERSION);
     expect([...up.maps.quicReals.entries()].map(([k, v]) => [decodeQuicKey(k), v.readUInt32LE(0)])).toEqual([[{ vipIndex: 1, serverId: 7 }, 2]]);
+    expect(up.maps.vipSlots?.lookup(u32(1))?.readUInt32LE(20)).toBe(VipFlag.quic); // layout 3's slots, filled from vips
     expect(lruOfCpu0()).toBe(lruId);
     const lru = BpfMap.fromId(lruId);
     expect(lru.lookup(flow)?.readUInt32LE(0)).toBe(3);
@@ -252,6 +256,76 @@ describe('balancer lifecycle', () => {
     expect(again).toMatchObject({ outcome: 'adopted', programId: up.programId });
     expect(settingsLayoutVersion(again.maps.settings.lookup(u32(0)) ?? Buffer.alloc(40))).toBe(LAYOUT_VERSION);
     expect([...again.maps.quicReals.keys()]).toHaveLength(1);
+    again.close();
+  });
+
+  it('upgrades pins of map layout 2: connection tables kept, their entries forwarded and given their VIP, vip_slots filled before the swap', () => {
+    const oldObject = join(scratch, 'balancer-layout2.bpf.o');
+    execFileSync('scripts/bpf-at.sh', [LAYOUT_V2_COMMIT, oldObject], { stdio: 'ignore' });
+    const pins = balancerPins(bpffs);
+    mkdirSync(bpffs, { recursive: true });
+    const ring = createRingMap(sizes);
+    const old = openBalancer({ objectPath: oldObject, legacyLayout: true, sizes, forwardingCpus: [{ cpu: 0 }, { cpu: 1 }], reuseMaps: { ring: ring.fd } });
+    ring.close();
+    expect(old.layout).toBe(LAYOUT_V2);
+    expect(() => openBalancer({ objectPath: oldObject, sizes })).toThrow(expect.objectContaining({ code: 'DATAPLANE_OBJECT_LAYOUT', message: expect.stringContaining('layout 2') }));
+    const m = old.maps;
+    m.settings.update(u32(0), encodeSettings({ ...settings, layoutVersion: LAYOUT_V2 }));
+    m.reals.update(u32(2), encodeReal('10.0.1.12'));
+    m.reals.update(u32(3), encodeReal('10.0.1.13'));
+    m.vips.update(encodeVipKey({ address: '10.200.0.10', port: 80, protocol: 'TCP' }), encodeVipMeta(0, 0));
+    const { keys, values, count } = encodeRing(0, Array.from({ length: sizes.ringSize }, () => 2));
+    m.ring.updateBatch(keys, values, count);
+    for (const name of ['vips', 'reals', 'ring', 'connTables', 'fallbackLru', 'quicReals', 'stats'] as const) m[name].pin(pins.map(name));
+    const oldProgram = old.program();
+    xdpAttach(ifindex, oldProgram.fd, { mode: 'native' });
+    oldProgram.pin(pins.program);
+    m.settings.pin(pins.marker);
+    const oldId = oldProgram.info().id;
+    // A tracked flow on real 3 in both CPUs' tables (the ring alone would say real 2).
+    const lruIds = [0, 1].map((cpu) => old.lrus.get(cpu)!.info().id);
+    old.close();
+    const flow = lruIds.map((id) => insertFlow(id))[0]!;
+
+    const up = startBalancer(options());
+    expect(up.outcome).toBe('upgraded');
+    expect(up.programId).not.toBe(oldId);
+    expect(xdpQuery(ifindex).progId).toBe(up.programId);
+    expect(readdirSync(bpffs).sort()).toEqual(['balancer_prog', 'conn_tables', 'fallback_lru', 'quic_reals', 'reals', 'ring', 'settings', 'stats', 'vip_slots', 'vips']);
+    expect(settingsLayoutVersion(up.maps.settings.lookup(u32(0)) ?? Buffer.alloc(40))).toBe(LAYOUT_VERSION);
+    const slot = up.maps.vipSlots?.lookup(u32(0)) ?? Buffer.alloc(Size.vipSlot);
+    expect([slot.subarray(0, 4).join('.'), slot.readUInt16BE(16), slot.readUInt8(18), slot.readUInt8(19)]).toEqual(['10.200.0.10', 80, 6, 4]);
+    const slotsId = up.maps.vipSlots?.info().id;
+    expect(lruOfCpu0()).toBe(lruIds[0]);
+
+    // The new program forwards the layout-2 entry to its real, then again from the entry now carrying VIP 0.
+    const frame = build(clientFrame({ protocol: 'TCP', src: '192.0.2.7', sport: 5555, dst: '10.200.0.10', dport: 80 }, { flags: 'A' }));
+    const attached = BpfProgram.fromPinned(pins.program);
+    const outs = [0, 1].map(() => attached.testRun({ data: frame }));
+    attached.close();
+    for (const out of outs) {
+      expect(out.retval).toBe(XdpAction.TX);
+      expect(Buffer.from(out.data).subarray(30, 34).join('.')).toBe('10.0.1.13');
+    }
+    expect(Buffer.from(outs[1]!.data)).toEqual(Buffer.from(outs[0]!.data));
+    const entries = lruIds.map((id) => {
+      const t = BpfMap.fromId(id);
+      const v = t.lookup(flow);
+      t.close();
+      return decodeLruVal(v ?? Buffer.alloc(Size.lruVal));
+    });
+    expect(entries.every((e) => e.real === 3)).toBe(true);
+    expect(entries.some((e) => e.vip === 0)).toBe(true);
+    up.close();
+
+    // A crash after the swap but before layout 3 was recorded: the next start reuses the pinned vip_slots.
+    const s = BpfMap.fromPinned(pins.marker);
+    s.update(u32(0), encodeSettings({ ...settings, layoutVersion: LAYOUT_V2 }));
+    s.close();
+    const again = startBalancer(options());
+    expect(again).toMatchObject({ outcome: 'adopted', programId: up.programId });
+    expect(settingsLayoutVersion(again.maps.settings.lookup(u32(0)) ?? Buffer.alloc(40))).toBe(LAYOUT_VERSION);
+    expect(again.maps.vipSlots?.info().id).toBe(slotsId);
     again.close();
   });
 
