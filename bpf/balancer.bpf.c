@@ -15,6 +15,27 @@
 #include "quic.h"
 #include "capture.h"
 
+/*
+ * The vips value of key k: from its vip_buckets entry (an inlined array read
+ * and a 20-byte compare instead of a hash-table lookup), or from vips itself
+ * when several keys share the bucket. An empty bucket, or one holding another
+ * key, means k is not in vips (the agent keeps the two in step).
+ */
+static __always_inline struct vip_meta *vip_find(const struct vip_key *k)
+{
+	__u32 b = vip_bucket_of(k);
+	struct vip_bucket *e = bpf_map_lookup_elem(&vip_buckets, &b);
+	const __u32 *a, *w = (const __u32 *)k;
+
+	if (!e || e->state == VIP_BUCKET_MANY)
+		return bpf_map_lookup_elem(&vips, k);
+	a = (const __u32 *)&e->key;
+	if (e->state == VIP_BUCKET_ONE && a[0] == w[0] && a[1] == w[1] && a[2] == w[2] &&
+	    a[3] == w[3] && a[4] == w[4])
+		return &e->meta;
+	return NULL;
+}
+
 /* VIP for (dst, dport, proto); port-less VIP (port 0) as fallback. */
 static __always_inline struct vip_meta *vip_lookup(const struct flow_key *f)
 {
@@ -25,11 +46,11 @@ static __always_inline struct vip_meta *vip_lookup(const struct flow_key *f)
 	k.port = f->dport;
 	k.proto = f->proto;
 	k.family = f->family;
-	vip = bpf_map_lookup_elem(&vips, &k);
+	vip = vip_find(&k);
 	if (vip)
 		return vip;
 	k.port = 0;
-	return bpf_map_lookup_elem(&vips, &k);
+	return vip_find(&k);
 }
 
 /* Is the destination one of our VIP addresses (address entry, proto 0)? */
@@ -39,7 +60,7 @@ static __always_inline struct vip_meta *vip_addr_lookup(const struct flow_key *f
 
 	k.addr = f->dst;
 	k.family = f->family;
-	return bpf_map_lookup_elem(&vips, &k);
+	return vip_find(&k);
 }
 
 /* A present real, or NULL (index out of range, or the slot was deleted / never used). */
@@ -59,29 +80,7 @@ struct lru_write {
 	void *lru;	    /* insert nv into this table; NULL = no insert */
 	struct lru_val *v;  /* or rewrite this existing entry with nv; NULL = none */
 	struct lru_val nv;
-	__u8 cached;	    /* after this packet the entry carries its VIP: mark vip_filter */
 };
-
-/* The CPU table lookup the cached path already made, so the VIP path does not repeat it. */
-struct lru_pre {
-	void *lru;	   /* the CPU's table; NULL = not looked up */
-	struct lru_val *v; /* its entry for the flow, or NULL */
-};
-
-/* Entry value for a pick: with the VIP index when it fits and the VIP may take the cached path. */
-static __always_inline __u32 lru_pack(__u32 ridx, const struct vip_meta *vip)
-{
-	if (ridx > LRU_REAL_MAX || vip->index > LRU_VIP_MAX ||
-	    (vip->flags & (VIP_F_QUIC | VIP_F_NO_LRU)))
-		return ridx;
-	return LRU_F_VIP | (vip->index << LRU_VIP_SHIFT) | ridx;
-}
-
-/* Real index of an entry value (either form). */
-static __always_inline __u32 lru_real(__u32 val)
-{
-	return val & LRU_F_VIP ? val & LRU_REAL_MAX : val;
-}
 
 /*
  * Real index from the connection table or the VIP's ring, with its present
@@ -91,7 +90,7 @@ static __always_inline __u32 lru_real(__u32 val)
  */
 static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_meta *vip,
 				       const struct lb_settings *cfg, struct real_def **real,
-				       struct lru_write *w, const struct lru_pre *pre)
+				       struct lru_write *w)
 {
 	__u8 syn =
 	    p->flow.proto == IPPROTO_TCP_ && (p->tcp_flags & (TCP_F_SYN | TCP_F_ACK)) == TCP_F_SYN;
@@ -114,7 +113,7 @@ static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_met
 	if (!(vip->flags & VIP_F_NO_LRU)) {
 		__u32 cpu = bpf_get_smp_processor_id();
 
-		inner = pre->lru ? pre->lru : bpf_map_lookup_elem(&conn_tables, &cpu);
+		inner = bpf_map_lookup_elem(&conn_tables, &cpu);
 		fallback = !inner;
 	}
 	/*
@@ -131,7 +130,7 @@ static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_met
 	 */
 	if (inner) {
 		lru = inner;
-		v = pre->lru ? pre->v : bpf_map_lookup_elem(inner, &p->flow);
+		v = bpf_map_lookup_elem(inner, &p->flow);
 	} else if (fallback) {
 		lru = &fallback_lru;
 		v = bpf_map_lookup_elem(&fallback_lru, &p->flow);
@@ -140,20 +139,16 @@ static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_met
 	if (!lru || syn) {
 		stat_add(&stats, STAT_EV_LRU_SKIP, 0);
 	} else if (v && !(udp && cfg->udp_timeout && now - v->atime > cfg->udp_timeout)) {
-		ridx = lru_real(v->real);
+		ridx = v->real;
 		*real = live_real(ridx);
 		if (*real) {
-			__u32 val = lru_pack(ridx, vip);
-
 			if (!udp)
 				now = bpf_ktime_get_coarse_ns() >> ATIME_SHIFT;
-			/* A layout-2 entry (or one of another VIP) gets the VIP index it now has. */
-			if (v->atime != now || v->real != val) {
+			if (v->atime != now) {
 				w->v = v;
-				w->nv.real = val;
+				w->nv.real = ridx;
 				w->nv.atime = now;
 			}
-			w->cached = (val & LRU_F_VIP) && !p->icmp_err;
 			stat_add(&stats, STAT_EV_LRU_HIT, 0);
 			return ridx;
 		}
@@ -187,9 +182,8 @@ static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_met
 		return ridx;
 	if (!udp)
 		now = bpf_ktime_get_coarse_ns() >> ATIME_SHIFT;
-	w->nv.real = lru_pack(ridx, vip);
+	w->nv.real = ridx;
 	w->nv.atime = now;
-	w->cached = !!(w->nv.real & LRU_F_VIP);
 	/* An existing entry (SYN on a reused port, expired UDP, real gone) is corrected in place. */
 	if (v) {
 		w->v = v;
@@ -210,30 +204,36 @@ static __always_inline void lru_commit(const struct pkt *p, struct lru_write *w)
 	}
 }
 
-/* A forwarding decision: the VIP (flags, index), the settings, the real and the table write owed. */
-struct pick {
-	struct vip_meta vip;
-	struct lb_settings *cfg;
-	struct real_def *real;
-	__u32 ridx;
-	struct lru_write w;
-};
-
-/*
- * The picked real's way out: size check, encapsulate, then write the table
- * and count. One call site per caller: the cached and the VIP path meet before it.
- */
-static __always_inline int send_to_real(struct xdp_md *ctx, const struct pkt *p, struct pick *k)
+/* Send a VIP packet to its real: pick, check size, encapsulate, then write the table, count. */
+static __always_inline int forward(struct xdp_md *ctx, const struct pkt *p,
+				   const struct vip_meta *vip)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	const struct lb_settings *cfg = k->cfg;
 	__u32 bytes = data_end - data;
-	__u32 olen;
+	__u32 zero = 0, ridx = 0, olen;
+	struct lb_settings *cfg;
+	struct real_def *real = NULL;
+	struct lru_write w = {};
 	int st;
 
-	olen = (k->real->flags & REAL_F_V6 ? IPV6_HLEN : IPV4_HLEN) +
-	       (k->vip.flags & VIP_F_GUE ? UDP_HLEN + GUE_HLEN : 0);
+	cfg = bpf_map_lookup_elem(&settings, &zero);
+	if (!cfg)
+		return STAT_DROP_NO_REAL;
+	if (vip->index >= limits.max_vips)
+		return STAT_DROP_BAD_VIP;
+	/* The IP length is copied into the outer header: it must fit the frame. */
+	if (p->l3_off + p->ip_len > bytes)
+		return STAT_DROP_BAD_IP;
+	if ((vip->flags & VIP_F_QUIC) && p->flow.proto == IPPROTO_UDP_ && !p->icmp_err)
+		ridx = quic_pick_real(data, data_end, p, vip, &real);
+	if (!ridx)
+		ridx = pick_real(p, vip, cfg, &real, &w);
+	if (!ridx || !real)
+		return STAT_DROP_NO_REAL;
+
+	olen = (real->flags & REAL_F_V6 ? IPV6_HLEN : IPV4_HLEN) +
+	       (vip->flags & VIP_F_GUE ? UDP_HLEN + GUE_HLEN : 0);
 	if (cfg->mtu && p->ip_len + olen > cfg->mtu && !p->icmp_err &&
 	    p->ip_len >= (p->flow.family == FAMILY_V4 ? QUOTE4 : QUOTE6) && cfg->mtu > olen) {
 		stat_add(&stats, STAT_EV_ICMP_GENERATED, 0);
@@ -247,111 +247,13 @@ static __always_inline int send_to_real(struct xdp_md *ctx, const struct pkt *p,
 	 * The outer source, GUE source port and flow label spread flows over the
 	 * backend's RSS queues: a per-flow hash whatever the VIP's ring hash mode.
 	 */
-	st = encap(ctx, p, k->real, cfg, outer_hash(&p->flow), k->vip.flags);
+	st = encap(ctx, p, real, cfg, outer_hash(&p->flow), vip->flags);
 	if (st)
 		return st;
-	lru_commit(p, &k->w);
-	stat_add(&stats, STAT_VIP_BASE + k->vip.index, bytes);
-	stat_add(&stats, STAT_VIP_BASE + limits.max_vips + k->ridx, bytes);
+	lru_commit(p, &w);
+	stat_add(&stats, STAT_VIP_BASE + vip->index, bytes);
+	stat_add(&stats, STAT_VIP_BASE + limits.max_vips + ridx, bytes);
 	return p->icmp_err ? STAT_TX_ICMP_ERR_FWD : STAT_TX_FORWARD;
-}
-
-/* Pick the real of a VIP packet: QUIC server id, connection table or ring. 0 = picked. */
-static __always_inline int pick_for_vip(struct xdp_md *ctx, const struct pkt *p,
-					const struct vip_meta *vip, const struct lru_pre *pre,
-					struct pick *k)
-{
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	__u32 zero = 0, ridx = 0;
-
-	k->cfg = bpf_map_lookup_elem(&settings, &zero);
-	if (!k->cfg)
-		return STAT_DROP_NO_REAL;
-	if (vip->index >= limits.max_vips)
-		return STAT_DROP_BAD_VIP;
-	/* The IP length is copied into the outer header: it must fit the frame. */
-	if (p->l3_off + p->ip_len > (__u32)(data_end - data))
-		return STAT_DROP_BAD_IP;
-	if ((vip->flags & VIP_F_QUIC) && p->flow.proto == IPPROTO_UDP_ && !p->icmp_err)
-		ridx = quic_pick_real(data, data_end, p, vip, &k->real);
-	if (!ridx)
-		ridx = pick_real(p, vip, k->cfg, &k->real, &k->w, pre);
-	if (!ridx || !k->real)
-		return STAT_DROP_NO_REAL;
-	k->ridx = ridx;
-	k->vip = *vip;
-	return 0;
-}
-
-/* vip_filter word and bit of a flow's (destination, destination port, protocol). */
-static __always_inline __u64 *filter_word(const struct flow_key *f, __u64 *bit)
-{
-	__u32 x = f->dst.v6[0] ^ f->dst.v6[1] ^ f->dst.v6[2] ^ f->dst.v6[3] ^
-		  ((__u32)f->dport << 16) ^ f->proto;
-	__u32 b = (x * 0x9e3779b1U) >> 16, word = b >> 6;
-
-	*bit = 1ULL << (b & 63);
-	return bpf_map_lookup_elem(&vip_filter, &word);
-}
-
-/* Does the slot's VIP serve this flow, and is it one a hit may forward for without a VIP lookup? */
-static __always_inline int slot_serves(const struct vip_slot *s, const struct flow_key *f)
-{
-	return s->family == f->family && s->proto == f->proto &&
-	       (s->port == f->dport || (s->port == 0 && !(s->flags & SLOT_F_SHADOWED))) &&
-	       !(s->flags & (VIP_F_QUIC | VIP_F_NO_LRU)) && s->addr.v6[0] == f->dst.v6[0] &&
-	       s->addr.v6[1] == f->dst.v6[1] && s->addr.v6[2] == f->dst.v6[2] &&
-	       s->addr.v6[3] == f->dst.v6[3];
-}
-
-/*
- * The cached path of an established flow: the CPU's table first; an entry
- * carrying its VIP index whose vip_slots entry still serves the flow (and a
- * present real, an unexpired UDP entry) is forwarded without the VIP lookup,
- * exactly as the VIP path would (same counters, same output). Returns 1 with
- * *k filled, or 0 with the lookup left in *pre for the VIP path.
- */
-static __always_inline int pick_cached(struct xdp_md *ctx, const struct pkt *p,
-				       struct lru_pre *pre, struct pick *k)
-{
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	__u32 cpu = bpf_get_smp_processor_id(), zero = 0, vi, now;
-	struct vip_slot *s;
-	struct lru_val *v;
-
-	pre->lru = bpf_map_lookup_elem(&conn_tables, &cpu);
-	if (!pre->lru)
-		return 0;
-	v = bpf_map_lookup_elem(pre->lru, &p->flow);
-	pre->v = v;
-	if (!v || !(v->real & LRU_F_VIP))
-		return 0;
-	vi = (v->real >> LRU_VIP_SHIFT) & LRU_VIP_MAX;
-	s = bpf_map_lookup_elem(&vip_slots, &vi);
-	if (!s || !slot_serves(s, &p->flow) || vi >= limits.max_vips)
-		return 0;
-	k->cfg = bpf_map_lookup_elem(&settings, &zero);
-	if (!k->cfg || p->l3_off + p->ip_len > (__u32)(data_end - data))
-		return 0;
-	now = bpf_ktime_get_coarse_ns() >> ATIME_SHIFT;
-	if (p->flow.proto == IPPROTO_UDP_ && k->cfg->udp_timeout &&
-	    now - v->atime > k->cfg->udp_timeout)
-		return 0;
-	k->ridx = v->real & LRU_REAL_MAX;
-	k->real = live_real(k->ridx);
-	if (!k->real)
-		return 0;
-	if (v->atime != now) {
-		k->w.v = v;
-		k->w.nv.real = v->real;
-		k->w.nv.atime = now;
-	}
-	k->vip.flags = s->flags;
-	k->vip.index = vi;
-	stat_add(&stats, STAT_EV_LRU_HIT, 0);
-	return 1;
 }
 
 /* ICMP/ICMPv6: echo to a VIP address, errors quoting a VIP flow; the rest passes. */
@@ -360,7 +262,6 @@ static __always_inline int process_icmp(struct xdp_md *ctx, struct pkt *p)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct vip_meta *vip;
-	struct pick k = {};
 	__u8 type;
 	int st;
 
@@ -390,8 +291,7 @@ static __always_inline int process_icmp(struct xdp_md *ctx, struct pkt *p)
 	if (p->l4_off + ICMP_HLEN + (p->flow.family == FAMILY_V4 ? IPV4_HLEN : IPV6_HLEN) + 4 >
 	    p->l3_off + p->ip_len)
 		return STAT_DROP_TRUNCATED;
-	st = pick_for_vip(ctx, p, vip, &(struct lru_pre){}, &k);
-	return st ? st : send_to_real(ctx, p, &k);
+	return forward(ctx, p, vip);
 }
 
 /* The pipeline; returns the one verdict counter of this packet. */
@@ -399,13 +299,10 @@ static __always_inline int process_packet(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct lru_pre pre = {};
 	struct vip_meta *vip;
-	struct pick k = {};
 	struct pkt p = {};
-	__u64 *word, bit;
 	__u16 eth_proto;
-	int st, cached = 0;
+	int st;
 
 	st = parse_l2(data, data_end, &p, &eth_proto);
 	if (st != PARSE_OK)
@@ -427,27 +324,10 @@ static __always_inline int process_packet(struct xdp_md *ctx)
 	st = parse_ports(data, data_end, &p);
 	if (st != PARSE_OK)
 		return st;
-	/* Not for SYNs: they go to the ring (and hash before the table lookup, see pick_real). */
-	if (p.flow.proto == IPPROTO_UDP_ || (p.tcp_flags & (TCP_F_SYN | TCP_F_ACK)) != TCP_F_SYN) {
-		word = filter_word(&p.flow, &bit);
-		cached = word && (*word & bit) && pick_cached(ctx, &p, &pre, &k);
-	}
-	if (!cached) {
-		vip = vip_lookup(&p.flow);
-		if (!vip)
-			return STAT_PASS_NOT_VIP;
-		st = pick_for_vip(ctx, &p, vip, &pre, &k);
-		if (st)
-			return st;
-	}
-	st = send_to_real(ctx, &p, &k);
-	/* A flow whose entry now carries its VIP takes the cached path from its next packet on. */
-	if (!cached && st == STAT_TX_FORWARD && k.w.cached) {
-		word = filter_word(&p.flow, &bit);
-		if (word && !(*word & bit))
-			__sync_fetch_and_or(word, bit);
-	}
-	return st;
+	vip = vip_lookup(&p.flow);
+	if (!vip)
+		return STAT_PASS_NOT_VIP;
+	return forward(ctx, &p, vip);
 }
 
 SEC("xdp")

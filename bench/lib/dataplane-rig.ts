@@ -17,7 +17,7 @@ import { Stat, sumPerCpu, type StatName } from '../../src/agent/dataplane/counte
 import { Size, VipFlag } from '../../src/agent/dataplane/layout.ts';
 import { openBalancer, type Balancer } from '../../src/agent/dataplane/loader.ts';
 import { buildRing } from '../../src/agent/plan/maglev.ts';
-import { syncVipSlots } from '../../src/agent/dataplane/vip-slots.ts';
+import { syncVipBuckets } from '../../src/agent/dataplane/vip-buckets.ts';
 
 export const BENCH_OBJECT = new URL('../../build/bpf/bench/bench.bpf.o', import.meta.url).pathname;
 export const Programs = {
@@ -112,7 +112,7 @@ export class Rig {
       m.ring.updateBatch(keys, values, count);
     }
     for (const [id, real] of Object.entries(QUIC_IDS)) m.quicReals.update(quicKey(VIP.quic4.index, Number(id)), u32(real));
-    if (m.vipSlots) syncVipSlots(m.vips, m.vipSlots);
+    if (m.vipBuckets) syncVipBuckets(m.vips, m.vipBuckets); // as the agent does after writing vips
   }
 
   /** The frame every run restores; `seqOffset` gets a fresh u32 per run (a new flow). */

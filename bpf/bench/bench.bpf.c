@@ -172,7 +172,7 @@ static __always_inline int bench_steps(struct xdp_md *ctx, int stop)
 		return XDP_DROP;
 	if (stop == STEP_LRU)
 		return outer == 1 ? XDP_DROP : XDP_PASS;
-	real = live_real(lru_real(v->real));
+	real = live_real(v->real);
 	if (!real)
 		return XDP_DROP;
 	if (stop == STEP_REAL)

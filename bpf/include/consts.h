@@ -8,8 +8,8 @@
  * the agent in lb_settings.layout_version so pinned maps can be checked.
  * 2: quic_servers (global ARRAY by server id) became quic_reals (HASH by VIP
  *    index + server id); the agent migrates layout-1 pins on start.
- * 3: connection-table entries may carry their VIP index (LRU_F_VIP), checked
- *    against the new vip_slots ARRAY; layout-2 entries stay valid as they are.
+ * 3: the new vip_buckets ARRAY mirrors `vips` (the agent fills it from the
+ *    pinned vips when it upgrades layout-2 pins); other maps unchanged.
  */
 #define LAYOUT_VERSION 3
 
@@ -86,17 +86,11 @@
 #define VIP_F_GUE	 (1U << 4) /* GUE (UDP) instead of IPIP / IP6IP6 / 4-in-6 */
 #define VIP_F_ADDR	 (1U << 5) /* address entry (port 0, proto 0): echo, drops */
 
-/* vip_slot.flags: a port-0 VIP whose address also has a VIP on an exact port of this protocol. */
-#define SLOT_F_SHADOWED (1U << 31)
-
-/* lru_val.real: the entry carries its VIP index (bits 16-30) and a real index < 2^16. */
-#define LRU_F_VIP     (1U << 31)
-#define LRU_VIP_SHIFT 16
-#define LRU_VIP_MAX   0x7fff
-#define LRU_REAL_MAX  0xffff
-
-/* vip_filter: 2^16 one-bit buckets of (destination, protocol), 64 per u64 word. */
-#define VIP_FILTER_WORDS 1024
+/* vip_buckets: 2^VIP_BUCKET_BITS entries; vip_bucket.state */
+#define VIP_BUCKET_BITS	 12
+#define VIP_BUCKET_EMPTY 0 /* no vips key hashes here */
+#define VIP_BUCKET_ONE	 1 /* exactly the key in this entry hashes here */
+#define VIP_BUCKET_MANY	 2 /* several keys hash here: look the key up in vips */
 
 /* real_def.flags */
 #define REAL_F_PRESENT (1U << 0) /* slot holds a real (0 = deleted/unused) */

@@ -187,18 +187,19 @@ static __always_inline int encap(struct xdp_md *ctx, const struct pkt *p,
 				 const struct real_def *real, const struct lb_settings *cfg,
 				 __u32 hash, __u32 vip_flags)
 {
-	void *data, *data_end;
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
 	__u8 gue = !!(vip_flags & VIP_F_GUE);
 	__u8 inner_proto = p->flow.family == FAMILY_V4 ? IPPROTO_IPIP_ : IPPROTO_IPV6_;
 	__u32 l3 = PKT_OFF(p->l3_off);
 	__u8 old_l2[L2_MAX];
 	int olen, seg_sum = -1;
 
-	if (gue && p->udp_nocsum && (real->flags & REAL_F_V6))
+	if (gue && p->udp_nocsum && (real->flags & REAL_F_V6)) {
 		seg_sum = csum_frame_bytes(ctx, PKT_OFF(p->l4_off), p->ip_len - IPV4_HLEN);
-	/* Read once, after the call: one 64-bit packet pointer on every path. */
-	data = (void *)(long)ctx->data;
-	data_end = (void *)(long)ctx->data_end;
+		data = (void *)(long)ctx->data;
+		data_end = (void *)(long)ctx->data_end;
+	}
 	if (data + L2_MAX > data_end)
 		return STAT_DROP_TRUNCATED;
 	__builtin_memcpy(old_l2, data, L2_MAX);

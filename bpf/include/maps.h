@@ -85,27 +85,17 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } quic_reals SEC(".maps");
 
-/* VIP index -> its key and flags (agent-written, mirrors vips): validates a cached VIP index. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__type(key, __u32);
-	__type(value, struct vip_slot);
-	__uint(max_entries, MAX_VIPS);
-} vip_slots SEC(".maps");
-
 /*
- * Bits set by the program (never by the agent, not pinned: a new load starts
- * empty): a TCP/UDP flow of this (destination, protocol) bucket was forwarded
- * by a connection-table entry carrying its VIP. Only such buckets look the
- * table up before the VIP: other traffic (not a VIP, SYNs aside) keeps the VIP
- * lookup first and pays one array read. A stale bit costs speed, never a verdict.
+ * The vips entries in 2^VIP_BUCKET_BITS direct-mapped buckets (agent-written,
+ * src/agent/dataplane/vip-buckets.ts): a VIP lookup is one inlined array read
+ * and a key compare; only a bucket several keys share sends it to `vips`.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
-	__type(value, __u64);
-	__uint(max_entries, VIP_FILTER_WORDS);
-} vip_filter SEC(".maps");
+	__type(value, struct vip_bucket);
+	__uint(max_entries, 1 << VIP_BUCKET_BITS);
+} vip_buckets SEC(".maps");
 
 /* Runtime settings, one entry; pinned so an upgraded program keeps them. */
 struct {

@@ -36,6 +36,17 @@ struct quic_key {
 	__u32 server_id; /* 1..65535 from the CID (see quic.h) */
 };
 
+/*
+ * vip_buckets value: the `vips` entries again, in a direct-mapped ARRAY the
+ * verifier turns into address arithmetic (no hash call): bucket =
+ * vip_bucket_of(key). `meta` sits where a vip_meta pointer can point at it.
+ */
+struct vip_bucket {
+	struct vip_key key;
+	struct vip_meta meta;
+	__u32 state; /* VIP_BUCKET_* */
+};
+
 /* Connection-table key: the client -> VIP direction of a flow. */
 struct flow_key {
 	union addr src;
@@ -47,29 +58,10 @@ struct flow_key {
 	__u16 pad;
 };
 
-/*
- * Connection-table value. `real` is either a plain real index (layout 2, or a
- * real index >= 2^16) or, with LRU_F_VIP set, the real index in bits 0-15 and
- * the VIP index in bits 16-30: the VIP the entry was created for, which a hit
- * checks against vip_slots instead of looking the VIP up (see lru_vip()).
- */
+/* Connection-table value. */
 struct lru_val {
-	__u32 real;  /* real index, or LRU_F_VIP | vip index << 16 | real index */
+	__u32 real;  /* real index */
 	__u32 atime; /* last seen: coarse time >> ATIME_SHIFT (~1 s units) */
-};
-
-/*
- * vip_slots value, indexed by VIP index: the VIP's key and flags as the agent
- * wrote them to `vips`; all zero = no VIP at that index. A connection-table
- * hit that names the index forwards with these flags when the key still
- * matches its flow, so a removed, moved or shadowed VIP is never trusted.
- */
-struct vip_slot {
-	union addr addr;
-	__be16 port; /* 0 = every port */
-	__u8 proto;
-	__u8 family;
-	__u32 flags; /* VIP_F_* | SLOT_F_SHADOWED */
 };
 
 /* Runtime settings the agent changes without reloading (one ARRAY entry). */

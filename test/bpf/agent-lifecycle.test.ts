@@ -29,6 +29,7 @@ import { clientFrame } from './harness/frames.ts';
 import { startDecap } from '../../src/agent/dataplane/decap.ts';
 import { detachDataplane } from '../../src/agent/dataplane/detach.ts';
 import { startBalancer, type StartBalancerOptions } from '../../src/agent/dataplane/startup.ts';
+import { vipBucketOf } from '../../src/agent/dataplane/vip-buckets.ts';
 import { balancerPins } from '../../src/agent/dataplane/pin-layout.ts';
 import type { Log } from '../../src/agent/runtime.ts';
 import { forwardingCpus, readTopology } from '../../src/agent/host/topology.ts';
@@ -36,7 +37,7 @@ import { BpfMap } from '../../src/libbpf/libbpf.ts';
 
 /** The last commit of map layout 1 (global quic_servers); its bpf/ is built for the upgrade test (needs a full clone). */
 const LAYOUT_V1_COMMIT = 'd3128faa3f734679e7ce05f8d3e0adc103b9692a';
-/** The last commit of map layout 2 (entries without their VIP, no vip_slots). */
+/** The last commit of map layout 2 (no vip_buckets). */
 const LAYOUT_V2_COMMIT = '834f6f2f85ceadaa19ff1e4316225bf4f7a5500b';
 
 const tag = `${process.pid}${Math.random().toString(36).slice(2, 6)}`;
@@ -113,7 +114,7 @@ describe('balancer lifecycle', () => {
     const first = startBalancer(options());
     expect(first.outcome).toBe('created');
     expect(xdpQuery(ifindex)).toMatchObject({ progId: first.programId, mode: 'native' });
-    expect(readdirSync(bpffs).sort()).toEqual(['balancer_prog', 'conn_tables', 'fallback_lru', 'quic_reals', 'reals', 'ring', 'settings', 'stats', 'vip_slots', 'vips']);
+    expect(readdirSync(bpffs).sort()).toEqual(['balancer_prog', 'conn_tables', 'fallback_lru', 'quic_reals', 'reals', 'ring', 'settings', 'stats', 'vip_buckets', 'vips']);
     first.maps.reals.update(u32(1), Buffer.alloc(20, 1));
     const lruId = lruOfCpu0();
     expect(lruId).toBeGreaterThan(0);
@@ -231,10 +232,12 @@ describe('balancer lifecycle', () => {
     expect(up.programId).not.toBe(oldId);
     expect(xdpQuery(ifindex).progId).toBe(up.programId);
     expect(up.maps.vips.info().id).toBe(vipsId);
-    expect(readdirSync(bpffs).sort()).toEqual(['balancer_prog', 'conn_tables', 'fallback_lru', 'quic_reals', 'reals', 'ring', 'settings', 'stats', 'vip_slots', 'vips']);
+    expect(readdirSync(bpffs).sort()).toEqual(['balancer_prog', 'conn_tables', 'fallback_lru', 'quic_reals', 'reals', 'ring', 'settings', 'stats', 'vip_buckets', 'vips']);
     expect(settingsLayoutVersion(up.maps.settings.lookup(u32(0)) ?? Buffer.alloc(40))).toBe(LAYOUT_VERSION);
     expect([...up.maps.quicReals.entries()].map(([k, v]) => [decodeQuicKey(k), v.readUInt32LE(0)])).toEqual([[{ vipIndex: 1, serverId: 7 }, 2]]);
-    expect(up.maps.vipSlots?.lookup(u32(1))?.readUInt32LE(20)).toBe(VipFlag.quic); // layout 3's slots, filled from vips
+    // Layout 3's mirror of vips, filled from the pinned vips: the QUIC VIP's bucket holds its key and meta.
+    const quicKey = encodeVipKey(quicVip);
+    expect(up.maps.vipBuckets?.lookup(u32(vipBucketOf(quicKey)))).toEqual(Buffer.concat([quicKey, encodeVipMeta(VipFlag.quic, 1), u32(1)]));
     expect(lruOfCpu0()).toBe(lruId);
     const lru = BpfMap.fromId(lruId);
     expect(lru.lookup(flow)?.readUInt32LE(0)).toBe(3);
@@ -259,7 +262,7 @@ describe('balancer lifecycle', () => {
     again.close();
   });
 
-  it('upgrades pins of map layout 2: connection tables kept, their entries forwarded and given their VIP, vip_slots filled before the swap', () => {
+  it('upgrades pins of map layout 2: connection tables kept and forwarded by, vip_buckets filled from vips before the swap', () => {
     const oldObject = join(scratch, 'balancer-layout2.bpf.o');
     execFileSync('scripts/bpf-at.sh', [LAYOUT_V2_COMMIT, oldObject], { stdio: 'ignore' });
     const pins = balancerPins(bpffs);
@@ -291,14 +294,14 @@ describe('balancer lifecycle', () => {
     expect(up.outcome).toBe('upgraded');
     expect(up.programId).not.toBe(oldId);
     expect(xdpQuery(ifindex).progId).toBe(up.programId);
-    expect(readdirSync(bpffs).sort()).toEqual(['balancer_prog', 'conn_tables', 'fallback_lru', 'quic_reals', 'reals', 'ring', 'settings', 'stats', 'vip_slots', 'vips']);
+    expect(readdirSync(bpffs).sort()).toEqual(['balancer_prog', 'conn_tables', 'fallback_lru', 'quic_reals', 'reals', 'ring', 'settings', 'stats', 'vip_buckets', 'vips']);
     expect(settingsLayoutVersion(up.maps.settings.lookup(u32(0)) ?? Buffer.alloc(40))).toBe(LAYOUT_VERSION);
-    const slot = up.maps.vipSlots?.lookup(u32(0)) ?? Buffer.alloc(Size.vipSlot);
-    expect([slot.subarray(0, 4).join('.'), slot.readUInt16BE(16), slot.readUInt8(18), slot.readUInt8(19)]).toEqual(['10.200.0.10', 80, 6, 4]);
-    const slotsId = up.maps.vipSlots?.info().id;
+    const webKey = encodeVipKey({ address: '10.200.0.10', port: 80, protocol: 'TCP' });
+    expect(up.maps.vipBuckets?.lookup(u32(vipBucketOf(webKey)))).toEqual(Buffer.concat([webKey, encodeVipMeta(0, 0), u32(1)]));
+    const bucketsId = up.maps.vipBuckets?.info().id;
     expect(lruOfCpu0()).toBe(lruIds[0]);
 
-    // The new program forwards the layout-2 entry to its real, then again from the entry now carrying VIP 0.
+    // The new program finds the VIP in its bucket and forwards by the layout-2 entry (real 3; the ring says 2), twice alike.
     const frame = build(clientFrame({ protocol: 'TCP', src: '192.0.2.7', sport: 5555, dst: '10.200.0.10', dport: 80 }, { flags: 'A' }));
     const attached = BpfProgram.fromPinned(pins.program);
     const outs = [0, 1].map(() => attached.testRun({ data: frame }));
@@ -314,18 +317,17 @@ describe('balancer lifecycle', () => {
       t.close();
       return decodeLruVal(v ?? Buffer.alloc(Size.lruVal));
     });
-    expect(entries.every((e) => e.real === 3)).toBe(true);
-    expect(entries.some((e) => e.vip === 0)).toBe(true);
+    expect(entries.map((e) => e.real)).toEqual([3, 3]);
     up.close();
 
-    // A crash after the swap but before layout 3 was recorded: the next start reuses the pinned vip_slots.
+    // A crash after the swap but before layout 3 was recorded: the next start reuses the pinned vip_buckets.
     const s = BpfMap.fromPinned(pins.marker);
     s.update(u32(0), encodeSettings({ ...settings, layoutVersion: LAYOUT_V2 }));
     s.close();
     const again = startBalancer(options());
     expect(again).toMatchObject({ outcome: 'adopted', programId: up.programId });
     expect(settingsLayoutVersion(again.maps.settings.lookup(u32(0)) ?? Buffer.alloc(40))).toBe(LAYOUT_VERSION);
-    expect(again.maps.vipSlots?.info().id).toBe(slotsId);
+    expect(again.maps.vipBuckets?.info().id).toBe(bucketsId);
     again.close();
   });
 

@@ -10,9 +10,9 @@ import { icmpAndDropFixtures } from './fixtures/icmp-and-drops.ts';
 import { lengthFixtures } from './fixtures/lengths.ts';
 import { quicFixtures } from './fixtures/quic.ts';
 import { removalFixtures } from './fixtures/removal.ts';
-import { cachedFixtures } from './fixtures/cached.ts';
+import { bucketFixtures } from './fixtures/buckets.ts';
 
-const fixtures: BalancerFixture[] = [...forwardingFixtures, ...icmpAndDropFixtures, ...removalFixtures, ...quicFixtures, ...lengthFixtures, ...cachedFixtures];
+const fixtures: BalancerFixture[] = [...forwardingFixtures, ...icmpAndDropFixtures, ...removalFixtures, ...quicFixtures, ...lengthFixtures, ...bucketFixtures];
 
 describe('balancer fixtures', () => {
   let env: BalancerEnv | undefined;

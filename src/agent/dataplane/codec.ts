@@ -5,7 +5,7 @@
 import { SterletError } from '../../common/errors.ts';
 import { formatIp, parseIp, type IpFamily } from '../../api/ip.ts';
 import type { Encapsulation, HashMode, Protocol, VipFlags } from '../plan/model.ts';
-import { Family, IpProto, LAYOUT_VERSION, LruVal, lruRealIndex, RealFlag, Size, VipFlag } from './layout.ts';
+import { Family, IpProto, LAYOUT_VERSION, RealFlag, Size, VipFlag } from './layout.ts';
 
 /** 16 address bytes (IPv4 in the first 4) and the family byte. */
 export function encodeAddr(address: string): { bytes: Buffer; family: number; ipFamily: IpFamily } {
@@ -186,20 +186,16 @@ export function decodeFlowKey(b: Buffer): FlowInput {
   };
 }
 
-/** struct lru_val; with `vip`, the form that carries the VIP index (LruVal). */
-export function encodeLruVal(real: number, atime = 0, vip?: number): Buffer {
+/** struct lru_val. */
+export function encodeLruVal(real: number, atime = 0): Buffer {
   const b = Buffer.alloc(Size.lruVal);
-  b.writeUInt32LE(vip === undefined ? real : (LruVal.vipFlag | (vip << LruVal.vipShift) | real) >>> 0, 0);
+  b.writeUInt32LE(real, 0);
   b.writeUInt32LE(atime >>> 0, 4);
   return b;
 }
 
-/** `real` is the real index whichever form the entry has (see LruVal); `vip` the VIP index it carries, if any. */
-export function decodeLruVal(b: Buffer): { real: number; atime: number; vip?: number } {
-  const word = b.readUInt32LE(0);
-  const atime = b.readUInt32LE(4);
-  if ((word & LruVal.vipFlag) === 0) return { real: word, atime };
-  return { real: lruRealIndex(word), atime, vip: (word >>> LruVal.vipShift) & LruVal.vipMax };
+export function decodeLruVal(b: Buffer): { real: number; atime: number } {
+  return { real: b.readUInt32LE(0), atime: b.readUInt32LE(4) };
 }
 
 export interface Settings {

@@ -8,7 +8,7 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { BpfMap } from '../../libbpf/libbpf.ts';
 import type { BalancerMaps } from './loader.ts';
-import { atimeAgeSeconds, atimeNow, lruRealIndex, Size } from './layout.ts';
+import { atimeAgeSeconds, atimeNow, Size } from './layout.ts';
 
 export interface FlowTally {
   /** Entries naming this real. */
@@ -84,7 +84,7 @@ export async function countFlows(tables: readonly BpfMap[], options: CountFlowsO
   for (const table of tables) {
     for (const part of table.batches(options.chunk ?? 8192)) {
       for (let i = 0; i < part.count; i++) {
-        const real = lruRealIndex(part.values.readUInt32LE(i * Size.lruVal));
+        const real = part.values.readUInt32LE(i * Size.lruVal);
         const age = atimeAgeSeconds(part.values.readUInt32LE(i * Size.lruVal + 4), now);
         tally(byReal, real, age, options.recentSeconds);
         if (options.byDestination === true) {

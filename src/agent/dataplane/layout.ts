@@ -11,7 +11,7 @@ import { DEFAULT_RING_SIZE } from '../plan/maglev.ts';
  */
 export const LAYOUT_VERSION = 3;
 
-/** The layout before connection-table entries carried their VIP index (no vip_slots map). */
+/** The layout before the vip_buckets mirror of `vips`. */
 export const LAYOUT_V2 = 2;
 
 /** The layout before QUIC server ids became per VIP; lifecycle.ts migrates its pins. */
@@ -28,7 +28,7 @@ export const BalancerMap = {
   connTables: 'conn_tables',
   fallbackLru: 'fallback_lru',
   quicReals: 'quic_reals',
-  vipSlots: 'vip_slots',
+  vipBuckets: 'vip_buckets',
   settings: 'settings',
   stats: 'stats',
   /** Global data holding struct lb_limits. */
@@ -63,7 +63,7 @@ export const Size = {
   stat: 16,
   decapAddr: 20,
   quicKey: 8,
-  vipSlot: 24,
+  vipBucket: 32,
   decapSettings: 8,
   u32: 4,
 } as const;
@@ -79,16 +79,9 @@ export const VipFlag = {
   address: 1 << 5,
 } as const;
 
-/** vip_slot.flags on top of VIP_F_*: a port-0 VIP with an exact-port VIP on its address and protocol. */
-export const SLOT_F_SHADOWED = 0x8000_0000;
-
-/** lru_val.real with LRU_F_VIP: VIP index << 16 | real index (a real index < 2^16). */
-export const LruVal = { vipFlag: 0x8000_0000, vipShift: 16, vipMax: 0x7fff, realMax: 0xffff } as const;
-
-/** Real index of a connection-table entry's `real` word (either form). */
-export function lruRealIndex(word: number): number {
-  return (word & LruVal.vipFlag) !== 0 ? word & LruVal.realMax : word >>> 0;
-}
+/** vip_buckets has 2^VIP_BUCKET_BITS entries; vip_bucket.state (VIP_BUCKET_*). */
+export const VIP_BUCKET_BITS = 12;
+export const VipBucketState = { empty: 0, one: 1, many: 2 } as const;
 
 /** real_def.flags (REAL_F_*). */
 export const RealFlag = {

@@ -62,8 +62,8 @@ export interface BalancerMaps {
   readonly connTables: BpfMap;
   readonly fallbackLru: BpfMap;
   readonly quicReals: BpfMap;
-  /** VIP index -> key and flags (vip-slots.ts); absent in objects of layouts 1 and 2. */
-  readonly vipSlots?: BpfMap;
+  /** The vips mirror (vip-buckets.ts); absent in objects of layouts 1 and 2. */
+  readonly vipBuckets?: BpfMap;
   readonly settings: BpfMap;
   readonly stats: BpfMap;
 }
@@ -148,13 +148,13 @@ export function openBalancer(options: OpenBalancerOptions = {}): Balancer {
   const lrus = new Map<number, BpfMap>();
   try {
     const names = obj.maps();
-    const layout = names.includes(LegacyMap.quicServers) ? LAYOUT_V1 : names.includes(BalancerMap.vipSlots) ? LAYOUT_VERSION : LAYOUT_V2;
+    const layout = names.includes(LegacyMap.quicServers) ? LAYOUT_V1 : names.includes(BalancerMap.vipBuckets) ? LAYOUT_VERSION : LAYOUT_V2;
     if (layout !== LAYOUT_VERSION && options.legacyLayout !== true) {
       throw new SterletError('DATAPLANE_OBJECT_LAYOUT', `the balancer object ${objectPath} has map layout ${layout}; this agent needs ${LAYOUT_VERSION}`, {
         why:
           layout === LAYOUT_V1
             ? 'its QUIC server-id table is the global quic_servers of layout 1, not the per-VIP quic_reals this agent programs'
-            : 'it has no vip_slots map: its connection-table entries do not carry their VIP (layout 2)',
+            : 'it has no vip_buckets map (layout 2): this agent keeps that mirror of vips beside vips',
         fix: 'build bpf/ of this agent version (make bpf) and pass that object to --bpf-object',
       });
     }
@@ -164,7 +164,6 @@ export function openBalancer(options: OpenBalancerOptions = {}): Balancer {
     obj.map(BalancerMap.vips).setMaxEntries(sizes.maxVips * 2);
     obj.map(BalancerMap.reals).setMaxEntries(sizes.maxReals);
     obj.map(BalancerMap.ring).setMaxEntries(sizes.maxVips * sizes.ringSize);
-    if (layout === LAYOUT_VERSION) obj.map(BalancerMap.vipSlots).setMaxEntries(sizes.maxVips);
     obj.map(BalancerMap.connTables).setMaxEntries(possibleCpus());
     obj.map(BalancerMap.fallbackLru).setMaxEntries(sizes.fallbackLruSize);
     obj.map(BalancerMap.stats).setMaxEntries(statsEntries(sizes.maxVips, sizes.maxReals));
@@ -188,7 +187,7 @@ export function openBalancer(options: OpenBalancerOptions = {}): Balancer {
       connTables: borrow(BalancerMap.connTables),
       fallbackLru: borrow(BalancerMap.fallbackLru),
       quicReals: borrow(layout === LAYOUT_V1 ? LegacyMap.quicServers : BalancerMap.quicReals),
-      ...(layout === LAYOUT_VERSION ? { vipSlots: borrow(BalancerMap.vipSlots) } : {}),
+      ...(layout === LAYOUT_VERSION ? { vipBuckets: borrow(BalancerMap.vipBuckets) } : {}),
       settings: borrow(BalancerMap.settings),
       stats: borrow(BalancerMap.stats),
     };

@@ -78,8 +78,8 @@ export function openPinned(pins: BalancerPins): BalancerMaps {
   const opened: Partial<Record<keyof BalancerMaps, BpfMap>> = {};
   try {
     for (const name of BALANCER_PINNED_MAPS) {
-      // vip_slots came with layout 3: pins of layout 2 (read-only commands, or an upgrade) have none yet.
-      if (name === 'vipSlots' && !existsSync(pins.map(name))) continue;
+      // vip_buckets came with layout 3: pins of layout 2 (read-only commands, or an upgrade) have none yet.
+      if (name === 'vipBuckets' && !existsSync(pins.map(name))) continue;
       opened[name] = BpfMap.fromPinned(pins.map(name));
     }
   } catch (err) {

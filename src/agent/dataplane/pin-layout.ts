@@ -21,7 +21,7 @@ export const BALANCER_PINNED_MAPS: readonly PinnedBalancerMap[] = [
   'connTables',
   'fallbackLru',
   'quicReals',
-  'vipSlots',
+  'vipBuckets',
   'stats',
   'settings',
 ];

@@ -8,14 +8,14 @@
 //               on the pinned maps (reuse) and swapped in with an atomic
 //               expected-old-program replace, then the program pin is updated.
 // Pins of layout 1 (one global QUIC server-id table) are upgraded explicitly
-// (upgradeV1); pins of layout 2 get layout 3's vip_slots on the way (adopt). Any other LAYOUT_VERSION, or maps sized differently from the
+// (upgradeV1); pins of layout 2 get layout 3's vip_buckets on the way (adopt). Any other LAYOUT_VERSION, or maps sized differently from the
 // configuration, is refused with an explanation: never silently recreated.
 
 import { SterletError } from '../../common/errors.ts';
 import { BpfMap, BpfProgram, xdpAttach, xdpQuery, type XdpMode } from '../../libbpf/libbpf.ts';
 import { encodeSettings, u32, type Settings } from './codec.ts';
 import { LAYOUT_V1, LAYOUT_V2, LAYOUT_VERSION, Size } from './layout.ts';
-import { copyV1QuicEntries, installVipSlots, openV1Pins, removeLegacyPins, type KeptMaps } from './migrate.ts';
+import { copyV1QuicEntries, installVipBuckets, openV1Pins, removeLegacyPins, type KeptMaps } from './migrate.ts';
 import { createConnTable, openBalancer, type Balancer, type BalancerMaps, type BalancerSizes, type ForwardingCpu } from './loader.ts';
 import type { Limits } from '../plan/model.ts';
 import { BALANCER_PINNED_MAPS, balancerPins, ensureDir, isComplete, removePins, repinProgram, type BalancerPins } from './pin-layout.ts';
@@ -141,15 +141,15 @@ function adopt(o: StartBalancerOptions, pins: BalancerPins): RunningBalancer {
       forwardingCpus: [],
       reuseMaps: Object.fromEntries(BALANCER_PINNED_MAPS.flatMap((n) => (maps[n] ? [[n, maps[n].fd]] : []))),
     });
-    if (layout === LAYOUT_V2) installVipSlots(pins, maps.vips, balancer.maps.vipSlots!, maps.vipSlots !== undefined);
-    else if (maps.vipSlots === undefined) throw incomplete(pins, 'vip_slots is not pinned');
+    if (layout === LAYOUT_V2) installVipBuckets(pins, maps.vips, balancer.maps.vipBuckets!, maps.vipBuckets !== undefined);
+    else if (maps.vipBuckets === undefined) throw incomplete(pins, 'vip_buckets is not pinned');
     const swap = swapIn(o, pins, maps.vips, balancer);
     // Settings the operator may have changed (gateway MAC, MTU, ...) take effect now; layout 3 is recorded last.
     maps.settings.update(u32(0), encodeSettings({ ...o.settings, layoutVersion: LAYOUT_VERSION }));
     if (layout === LAYOUT_V2) {
       o.log.info(
         { bpffs: pins.dir, outcome: swap.outcome, from: LAYOUT_V2, to: LAYOUT_VERSION, programId: swap.id, tag: swap.tag, mode: swap.mode },
-        `dataplane ${swap.outcome}; map layout upgraded from ${LAYOUT_V2} to ${LAYOUT_VERSION} (connection-table entries carry their VIP; existing entries kept)`,
+        `dataplane ${swap.outcome}; map layout upgraded from ${LAYOUT_V2} to ${LAYOUT_VERSION} (vip_buckets mirror of vips; connection tables kept)`,
       );
     } else {
       o.log.info({ bpffs: pins.dir, outcome: swap.outcome, programId: swap.id, tag: swap.tag, mode: swap.mode }, `dataplane ${swap.outcome}`);
@@ -190,18 +190,18 @@ function upgradeV1(o: StartBalancerOptions, pins: BalancerPins): RunningBalancer
       reuseMaps: {
         ...kept,
         ...(v1.quicReals === undefined ? {} : { quicReals: v1.quicReals.fd }),
-        ...(v1.vipSlots === undefined ? {} : { vipSlots: v1.vipSlots.fd }),
+        ...(v1.vipBuckets === undefined ? {} : { vipBuckets: v1.vipBuckets.fd }),
       },
     });
     const copied = v1.legacy === undefined ? 0 : copyV1QuicEntries(v1.legacy, v1.maps.vips, balancer.maps.quicReals);
     if (v1.quicReals === undefined) balancer.maps.quicReals.pin(pins.map('quicReals'));
-    installVipSlots(pins, v1.maps.vips, balancer.maps.vipSlots!, v1.vipSlots !== undefined);
+    installVipBuckets(pins, v1.maps.vips, balancer.maps.vipBuckets!, v1.vipBuckets !== undefined);
     const swap = swapIn(o, pins, v1.maps.vips, balancer);
     removeLegacyPins(pins);
     v1.maps.settings.update(u32(0), encodeSettings({ ...o.settings, layoutVersion: LAYOUT_VERSION }));
     o.log.info(
       { bpffs: pins.dir, outcome: swap.outcome, from: LAYOUT_V1, to: LAYOUT_VERSION, quicEntriesCopied: copied, programId: swap.id, tag: swap.tag, mode: swap.mode },
-      `dataplane ${swap.outcome}; map layout upgraded from ${LAYOUT_V1} to ${LAYOUT_VERSION} (QUIC server ids per VIP; connection-table entries carry their VIP)`,
+      `dataplane ${swap.outcome}; map layout upgraded from ${LAYOUT_V1} to ${LAYOUT_VERSION} (QUIC server ids per VIP; vip_buckets mirror of vips)`,
     );
     return running(pins, sizes, swap.outcome, swap.id, swap.tag, swap.mode);
   } finally {

@@ -18,7 +18,7 @@ import {
 import { realStatIndex, Stat, STAT_GLOBAL_NR, sumPerCpu, vipStatIndex, type StatName } from '../../../src/agent/dataplane/counters.ts';
 import { LAYOUT_V1, VipFlag } from '../../../src/agent/dataplane/layout.ts';
 import { openBalancer, type Balancer, type OpenBalancerOptions } from '../../../src/agent/dataplane/loader.ts';
-import { syncVipSlots } from '../../../src/agent/dataplane/vip-slots.ts';
+import { syncVipBuckets } from '../../../src/agent/dataplane/vip-buckets.ts';
 import type { Flow } from './frames.ts';
 import { QUIC_SERVERS, REALS, ringOf, SETTINGS, SIZES, VIP_ADDRESSES, VIPS, type VipDef, type VipName } from './world.ts';
 
@@ -64,13 +64,13 @@ export class BalancerEnv {
       const key = this.lb.layout === LAYOUT_V1 ? u32(q.serverId) : quicKey(VIPS[q.vip].index, q.serverId);
       maps.quicReals.update(key, u32(q.real));
     }
-    this.syncSlots();
+    this.syncBuckets();
   }
 
-  /** Rewrites vip_slots from `vips` (as the agent does after every VIP change); objects before layout 3 have none. */
-  syncSlots(): void {
+  /** Rewrites vip_buckets from `vips`, as the agent does after every write to vips; objects before layout 3 have none. */
+  syncBuckets(): void {
     const { maps } = this.lb;
-    if (maps.vipSlots) syncVipSlots(maps.vips, maps.vipSlots);
+    if (maps.vipBuckets) syncVipBuckets(maps.vips, maps.vipBuckets);
   }
 
   setRing(vip: VipDef, ring: readonly number[]): void {
@@ -87,9 +87,9 @@ export class BalancerEnv {
     return [...this.lb.lrus.values(), this.lb.maps.fallbackLru];
   }
 
-  /** Put a flow in every connection table (with `vip`: an entry carrying that VIP index, as layout 3 writes them). */
-  pinFlow(f: Flow, real: number, atime = 0, vip?: number): void {
-    for (const t of this.tables()) t.update(flowKey(f), encodeLruVal(real, atime, vip));
+  /** Put a flow in every connection table. */
+  pinFlow(f: Flow, real: number, atime = 0): void {
+    for (const t of this.tables()) t.update(flowKey(f), encodeLruVal(real, atime));
   }
 
   /** The flow's entry in whichever table holds it. */
