@@ -22,7 +22,7 @@ import {
   u32,
 } from '../../src/agent/dataplane/codec.ts';
 import { LAYOUT_V1, LAYOUT_V2, LAYOUT_VERSION, Size, VipFlag } from '../../src/agent/dataplane/layout.ts';
-import { openBalancer } from '../../src/agent/dataplane/loader.ts';
+import { openBalancer, type Balancer } from '../../src/agent/dataplane/loader.ts';
 import { createRingMap } from '../../src/agent/dataplane/open-pinned.ts';
 import { build } from '../../src/packet/build.ts';
 import { clientFrame } from './harness/frames.ts';
@@ -30,7 +30,7 @@ import { startDecap } from '../../src/agent/dataplane/decap.ts';
 import { detachDataplane } from '../../src/agent/dataplane/detach.ts';
 import { startBalancer, type StartBalancerOptions } from '../../src/agent/dataplane/startup.ts';
 import { vipBucketOf } from '../../src/agent/dataplane/vip-buckets.ts';
-import { balancerPins } from '../../src/agent/dataplane/pin-layout.ts';
+import { balancerPins, type BalancerPins } from '../../src/agent/dataplane/pin-layout.ts';
 import type { Log } from '../../src/agent/runtime.ts';
 import { forwardingCpus, readTopology } from '../../src/agent/host/topology.ts';
 import { BpfMap } from '../../src/libbpf/libbpf.ts';
@@ -107,6 +107,39 @@ function lruOfCpu0(): number {
   const id = outer.lookup(u32(0))?.readUInt32LE(0) ?? 0;
   outer.close();
   return id;
+}
+
+/**
+ * The balancer object of an older commit (scripts/bpf-at.sh), loaded with this
+ * test's sizes: its layout recorded in settings, reals 2 and 3 written; the
+ * caller pins and attaches it as that agent would have. This agent's loader
+ * refuses the object without legacyLayout.
+ */
+function loadOldBuild(commit: string, layout: number): { pins: BalancerPins; old: Balancer } {
+  const oldObject = join(scratch, `balancer-layout${layout}.bpf.o`);
+  execFileSync('scripts/bpf-at.sh', [commit, oldObject], { stdio: 'ignore' });
+  const pins = balancerPins(bpffs);
+  mkdirSync(bpffs, { recursive: true });
+  const ring = createRingMap(sizes);
+  const old = openBalancer({ objectPath: oldObject, legacyLayout: true, sizes, forwardingCpus: [{ cpu: 0 }, { cpu: 1 }], reuseMaps: { ring: ring.fd } });
+  ring.close();
+  expect(old.layout).toBe(layout);
+  expect(() => openBalancer({ objectPath: oldObject, sizes })).toThrow(expect.objectContaining({ code: 'DATAPLANE_OBJECT_LAYOUT', message: expect.stringContaining(`layout ${layout}`) }));
+  old.maps.settings.update(u32(0), encodeSettings({ ...settings, layoutVersion: layout }));
+  old.maps.reals.update(u32(2), encodeReal('10.0.1.12'));
+  old.maps.reals.update(u32(3), encodeReal('10.0.1.13'));
+  return { pins, old };
+}
+
+/** Records `layout` again (a crash after the swap, before the upgrade was recorded), restarts: adopted, the upgrade recorded. */
+function restartAfterUnrecordedUpgrade(pins: BalancerPins, layout: number, programId: number): ReturnType<typeof startBalancer> {
+  const s = BpfMap.fromPinned(pins.marker);
+  s.update(u32(0), encodeSettings({ ...settings, layoutVersion: layout }));
+  s.close();
+  const again = startBalancer(options());
+  expect(again).toMatchObject({ outcome: 'adopted', programId });
+  expect(settingsLayoutVersion(again.maps.settings.lookup(u32(0)) ?? Buffer.alloc(40))).toBe(LAYOUT_VERSION);
+  return again;
 }
 
 describe('balancer lifecycle', () => {
@@ -196,20 +229,9 @@ describe('balancer lifecycle', () => {
 
   it('upgrades pins of map layout 1 (global QUIC table): same maps and connections, QUIC ids carried over per VIP, atomic swap', () => {
     // The dataplane as the layout-1 agent left it: its own object, pinned and attached.
-    const oldObject = join(scratch, 'balancer-layout1.bpf.o');
-    execFileSync('scripts/bpf-at.sh', [LAYOUT_V1_COMMIT, oldObject], { stdio: 'ignore' });
-    const pins = balancerPins(bpffs);
-    mkdirSync(bpffs, { recursive: true });
-    const ring = createRingMap(sizes);
-    const old = openBalancer({ objectPath: oldObject, legacyLayout: true, sizes, forwardingCpus: [{ cpu: 0 }, { cpu: 1 }], reuseMaps: { ring: ring.fd } });
-    ring.close();
-    expect(old.layout).toBe(LAYOUT_V1);
-    expect(() => openBalancer({ objectPath: oldObject, sizes })).toThrow(expect.objectContaining({ code: 'DATAPLANE_OBJECT_LAYOUT' }));
+    const { pins, old } = loadOldBuild(LAYOUT_V1_COMMIT, LAYOUT_V1);
     const quicVip = { address: '10.200.0.20', port: 443, protocol: 'UDP' as const };
     const m = old.maps;
-    m.settings.update(u32(0), encodeSettings({ ...settings, layoutVersion: LAYOUT_V1 }));
-    m.reals.update(u32(2), encodeReal('10.0.1.12'));
-    m.reals.update(u32(3), encodeReal('10.0.1.13'));
     m.vips.update(encodeVipKey({ address: '10.200.0.10', port: 80, protocol: 'TCP' }), encodeVipMeta(0, 0));
     m.vips.update(encodeVipKey(quicVip), encodeVipMeta(VipFlag.quic, 1));
     const { keys, values, count } = encodeRing(1, Array.from({ length: sizes.ringSize }, () => 3));
@@ -252,30 +274,14 @@ describe('balancer lifecycle', () => {
     up.close();
 
     // A crash after the swap but before layout 2 was recorded: the next start finishes the upgrade without a reload.
-    const s = BpfMap.fromPinned(pins.marker);
-    s.update(u32(0), encodeSettings({ ...settings, layoutVersion: LAYOUT_V1 }));
-    s.close();
-    const again = startBalancer(options());
-    expect(again).toMatchObject({ outcome: 'adopted', programId: up.programId });
-    expect(settingsLayoutVersion(again.maps.settings.lookup(u32(0)) ?? Buffer.alloc(40))).toBe(LAYOUT_VERSION);
+    const again = restartAfterUnrecordedUpgrade(pins, LAYOUT_V1, up.programId);
     expect([...again.maps.quicReals.keys()]).toHaveLength(1);
     again.close();
   });
 
   it('upgrades pins of map layout 2: connection tables kept and forwarded by, vip_buckets filled from vips before the swap', () => {
-    const oldObject = join(scratch, 'balancer-layout2.bpf.o');
-    execFileSync('scripts/bpf-at.sh', [LAYOUT_V2_COMMIT, oldObject], { stdio: 'ignore' });
-    const pins = balancerPins(bpffs);
-    mkdirSync(bpffs, { recursive: true });
-    const ring = createRingMap(sizes);
-    const old = openBalancer({ objectPath: oldObject, legacyLayout: true, sizes, forwardingCpus: [{ cpu: 0 }, { cpu: 1 }], reuseMaps: { ring: ring.fd } });
-    ring.close();
-    expect(old.layout).toBe(LAYOUT_V2);
-    expect(() => openBalancer({ objectPath: oldObject, sizes })).toThrow(expect.objectContaining({ code: 'DATAPLANE_OBJECT_LAYOUT', message: expect.stringContaining('layout 2') }));
+    const { pins, old } = loadOldBuild(LAYOUT_V2_COMMIT, LAYOUT_V2);
     const m = old.maps;
-    m.settings.update(u32(0), encodeSettings({ ...settings, layoutVersion: LAYOUT_V2 }));
-    m.reals.update(u32(2), encodeReal('10.0.1.12'));
-    m.reals.update(u32(3), encodeReal('10.0.1.13'));
     m.vips.update(encodeVipKey({ address: '10.200.0.10', port: 80, protocol: 'TCP' }), encodeVipMeta(0, 0));
     const { keys, values, count } = encodeRing(0, Array.from({ length: sizes.ringSize }, () => 2));
     m.ring.updateBatch(keys, values, count);
@@ -321,12 +327,7 @@ describe('balancer lifecycle', () => {
     up.close();
 
     // A crash after the swap but before layout 3 was recorded: the next start reuses the pinned vip_buckets.
-    const s = BpfMap.fromPinned(pins.marker);
-    s.update(u32(0), encodeSettings({ ...settings, layoutVersion: LAYOUT_V2 }));
-    s.close();
-    const again = startBalancer(options());
-    expect(again).toMatchObject({ outcome: 'adopted', programId: up.programId });
-    expect(settingsLayoutVersion(again.maps.settings.lookup(u32(0)) ?? Buffer.alloc(40))).toBe(LAYOUT_VERSION);
+    const again = restartAfterUnrecordedUpgrade(pins, LAYOUT_V2, up.programId);
     expect(again.maps.vipBuckets?.info().id).toBe(bucketsId);
     again.close();
   });
