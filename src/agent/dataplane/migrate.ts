@@ -1,5 +1,6 @@
 // Upgrades of older pins. Layout 2 -> 3 adds vip_buckets, the mirror of vips
 // (installVipBuckets); every other map, connection tables included, is kept.
+//
 // Upgrade of pins created by layout 1, whose QUIC table was one global ARRAY
 // (`quic_servers`: server id -> real) instead of layout 2's per-VIP
 // `quic_reals`. Every other map is unchanged, so the new program loads on the

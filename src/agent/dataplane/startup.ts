@@ -8,7 +8,8 @@
 //               on the pinned maps (reuse) and swapped in with an atomic
 //               expected-old-program replace, then the program pin is updated.
 // Pins of layout 1 (one global QUIC server-id table) are upgraded explicitly
-// (upgradeV1); pins of layout 2 get layout 3's vip_buckets on the way (adopt). Any other LAYOUT_VERSION, or maps sized differently from the
+// (upgradeV1); pins of layout 2 get layout 3's vip_buckets on the way
+// (adopt). Any other LAYOUT_VERSION, or maps sized differently from the
 // configuration, is refused with an explanation: never silently recreated.
 
 import { SterletError } from '../../common/errors.ts';
@@ -133,6 +134,7 @@ function adopt(o: StartBalancerOptions, pins: BalancerPins): RunningBalancer {
         fix: `run the agent version that created them, or accept losing connection state: sterlet detach --interface ${o.interfaceName} --bpffs ${pins.dir}, then start this agent`,
       });
     }
+    if (layout === LAYOUT_VERSION && maps.vipBuckets === undefined) throw incomplete(pins, 'vip_buckets is not pinned');
     const sizes = checkSizes(maps, o, pins);
     ensureConnTables(maps, sizes, o);
     balancer = openBalancer({
@@ -141,8 +143,8 @@ function adopt(o: StartBalancerOptions, pins: BalancerPins): RunningBalancer {
       forwardingCpus: [],
       reuseMaps: Object.fromEntries(BALANCER_PINNED_MAPS.flatMap((n) => (maps[n] ? [[n, maps[n].fd]] : []))),
     });
+    // Layout 2 -> 3: the mirror of vips is complete before the new program, which relies on it, runs.
     if (layout === LAYOUT_V2) installVipBuckets(pins, maps.vips, balancer.maps.vipBuckets!, maps.vipBuckets !== undefined);
-    else if (maps.vipBuckets === undefined) throw incomplete(pins, 'vip_buckets is not pinned');
     const swap = swapIn(o, pins, maps.vips, balancer);
     // Settings the operator may have changed (gateway MAC, MTU, ...) take effect now; layout 3 is recorded last.
     maps.settings.update(u32(0), encodeSettings({ ...o.settings, layoutVersion: LAYOUT_VERSION }));
