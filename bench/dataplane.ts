@@ -188,7 +188,8 @@ function measureAll(rigs: readonly Rig[]): Row[] {
   return cases.map((c, j) => {
     const [mine, other] = samples[j]!;
     const s = [...mine!].sort((a, b) => a - b);
-    return { name: c.name, program: c.program, median: median(s), min: s[0]!, max: s[s.length - 1]!, ...(other?.length ? { compare: median(other) } : {}) };
+    const paired = other?.length ? { compare: median(other), compareMin: Math.min(...other), pairedRatio: median(other.map((o, i) => mine![i]! / o)) } : {};
+    return { name: c.name, program: c.program, median: median(s), min: s[0]!, max: s[s.length - 1]!, ...paired };
   });
 }
 

@@ -15,6 +15,27 @@
 #include "quic.h"
 #include "capture.h"
 
+/*
+ * The vips value of key k: from its vip_buckets entry (an inlined array read
+ * and a 20-byte compare instead of a hash-table lookup), or from vips itself
+ * when several keys share the bucket. An empty bucket, or one holding another
+ * key, means k is not in vips (the agent keeps the two in step).
+ */
+static __always_inline struct vip_meta *vip_find(const struct vip_key *k)
+{
+	__u32 b = vip_bucket_of(k);
+	struct vip_bucket *e = bpf_map_lookup_elem(&vip_buckets, &b);
+	const __u32 *a, *w = (const __u32 *)k;
+
+	if (!e || e->state == VIP_BUCKET_MANY)
+		return bpf_map_lookup_elem(&vips, k);
+	a = (const __u32 *)&e->key;
+	if (e->state == VIP_BUCKET_ONE && a[0] == w[0] && a[1] == w[1] && a[2] == w[2] &&
+	    a[3] == w[3] && a[4] == w[4])
+		return &e->meta;
+	return NULL;
+}
+
 /* VIP for (dst, dport, proto); port-less VIP (port 0) as fallback. */
 static __always_inline struct vip_meta *vip_lookup(const struct flow_key *f)
 {
@@ -25,11 +46,11 @@ static __always_inline struct vip_meta *vip_lookup(const struct flow_key *f)
 	k.port = f->dport;
 	k.proto = f->proto;
 	k.family = f->family;
-	vip = bpf_map_lookup_elem(&vips, &k);
+	vip = vip_find(&k);
 	if (vip)
 		return vip;
 	k.port = 0;
-	return bpf_map_lookup_elem(&vips, &k);
+	return vip_find(&k);
 }
 
 /* Is the destination one of our VIP addresses (address entry, proto 0)? */
@@ -39,7 +60,7 @@ static __always_inline struct vip_meta *vip_addr_lookup(const struct flow_key *f
 
 	k.addr = f->dst;
 	k.family = f->family;
-	return bpf_map_lookup_elem(&vips, &k);
+	return vip_find(&k);
 }
 
 /* A present real, or NULL (index out of range, or the slot was deleted / never used). */

@@ -12,6 +12,10 @@ export interface Row {
   readonly max: number;
   /** Median of the BENCH_COMPARE build in the same rounds. */
   readonly compare?: number;
+  /** Its minimum. */
+  readonly compareMin?: number;
+  /** Median over rounds of this build's sample / the compare build's sample of the same round (load drift cancels). */
+  readonly pairedRatio?: number;
 }
 
 /** Hits must cost at most this many times the restore + parse + encap floor (issue 17's target). */
@@ -33,10 +37,13 @@ export function printTable(rows: readonly Row[]): void {
   console.log('x trivial / x restore / x floor = median over this run\'s trivial program / restore-only / restore + parse + IPIP encap (no lookups) medians');
   console.log('x floor is the physical-limit measure: what the class costs over the steps every forwarded packet needs\n');
   console.log(
-    `${'class'.padEnd(48)} ${pad('median', 6)} ${pad('min', 5)} ${pad('max', 5)} ${pad('x trivial', 9)} ${pad('x restore', 9)} ${pad('x floor', 8)}${cmp ? `  ${pad('compare', 7)} ${pad('delta', 6)}` : ''}`,
+    `${'class'.padEnd(48)} ${pad('median', 6)} ${pad('min', 5)} ${pad('max', 5)} ${pad('x trivial', 9)} ${pad('x restore', 9)} ${pad('x floor', 8)}${cmp ? `  ${pad('compare', 7)} ${pad('delta', 6)} ${pad('cmp min', 7)} ${pad('paired', 6)}` : ''}`,
   );
   for (const r of rows.filter((x) => !x.name.startsWith('step '))) {
-    const c = r.compare === undefined ? '' : `  ${pad(r.compare, 7)} ${pad((r.median - r.compare > 0 ? '+' : '') + (r.median - r.compare), 6)}`;
+    const c =
+      r.compare === undefined
+        ? ''
+        : `  ${pad(r.compare, 7)} ${pad((r.median - r.compare > 0 ? '+' : '') + (r.median - r.compare), 6)} ${pad(r.compareMin ?? '-', 7)} ${pad(r.pairedRatio === undefined ? '-' : r.pairedRatio.toFixed(2), 6)}`;
     console.log(`${r.name.padEnd(48)} ${pad(r.median, 6)} ${pad(r.min, 5)} ${pad(r.max, 5)} ${pad(ratio(r.median, trivial), 9)} ${pad(ratio(r.median, restore), 9)} ${pad(ratio(r.median, encap), 8)}${cmp ? c : ''}`);
   }
   for (const name of ['v4 TCP LRU hit', 'v6 TCP LRU hit']) {

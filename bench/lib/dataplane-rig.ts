@@ -17,6 +17,7 @@ import { Stat, sumPerCpu, type StatName } from '../../src/agent/dataplane/counte
 import { Size, VipFlag } from '../../src/agent/dataplane/layout.ts';
 import { openBalancer, type Balancer } from '../../src/agent/dataplane/loader.ts';
 import { buildRing } from '../../src/agent/plan/maglev.ts';
+import { syncVipBuckets } from '../../src/agent/dataplane/vip-buckets.ts';
 
 export const BENCH_OBJECT = new URL('../../build/bpf/bench/bench.bpf.o', import.meta.url).pathname;
 export const Programs = {
@@ -83,6 +84,7 @@ export class Rig {
       sizes: { maxVips: 4, maxReals: 8, ringSize: options.ringSize, lruSize: options.lruSize, fallbackLruSize: 1024 },
       forwardingCpus: [{ cpu: options.cpu, ...(options.noCommonLru ? {} : { numaNode: 0 }) }],
       noCommonLru: options.noCommonLru,
+      legacyLayout: true, // BENCH_COMPARE may name an older layout's build
     });
     this.#frames = this.lb.object.map('bench_frames').asMap();
     this.#install();
@@ -110,6 +112,7 @@ export class Rig {
       m.ring.updateBatch(keys, values, count);
     }
     for (const [id, real] of Object.entries(QUIC_IDS)) m.quicReals.update(quicKey(VIP.quic4.index, Number(id)), u32(real));
+    if (m.vipBuckets) syncVipBuckets(m.vips, m.vipBuckets); // as the agent does after writing vips
   }
 
   /** The frame every run restores; `seqOffset` gets a fresh u32 per run (a new flow). */

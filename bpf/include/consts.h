@@ -8,8 +8,10 @@
  * the agent in lb_settings.layout_version so pinned maps can be checked.
  * 2: quic_servers (global ARRAY by server id) became quic_reals (HASH by VIP
  *    index + server id); the agent migrates layout-1 pins on start.
+ * 3: the new vip_buckets ARRAY mirrors `vips` (the agent fills it from the
+ *    pinned vips when it upgrades layout-2 pins); other maps unchanged.
  */
-#define LAYOUT_VERSION 2
+#define LAYOUT_VERSION 3
 
 /* Default sizes; the loader overrides them without recompiling. */
 #ifndef MAX_VIPS
@@ -83,6 +85,12 @@
 #define VIP_F_QUIC	 (1U << 3) /* route QUIC short headers by CID server id */
 #define VIP_F_GUE	 (1U << 4) /* GUE (UDP) instead of IPIP / IP6IP6 / 4-in-6 */
 #define VIP_F_ADDR	 (1U << 5) /* address entry (port 0, proto 0): echo, drops */
+
+/* vip_buckets: 2^VIP_BUCKET_BITS entries; vip_bucket.state */
+#define VIP_BUCKET_BITS	 12
+#define VIP_BUCKET_EMPTY 0 /* no vips key hashes here */
+#define VIP_BUCKET_ONE	 1 /* exactly the key in this entry hashes here */
+#define VIP_BUCKET_MANY	 2 /* several keys hash here: look the key up in vips */
 
 /* real_def.flags */
 #define REAL_F_PRESENT (1U << 0) /* slot holds a real (0 = deleted/unused) */

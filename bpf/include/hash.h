@@ -83,6 +83,21 @@ static __always_inline __u32 flow_hash(const struct flow_key *f, __u32 vip_flags
 }
 
 /*
+ * Bucket of a vips key in vip_buckets, over the key's five raw little-endian
+ * 32-bit words (mirrored by vipBucketOf() in src/agent/dataplane/vip-buckets.ts).
+ * Spread only matters for speed: keys that share a bucket are looked up in vips.
+ */
+static __always_inline __u32 vip_bucket_of(const struct vip_key *k)
+{
+	const __u32 *w = (const __u32 *)k;
+	__u32 x = w[0] ^ rotl32(w[1], 8) ^ rotl32(w[2], 16) ^ rotl32(w[3], 24);
+
+	x = (x * 0x9e3779b1U) ^ w[4];
+	x *= 0x85ebca6bU;
+	return x >> (32 - VIP_BUCKET_BITS);
+}
+
+/*
  * The outer-header hash (outer source host bits, GUE source port, IPv6 flow
  * label), computed for every forwarded packet, so it must be cheap: the
  * five-tuple folded into one word (an IPv4 flow's upper address words are 0,

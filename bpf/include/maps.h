@@ -85,6 +85,18 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } quic_reals SEC(".maps");
 
+/*
+ * The vips entries in 2^VIP_BUCKET_BITS direct-mapped buckets (agent-written,
+ * src/agent/dataplane/vip-buckets.ts): a VIP lookup is one inlined array read
+ * and a key compare; only a bucket several keys share sends it to `vips`.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct vip_bucket);
+	__uint(max_entries, 1 << VIP_BUCKET_BITS);
+} vip_buckets SEC(".maps");
+
 /* Runtime settings, one entry; pinned so an upgraded program keeps them. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -36,6 +36,17 @@ struct quic_key {
 	__u32 server_id; /* 1..65535 from the CID (see quic.h) */
 };
 
+/*
+ * vip_buckets value: the `vips` entries again, in a direct-mapped ARRAY the
+ * verifier turns into address arithmetic (no hash call): bucket =
+ * vip_bucket_of(key). `meta` sits where a vip_meta pointer can point at it.
+ */
+struct vip_bucket {
+	struct vip_key key;
+	struct vip_meta meta;
+	__u32 state; /* VIP_BUCKET_* */
+};
+
 /* Connection-table key: the client -> VIP direction of a flow. */
 struct flow_key {
 	union addr src;

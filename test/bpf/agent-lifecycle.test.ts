@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BpfProgram, xdpAttach, XdpAction, xdpQuery } from '../../src/libbpf/libbpf.ts';
 import {
+  decodeLruVal,
   decodeQuicKey,
   encodeFlowKey,
   encodeLruVal,
@@ -20,21 +21,24 @@ import {
   settingsLayoutVersion,
   u32,
 } from '../../src/agent/dataplane/codec.ts';
-import { LAYOUT_V1, LAYOUT_VERSION, VipFlag } from '../../src/agent/dataplane/layout.ts';
-import { openBalancer } from '../../src/agent/dataplane/loader.ts';
+import { LAYOUT_V1, LAYOUT_V2, LAYOUT_VERSION, Size, VipFlag } from '../../src/agent/dataplane/layout.ts';
+import { openBalancer, type Balancer } from '../../src/agent/dataplane/loader.ts';
 import { createRingMap } from '../../src/agent/dataplane/open-pinned.ts';
 import { build } from '../../src/packet/build.ts';
 import { clientFrame } from './harness/frames.ts';
 import { startDecap } from '../../src/agent/dataplane/decap.ts';
 import { detachDataplane } from '../../src/agent/dataplane/detach.ts';
 import { startBalancer, type StartBalancerOptions } from '../../src/agent/dataplane/startup.ts';
-import { balancerPins } from '../../src/agent/dataplane/pin-layout.ts';
+import { vipBucketOf } from '../../src/agent/dataplane/vip-buckets.ts';
+import { balancerPins, type BalancerPins } from '../../src/agent/dataplane/pin-layout.ts';
 import type { Log } from '../../src/agent/runtime.ts';
 import { forwardingCpus, readTopology } from '../../src/agent/host/topology.ts';
 import { BpfMap } from '../../src/libbpf/libbpf.ts';
 
 /** The last commit of map layout 1 (global quic_servers); its bpf/ is built for the upgrade test (needs a full clone). */
 const LAYOUT_V1_COMMIT = 'd3128faa3f734679e7ce05f8d3e0adc103b9692a';
+/** The last commit of map layout 2 (no vip_buckets). */
+const LAYOUT_V2_COMMIT = '834f6f2f85ceadaa19ff1e4316225bf4f7a5500b';
 
 const tag = `${process.pid}${Math.random().toString(36).slice(2, 6)}`;
 const veth = `stlc${tag}`.slice(0, 15);
@@ -105,12 +109,45 @@ function lruOfCpu0(): number {
   return id;
 }
 
+/**
+ * The balancer object of an older commit (scripts/bpf-at.sh), loaded with this
+ * test's sizes: its layout recorded in settings, reals 2 and 3 written; the
+ * caller pins and attaches it as that agent would have. This agent's loader
+ * refuses the object without legacyLayout.
+ */
+function loadOldBuild(commit: string, layout: number): { pins: BalancerPins; old: Balancer } {
+  const oldObject = join(scratch, `balancer-layout${layout}.bpf.o`);
+  execFileSync('scripts/bpf-at.sh', [commit, oldObject], { stdio: 'ignore' });
+  const pins = balancerPins(bpffs);
+  mkdirSync(bpffs, { recursive: true });
+  const ring = createRingMap(sizes);
+  const old = openBalancer({ objectPath: oldObject, legacyLayout: true, sizes, forwardingCpus: [{ cpu: 0 }, { cpu: 1 }], reuseMaps: { ring: ring.fd } });
+  ring.close();
+  expect(old.layout).toBe(layout);
+  expect(() => openBalancer({ objectPath: oldObject, sizes })).toThrow(expect.objectContaining({ code: 'DATAPLANE_OBJECT_LAYOUT', message: expect.stringContaining(`layout ${layout}`) }));
+  old.maps.settings.update(u32(0), encodeSettings({ ...settings, layoutVersion: layout }));
+  old.maps.reals.update(u32(2), encodeReal('10.0.1.12'));
+  old.maps.reals.update(u32(3), encodeReal('10.0.1.13'));
+  return { pins, old };
+}
+
+/** Records `layout` again (a crash after the swap, before the upgrade was recorded), restarts: adopted, the upgrade recorded. */
+function restartAfterUnrecordedUpgrade(pins: BalancerPins, layout: number, programId: number): ReturnType<typeof startBalancer> {
+  const s = BpfMap.fromPinned(pins.marker);
+  s.update(u32(0), encodeSettings({ ...settings, layoutVersion: layout }));
+  s.close();
+  const again = startBalancer(options());
+  expect(again).toMatchObject({ outcome: 'adopted', programId });
+  expect(settingsLayoutVersion(again.maps.settings.lookup(u32(0)) ?? Buffer.alloc(40))).toBe(LAYOUT_VERSION);
+  return again;
+}
+
 describe('balancer lifecycle', () => {
   it('creates, adopts without reload, upgrades atomically, and detaches', () => {
     const first = startBalancer(options());
     expect(first.outcome).toBe('created');
     expect(xdpQuery(ifindex)).toMatchObject({ progId: first.programId, mode: 'native' });
-    expect(readdirSync(bpffs).sort()).toEqual(['balancer_prog', 'conn_tables', 'fallback_lru', 'quic_reals', 'reals', 'ring', 'settings', 'stats', 'vips']);
+    expect(readdirSync(bpffs).sort()).toEqual(['balancer_prog', 'conn_tables', 'fallback_lru', 'quic_reals', 'reals', 'ring', 'settings', 'stats', 'vip_buckets', 'vips']);
     first.maps.reals.update(u32(1), Buffer.alloc(20, 1));
     const lruId = lruOfCpu0();
     expect(lruId).toBeGreaterThan(0);
@@ -161,7 +198,7 @@ describe('balancer lifecycle', () => {
     const bumped = Buffer.from(settingsValue);
     bumped.writeUInt32LE(99, 0);
     first.maps.settings.update(u32(0), bumped);
-    expect(() => startBalancer(options())).toThrow(expect.objectContaining({ code: 'AGENT_LAYOUT_MISMATCH', message: expect.stringMatching(/layout version 99.*needs 2.*sterlet detach/s) }));
+    expect(() => startBalancer(options())).toThrow(expect.objectContaining({ code: 'AGENT_LAYOUT_MISMATCH', message: expect.stringMatching(/layout version 99.*needs 3.*sterlet detach/s) }));
     first.maps.settings.update(u32(0), settingsValue);
     expect(() => startBalancer(options({ sizes: { ...sizes, ringSize: 17 } }))).toThrow(
       expect.objectContaining({ code: 'AGENT_SIZE_MISMATCH', message: expect.stringContaining('ringSize 13 pinned vs 17 configured') }),
@@ -192,20 +229,9 @@ describe('balancer lifecycle', () => {
 
   it('upgrades pins of map layout 1 (global QUIC table): same maps and connections, QUIC ids carried over per VIP, atomic swap', () => {
     // The dataplane as the layout-1 agent left it: its own object, pinned and attached.
-    const oldObject = join(scratch, 'balancer-layout1.bpf.o');
-    execFileSync('scripts/bpf-at.sh', [LAYOUT_V1_COMMIT, oldObject], { stdio: 'ignore' });
-    const pins = balancerPins(bpffs);
-    mkdirSync(bpffs, { recursive: true });
-    const ring = createRingMap(sizes);
-    const old = openBalancer({ objectPath: oldObject, legacyLayout: true, sizes, forwardingCpus: [{ cpu: 0 }, { cpu: 1 }], reuseMaps: { ring: ring.fd } });
-    ring.close();
-    expect(old.layout).toBe(LAYOUT_V1);
-    expect(() => openBalancer({ objectPath: oldObject, sizes })).toThrow(expect.objectContaining({ code: 'DATAPLANE_OBJECT_LAYOUT' }));
+    const { pins, old } = loadOldBuild(LAYOUT_V1_COMMIT, LAYOUT_V1);
     const quicVip = { address: '10.200.0.20', port: 443, protocol: 'UDP' as const };
     const m = old.maps;
-    m.settings.update(u32(0), encodeSettings({ ...settings, layoutVersion: LAYOUT_V1 }));
-    m.reals.update(u32(2), encodeReal('10.0.1.12'));
-    m.reals.update(u32(3), encodeReal('10.0.1.13'));
     m.vips.update(encodeVipKey({ address: '10.200.0.10', port: 80, protocol: 'TCP' }), encodeVipMeta(0, 0));
     m.vips.update(encodeVipKey(quicVip), encodeVipMeta(VipFlag.quic, 1));
     const { keys, values, count } = encodeRing(1, Array.from({ length: sizes.ringSize }, () => 3));
@@ -228,9 +254,12 @@ describe('balancer lifecycle', () => {
     expect(up.programId).not.toBe(oldId);
     expect(xdpQuery(ifindex).progId).toBe(up.programId);
     expect(up.maps.vips.info().id).toBe(vipsId);
-    expect(readdirSync(bpffs).sort()).toEqual(['balancer_prog', 'conn_tables', 'fallback_lru', 'quic_reals', 'reals', 'ring', 'settings', 'stats', 'vips']);
+    expect(readdirSync(bpffs).sort()).toEqual(['balancer_prog', 'conn_tables', 'fallback_lru', 'quic_reals', 'reals', 'ring', 'settings', 'stats', 'vip_buckets', 'vips']);
     expect(settingsLayoutVersion(up.maps.settings.lookup(u32(0)) ?? Buffer.alloc(40))).toBe(LAYOUT_VERSION);
     expect([...up.maps.quicReals.entries()].map(([k, v]) => [decodeQuicKey(k), v.readUInt32LE(0)])).toEqual([[{ vipIndex: 1, serverId: 7 }, 2]]);
+    // Layout 3's mirror of vips, filled from the pinned vips: the QUIC VIP's bucket holds its key and meta.
+    const quicKey = encodeVipKey(quicVip);
+    expect(up.maps.vipBuckets?.lookup(u32(vipBucketOf(quicKey)))).toEqual(Buffer.concat([quicKey, encodeVipMeta(VipFlag.quic, 1), u32(1)]));
     expect(lruOfCpu0()).toBe(lruId);
     const lru = BpfMap.fromId(lruId);
     expect(lru.lookup(flow)?.readUInt32LE(0)).toBe(3);
@@ -245,13 +274,61 @@ describe('balancer lifecycle', () => {
     up.close();
 
     // A crash after the swap but before layout 2 was recorded: the next start finishes the upgrade without a reload.
-    const s = BpfMap.fromPinned(pins.marker);
-    s.update(u32(0), encodeSettings({ ...settings, layoutVersion: LAYOUT_V1 }));
-    s.close();
-    const again = startBalancer(options());
-    expect(again).toMatchObject({ outcome: 'adopted', programId: up.programId });
-    expect(settingsLayoutVersion(again.maps.settings.lookup(u32(0)) ?? Buffer.alloc(40))).toBe(LAYOUT_VERSION);
+    const again = restartAfterUnrecordedUpgrade(pins, LAYOUT_V1, up.programId);
     expect([...again.maps.quicReals.keys()]).toHaveLength(1);
+    again.close();
+  });
+
+  it('upgrades pins of map layout 2: connection tables kept and forwarded by, vip_buckets filled from vips before the swap', () => {
+    const { pins, old } = loadOldBuild(LAYOUT_V2_COMMIT, LAYOUT_V2);
+    const m = old.maps;
+    m.vips.update(encodeVipKey({ address: '10.200.0.10', port: 80, protocol: 'TCP' }), encodeVipMeta(0, 0));
+    const { keys, values, count } = encodeRing(0, Array.from({ length: sizes.ringSize }, () => 2));
+    m.ring.updateBatch(keys, values, count);
+    for (const name of ['vips', 'reals', 'ring', 'connTables', 'fallbackLru', 'quicReals', 'stats'] as const) m[name].pin(pins.map(name));
+    const oldProgram = old.program();
+    xdpAttach(ifindex, oldProgram.fd, { mode: 'native' });
+    oldProgram.pin(pins.program);
+    m.settings.pin(pins.marker);
+    const oldId = oldProgram.info().id;
+    // A tracked flow on real 3 in both CPUs' tables (the ring alone would say real 2).
+    const lruIds = [0, 1].map((cpu) => old.lrus.get(cpu)!.info().id);
+    old.close();
+    const flow = lruIds.map((id) => insertFlow(id))[0]!;
+
+    const up = startBalancer(options());
+    expect(up.outcome).toBe('upgraded');
+    expect(up.programId).not.toBe(oldId);
+    expect(xdpQuery(ifindex).progId).toBe(up.programId);
+    expect(readdirSync(bpffs).sort()).toEqual(['balancer_prog', 'conn_tables', 'fallback_lru', 'quic_reals', 'reals', 'ring', 'settings', 'stats', 'vip_buckets', 'vips']);
+    expect(settingsLayoutVersion(up.maps.settings.lookup(u32(0)) ?? Buffer.alloc(40))).toBe(LAYOUT_VERSION);
+    const webKey = encodeVipKey({ address: '10.200.0.10', port: 80, protocol: 'TCP' });
+    expect(up.maps.vipBuckets?.lookup(u32(vipBucketOf(webKey)))).toEqual(Buffer.concat([webKey, encodeVipMeta(0, 0), u32(1)]));
+    const bucketsId = up.maps.vipBuckets?.info().id;
+    expect(lruOfCpu0()).toBe(lruIds[0]);
+
+    // The new program finds the VIP in its bucket and forwards by the layout-2 entry (real 3; the ring says 2), twice alike.
+    const frame = build(clientFrame({ protocol: 'TCP', src: '192.0.2.7', sport: 5555, dst: '10.200.0.10', dport: 80 }, { flags: 'A' }));
+    const attached = BpfProgram.fromPinned(pins.program);
+    const outs = [0, 1].map(() => attached.testRun({ data: frame }));
+    attached.close();
+    for (const out of outs) {
+      expect(out.retval).toBe(XdpAction.TX);
+      expect(Buffer.from(out.data).subarray(30, 34).join('.')).toBe('10.0.1.13');
+    }
+    expect(Buffer.from(outs[1]!.data)).toEqual(Buffer.from(outs[0]!.data));
+    const entries = lruIds.map((id) => {
+      const t = BpfMap.fromId(id);
+      const v = t.lookup(flow);
+      t.close();
+      return decodeLruVal(v ?? Buffer.alloc(Size.lruVal));
+    });
+    expect(entries.map((e) => e.real)).toEqual([3, 3]);
+    up.close();
+
+    // A crash after the swap but before layout 3 was recorded: the next start reuses the pinned vip_buckets.
+    const again = restartAfterUnrecordedUpgrade(pins, LAYOUT_V2, up.programId);
+    expect(again.maps.vipBuckets?.info().id).toBe(bucketsId);
     again.close();
   });
 

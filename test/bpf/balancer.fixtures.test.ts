@@ -10,8 +10,9 @@ import { icmpAndDropFixtures } from './fixtures/icmp-and-drops.ts';
 import { lengthFixtures } from './fixtures/lengths.ts';
 import { quicFixtures } from './fixtures/quic.ts';
 import { removalFixtures } from './fixtures/removal.ts';
+import { bucketFixtures } from './fixtures/buckets.ts';
 
-const fixtures: BalancerFixture[] = [...forwardingFixtures, ...icmpAndDropFixtures, ...removalFixtures, ...quicFixtures, ...lengthFixtures];
+const fixtures: BalancerFixture[] = [...forwardingFixtures, ...icmpAndDropFixtures, ...removalFixtures, ...quicFixtures, ...lengthFixtures, ...bucketFixtures];
 
 describe('balancer fixtures', () => {
   let env: BalancerEnv | undefined;

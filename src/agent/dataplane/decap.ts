@@ -6,7 +6,7 @@
 import { SterletError } from '../../common/errors.ts';
 import { BpfMap, BpfProgram, xdpAttach, xdpQuery, type XdpMode } from '../../libbpf/libbpf.ts';
 import { encodeDecapAddr, encodeDecapSettings, u32 } from './codec.ts';
-import { DecapFlag, DECAP_PROGRAM, LAYOUT_VERSION } from './layout.ts';
+import { DECAP_LAYOUTS, DecapFlag, DECAP_PROGRAM, LAYOUT_VERSION } from './layout.ts';
 import { openDecap, type Decap, type DecapMaps } from './loader.ts';
 import type { StartOutcome } from './startup.ts';
 import { DECAP_PINNED_MAPS, decapPins, ensureDir, isComplete, removePins, repinProgram, type DecapPins } from './pin-layout.ts';
@@ -40,7 +40,7 @@ export function startDecap(o: StartDecapOptions): DecapResult {
   try {
     if (maps !== undefined) {
       const layout = maps.settings.lookup(u32(0))?.readUInt32LE(0) ?? 0;
-      if (layout !== LAYOUT_VERSION) {
+      if (!DECAP_LAYOUTS.includes(layout)) {
         throw new SterletError('AGENT_LAYOUT_MISMATCH', `the decap maps pinned under ${pins.dir} have layout version ${layout}; this program needs ${LAYOUT_VERSION}`, {
           why: 'map layouts changed between these versions',
           fix: `sterlet detach --interface ${o.interfaceName} --bpffs ${pins.dir}, then run sterlet decap again`,

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DecapStat, DSTAT_NR, Stat, STAT_GLOBAL_NR } from './counters.ts';
-import { ATIME_SHIFT, Defaults, LAYOUT_VERSION, RealFlag, VipFlag } from './layout.ts';
+import { ATIME_SHIFT, Defaults, LAYOUT_VERSION, RealFlag, VIP_BUCKET_BITS, VipBucketState, VipFlag } from './layout.ts';
 
 const header = (name: string): string => readFileSync(new URL(`../../../bpf/include/${name}`, import.meta.url), 'utf8');
 
@@ -47,6 +47,8 @@ describe('dataplane mirror', () => {
 
   it('uses the flag bits, defaults and layout version of consts.h', () => {
     expect(consts.get('LAYOUT_VERSION')).toBe(LAYOUT_VERSION);
+    expect(consts.get('VIP_BUCKET_BITS')).toBe(VIP_BUCKET_BITS);
+    expect([consts.get('VIP_BUCKET_EMPTY'), consts.get('VIP_BUCKET_ONE'), consts.get('VIP_BUCKET_MANY')]).toEqual([VipBucketState.empty, VipBucketState.one, VipBucketState.many]);
     expect(prefixed(consts, 'VIP_F_', [])).toEqual({
       hashSrc: VipFlag.hashSource,
       hashDport: VipFlag.hashDestinationPort,

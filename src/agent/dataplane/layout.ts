@@ -9,10 +9,16 @@ import { DEFAULT_RING_SIZE } from '../plan/maglev.ts';
  * The agent stores it in `settings.layoutVersion` when it creates the maps, so
  * an agent adopting pinned maps can tell whether they fit its program.
  */
-export const LAYOUT_VERSION = 2;
+export const LAYOUT_VERSION = 3;
+
+/** The layout before the vip_buckets mirror of `vips`. */
+export const LAYOUT_V2 = 2;
 
 /** The layout before QUIC server ids became per VIP; lifecycle.ts migrates its pins. */
 export const LAYOUT_V1 = 1;
+
+/** Layouts whose decap maps this version adopts: the decap maps have not changed since layout 1 (only the balancer's did). */
+export const DECAP_LAYOUTS: readonly number[] = [LAYOUT_V1, LAYOUT_V2, LAYOUT_VERSION];
 
 /** Balancer map names (bpf/include/maps.h). */
 export const BalancerMap = {
@@ -22,6 +28,7 @@ export const BalancerMap = {
   connTables: 'conn_tables',
   fallbackLru: 'fallback_lru',
   quicReals: 'quic_reals',
+  vipBuckets: 'vip_buckets',
   settings: 'settings',
   stats: 'stats',
   /** Global data holding struct lb_limits. */
@@ -56,6 +63,7 @@ export const Size = {
   stat: 16,
   decapAddr: 20,
   quicKey: 8,
+  vipBucket: 32,
   decapSettings: 8,
   u32: 4,
 } as const;
@@ -70,6 +78,10 @@ export const VipFlag = {
   /** Address entry (port 0, protocol 0): makes the address answer echo and own drops. */
   address: 1 << 5,
 } as const;
+
+/** vip_buckets has 2^VIP_BUCKET_BITS entries; vip_bucket.state (VIP_BUCKET_*). */
+export const VIP_BUCKET_BITS = 12;
+export const VipBucketState = { empty: 0, one: 1, many: 2 } as const;
 
 /** real_def.flags (REAL_F_*). */
 export const RealFlag = {

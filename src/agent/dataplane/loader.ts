@@ -9,7 +9,7 @@ import { SterletError } from '../../common/errors.ts';
 import { BPF_F_NO_COMMON_LRU, BpfMap, BpfObject, BpfProgram, isBpfError, MapType, possibleCpus } from '../../libbpf/libbpf.ts';
 import { encodeLimits, u32 } from './codec.ts';
 import { statsEntries } from './counters.ts';
-import { BALANCER_PROGRAM, BalancerMap, DECAP_PROGRAM, DecapMap, Defaults, LAYOUT_V1, LAYOUT_VERSION, LegacyMap, Size } from './layout.ts';
+import { BALANCER_PROGRAM, BalancerMap, DECAP_PROGRAM, DecapMap, Defaults, LAYOUT_V1, LAYOUT_V2, LAYOUT_VERSION, LegacyMap, Size } from './layout.ts';
 
 export interface BalancerSizes {
   readonly maxVips: number;
@@ -62,6 +62,8 @@ export interface BalancerMaps {
   readonly connTables: BpfMap;
   readonly fallbackLru: BpfMap;
   readonly quicReals: BpfMap;
+  /** The vips mirror (vip-buckets.ts); absent in objects of layouts 1 and 2. */
+  readonly vipBuckets?: BpfMap;
   readonly settings: BpfMap;
   readonly stats: BpfMap;
 }
@@ -145,10 +147,14 @@ export function openBalancer(options: OpenBalancerOptions = {}): Balancer {
   const obj = BpfObject.open(objectPath);
   const lrus = new Map<number, BpfMap>();
   try {
-    const layout = obj.maps().includes(LegacyMap.quicServers) ? LAYOUT_V1 : LAYOUT_VERSION;
+    const names = obj.maps();
+    const layout = names.includes(LegacyMap.quicServers) ? LAYOUT_V1 : names.includes(BalancerMap.vipBuckets) ? LAYOUT_VERSION : LAYOUT_V2;
     if (layout !== LAYOUT_VERSION && options.legacyLayout !== true) {
       throw new SterletError('DATAPLANE_OBJECT_LAYOUT', `the balancer object ${objectPath} has map layout ${layout}; this agent needs ${LAYOUT_VERSION}`, {
-        why: 'its QUIC server-id table is the global quic_servers of layout 1, not the per-VIP quic_reals this agent programs',
+        why:
+          layout === LAYOUT_V1
+            ? 'its QUIC server-id table is the global quic_servers of layout 1, not the per-VIP quic_reals this agent programs'
+            : 'it has no vip_buckets map (layout 2): this agent keeps that mirror of vips beside vips',
         fix: 'build bpf/ of this agent version (make bpf) and pass that object to --bpf-object',
       });
     }
@@ -181,6 +187,7 @@ export function openBalancer(options: OpenBalancerOptions = {}): Balancer {
       connTables: borrow(BalancerMap.connTables),
       fallbackLru: borrow(BalancerMap.fallbackLru),
       quicReals: borrow(layout === LAYOUT_V1 ? LegacyMap.quicServers : BalancerMap.quicReals),
+      ...(layout === LAYOUT_VERSION ? { vipBuckets: borrow(BalancerMap.vipBuckets) } : {}),
       settings: borrow(BalancerMap.settings),
       stats: borrow(BalancerMap.stats),
     };

@@ -10,6 +10,7 @@ import type { DataplaneIO } from '../plan/apply.ts';
 import type { BalancerMaps } from './loader.ts';
 import { decodeQuicKey, decodeReal, decodeVipFlags, decodeVipKey, decodeVipMeta, emptyReal, encodeReal, encodeVipKey, encodeVipMeta, quicKey, u32, vipAddressKey, vipFlagBits } from './codec.ts';
 import { Size, VipFlag } from './layout.ts';
+import { syncVipBuckets } from './vip-buckets.ts';
 import { BPF_F_MMAPABLE } from '../../libbpf/libbpf.ts';
 import { arrayElemSize, withMappedWindow } from '../../libbpf/libc.ts';
 import type { Limits, LiveReal, LiveState, LiveVip, QuicEntry, Ring } from '../plan/model.ts';
@@ -42,7 +43,7 @@ export class MapsIO implements DataplaneIO {
 
   deleteVips(vips: readonly LiveVip[]): void {
     this.#count('vips', vips.length);
-    for (const v of vips) this.#maps.vips.delete(encodeVipKey(v.key));
+    this.#deleteKeys(vips.map((v) => encodeVipKey(v.key)));
   }
 
   putVips(vips: readonly LiveVip[]): void {
@@ -50,11 +51,12 @@ export class MapsIO implements DataplaneIO {
     const keys = Buffer.concat(vips.map((v) => encodeVipKey(v.key)));
     const values = Buffer.concat(vips.map((v) => encodeVipMeta(vipFlagBits(v.flags), v.index)));
     this.#maps.vips.updateBatch(keys, values, vips.length);
+    this.#syncBuckets();
   }
 
   deleteAddresses(addresses: readonly string[]): void {
     this.#count('vips', addresses.length);
-    for (const a of addresses) this.#maps.vips.delete(vipAddressKey(a));
+    this.#deleteKeys(addresses.map((a) => vipAddressKey(a)));
   }
 
   putAddresses(addresses: readonly string[]): void {
@@ -62,6 +64,18 @@ export class MapsIO implements DataplaneIO {
     const keys = Buffer.concat(addresses.map((a) => vipAddressKey(a)));
     const values = Buffer.concat(addresses.map(() => encodeVipMeta(VipFlag.address, 0)));
     this.#maps.vips.updateBatch(keys, values, addresses.length);
+    this.#syncBuckets();
+  }
+
+  /** vips keys leave the mirror (vip-buckets.ts) before they leave vips, so no lookup finds them after. */
+  #deleteKeys(keys: readonly Buffer[]): void {
+    this.#syncBuckets(keys);
+    for (const k of keys) this.#maps.vips.delete(k);
+    this.#syncBuckets();
+  }
+
+  #syncBuckets(without: readonly Buffer[] = []): void {
+    if (this.#maps.vipBuckets) syncVipBuckets(this.#maps.vips, this.#maps.vipBuckets, without);
   }
 
   putReals(reals: readonly LiveReal[]): void {

@@ -1,3 +1,6 @@
+// Upgrades of older pins. Layout 2 -> 3 adds vip_buckets, the mirror of vips
+// (installVipBuckets); every other map, connection tables included, is kept.
+//
 // Upgrade of pins created by layout 1, whose QUIC table was one global ARRAY
 // (`quic_servers`: server id -> real) instead of layout 2's per-VIP
 // `quic_reals`. Every other map is unchanged, so the new program loads on the
@@ -14,9 +17,10 @@ import type { BalancerPins } from './pin-layout.ts';
 import { decodeVipKey, decodeVipMeta, quicKey, u32 } from './codec.ts';
 import { BalancerMap, LegacyMap, VipFlag } from './layout.ts';
 import type { BalancerMaps } from './loader.ts';
+import { syncVipBuckets } from './vip-buckets.ts';
 
 /** The pinned maps layout 2 keeps as they are. */
-export type KeptMaps = Omit<BalancerMaps, 'quicReals'>;
+export type KeptMaps = Omit<BalancerMaps, 'quicReals' | 'vipBuckets'>;
 
 export interface V1Pins {
   readonly maps: KeptMaps;
@@ -24,6 +28,8 @@ export interface V1Pins {
   readonly legacy: BpfMap | undefined;
   /** quic_reals pinned by an interrupted upgrade, to be reused. */
   readonly quicReals: BpfMap | undefined;
+  /** vip_buckets pinned by an interrupted upgrade, to be reused. */
+  readonly vipBuckets: BpfMap | undefined;
   close(): void;
 }
 
@@ -44,8 +50,9 @@ export function openV1Pins(pins: BalancerPins): V1Pins {
     const maps = Object.fromEntries(KEPT.map((n) => [n, open(pins.map(n))])) as unknown as KeptMaps;
     const legacy = existsSync(legacyQuicPin(pins)) ? open(legacyQuicPin(pins)) : undefined;
     const quicReals = existsSync(pins.map('quicReals')) ? open(pins.map('quicReals')) : undefined;
+    const vipBuckets = existsSync(pins.map('vipBuckets')) ? open(pins.map('vipBuckets')) : undefined;
     if (legacy === undefined && quicReals === undefined) throw new Error(`neither ${LegacyMap.quicServers} nor ${BalancerMap.quicReals} is pinned`);
-    return { maps, legacy, quicReals, close: () => opened.forEach((m) => m.close()) };
+    return { maps, legacy, quicReals, vipBuckets, close: () => opened.forEach((m) => m.close()) };
   } catch (err) {
     opened.forEach((m) => m.close());
     throw new SterletError('AGENT_PINS_INCOMPLETE', `the layout-1 dataplane pinned under ${pins.dir} is incomplete`, {
@@ -78,6 +85,17 @@ export function copyV1QuicEntries(legacy: BpfMap, vips: BpfMap, quicReals: BpfMa
     }
   }
   return written;
+}
+
+/**
+ * Layout 3's vip_buckets for pins of an older layout: filled from the pinned
+ * `vips` (what the old program served) and pinned before the program swap, so
+ * the new program, which takes an empty bucket for "not a VIP", finds every
+ * VIP from its first packet on. Repeating it after a crash rewrites the same values.
+ */
+export function installVipBuckets(pins: BalancerPins, vips: BpfMap, buckets: BpfMap, pinned: boolean): void {
+  syncVipBuckets(vips, buckets);
+  if (!pinned) buckets.pin(pins.map('vipBuckets'));
 }
 
 /** Removes layout 1's table pin once the new program no longer uses it. */

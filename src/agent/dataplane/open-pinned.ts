@@ -2,6 +2,7 @@
 // they were created with (plan, stats, simulate and the adoption checks use
 // this), and create the one map the agent makes itself (the mmapable ring).
 
+import { existsSync } from 'node:fs';
 import { SterletError, errorText } from '../../common/errors.ts';
 import { BPF_F_MMAPABLE, BpfMap, MapType } from '../../libbpf/libbpf.ts';
 import { settingsLayoutVersion, u32 } from './codec.ts';
@@ -43,7 +44,7 @@ export function openPinnedBalancer(bpffs: string): PinnedBalancer | undefined {
     sizes,
     limits: limitsOf(sizes),
     close: () => {
-      for (const name of BALANCER_PINNED_MAPS) maps[name].close();
+      for (const name of BALANCER_PINNED_MAPS) maps[name]?.close();
     },
   };
 }
@@ -76,7 +77,11 @@ export function pinnedLayout(pins: BalancerPins): number {
 export function openPinned(pins: BalancerPins): BalancerMaps {
   const opened: Partial<Record<keyof BalancerMaps, BpfMap>> = {};
   try {
-    for (const name of BALANCER_PINNED_MAPS) opened[name] = BpfMap.fromPinned(pins.map(name));
+    for (const name of BALANCER_PINNED_MAPS) {
+      // vip_buckets came with layout 3: pins of layout 2 (read-only commands, or an upgrade) have none yet.
+      if (name === 'vipBuckets' && !existsSync(pins.map(name))) continue;
+      opened[name] = BpfMap.fromPinned(pins.map(name));
+    }
   } catch (err) {
     for (const m of Object.values(opened)) m.close();
     throw new SterletError('AGENT_PINS_INCOMPLETE', `the pinned dataplane under ${pins.dir} is incomplete`, {

@@ -21,6 +21,7 @@ export const BALANCER_PINNED_MAPS: readonly PinnedBalancerMap[] = [
   'connTables',
   'fallbackLru',
   'quicReals',
+  'vipBuckets',
   'stats',
   'settings',
 ];

@@ -8,14 +8,15 @@
 //               on the pinned maps (reuse) and swapped in with an atomic
 //               expected-old-program replace, then the program pin is updated.
 // Pins of layout 1 (one global QUIC server-id table) are upgraded explicitly
-// (upgradeV1). Any other LAYOUT_VERSION, or maps sized differently from the
+// (upgradeV1); pins of layout 2 get layout 3's vip_buckets on the way
+// (adopt). Any other LAYOUT_VERSION, or maps sized differently from the
 // configuration, is refused with an explanation: never silently recreated.
 
 import { SterletError } from '../../common/errors.ts';
 import { BpfMap, BpfProgram, xdpAttach, xdpQuery, type XdpMode } from '../../libbpf/libbpf.ts';
 import { encodeSettings, u32, type Settings } from './codec.ts';
-import { LAYOUT_V1, LAYOUT_VERSION, Size } from './layout.ts';
-import { copyV1QuicEntries, openV1Pins, removeLegacyPins, type KeptMaps } from './migrate.ts';
+import { LAYOUT_V1, LAYOUT_V2, LAYOUT_VERSION, Size } from './layout.ts';
+import { copyV1QuicEntries, installVipBuckets, openV1Pins, removeLegacyPins, type KeptMaps } from './migrate.ts';
 import { createConnTable, openBalancer, type Balancer, type BalancerMaps, type BalancerSizes, type ForwardingCpu } from './loader.ts';
 import type { Limits } from '../plan/model.ts';
 import { BALANCER_PINNED_MAPS, balancerPins, ensureDir, isComplete, removePins, repinProgram, type BalancerPins } from './pin-layout.ts';
@@ -103,7 +104,7 @@ function create(o: StartBalancerOptions, pins: BalancerPins): RunningBalancer {
   }
   try {
     balancer.maps.settings.update(u32(0), encodeSettings({ ...o.settings, layoutVersion: LAYOUT_VERSION }));
-    for (const name of BALANCER_PINNED_MAPS) if (name !== 'settings') balancer.maps[name].pin(pins.map(name));
+    for (const name of BALANCER_PINNED_MAPS) if (name !== 'settings') balancer.maps[name]?.pin(pins.map(name));
     const program = balancer.program();
     const mode = expectedOld === undefined ? o.xdpMode : attached.mode === 'none' ? o.xdpMode : attached.mode;
     xdpAttach(o.ifindex, program.fd, { mode, ...(expectedOld === undefined ? {} : { expectedOldFd: expectedOld.fd }) });
@@ -127,29 +128,46 @@ function adopt(o: StartBalancerOptions, pins: BalancerPins): RunningBalancer {
   const maps = openPinned(pins);
   let balancer: Balancer | undefined;
   try {
-    if (layout !== LAYOUT_VERSION) {
+    if (layout !== LAYOUT_VERSION && layout !== LAYOUT_V2) {
       throw new SterletError('AGENT_LAYOUT_MISMATCH', `the maps pinned under ${pins.dir} have layout version ${layout}; this agent's program needs ${LAYOUT_VERSION}`, {
         why: 'map key/value layouts changed between these versions; reusing the maps would misprogram the dataplane, and recreating them would drop every tracked connection',
         fix: `run the agent version that created them, or accept losing connection state: sterlet detach --interface ${o.interfaceName} --bpffs ${pins.dir}, then start this agent`,
       });
     }
+    if (layout === LAYOUT_VERSION && maps.vipBuckets === undefined) throw incomplete(pins, 'vip_buckets is not pinned');
     const sizes = checkSizes(maps, o, pins);
     ensureConnTables(maps, sizes, o);
     balancer = openBalancer({
       ...(o.objectPath === undefined ? {} : { objectPath: o.objectPath }),
       sizes,
       forwardingCpus: [],
-      reuseMaps: Object.fromEntries(BALANCER_PINNED_MAPS.map((n) => [n, maps[n].fd])),
+      reuseMaps: Object.fromEntries(BALANCER_PINNED_MAPS.flatMap((n) => (maps[n] ? [[n, maps[n].fd]] : []))),
     });
+    // Layout 2 -> 3: the mirror of vips is complete before the new program, which relies on it, runs.
+    if (layout === LAYOUT_V2) installVipBuckets(pins, maps.vips, balancer.maps.vipBuckets!, maps.vipBuckets !== undefined);
     const swap = swapIn(o, pins, maps.vips, balancer);
-    // Settings the operator may have changed (gateway MAC, MTU, ...) take effect now.
+    // Settings the operator may have changed (gateway MAC, MTU, ...) take effect now; layout 3 is recorded last.
     maps.settings.update(u32(0), encodeSettings({ ...o.settings, layoutVersion: LAYOUT_VERSION }));
-    o.log.info({ bpffs: pins.dir, outcome: swap.outcome, programId: swap.id, tag: swap.tag, mode: swap.mode }, `dataplane ${swap.outcome}`);
+    if (layout === LAYOUT_V2) {
+      o.log.info(
+        { bpffs: pins.dir, outcome: swap.outcome, from: LAYOUT_V2, to: LAYOUT_VERSION, programId: swap.id, tag: swap.tag, mode: swap.mode },
+        `dataplane ${swap.outcome}; map layout upgraded from ${LAYOUT_V2} to ${LAYOUT_VERSION} (vip_buckets mirror of vips; connection tables kept)`,
+      );
+    } else {
+      o.log.info({ bpffs: pins.dir, outcome: swap.outcome, programId: swap.id, tag: swap.tag, mode: swap.mode }, `dataplane ${swap.outcome}`);
+    }
     return running(pins, sizes, swap.outcome, swap.id, swap.tag, swap.mode);
   } finally {
     balancer?.close();
-    for (const name of BALANCER_PINNED_MAPS) maps[name].close();
+    for (const name of BALANCER_PINNED_MAPS) maps[name]?.close();
   }
+}
+
+function incomplete(pins: BalancerPins, why: string): SterletError {
+  return new SterletError('AGENT_PINS_INCOMPLETE', `the pinned dataplane under ${pins.dir} is incomplete`, {
+    why,
+    fix: `remove it with sterlet detach --bpffs ${pins.dir} --interface IF (drops connection state), then start again`,
+  });
 }
 
 /**
@@ -171,16 +189,21 @@ function upgradeV1(o: StartBalancerOptions, pins: BalancerPins): RunningBalancer
       ...(o.objectPath === undefined ? {} : { objectPath: o.objectPath }),
       sizes,
       forwardingCpus: [],
-      reuseMaps: { ...kept, ...(v1.quicReals === undefined ? {} : { quicReals: v1.quicReals.fd }) },
+      reuseMaps: {
+        ...kept,
+        ...(v1.quicReals === undefined ? {} : { quicReals: v1.quicReals.fd }),
+        ...(v1.vipBuckets === undefined ? {} : { vipBuckets: v1.vipBuckets.fd }),
+      },
     });
     const copied = v1.legacy === undefined ? 0 : copyV1QuicEntries(v1.legacy, v1.maps.vips, balancer.maps.quicReals);
     if (v1.quicReals === undefined) balancer.maps.quicReals.pin(pins.map('quicReals'));
+    installVipBuckets(pins, v1.maps.vips, balancer.maps.vipBuckets!, v1.vipBuckets !== undefined);
     const swap = swapIn(o, pins, v1.maps.vips, balancer);
     removeLegacyPins(pins);
     v1.maps.settings.update(u32(0), encodeSettings({ ...o.settings, layoutVersion: LAYOUT_VERSION }));
     o.log.info(
       { bpffs: pins.dir, outcome: swap.outcome, from: LAYOUT_V1, to: LAYOUT_VERSION, quicEntriesCopied: copied, programId: swap.id, tag: swap.tag, mode: swap.mode },
-      `dataplane ${swap.outcome}; map layout upgraded from ${LAYOUT_V1} to ${LAYOUT_VERSION} (QUIC server ids per VIP)`,
+      `dataplane ${swap.outcome}; map layout upgraded from ${LAYOUT_V1} to ${LAYOUT_VERSION} (QUIC server ids per VIP; vip_buckets mirror of vips)`,
     );
     return running(pins, sizes, swap.outcome, swap.id, swap.tag, swap.mode);
   } finally {
@@ -275,7 +298,7 @@ function running(pins: BalancerPins, sizes: BalancerSizes, outcome: StartOutcome
     programTag,
     xdpMode,
     close: () => {
-      for (const name of BALANCER_PINNED_MAPS) maps[name].close();
+      for (const name of BALANCER_PINNED_MAPS) maps[name]?.close();
     },
   };
 }

@@ -44,7 +44,7 @@ class Side {
   readonly balancer: BalancerEnv;
   readonly decap: DecapEnv;
   constructor(o: Objects) {
-    this.balancer = new BalancerEnv({ objectPath: o.balancer });
+    this.balancer = new BalancerEnv({ objectPath: o.balancer, legacyLayout: true }); // the reference build may have an older map layout
     try {
       this.decap = new DecapEnv(o.decap);
     } catch (err) {

@@ -18,6 +18,7 @@ import {
 import { realStatIndex, Stat, STAT_GLOBAL_NR, sumPerCpu, vipStatIndex, type StatName } from '../../../src/agent/dataplane/counters.ts';
 import { LAYOUT_V1, VipFlag } from '../../../src/agent/dataplane/layout.ts';
 import { openBalancer, type Balancer, type OpenBalancerOptions } from '../../../src/agent/dataplane/loader.ts';
+import { syncVipBuckets } from '../../../src/agent/dataplane/vip-buckets.ts';
 import type { Flow } from './frames.ts';
 import { QUIC_SERVERS, REALS, ringOf, SETTINGS, SIZES, VIP_ADDRESSES, VIPS, type VipDef, type VipName } from './world.ts';
 
@@ -63,6 +64,13 @@ export class BalancerEnv {
       const key = this.lb.layout === LAYOUT_V1 ? u32(q.serverId) : quicKey(VIPS[q.vip].index, q.serverId);
       maps.quicReals.update(key, u32(q.real));
     }
+    this.syncBuckets();
+  }
+
+  /** Rewrites vip_buckets from `vips`, as the agent does after every write to vips; objects before layout 3 have none. */
+  syncBuckets(): void {
+    const { maps } = this.lb;
+    if (maps.vipBuckets) syncVipBuckets(maps.vips, maps.vipBuckets);
   }
 
   setRing(vip: VipDef, ring: readonly number[]): void {
