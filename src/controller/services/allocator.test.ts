@@ -87,6 +87,22 @@ describe('AddressAllocator', () => {
     expect(a.claim(req('six', { family: 'IPv6' }), ctx([dual]))).toEqual({ address: '2001:db8::1', pool: 'dual' });
   });
 
+  it('holds one address per family for a dual-stack Service and frees both on release', () => {
+    const a = new AddressAllocator();
+    const c = ctx([pool('dual', { addresses: ['10.200.0.0/24', '2001:db8::/64'], allocation: {} })]);
+    expect(a.claim(req('web'), c)).toEqual({ address: '10.200.0.1', pool: 'dual' });
+    expect(a.claim(req('web', { family: 'IPv6' }), c)).toEqual({ address: '2001:db8::1', pool: 'dual' });
+    expect(a.claim(req('web'), c)).toEqual({ address: '10.200.0.1', pool: 'dual' });
+    expect(a.addressesOf('team-a/web').map((x) => x.address)).toEqual(['10.200.0.1', '2001:db8::1']);
+    expect(a.claim(req('api', { family: 'IPv6' }), c)).toEqual({ address: '2001:db8::2', pool: 'dual' });
+    expect(a.release('team-a/web', 'IPv6').map((x) => x.address)).toEqual(['2001:db8::1']);
+    expect(a.addressesOf('team-a/web').map((x) => x.address)).toEqual(['10.200.0.1']);
+    a.claim(req('web', { family: 'IPv6' }), c);
+    expect(a.release('team-a/web').map((x) => x.address)).toEqual(['10.200.0.1', '2001:db8::1']);
+    expect(a.ownerOf('10.200.0.1')).toBeUndefined();
+    expect(a.claim(req('next', { family: 'IPv6' }), c)).toEqual({ address: '2001:db8::1', pool: 'dual' });
+  });
+
   it('gives an address up when its pool stops allowing it, and rebuilds ownership with poolFor', () => {
     const a = new AddressAllocator();
     expect(a.claim(req('web'), ctx([small]))).toEqual({ address: '10.200.0.1', pool: 'small' });

@@ -89,56 +89,77 @@ export function poolFor(address: string, pools: readonly PreparedPool[]): string
   return pools.find((p) => ranges(p).some((r) => cidrContains(r, ip)))?.name;
 }
 
+/** The family of an allocated (formatted) address. */
+export function familyOf(address: string): IpFamily {
+  return address.includes(':') ? 'IPv6' : 'IPv4';
+}
+
 export class AddressAllocator {
   readonly #owner = new Map<string, string>();
-  readonly #of = new Map<string, Allocation>();
+  /** Per Service, at most one address per family (dual-stack Services hold two). */
+  readonly #of = new Map<string, Map<IpFamily, Allocation>>();
   /** The keys of #owner, sorted per family: the lowest free address by binary search. */
   readonly #held = new HeldIndex();
 
-  addressOf(service: string): Allocation | undefined {
-    return this.#of.get(service);
+  /** The Service's address of `family`, else its first one. */
+  addressOf(service: string, family?: IpFamily): Allocation | undefined {
+    const held = this.#of.get(service);
+    return family === undefined ? held?.values().next().value : held?.get(family);
+  }
+
+  addressesOf(service: string): Allocation[] {
+    return [...(this.#of.get(service)?.values() ?? [])];
   }
 
   ownerOf(address: string): string | undefined {
     return this.#owner.get(address);
   }
 
-  /** Records an allocation; false when another Service already holds the address. */
+  /** Records an allocation (replacing the Service's one of that family); false when another Service already holds the address. */
   record(service: string, allocation: Allocation): boolean {
     const owner = this.#owner.get(allocation.address);
     if (owner !== undefined && owner !== service) return false;
-    this.release(service);
+    const family = familyOf(allocation.address);
+    this.release(service, family);
     this.#owner.set(allocation.address, service);
-    this.#of.set(service, allocation);
+    const held = this.#of.get(service) ?? new Map<IpFamily, Allocation>();
+    held.set(family, allocation);
+    this.#of.set(service, held);
     const ip = parseIp(allocation.address);
     if (ip !== undefined) this.#held.add(ip);
     return true;
   }
 
-  release(service: string): Allocation | undefined {
-    const had = this.#of.get(service);
-    if (had === undefined) return undefined;
-    this.#of.delete(service);
-    if (this.#owner.get(had.address) === service) {
+  /** Frees the Service's address of `family`, or all of them; returns what was freed. */
+  release(service: string, family?: IpFamily): Allocation[] {
+    const held = this.#of.get(service);
+    if (held === undefined) return [];
+    const freed = family === undefined ? [...held.values()] : [held.get(family)].filter((a): a is Allocation => a !== undefined);
+    for (const had of freed) {
+      held.delete(familyOf(had.address));
+      if (this.#owner.get(had.address) !== service) continue;
       this.#owner.delete(had.address);
       const ip = parseIp(had.address);
       if (ip !== undefined) this.#held.delete(ip);
     }
-    return had;
+    if (held.size === 0) this.#of.delete(service);
+    return freed;
   }
 
+  /** Addresses held. */
   get size(): number {
-    return this.#of.size;
+    return this.#owner.size;
   }
 
   /**
-   * The Service's address: its current one while the request and the pools
-   * still allow it, else a new one (recorded before returning), else why not.
-   * A failed change keeps what the Service holds (`kept`): a bad edit never
-   * takes a working address away; pool admission still gates its VirtualIPs.
+   * The Service's address of the request's family: its current one while the
+   * request and the pools still allow it, else a new one (recorded before
+   * returning), else why not. A failed change keeps what the Service holds
+   * (`kept`): a bad edit never takes a working address away; pool admission
+   * still gates its VirtualIPs.
    */
   claim(req: AllocationRequest, ctx: AllocationContext): Allocation | (AllocationFailure & { readonly kept?: Allocation }) {
-    const current = this.#of.get(req.service);
+    const current = this.addressOf(req.service, req.family);
     if (current !== undefined && this.#stillValid(current, req, ctx)) return current;
     const result = req.address === undefined ? this.#pick(req, ctx) : this.#requested(req, req.address, ctx);
     if ('address' in result) {
@@ -232,7 +253,7 @@ export class AddressAllocator {
    * non-unicast one). The Service's own address counts as free, as before.
    */
   #lowestFree(req: AllocationRequest, ctx: AllocationContext, inFamily: readonly { pool: PreparedPool; range: ParsedCidr }[]): Allocation | undefined {
-    const own = this.#of.get(req.service);
+    const own = this.addressOf(req.service, req.family);
     const ownIp = own === undefined ? undefined : parseIp(own.address);
     if (ownIp !== undefined) this.#held.delete(ownIp);
     try {
