@@ -13,7 +13,8 @@
 //     down (the pod gone): time from the write to the new revision in
 //     status.compiled, and (--agent) to the agent's report that its maps
 //     hold it.
-// Usage: node bench/k8s-services.ts [--services 1000] [--nodes 10] [--changes 150] [--agent [--ring-size 16381]]
+// Usage: node bench/k8s-services.ts [--services 1000] [--nodes 10] [--changes 150]
+//          [--agent [--ring-size 16381] [--agent-arg=--health-checks=false ...] [--agent-log FILE]]
 // Prints a table; exits non-zero only when the bench itself fails.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -34,6 +35,8 @@ const { values: args } = parseArgs({
     agent: { type: 'boolean', default: false },
     'ring-size': { type: 'string', default: '16381' },
     'bpf-object': { type: 'string' },
+    'agent-arg': { type: 'string', multiple: true, default: [] },
+    'agent-log': { type: 'string' },
   },
 });
 const SERVICES = Number(args.services);
@@ -123,8 +126,8 @@ async function main(): Promise<void> {
     void nodeInformer.run(ac.signal);
     await Promise.all([vipInformer.waitForSync(), nodeInformer.waitForSync()]);
     if (args.agent) {
-      agent = startAgent({ id, kubeconfig: KUBECONFIG, nodeName: lbNode, cwd: dir, ringSize: args['ring-size'], maxVips: SERVICES + 16, maxReals: NODES + 16, bpfObject: args['bpf-object'] });
-      rows.push([`agent: native XDP on a veth, ring ${args['ring-size']} slots`, '']);
+      agent = startAgent({ id, kubeconfig: KUBECONFIG, nodeName: lbNode, cwd: dir, ringSize: args['ring-size'], maxVips: SERVICES + 16, maxReals: NODES + 16, bpfObject: args['bpf-object'], extraArgs: args['agent-arg'], logFile: args['agent-log'] });
+      rows.push([`agent: native XDP on a veth, ring ${args['ring-size']} slots${args['agent-arg'].length === 0 ? '' : `, ${args['agent-arg'].join(' ')}`}`, '']);
       await watcher.until(() => nodeInformer.get(lbNode) !== undefined, 60_000, 'agent registration');
     }
 

@@ -3,7 +3,7 @@
 // a waiter fed by informer events, and a real agent on a veth that reports
 // every revision it programs in its LoadBalancerNode status.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, openSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { isNotFound, type KubeClient, type KubeObject, Resources } from '../../src/kube/client.ts';
 
@@ -86,6 +86,10 @@ export interface AgentOptions {
   readonly maxVips: number;
   readonly maxReals: number;
   readonly bpfObject?: string | undefined;
+  /** More agent flags (e.g. --health-checks=false). */
+  readonly extraArgs?: readonly string[] | undefined;
+  /** Append the agent's log (stdout) here; default: discarded. */
+  readonly logFile?: string | undefined;
 }
 
 /** A real agent on a veth in this namespace (native XDP), following the cluster. */
@@ -100,10 +104,11 @@ export function startAgent(o: AgentOptions): { proc: ChildProcess; cleanup: () =
   const cli = resolve(ROOT, 'src/cli/sterlet.ts');
   const proc = spawn(node, [cli, 'agent',
     '--interface', ifA, '--kubeconfig', o.kubeconfig, '--node-name', o.nodeName, '--bpffs', bpffs,
-    '--xdp-mode', 'native', '--gateway-mac', '02:00:00:00:00:01', '--metrics-addr', '', '--log-level', 'warn',
+    '--xdp-mode', 'native', '--gateway-mac', '02:00:00:00:00:01', '--metrics-addr', '', '--log-level', o.logFile === undefined ? 'warn' : 'info',
     ...(o.bpfObject === undefined ? [] : ['--bpf-object', o.bpfObject]),
-    '--ring-size', o.ringSize, '--max-vips', String(o.maxVips), '--max-reals', String(o.maxReals), '--lru-size', '65536'],
-  { stdio: ['ignore', 'ignore', 'inherit'], cwd: o.cwd });
+    '--ring-size', o.ringSize, '--max-vips', String(o.maxVips), '--max-reals', String(o.maxReals), '--lru-size', '65536',
+    ...(o.extraArgs ?? [])],
+  { stdio: ['ignore', o.logFile === undefined ? 'ignore' : openSync(o.logFile, 'a'), 'inherit'], cwd: o.cwd });
   return {
     proc,
     cleanup: () => {

@@ -116,35 +116,37 @@ export class ServiceReconciler {
   }
 
   /**
-   * One claim per requested family. RequireDualStack takes both or none (a
-   * fresh address of one family is given back); a Service whose request cannot
-   * be met at all keeps what it held (a bad edit loses nothing). Addresses of
-   * families no longer asked for are freed once the request is met.
+   * One claim per requested family. RequireDualStack takes both or none, and a
+   * request refused as a whole leaves the Service exactly as it was; a Service
+   * whose request cannot be met at all keeps what it held (a bad edit loses
+   * nothing). Addresses of families no longer asked for are freed once the
+   * request is met.
    */
   #allocate(key: string, plan: AllocationPlan, ctx: AllocationContext, before: readonly Allocation[]): AllocationOutcome {
+    const duplicate = plan.requests.find((r, i) => plan.requests.findIndex((o) => o.family === r.family) !== i);
+    if (duplicate !== undefined) {
+      const field = duplicate.address?.field ?? 'metadata.annotations[sterlet.dev/address]';
+      return this.#revert(key, before, [], `InvalidAddress: ${field} asks for two ${duplicate.family} addresses; a Service has at most one address per family. Ask for one IPv4 and/or one IPv6 address.`);
+    }
     const claimed = plan.requests.map((req) => ({ req, result: this.allocator.claim(req, ctx) }));
     const failures = claimed.flatMap(({ req, result }) => ('reason' in result ? [{ ...result, family: req.family }] : []));
-    let allocations = claimed.flatMap(({ result }) => ('reason' in result ? (result.kept === undefined ? [] : [result.kept]) : [result]));
-    let kept = claimed.some(({ result }) => 'reason' in result && result.kept !== undefined);
-    let refusal: string | undefined;
-    const duplicate = plan.requests.find((r, i) => plan.requests.findIndex((o) => o.family === r.family) !== i);
-    if (duplicate !== undefined || (plan.requireBoth && allocations.length < 2)) {
-      const field = duplicate?.address?.field ?? 'spec.ipFamilyPolicy';
-      refusal = duplicate !== undefined
-        ? `InvalidAddress: ${field} asks for two ${duplicate.family} addresses; a Service has at most one address per family. Ask for one IPv4 and/or one IPv6 address.`
-        : `RequireDualStack: spec.ipFamilyPolicy is RequireDualStack, but no VirtualIPPool this Service may use gives it both families (${failures.map((f) => `${f.family}: ${failureNote(f)}`).join('; ') || 'two addresses of one family were asked for'}). Use PreferDualStack, or have a cluster admin add the missing family to a pool's spec.allocation.`;
-      for (const a of allocations) if (!before.some((b) => b.address === a.address)) this.allocator.release(key, familyOf(a.address));
-      allocations = allocations.filter((a) => before.some((b) => b.address === a.address));
-      kept = allocations.length > 0;
+    const allocations = claimed.flatMap(({ result }) => ('reason' in result ? (result.kept === undefined ? [] : [result.kept]) : [result]));
+    if (plan.requireBoth && allocations.length < 2) {
+      return this.#revert(key, before, failures, `RequireDualStack: spec.ipFamilyPolicy is RequireDualStack, but no VirtualIPPool this Service may use gives it both families (${failures.map((f) => `${f.family}: ${failureNote(f)}`).join('; ')}). Use PreferDualStack, or have a cluster admin add the missing family to a pool's spec.allocation.`);
     }
-    if (allocations.length === 0 && before.length > 0 && refusal === undefined) {
-      allocations = [...before];
-      kept = true;
-    }
-    if (!kept && refusal === undefined) {
+    if (allocations.length === 0) return { allocations: before, failures, kept: before.length > 0, refusal: undefined };
+    const kept = claimed.some(({ result }) => 'reason' in result && result.kept !== undefined);
+    if (!kept) {
       for (const b of before) if (!allocations.some((a) => a.address === b.address)) this.allocator.release(key, familyOf(b.address));
     }
-    return { allocations, failures, kept, refusal };
+    return { allocations, failures, kept, refusal: undefined };
+  }
+
+  /** Puts the Service's allocations back to `before` (same synchronous step: nobody else took them). */
+  #revert(key: string, before: readonly Allocation[], failures: AllocationOutcome['failures'], refusal: string): AllocationOutcome {
+    this.allocator.release(key);
+    for (const b of before) this.allocator.record(key, b);
+    return { allocations: before, failures, kept: before.length > 0, refusal };
   }
 
   /** An address was freed: Services still waiting for one try again. */
