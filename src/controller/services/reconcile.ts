@@ -105,7 +105,7 @@ export class ServiceReconciler {
     await this.#removeVips(key, svc, new Set(wanted.map((v) => v.metadata.name)));
     const list = `[${addresses.map((a) => `"${a}"`).join(',')}]`;
     if (outcome.refusal !== undefined || outcome.kept) {
-      this.#event(raw, key, { type: 'Warning', reason: EventReason.AllocationFailed, note: `${outcome.refusal ?? failureNote(failures[0])} Keeping ${list} until the request can be met.` });
+      this.#event(raw, key, { type: 'Warning', reason: EventReason.AllocationFailed, note: `${outcome.refusal ?? failureNote(failures[0])} Keeping ${addresses.join(', ')} until the request can be met.` });
       return {};
     }
     const pools = [...new Set(allocations.map((a) => a.pool))].join(', ');
