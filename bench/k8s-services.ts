@@ -23,18 +23,15 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../src/common/log.ts';
 import { KubeClient, type KubeObject, Resources } from '../src/kube/client.ts';
-import { Informer } from '../src/kube/informer.ts';
 import { runController } from '../src/controller/main.ts';
-import { API, clusterKubeconfig, compiledRevision, deleteNamespace, interruption, kubectlRunner, latencySummary, pool, printTable, reported, ROOT, startAgent, testbinDir, Watcher } from './lib/k8s-rig.ts';
+import { AGENT_ARG_OPTIONS, API, clusterKubeconfig, compiledRevision, deleteNamespace, interruption, kubectlRunner, latencySummary, pool, printTable, reported, ROOT, startAgent, testbinDir, watchVipsAndNode } from './lib/k8s-rig.ts';
 
 const { values: args } = parseArgs({
   options: {
     services: { type: 'string', default: '1000' },
     nodes: { type: 'string', default: '10' },
     changes: { type: 'string', default: '150' },
-    agent: { type: 'boolean', default: false },
-    'ring-size': { type: 'string', default: '16381' },
-    'bpf-object': { type: 'string' },
+    ...AGENT_ARG_OPTIONS,
     'agent-arg': { type: 'string', multiple: true, default: [] },
     'agent-log': { type: 'string' },
   },
@@ -119,12 +116,7 @@ async function main(): Promise<void> {
     await pool([...services, ...slices], 32, (o) => client.create(o.kind === 'Service' ? Resources.service : Resources.endpointSlice, o, ns));
     rows.push([`store ${NODES} Nodes + ${SERVICES} Services + ${SERVICES} EndpointSlices (API writes, 32 parallel)`, `${((performance.now() - t) / 1000).toFixed(1)} s`]);
 
-    const watcher = new Watcher();
-    const vipInformer = new Informer(client, Resources.virtualIP, { namespace: ns, onChange: () => watcher.check() });
-    const nodeInformer = new Informer(client, Resources.loadBalancerNode, { fieldSelector: `metadata.name=${lbNode}`, onChange: () => watcher.check() });
-    void vipInformer.run(ac.signal);
-    void nodeInformer.run(ac.signal);
-    await Promise.all([vipInformer.waitForSync(), nodeInformer.waitForSync()]);
+    const { watcher, vips: vipInformer, node: nodeInformer } = await watchVipsAndNode(client, ns, lbNode, ac.signal);
     if (args.agent) {
       agent = startAgent({ id, kubeconfig: KUBECONFIG, nodeName: lbNode, cwd: dir, ringSize: args['ring-size'], maxVips: SERVICES + 16, maxReals: NODES + 16, bpfObject: args['bpf-object'], extraArgs: args['agent-arg'], logFile: args['agent-log'] });
       rows.push([`agent: native XDP on a veth, ring ${args['ring-size']} slots${args['agent-arg'].length === 0 ? '' : `, ${args['agent-arg'].join(' ')}`}`, '']);

@@ -17,18 +17,15 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../src/common/log.ts';
 import { KubeClient, type KubeObject, objectKey, Resources } from '../src/kube/client.ts';
-import { Informer } from '../src/kube/informer.ts';
 import { runController } from '../src/controller/main.ts';
-import { API, clusterKubeconfig, compiledRevision, deleteNamespace, interruption, kubectlRunner, latencySummary, pool, printTable, reported, ROOT, startAgent, testbinDir, Watcher } from './lib/k8s-rig.ts';
+import { AGENT_ARG_OPTIONS, API, clusterKubeconfig, compiledRevision, deleteNamespace, interruption, kubectlRunner, latencySummary, pool, printTable, reported, ROOT, startAgent, testbinDir, watchVipsAndNode } from './lib/k8s-rig.ts';
 
 const { values: args } = parseArgs({
   options: {
     vips: { type: 'string', default: '1000' },
     backends: { type: 'string', default: '10' },
     changes: { type: 'string', default: '100' },
-    agent: { type: 'boolean', default: false },
-    'ring-size': { type: 'string', default: '16381' },
-    'bpf-object': { type: 'string' },
+    ...AGENT_ARG_OPTIONS,
   },
 });
 const VIPS = Number(args.vips);
@@ -72,12 +69,7 @@ async function main(): Promise<void> {
     await pool([...vips, ...backends], 32, (o) => client.create(o.kind === 'VirtualIP' ? Resources.virtualIP : Resources.backend, o, ns));
     rows.push([`store ${VIPS} VIPs + ${VIPS * BACKENDS} Backends (API writes, 32 parallel)`, `${((performance.now() - t) / 1000).toFixed(1)} s`]);
 
-    const watcher = new Watcher();
-    const vipInformer = new Informer(client, Resources.virtualIP, { namespace: ns, onChange: () => watcher.check() });
-    const nodeInformer = new Informer(client, Resources.loadBalancerNode, { fieldSelector: `metadata.name=${nodeName}`, onChange: () => watcher.check() });
-    void vipInformer.run(ac.signal);
-    void nodeInformer.run(ac.signal);
-    await Promise.all([vipInformer.waitForSync(), nodeInformer.waitForSync()]);
+    const { watcher, vips: vipInformer, node: nodeInformer } = await watchVipsAndNode(client, ns, nodeName, ac.signal);
     if (args.agent) {
       agent = startAgent({ id, kubeconfig: KUBECONFIG, nodeName, cwd: dir, ringSize: args['ring-size'], maxVips: VIPS + 16, maxReals: VIPS * BACKENDS + 16, bpfObject: args['bpf-object'] });
       rows.push([`agent: native XDP on a veth, ring ${args['ring-size']} slots`, '']);

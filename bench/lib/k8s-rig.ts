@@ -6,6 +6,7 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_pr
 import { existsSync, openSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { isNotFound, type KubeClient, type KubeObject, Resources } from '../../src/kube/client.ts';
+import { Informer } from '../../src/kube/informer.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const API = 'sterlet.dev/v1alpha1';
@@ -149,4 +150,28 @@ export async function deleteNamespace(client: KubeClient, ns: string, timeoutMs:
     await new Promise((r) => setTimeout(r, 500));
   }
   return false;
+}
+
+/** The agent flags both benches take (parseArgs options). */
+export const AGENT_ARG_OPTIONS = {
+  agent: { type: 'boolean', default: false },
+  'ring-size': { type: 'string', default: '16381' },
+  'bpf-object': { type: 'string' },
+} as const;
+
+export interface VipWatch {
+  readonly watcher: Watcher;
+  readonly vips: Informer;
+  readonly node: Informer;
+}
+
+/** Informers on the namespace's VirtualIPs and on one LoadBalancerNode, feeding one Watcher; resolves once both are synced. */
+export async function watchVipsAndNode(client: KubeClient, ns: string, nodeName: string, signal: AbortSignal): Promise<VipWatch> {
+  const watcher = new Watcher();
+  const vips = new Informer(client, Resources.virtualIP, { namespace: ns, onChange: () => watcher.check() });
+  const node = new Informer(client, Resources.loadBalancerNode, { fieldSelector: `metadata.name=${nodeName}`, onChange: () => watcher.check() });
+  void vips.run(signal);
+  void node.run(signal);
+  await Promise.all([vips.waitForSync(), node.waitForSync()]);
+  return { watcher, vips, node };
 }
