@@ -160,6 +160,11 @@ bench-k8s: setup libbpf bpf ## kubectl apply -> status.compiled -> maps programm
 	@scripts/cluster.sh up
 	@npm run --silent bench:k8s -- --agent
 
+.PHONY: bench-k8s-services
+bench-k8s-services: setup libbpf bpf ## EndpointSlice write -> status.compiled -> maps programmed at 1,000 Service VIPs (real agent): p50/p99.
+	@scripts/cluster.sh up
+	@npm run --silent bench:k8s-services -- --agent
+
 ##@ Cleanup
 .PHONY: clean
 clean: ## Remove build outputs (keeps the cache in ~/.cache/sterlet).

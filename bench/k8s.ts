@@ -10,110 +10,38 @@
 // default ring is 16381 slots so 1,000 rings fit in ~65 MB of map memory.)
 // Prints a table; exits non-zero only when the bench itself fails.
 
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../src/common/log.ts';
 import { KubeClient, type KubeObject, objectKey, Resources } from '../src/kube/client.ts';
-import { Informer } from '../src/kube/informer.ts';
 import { runController } from '../src/controller/main.ts';
+import { AGENT_ARG_OPTIONS, API, clusterKubeconfig, compiledRevision, deleteNamespace, interruption, kubectlRunner, latencySummary, pool, printTable, reported, ROOT, startAgent, testbinDir, watchVipsAndNode } from './lib/k8s-rig.ts';
 
-const ROOT = resolve(import.meta.dirname, '..');
 const { values: args } = parseArgs({
   options: {
     vips: { type: 'string', default: '1000' },
     backends: { type: 'string', default: '10' },
     changes: { type: 'string', default: '100' },
-    agent: { type: 'boolean', default: false },
-    'ring-size': { type: 'string', default: '16381' },
-    'bpf-object': { type: 'string' },
+    ...AGENT_ARG_OPTIONS,
   },
 });
 const VIPS = Number(args.vips);
 const BACKENDS = Number(args.backends);
 const CHANGES = Number(args.changes);
-const KUBECONFIG = process.env['STERLET_KUBECONFIG'] ?? resolve(ROOT, 'build/kubeconfig');
-if (!existsSync(KUBECONFIG)) {
-  console.error(`BENCH_NO_CLUSTER: ${KUBECONFIG} is missing: run \`make cluster-up\` first`);
-  process.exit(1);
-}
-const bin = process.env['STERLET_TESTBIN'] ?? execFileSync(resolve(ROOT, 'scripts/testbin.sh'), ['--dir'], { encoding: 'utf8' }).trim();
-const kubectl = (argv: string[], input?: string): void => {
-  const r = spawnSync(resolve(bin, 'kubectl'), ['--kubeconfig', KUBECONFIG, ...argv], { input, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`kubectl ${argv.join(' ')} failed: ${r.stderr}`);
-};
+const KUBECONFIG = clusterKubeconfig();
+const bin = testbinDir();
+const kubectl = kubectlRunner(KUBECONFIG);
 
 const client = KubeClient.create({ kubeconfig: KUBECONFIG });
 const id = `${process.pid}`;
 const ns = `bench-${id}`;
 const nodeName = `bench-${id}`;
-const API = 'sterlet.dev/v1alpha1';
 const nodeLabels = { 'sterlet.dev/bench': id };
 const vipAddress = (i: number): string => `100.64.${i >> 8}.${i & 255}`;
 const beAddress = (i: number, j: number): string => `10.${100 + (i >> 8)}.${i & 255}.${j + 1}`;
-
-async function pool<T>(items: readonly T[], width: number, fn: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < items.length) await fn(items[next++] as T);
-  }));
-}
-
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
-}
-
-/** Resolves waiters when a watched condition holds; fed by informer events. */
-class Watcher {
-  readonly #waiters = new Set<{ test: () => boolean; resolve: (t: number) => void }>();
-  check(): void {
-    for (const w of this.#waiters) if (w.test()) { this.#waiters.delete(w); w.resolve(performance.now()); }
-  }
-  until(test: () => boolean, timeoutMs: number, what: string): Promise<number> {
-    if (test()) return Promise.resolve(performance.now());
-    return new Promise((resolvePromise, reject) => {
-      const entry = { test, resolve: (t: number) => { clearTimeout(timer); resolvePromise(t); } };
-      const timer = setTimeout(() => { this.#waiters.delete(entry); reject(new Error(`BENCH_TIMEOUT: ${what} within ${timeoutMs} ms`)); }, timeoutMs);
-      this.#waiters.add(entry);
-    });
-  }
-}
-
-function compiledRevision(o: KubeObject | undefined): string | undefined {
-  return (o?.['status'] as { compiled?: { revision?: string } } | undefined)?.compiled?.revision;
-}
-
-function reported(node: KubeObject | undefined): Map<string, string | undefined> {
-  const list = (node?.['status'] as { virtualIPs?: { id: string; revision?: string }[] } | undefined)?.virtualIPs ?? [];
-  return new Map(list.map((v) => [v.id, v.revision]));
-}
-
-/** A real agent on a veth in this namespace (generic XDP), following the cluster. */
-function startAgent(dir: string): { proc: ChildProcess; cleanup: () => void } {
-  const ifA = `stb${id}a`.slice(0, 15);
-  const ifB = `stb${id}b`.slice(0, 15);
-  execFileSync('ip', ['link', 'add', ifA, 'type', 'veth', 'peer', 'name', ifB]);
-  execFileSync('ip', ['link', 'set', ifA, 'up']);
-  execFileSync('ip', ['link', 'set', ifB, 'up']);
-  const bpffs = `/sys/fs/bpf/sterlet-bench-${id}`;
-  const proc = spawn(resolve(ROOT, 'node_modules/.bin/node'), [resolve(ROOT, 'src/cli/sterlet.ts'), 'agent',
-    '--interface', ifA, '--kubeconfig', KUBECONFIG, '--node-name', nodeName, '--bpffs', bpffs,
-    '--xdp-mode', 'native', '--gateway-mac', '02:00:00:00:00:01', '--metrics-addr', '', '--log-level', 'warn',
-    ...(args['bpf-object'] === undefined ? [] : ['--bpf-object', args['bpf-object']]),
-    '--ring-size', args['ring-size'], '--max-vips', String(VIPS + 16), '--max-reals', String(VIPS * BACKENDS + 16), '--lru-size', '65536'],
-  { stdio: ['ignore', 'ignore', 'inherit'], cwd: dir });
-  return {
-    proc,
-    cleanup: () => {
-      proc.kill('SIGTERM');
-      spawnSync(resolve(ROOT, 'node_modules/.bin/node'), [resolve(ROOT, 'src/cli/sterlet.ts'), 'detach', '--interface', ifA, '--bpffs', bpffs]);
-      spawnSync('ip', ['link', 'del', ifA]);
-      rmSync(bpffs, { recursive: true, force: true });
-    },
-  };
-}
 
 async function main(): Promise<void> {
   kubectl(['apply', '--server-side', '--force-conflicts', '-f', resolve(ROOT, 'crds')]);
@@ -124,10 +52,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sterlet-bench-'));
   const ac = new AbortController();
   // Interrupted: still detach the agent and delete what we created.
-  const interrupted = new Promise<never>((_, reject) => {
-    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => reject(new Error(`BENCH_INTERRUPTED: ${sig}`)));
-  });
-  interrupted.catch(() => undefined);
+  const interrupted = interruption();
   let agent: ReturnType<typeof startAgent> | undefined;
   let controller: Promise<void> | undefined;
   const rows: [string, string][] = [];
@@ -144,14 +69,9 @@ async function main(): Promise<void> {
     await pool([...vips, ...backends], 32, (o) => client.create(o.kind === 'VirtualIP' ? Resources.virtualIP : Resources.backend, o, ns));
     rows.push([`store ${VIPS} VIPs + ${VIPS * BACKENDS} Backends (API writes, 32 parallel)`, `${((performance.now() - t) / 1000).toFixed(1)} s`]);
 
-    const watcher = new Watcher();
-    const vipInformer = new Informer(client, Resources.virtualIP, { namespace: ns, onChange: () => watcher.check() });
-    const nodeInformer = new Informer(client, Resources.loadBalancerNode, { fieldSelector: `metadata.name=${nodeName}`, onChange: () => watcher.check() });
-    void vipInformer.run(ac.signal);
-    void nodeInformer.run(ac.signal);
-    await Promise.all([vipInformer.waitForSync(), nodeInformer.waitForSync()]);
+    const { watcher, vips: vipInformer, node: nodeInformer } = await watchVipsAndNode(client, ns, nodeName, ac.signal);
     if (args.agent) {
-      agent = startAgent(dir);
+      agent = startAgent({ id, kubeconfig: KUBECONFIG, nodeName, cwd: dir, ringSize: args['ring-size'], maxVips: VIPS + 16, maxReals: VIPS * BACKENDS + 16, bpfObject: args['bpf-object'] });
       rows.push([`agent: native XDP on a veth, ring ${args['ring-size']} slots`, '']);
       await watcher.until(() => nodeInformer.get(nodeName) !== undefined, 60_000, 'agent registration');
       kubectl(['label', 'loadbalancernode', nodeName, `sterlet.dev/bench=${id}`, '--overwrite']);
@@ -191,10 +111,7 @@ async function main(): Promise<void> {
         toProgrammed.push(t2 - t0);
       }
     }
-    const fmt = (xs: number[]): string => {
-      const s = [...xs].sort((a, b) => a - b);
-      return `p50 ${percentile(s, 50).toFixed(0)} ms, p99 ${percentile(s, 99).toFixed(0)} ms, max ${(s.at(-1) ?? 0).toFixed(0)} ms (n=${s.length})`;
-    };
+    const fmt = latencySummary;
     rows.push(['kubectl apply itself (process start to exit)', fmt(kubectlMs)]);
     rows.push([`kubectl apply (1 Backend) -> new revision in status.compiled`, fmt(toCompiled)]);
     if (args.agent) rows.push([`kubectl apply (1 Backend) -> agent reports the maps programmed`, fmt(toProgrammed)]);
@@ -206,15 +123,13 @@ async function main(): Promise<void> {
     // Deleting the namespace while the controller runs lets it release the finalizers.
     spawnSync(resolve(bin, 'kubectl'), ['--kubeconfig', KUBECONFIG, 'delete', 'loadbalancernode', nodeName, '--ignore-not-found']);
     agent?.cleanup();
-    spawnSync(resolve(bin, 'kubectl'), ['--kubeconfig', KUBECONFIG, 'delete', 'namespace', ns, '--timeout=120s']);
+    if (!(await deleteNamespace(client, ns, 180_000))) console.error(`namespace ${ns} still there after 180 s`);
     ac.abort();
     await controller?.catch(() => undefined);
     spawnSync(resolve(bin, 'kubectl'), ['--kubeconfig', KUBECONFIG, 'delete', 'virtualippool', `bench-${id}`, '--ignore-not-found']);
     rmSync(dir, { recursive: true, force: true });
   }
-  const width = Math.max(...rows.map((r) => r[0].length));
-  console.log(`\nSterlet Kubernetes bench: ${VIPS} VIPs x ${BACKENDS} backends, ${CHANGES} changes (local kube-apiserver + etcd, ${process.arch})\n`);
-  for (const [k, v] of rows) console.log(`${k.padEnd(width)}  ${v}`);
+  printTable(`Sterlet Kubernetes bench: ${VIPS} VIPs x ${BACKENDS} backends, ${CHANGES} changes (local kube-apiserver + etcd, ${process.arch})`, rows);
 }
 
 await main();

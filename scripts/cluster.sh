@@ -253,7 +253,7 @@ start_servers() { # token
     --token-auth-file "$state/tokens.csv" \
     --authorization-mode RBAC \
     --disable-admission-plugins ServiceAccount \
-    --service-cluster-ip-range 10.96.0.0/24 \
+    --service-cluster-ip-range 10.96.0.0/16,fd00:10:96::/112 \
     --service-account-issuer "https://127.0.0.1:$api_port" \
     --service-account-key-file "$state/sa.pub" \
     --service-account-signing-key-file "$state/sa.key" \

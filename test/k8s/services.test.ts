@@ -16,25 +16,28 @@ const lbClass = `sterlet.dev/test-${tag}`;
 const nodeLabel = { 'sterlet.dev/test-backend': tag };
 const net = randomVipNet();
 const small = randomVipNet();
-const pools = [`svc-${tag}`, `small-${tag}`, `manual-${tag}`];
-const nodeNames = ['a', 'b', 'c', 'sick', 'cordoned', 'other'].map((n) => `${n}-${tag}`);
+const pools = [`svc-${tag}`, `small-${tag}`, `manual-${tag}`, `dual-${tag}`];
+// A hextet without leading zeros, so it reads back from status exactly as written.
+const net6 = `2001:db8:${(0x1000 + (randomBytes(2).readUInt16BE(0) % 0xe000)).toString(16)}`;
+const nodeNames = ['a', 'b', 'c', 'sick', 'cordoned', 'other', 'dual'].map((n) => `${n}-${tag}`);
 let ns = '';
 let tiny = '';
+let dualNs = '';
 let controller: InProcessController | undefined;
 
 const nodeName = (n: string): string => `${n}-${tag}`;
 
-async function createNode(short: string, address: string, opts: { ready?: boolean; unschedulable?: boolean; labelled?: boolean } = {}): Promise<void> {
+async function createNode(short: string, address: string | string[], opts: { ready?: boolean; unschedulable?: boolean; labelled?: boolean } = {}): Promise<void> {
   const name = nodeName(short);
   await client().create(Resources.node, { apiVersion: 'v1', kind: 'Node', metadata: { name, labels: opts.labelled === false ? {} : nodeLabel }, spec: { unschedulable: opts.unschedulable ?? false } });
   await setNodeStatus(short, address, opts.ready ?? true);
 }
 
-async function setNodeStatus(short: string, address: string, ready: boolean): Promise<void> {
+async function setNodeStatus(short: string, address: string | string[], ready: boolean): Promise<void> {
   const now = new Date().toISOString();
   await client().patchStatus(Resources.node, nodeName(short), {
     conditions: [{ type: 'Ready', status: ready ? 'True' : 'False', reason: ready ? 'KubeletReady' : 'KubeletNotReady', message: '', lastHeartbeatTime: now, lastTransitionTime: now }],
-    addresses: [{ type: 'InternalIP', address }, { type: 'Hostname', address: nodeName(short) }],
+    addresses: [...[address].flat().map((a) => ({ type: 'InternalIP', address: a })), { type: 'Hostname', address: nodeName(short) }],
   });
 }
 
@@ -47,15 +50,15 @@ function service(name: string, spec: Record<string, unknown> = {}, annotations: 
 }
 
 interface Ep { ip: string; node: string; ready?: boolean; serving?: boolean; terminating?: boolean }
-async function setEndpoints(namespace: string, svc: string, eps: readonly Ep[]): Promise<void> {
-  const name = `${svc}-slice`;
+async function setEndpoints(namespace: string, svc: string, eps: readonly Ep[], addressType: 'IPv4' | 'IPv6' = 'IPv4'): Promise<void> {
+  const name = `${svc}-slice${addressType === 'IPv4' ? '' : '-v6'}`;
   const body = {
     apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
     metadata: { name, namespace, labels: { 'kubernetes.io/service-name': svc, 'endpointslice.kubernetes.io/managed-by': 'sterlet-test' } },
-    addressType: 'IPv4',
+    addressType,
     ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
     endpoints: eps.map((e) => ({
-      addresses: [e.ip], nodeName: nodeName(e.node), targetRef: { kind: 'Pod', name: `pod-${e.ip.replaceAll('.', '-')}`, namespace },
+      addresses: [e.ip], nodeName: nodeName(e.node), targetRef: { kind: 'Pod', name: `pod-${e.ip.replaceAll(/[.:]/g, '-')}`, namespace },
       conditions: { ready: e.ready ?? true, serving: e.serving ?? e.ready ?? true, terminating: e.terminating ?? false },
     })),
   };
@@ -105,6 +108,7 @@ beforeAll(async () => {
   await installCrds();
   ns = await createNamespace('svc');
   tiny = await createNamespace('svc-tiny');
+  dualNs = await createNamespace('svc-dual');
   const only = (n: string) => ({ matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [n] }] });
   await applyObjects(undefined, [
     pool(pools[0] ?? '', { addresses: [`${net}.0/24`], backendAddresses: ['10.77.0.0/16', '10.78.0.0/16'], namespaceSelector: only(ns), allocation: { addresses: [`${net}.0/26`] } }),
@@ -112,6 +116,8 @@ beforeAll(async () => {
     pool(pools[1] ?? '', { addresses: [`${small}.0/30`], backendAddresses: ['10.77.0.0/16'], namespaceSelector: only(tiny), allocation: {} }),
     // Only for Services that ask for an address in it.
     pool(pools[2] ?? '', { addresses: [`${net}.128/26`], backendAddresses: ['10.77.0.0/16'], namespaceSelector: only(ns), allocation: { autoAssign: false } }),
+    // Both families, for dual-stack Services.
+    pool(pools[3] ?? '', { addresses: [`${small}.64/28`, `${net6}::/120`], backendAddresses: ['10.77.0.0/16', `${net6}:77::/120`], namespaceSelector: only(dualNs), allocation: {} }),
   ]);
   await createNode('a', '10.77.0.1');
   await createNode('b', '10.77.0.2');
@@ -119,6 +125,7 @@ beforeAll(async () => {
   await createNode('sick', '10.77.0.4', { ready: false });
   await createNode('cordoned', '10.77.0.5', { unschedulable: true });
   await createNode('other', '10.77.0.6', { labelled: false });
+  await createNode('dual', ['10.77.0.7', `${net6}:77::7`]);
   controller = startController({ leaseNamespace: ns, services: { loadBalancerClass: lbClass, nodeSelector: { matchLabels: nodeLabel } } });
   // Leading and synced before the timed tests: a canary from the manual pool gets its address.
   await client().create(Resources.service, service('canary', {}, { 'sterlet.dev/address': `${net}.190` }), ns);
@@ -126,10 +133,10 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const n of [ns, tiny]) if (n !== '') await kubectl(['delete', 'services,virtualips', '--all', '-n', n, '--wait=false'], { allowFail: true });
+  for (const n of [ns, tiny, dualNs]) if (n !== '') await kubectl(['delete', 'services,virtualips', '--all', '-n', n, '--wait=false'], { allowFail: true });
   await new Promise((r) => setTimeout(r, 1000));
   await controller?.stop();
-  for (const n of [ns, tiny]) if (n !== '') { await dropFinalizers(n); await deleteNamespace(n); }
+  for (const n of [ns, tiny, dualNs]) if (n !== '') { await dropFinalizers(n); await deleteNamespace(n); }
   for (const n of nodeNames) await client().delete(Resources.node, n).catch(() => undefined);
   for (const p of pools) await kubectl(['delete', 'virtualippool', p, '--ignore-not-found'], { allowFail: true });
 });
@@ -144,7 +151,8 @@ describe('Services of type LoadBalancer', () => {
     expect(await ingress(ns, 'web')).toEqual([{ ip, ipMode: 'VIP' }]);
     await setEndpoints(ns, 'web', [{ ip: '10.244.0.1', node: 'a' }]);
     // One VirtualIP per port, owned by the Service; NotReady, cordoned and unlabelled nodes are out.
-    const nodesWeight1 = ['a', 'b', 'c'].map((n, i) => ({ address: `10.77.0.${i + 1}`, weight: 1, name: nodeName(n) }));
+    const nodesWeight1 = [...['a', 'b', 'c'].map((n, i) => ({ address: `10.77.0.${i + 1}`, weight: 1, name: nodeName(n) })),
+      { address: '10.77.0.7', weight: 1, name: nodeName('dual') }];
     await waitBackends(ns, 'web-tcp-80', nodesWeight1);
     await waitBackends(ns, 'web-udp-53', nodesWeight1);
     const derived = await client().get(Resources.virtualIP, 'web-tcp-80', ns);
@@ -243,6 +251,47 @@ describe('Services of type LoadBalancer', () => {
     await waitEvent(ns, 'leaving', 'IPReleased', new RegExp(ip.replaceAll('.', '\\.')));
     await client().create(Resources.service, service('next', {}, { 'sterlet.dev/address': ip }), ns);
     expect(await waitIngress(ns, 'next', 5_000)).toBe(ip);
+  });
+});
+
+describe('dual-stack Services', () => {
+  const dual = (policy: string) => ({ ipFamilyPolicy: policy, ipFamilies: ['IPv4', 'IPv6'], externalTrafficPolicy: 'Local' });
+
+  it('PreferDualStack and RequireDualStack get one address per family, one VirtualIP per (family, port), both in ingress', async () => {
+    await client().create(Resources.service, service('both', { ...dual('RequireDualStack'), ports: [{ name: 'http', port: 80, protocol: 'TCP' }, { name: 'dns', port: 53, protocol: 'UDP' }] }), dualNs);
+    const ips = await waitFor(async () => { const got = await ingress(dualNs, 'both'); return got.length === 2 ? got : undefined; }, { what: 'two ingress entries', timeoutMs: 5_000, intervalMs: 50 });
+    expect(ips).toEqual([{ ip: `${small}.65`, ipMode: 'VIP' }, { ip: `${net6}::1`, ipMode: 'VIP' }]);
+    const node = nodeName('dual');
+    await setEndpoints(dualNs, 'both', [{ ip: '10.244.9.1', node: 'dual' }, { ip: '10.244.9.2', node: 'dual' }]);
+    await setEndpoints(dualNs, 'both', [{ ip: `${net6}:244::1`, node: 'dual' }, { ip: `${net6}:244::2`, node: 'dual' }], 'IPv6');
+    // The primary family keeps the single-stack names; the second family's VIPs carry its name.
+    await waitBackends(dualNs, 'both-tcp-80', [{ address: '10.77.0.7', weight: 2, name: node }]);
+    await waitBackends(dualNs, 'both-udp-53', [{ address: '10.77.0.7', weight: 2, name: node }]);
+    await waitBackends(dualNs, 'both-tcp-80-ipv6', [{ address: `${net6}:77::7`, weight: 2, name: node }]);
+    await waitBackends(dualNs, 'both-udp-53-ipv6', [{ address: `${net6}:77::7`, weight: 2, name: node }]);
+    expect((await client().get(Resources.virtualIP, 'both-tcp-80-ipv6', dualNs))['spec']).toMatchObject({ address: `${net6}::1`, port: 80, protocol: 'TCP' });
+    await waitEvent(dualNs, 'both', 'IPAllocated', new RegExp(`Assigned IP \\["${small.replaceAll('.', '\\.')}\\.65","${net6}::1"\\] from VirtualIPPool ${pools[3]}; 4 VirtualIPs`));
+    // PreferDualStack where a pool gives both: both.
+    await client().create(Resources.service, service('prefer', dual('PreferDualStack')), dualNs);
+    await waitFor(async () => (await ingress(dualNs, 'prefer')).length === 2, { what: 'prefer: two ingress entries', timeoutMs: 5_000, intervalMs: 50 });
+    // Deleting frees both addresses.
+    await client().delete(Resources.service, 'both', dualNs);
+    await waitFor(async () => !(await vipStatus(dualNs, 'both-tcp-80-ipv6')).exists, { what: 'IPv6 VirtualIP deleted', timeoutMs: 10_000 });
+    await client().create(Resources.service, service('again', {}, { 'sterlet.dev/address': `${small}.65,${net6}::1` }), dualNs);
+    expect(await waitFor(async () => { const got = await ingress(dualNs, 'again'); return got.length === 2 ? got.map((i) => i.ip) : undefined; }, { what: 'requested pair', timeoutMs: 15_000, intervalMs: 100 }))
+      .toEqual([`${small}.65`, `${net6}::1`]);
+  });
+
+  it('RequireDualStack is refused with a clear event when no pool gives both families; PreferDualStack then gets the one it can', async () => {
+    await client().create(Resources.service, service('need-both', dual('RequireDualStack')), ns);
+    const note = await waitEvent(ns, 'need-both', 'AllocationFailed', /^RequireDualStack: spec\.ipFamilyPolicy is RequireDualStack, but no VirtualIPPool this Service may use gives it both families \(IPv6: NoPool: /);
+    expect(note).toContain('Use PreferDualStack');
+    expect(await ingress(ns, 'need-both')).toEqual([]);
+    expect((await vipStatus(ns, 'need-both-tcp-80')).exists).toBe(false);
+    await client().create(Resources.service, service('half', dual('PreferDualStack')), ns);
+    const ip = await waitIngress(ns, 'half');
+    expect(await ingress(ns, 'half')).toEqual([{ ip, ipMode: 'VIP' }]);
+    await waitEvent(ns, 'half', 'IPAllocated', /; IPv6 not allocated \(NoPool: /);
   });
 });
 

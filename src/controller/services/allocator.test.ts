@@ -38,6 +38,19 @@ describe('AddressAllocator', () => {
     expect(got.slice(62).every((r) => 'reason' in r && r.reason === 'PoolExhausted')).toBe(true);
   });
 
+  it('reuses the lowest hole first and skips addresses hand-written VirtualIPs use inside a run of held ones', () => {
+    const a = new AddressAllocator();
+    const c = ctx([pool('p', { allocation: { addresses: ['10.200.0.0/24'] } })], { '10.200.0.101': 'VirtualIP team-a/hand', '10.200.0.102': 'VirtualIP team-a/hand2' });
+    for (let i = 0; i < 100; i++) a.claim(req(`s${i}`), c);
+    expect(a.ownerOf('10.200.0.100')).toBe('team-a/s99');
+    expect(a.claim(req('next'), c)).toEqual({ address: '10.200.0.103', pool: 'p' });
+    a.release('team-a/s49');
+    a.release('team-a/s9');
+    expect(a.claim(req('hole'), c)).toEqual({ address: '10.200.0.10', pool: 'p' });
+    expect(a.claim(req('hole2'), c)).toEqual({ address: '10.200.0.50', pool: 'p' });
+    expect(a.claim(req('after'), c)).toEqual({ address: '10.200.0.104', pool: 'p' });
+  });
+
   it('honours a requested address inside an allocation range, also with autoAssign false, and refuses others', () => {
     const manual = pool('manual', { allocation: { autoAssign: false } });
     const a = new AddressAllocator();
@@ -72,6 +85,22 @@ describe('AddressAllocator', () => {
     expect(a.claim(req('six', { family: 'IPv6' }), ctx([small]))).toMatchObject({ reason: 'NoPool', field: 'spec.ipFamilies', message: expect.stringContaining('no VirtualIPPool it may use (small) has IPv6') });
     const dual = pool('dual', { addresses: ['10.200.0.0/24', '2001:db8::/64'], allocation: {} });
     expect(a.claim(req('six', { family: 'IPv6' }), ctx([dual]))).toEqual({ address: '2001:db8::1', pool: 'dual' });
+  });
+
+  it('holds one address per family for a dual-stack Service and frees both on release', () => {
+    const a = new AddressAllocator();
+    const c = ctx([pool('dual', { addresses: ['10.200.0.0/24', '2001:db8::/64'], allocation: {} })]);
+    expect(a.claim(req('web'), c)).toEqual({ address: '10.200.0.1', pool: 'dual' });
+    expect(a.claim(req('web', { family: 'IPv6' }), c)).toEqual({ address: '2001:db8::1', pool: 'dual' });
+    expect(a.claim(req('web'), c)).toEqual({ address: '10.200.0.1', pool: 'dual' });
+    expect(a.addressesOf('team-a/web').map((x) => x.address)).toEqual(['10.200.0.1', '2001:db8::1']);
+    expect(a.claim(req('api', { family: 'IPv6' }), c)).toEqual({ address: '2001:db8::2', pool: 'dual' });
+    expect(a.release('team-a/web', 'IPv6').map((x) => x.address)).toEqual(['2001:db8::1']);
+    expect(a.addressesOf('team-a/web').map((x) => x.address)).toEqual(['10.200.0.1']);
+    a.claim(req('web', { family: 'IPv6' }), c);
+    expect(a.release('team-a/web').map((x) => x.address)).toEqual(['10.200.0.1', '2001:db8::1']);
+    expect(a.ownerOf('10.200.0.1')).toBeUndefined();
+    expect(a.claim(req('next', { family: 'IPv6' }), c)).toEqual({ address: '2001:db8::1', pool: 'dual' });
   });
 
   it('gives an address up when its pool stops allowing it, and rebuilds ownership with poolFor', () => {

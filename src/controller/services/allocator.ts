@@ -4,10 +4,11 @@
 // address. Deterministic: pools by name, ranges in order, lowest free address
 // first. Ownership is rebuilt from Service status and the derived VirtualIPs
 // when a replica becomes leader.
-import { cidrContains, formatCidr, formatIp, type IpFamily, isGlobalUnicast, parseCidr, parseIp, type ParsedCidr, type ParsedIp } from '../../api/ip.ts';
+import { cidrContains, formatCidr, formatIp, type IpFamily, isGlobalUnicast, parseCidr, parseIp, type ParsedCidr } from '../../api/ip.ts';
 import type { Protocol } from '../../api/meta.ts';
 import type { PoolAdmission, PreparedPool } from '../../compile/pools.ts';
 import { matchesSelector } from '../../compile/selector.ts';
+import { bigToIp, HeldIndex, ipToBig } from './held-index.ts';
 
 export const AllocationReason = {
   InvalidAddress: 'InvalidAddress',
@@ -71,32 +72,14 @@ function refusal(pool: PreparedPool, req: AllocationRequest, admission: PoolAdmi
   return undefined;
 }
 
-function toBig(bytes: Uint8Array): bigint {
-  let n = 0n;
-  for (const b of bytes) n = (n << 8n) | BigInt(b);
-  return n;
-}
-
-function fromBig(n: bigint, family: IpFamily): ParsedIp {
-  const bytes = new Uint8Array(family === 'IPv4' ? 4 : 16);
-  for (let i = bytes.length - 1; i >= 0; i--) {
-    bytes[i] = Number(n & 0xffn);
-    n >>= 8n;
-  }
-  return { family, bytes };
-}
-
-/** Addresses of a range in order; the IPv4 network/broadcast and IPv6 subnet-router addresses are skipped. */
-function* addressesOf(range: ParsedCidr): Generator<string> {
+/** First and last allocatable integer of a range: the IPv4 network/broadcast and IPv6 subnet-router addresses are skipped. */
+function bounds(range: ParsedCidr): { first: bigint; last: bigint } {
   const bits = range.family === 'IPv4' ? 32 : 128;
   const size = 1n << BigInt(bits - range.prefixLength);
-  const base = toBig(range.bytes);
+  const base = ipToBig(range);
   const first = size > 2n ? 1n : 0n;
   const last = range.family === 'IPv4' && size > 2n ? size - 2n : size - 1n;
-  for (let i = first; i <= last; i++) {
-    const ip = fromBig(base + i, range.family);
-    if (isGlobalUnicast(ip)) yield formatIp(ip);
-  }
+  return { first: base + first, last: base + last };
 }
 
 /** The first pool (by name) whose allocation ranges hold `address`: rebuilding ownership after a restart. */
@@ -106,48 +89,77 @@ export function poolFor(address: string, pools: readonly PreparedPool[]): string
   return pools.find((p) => ranges(p).some((r) => cidrContains(r, ip)))?.name;
 }
 
+/** The family of an allocated (formatted) address. */
+export function familyOf(address: string): IpFamily {
+  return address.includes(':') ? 'IPv6' : 'IPv4';
+}
+
 export class AddressAllocator {
   readonly #owner = new Map<string, string>();
-  readonly #of = new Map<string, Allocation>();
+  /** Per Service, at most one address per family (dual-stack Services hold two). */
+  readonly #of = new Map<string, Map<IpFamily, Allocation>>();
+  /** The keys of #owner, sorted per family: the lowest free address by binary search. */
+  readonly #held = new HeldIndex();
 
-  addressOf(service: string): Allocation | undefined {
-    return this.#of.get(service);
+  /** The Service's address of `family`, else its first one. */
+  addressOf(service: string, family?: IpFamily): Allocation | undefined {
+    const held = this.#of.get(service);
+    return family === undefined ? held?.values().next().value : held?.get(family);
+  }
+
+  addressesOf(service: string): Allocation[] {
+    return [...(this.#of.get(service)?.values() ?? [])];
   }
 
   ownerOf(address: string): string | undefined {
     return this.#owner.get(address);
   }
 
-  /** Records an allocation; false when another Service already holds the address. */
+  /** Records an allocation (replacing the Service's one of that family); false when another Service already holds the address. */
   record(service: string, allocation: Allocation): boolean {
     const owner = this.#owner.get(allocation.address);
     if (owner !== undefined && owner !== service) return false;
-    this.release(service);
+    const family = familyOf(allocation.address);
+    this.release(service, family);
     this.#owner.set(allocation.address, service);
-    this.#of.set(service, allocation);
+    const held = this.#of.get(service) ?? new Map<IpFamily, Allocation>();
+    held.set(family, allocation);
+    this.#of.set(service, held);
+    const ip = parseIp(allocation.address);
+    if (ip !== undefined) this.#held.add(ip);
     return true;
   }
 
-  release(service: string): Allocation | undefined {
-    const had = this.#of.get(service);
-    if (had === undefined) return undefined;
-    this.#of.delete(service);
-    if (this.#owner.get(had.address) === service) this.#owner.delete(had.address);
-    return had;
+  /** Frees the Service's address of `family`, or all of them; returns what was freed. */
+  release(service: string, family?: IpFamily): Allocation[] {
+    const held = this.#of.get(service);
+    if (held === undefined) return [];
+    const freed = family === undefined ? [...held.values()] : [held.get(family)].filter((a): a is Allocation => a !== undefined);
+    for (const had of freed) {
+      held.delete(familyOf(had.address));
+      if (this.#owner.get(had.address) !== service) continue;
+      this.#owner.delete(had.address);
+      const ip = parseIp(had.address);
+      if (ip !== undefined) this.#held.delete(ip);
+    }
+    if (held.size === 0) this.#of.delete(service);
+    return freed;
   }
 
+  /** Addresses held. */
   get size(): number {
-    return this.#of.size;
+    return this.#owner.size;
   }
 
   /**
-   * The Service's address: its current one while the request and the pools
-   * still allow it, else a new one (recorded before returning), else why not.
-   * A failed change keeps what the Service holds (`kept`): a bad edit never
-   * takes a working address away; pool admission still gates its VirtualIPs.
+   * The Service's address of the request's family: its current one while the
+   * request and the pools still allow it, else a new one (recorded before
+   * returning), else why not. A failed change keeps what the Service holds
+   * (`kept`): a bad edit never takes a working address away; pool admission
+   * still gates its VirtualIPs.
    */
   claim(req: AllocationRequest, ctx: AllocationContext): Allocation | (AllocationFailure & { readonly kept?: Allocation }) {
-    const current = this.#of.get(req.service);
+    const current = this.addressOf(req.service, req.family);
     if (current !== undefined && this.#stillValid(current, req, ctx)) return current;
     const result = req.address === undefined ? this.#pick(req, ctx) : this.#requested(req, req.address, ctx);
     if ('address' in result) {
@@ -229,11 +241,33 @@ export class AddressAllocator {
     if (inFamily.length === 0) {
       return { reason: AllocationReason.NoPool, field: 'spec.ipFamilies', message: `the Service is ${req.family}, but no VirtualIPPool it may use (${candidates.map((p) => p.name).join(', ')}) has ${req.family} allocation ranges. Ask for the other family or have a cluster admin add ${req.family} ranges.` };
     }
-    for (const { pool, range } of inFamily) {
-      for (const address of addressesOf(range)) {
-        if (this.#taken(address, req, ctx) === undefined) return { address, pool: pool.name };
-      }
-    }
+    const found = this.#lowestFree(req, ctx, inFamily);
+    if (found !== undefined) return found;
     return { reason: AllocationReason.PoolExhausted, field: 'spec.loadBalancerClass', message: `every ${req.family} address of VirtualIPPool ${[...new Set(inFamily.map((c) => c.pool.name))].join(', ')} (${inFamily.map((c) => formatCidr(c.range)).join(', ')}) is in use. Delete an unused Service or ask a cluster admin to extend spec.allocation.` };
+  }
+
+  /**
+   * The lowest address of the ranges (in order) that no other Service holds
+   * and no VirtualIP uses: O(log n) per step in the held index; a step is
+   * repeated only for an address a hand-written VirtualIP uses (or a
+   * non-unicast one). The Service's own address counts as free, as before.
+   */
+  #lowestFree(req: AllocationRequest, ctx: AllocationContext, inFamily: readonly { pool: PreparedPool; range: ParsedCidr }[]): Allocation | undefined {
+    const own = this.addressOf(req.service, req.family);
+    const ownIp = own === undefined ? undefined : parseIp(own.address);
+    if (ownIp !== undefined) this.#held.delete(ownIp);
+    try {
+      for (const { pool, range } of inFamily) {
+        const { first, last } = bounds(range);
+        for (let x = this.#held.firstFree(range.family, first); x <= last; x = this.#held.firstFree(range.family, x + 1n)) {
+          const ip = bigToIp(x, range.family);
+          const address = formatIp(ip);
+          if (isGlobalUnicast(ip) && ctx.usedBy(address, req.service) === undefined) return { address, pool: pool.name };
+        }
+      }
+      return undefined;
+    } finally {
+      if (ownIp !== undefined) this.#held.add(ownIp);
+    }
   }
 }

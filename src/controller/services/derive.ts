@@ -2,7 +2,7 @@
 // request, and one VirtualIP per Service port (owned by the Service) whose
 // backendRef names the Service with target Nodes. Pure.
 import { API_VERSION, type LabelSelector, type Protocol } from '../../api/meta.ts';
-import type { IpFamily } from '../../api/ip.ts';
+import { type IpFamily, parseIp } from '../../api/ip.ts';
 import type { KubeObject } from '../../kube/client.ts';
 import type { AllocationRequest } from './allocator.ts';
 import type { Service } from './kube-types.ts';
@@ -56,47 +56,71 @@ export function servicePorts(service: Service): ServicePorts {
   return { ports, skipped };
 }
 
-export function allocationRequest(service: Service, ports: ServicePorts['ports']): AllocationRequest {
+export interface AllocationPlan {
+  /** One request per family, the Service's primary family first. */
+  readonly requests: readonly AllocationRequest[];
+  /** spec.ipFamilyPolicy RequireDualStack with two families: both or none. */
+  readonly requireBoth: boolean;
+}
+
+/**
+ * What the Service asks for. Requested addresses (annotation, comma-separated,
+ * one per family; else spec.loadBalancerIP) decide their own families.
+ * Otherwise one address per spec.ipFamilies entry when spec.ipFamilyPolicy
+ * is PreferDualStack or RequireDualStack, else of the first family only.
+ */
+export function allocationPlan(service: Service, ports: ServicePorts['ports']): AllocationPlan {
   const annotations = service.metadata.annotations ?? {};
   const annotated = annotations[ADDRESS_ANNOTATION];
   const lbIp = service.spec.loadBalancerIP;
-  const address = annotated !== undefined && annotated !== ''
-    ? { value: annotated.trim(), field: `metadata.annotations[${ADDRESS_ANNOTATION}]` }
-    : lbIp !== undefined && lbIp !== '' ? { value: lbIp.trim(), field: 'spec.loadBalancerIP' } : undefined;
+  const field = annotated !== undefined && annotated !== '' ? `metadata.annotations[${ADDRESS_ANNOTATION}]` : 'spec.loadBalancerIP';
+  const asked = (annotated !== undefined && annotated !== '' ? annotated.split(',') : lbIp !== undefined && lbIp !== '' ? [lbIp] : [])
+    .map((a) => a.trim()).filter((a) => a !== '');
   const pool = annotations[POOL_ANNOTATION];
-  const family: IpFamily = service.spec.ipFamilies?.[0] === 'IPv6' ? 'IPv6' : 'IPv4';
-  return {
+  const base = {
     service: serviceKey(service),
     namespace: service.metadata.namespace ?? 'default',
-    address,
     pool: pool === undefined || pool === '' ? undefined : pool,
-    family,
     ports,
   };
+  const listed = (service.spec.ipFamilies ?? []).filter((f): f is IpFamily => f === 'IPv4' || f === 'IPv6');
+  const families: IpFamily[] = listed.length === 0 ? ['IPv4'] : [...new Set(listed)];
+  const policy = service.spec.ipFamilyPolicy;
+  const dual = (policy === 'PreferDualStack' || policy === 'RequireDualStack') && families.length > 1;
+  if (asked.length > 0) {
+    // An unparsable address keeps the primary family; #requested then names the field.
+    const requests = asked.map((value) => ({ ...base, address: { value, field }, family: parseIp(value)?.family ?? (families[0] as IpFamily) }));
+    return { requests, requireBoth: dual && policy === 'RequireDualStack' };
+  }
+  const wanted = dual ? families : families.slice(0, 1);
+  return { requests: wanted.map((family) => ({ ...base, address: undefined, family })), requireBoth: dual && policy === 'RequireDualStack' };
 }
 
-/** Name of the VirtualIP serving one port: `<service>-<tcp|udp>-<port>`. */
-export function derivedName(service: string, port: { port: number; protocol: Protocol }): string {
-  return `${service}-${port.protocol.toLowerCase()}-${port.port}`;
+/** Name of the VirtualIP serving one port: `<service>-<tcp|udp>-<port>`, `-ipv4`/`-ipv6` appended for a dual-stack Service's second family. */
+export function derivedName(service: string, port: { port: number; protocol: Protocol }, secondFamily?: IpFamily): string {
+  return `${service}-${port.protocol.toLowerCase()}-${port.port}${secondFamily === undefined ? '' : `-${secondFamily.toLowerCase()}`}`;
 }
 
-/** The VirtualIPs (server-side apply bodies) that serve the Service at `address`. */
-export function derivedVips(service: Service, address: string, ports: ServicePorts['ports']): KubeObject[] {
+/** The VirtualIPs (server-side apply bodies) that serve the Service: one per (address, port); `addresses[0]` is of the primary family. */
+export function derivedVips(service: Service, addresses: readonly string[], ports: ServicePorts['ports'], primary: IpFamily): KubeObject[] {
   const namespace = service.metadata.namespace ?? 'default';
-  return ports.map((p) => ({
-    apiVersion: API_VERSION,
-    kind: 'VirtualIP',
-    metadata: {
-      name: derivedName(service.metadata.name, p),
-      namespace,
-      labels: { [SERVICE_LABEL]: service.metadata.name, 'app.kubernetes.io/managed-by': 'sterlet-controller' },
-      // Garbage collection removes them with the Service even if the controller is down.
-      ...(service.metadata.uid === undefined ? {} : {
-        ownerReferences: [{ apiVersion: 'v1', kind: 'Service', name: service.metadata.name, uid: service.metadata.uid, controller: true, blockOwnerDeletion: false }],
-      }),
-    },
-    spec: { address, port: p.port, protocol: p.protocol, backendRef: { kind: 'Service', name: service.metadata.name, target: 'Nodes' } },
-  }));
+  return addresses.flatMap((address) => {
+    const family = parseIp(address)?.family ?? primary;
+    return ports.map((p) => ({
+      apiVersion: API_VERSION,
+      kind: 'VirtualIP',
+      metadata: {
+        name: derivedName(service.metadata.name, p, family === primary ? undefined : family),
+        namespace,
+        labels: { [SERVICE_LABEL]: service.metadata.name, 'app.kubernetes.io/managed-by': 'sterlet-controller' },
+        // Garbage collection removes them with the Service even if the controller is down.
+        ...(service.metadata.uid === undefined ? {} : {
+          ownerReferences: [{ apiVersion: 'v1', kind: 'Service', name: service.metadata.name, uid: service.metadata.uid, controller: true, blockOwnerDeletion: false }],
+        }),
+      },
+      spec: { address, port: p.port, protocol: p.protocol, backendRef: { kind: 'Service', name: service.metadata.name, target: 'Nodes' } },
+    }));
+  });
 }
 
 /** True when a cached VirtualIP was derived from this Service (label and, when known, owner uid). */

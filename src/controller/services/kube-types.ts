@@ -29,6 +29,7 @@ export const Service = z.looseObject({
     loadBalancerIP: z.string().optional(),
     externalTrafficPolicy: z.string().optional(),
     ipFamilies: z.array(z.string()).optional(),
+    ipFamilyPolicy: z.string().optional(),
     ports: z.array(ServicePort).optional(),
   }).default({}),
   status: z.looseObject({

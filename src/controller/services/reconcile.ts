@@ -11,8 +11,8 @@ import type { ControllerCache } from '../cache.ts';
 import type { Enqueue } from '../work.ts';
 import { EventReason } from '../conditions.ts';
 import type { EventRecorder } from '../events.ts';
-import { AddressAllocator, poolFor } from './allocator.ts';
-import { allocationRequest, derivedFrom, derivedVips, isOurs, serviceKey, servicePorts, type ServiceSettings } from './derive.ts';
+import { AddressAllocator, type Allocation, type AllocationContext, type AllocationFailure, familyOf, poolFor } from './allocator.ts';
+import { type AllocationPlan, allocationPlan, derivedFrom, derivedVips, isOurs, serviceKey, servicePorts, type ServiceSettings } from './derive.ts';
 import type { Service } from './kube-types.ts';
 
 export interface ServiceReconcilerOptions {
@@ -48,16 +48,19 @@ export class ServiceReconciler {
     const pools = preparePools(cache.poolList());
     const ours = cache.serviceList().filter((s) => isOurs(s, settings)).sort(compareAge);
     for (const svc of ours) {
-      const ip = svc.status?.loadBalancer?.ingress?.find((i) => i.ip !== undefined)?.ip;
-      const pool = ip === undefined ? undefined : poolFor(ip, pools);
-      if (ip !== undefined && pool !== undefined) this.allocator.record(serviceKey(svc), { address: ip, pool });
+      for (const ingress of svc.status?.loadBalancer?.ingress ?? []) {
+        const pool = ingress.ip === undefined ? undefined : poolFor(ingress.ip, pools);
+        if (ingress.ip !== undefined && pool !== undefined) this.allocator.record(serviceKey(svc), { address: ingress.ip, pool });
+      }
     }
     for (const svc of ours) {
       const key = serviceKey(svc);
-      if (this.allocator.addressOf(key) !== undefined) continue;
-      const address = (cache.derivedVips(key)[0]?.['spec'] as { address?: string } | undefined)?.address;
-      const pool = address === undefined ? undefined : poolFor(address, pools);
-      if (address !== undefined && pool !== undefined) this.allocator.record(key, { address, pool });
+      for (const vip of cache.derivedVips(key)) {
+        const address = (vip['spec'] as { address?: string } | undefined)?.address;
+        if (address === undefined || this.allocator.addressOf(key, familyOf(address)) !== undefined) continue;
+        const pool = poolFor(address, pools);
+        if (pool !== undefined) this.allocator.record(key, { address, pool });
+      }
     }
     this.#o.log.info({ services: ours.length, allocated: this.allocator.size }, 'Service address ownership rebuilt');
   }
@@ -71,40 +74,79 @@ export class ServiceReconciler {
       return {};
     }
     const { ports, skipped } = servicePorts(svc);
-    const request = allocationRequest(svc, ports);
+    const plan = allocationPlan(svc, ports);
     const ns = svc.metadata.namespace ?? 'default';
-    // Synchronous from here to the record inside claim(): no other reconcile can interleave.
-    const before = this.allocator.addressOf(key);
-    const result = this.allocator.claim(request, {
+    const before = this.allocator.addressesOf(key);
+    // Synchronous from here to the records inside claim(): no other reconcile can interleave.
+    const ctx: AllocationContext = {
       pools: preparePools(cache.poolList()),
       admission: { mode: 'Pools', pools: cache.poolList(), namespaceLabels: cache.namespaceLabels() },
       usedBy: (address) => {
         const other = cache.vipsAt(address).find((v) => v.metadata.namespace !== ns || !derivedFrom(v, svc.metadata));
         return other === undefined ? undefined : `VirtualIP ${objectKey(other)}`;
       },
-    });
-    const allocation = 'reason' in result ? result.kept : result;
-    if (allocation === undefined) {
+    };
+    const outcome = this.#allocate(key, plan, ctx, before);
+    const { allocations, failures } = outcome;
+    if (allocations.length === 0) {
       this.#waiting.add(key);
       await this.#removeVips(key, svc, new Set());
-      await this.#writeIngress(svc, undefined);
-      this.#event(raw, key, { type: 'Warning', reason: EventReason.AllocationFailed, note: `${'reason' in result ? `${result.reason}: ${result.message}` : ''}` });
+      await this.#writeIngress(svc, []);
+      this.#event(raw, key, { type: 'Warning', reason: EventReason.AllocationFailed, note: outcome.refusal ?? failureNote(failures[0]) });
       this.#o.log.debug({ service: key }, 'no address for Service');
       return {};
     }
     this.#waiting.delete(key);
-    if (before !== undefined && before.address !== allocation.address) this.#freed();
-    await this.#writeIngress(svc, allocation.address);
-    const wanted = derivedVips(svc, allocation.address, ports);
+    if (before.some((b) => !allocations.some((a) => a.address === b.address))) this.#freed();
+    const addresses = allocations.map((a) => a.address);
+    await this.#writeIngress(svc, addresses);
+    const wanted = derivedVips(svc, addresses, ports, plan.requests[0]?.family ?? 'IPv4');
     for (const body of wanted) await this.#applyVip(raw, svc, body);
     await this.#removeVips(key, svc, new Set(wanted.map((v) => v.metadata.name)));
-    if ('reason' in result) {
-      this.#event(raw, key, { type: 'Warning', reason: EventReason.AllocationFailed, note: `${result.reason}: ${result.message} Keeping ${allocation.address} until the request can be met.` });
+    const list = `[${addresses.map((a) => `"${a}"`).join(',')}]`;
+    if (outcome.refusal !== undefined || outcome.kept) {
+      this.#event(raw, key, { type: 'Warning', reason: EventReason.AllocationFailed, note: `${outcome.refusal ?? failureNote(failures[0])} Keeping ${addresses.join(', ')} until the request can be met.` });
       return {};
     }
+    const pools = [...new Set(allocations.map((a) => a.pool))].join(', ');
+    const missing = failures.length === 0 ? '' : `; ${failures.map((f) => `${f.family} not allocated (${failureNote(f)})`).join('; ')}`;
     const skippedNote = skipped.length === 0 ? '' : `; ports not served (TCP and UDP only): ${skipped.join(', ')}`;
-    this.#event(raw, key, { type: 'Normal', reason: EventReason.IPAllocated, note: `Assigned IP ["${allocation.address}"] from VirtualIPPool ${allocation.pool}; ${wanted.length} VirtualIPs${skippedNote}` });
+    this.#event(raw, key, { type: 'Normal', reason: EventReason.IPAllocated, note: `Assigned IP ${list} from VirtualIPPool ${pools}; ${wanted.length} VirtualIPs${skippedNote}${missing}` });
     return {};
+  }
+
+  /**
+   * One claim per requested family. RequireDualStack takes both or none, and a
+   * request refused as a whole leaves the Service exactly as it was; a Service
+   * whose request cannot be met at all keeps what it held (a bad edit loses
+   * nothing). Addresses of families no longer asked for are freed once the
+   * request is met.
+   */
+  #allocate(key: string, plan: AllocationPlan, ctx: AllocationContext, before: readonly Allocation[]): AllocationOutcome {
+    const duplicate = plan.requests.find((r, i) => plan.requests.findIndex((o) => o.family === r.family) !== i);
+    if (duplicate !== undefined) {
+      const field = duplicate.address?.field ?? 'metadata.annotations[sterlet.dev/address]';
+      return this.#revert(key, before, [], `InvalidAddress: ${field} asks for two ${duplicate.family} addresses; a Service has at most one address per family. Ask for one IPv4 and/or one IPv6 address.`);
+    }
+    const claimed = plan.requests.map((req) => ({ req, result: this.allocator.claim(req, ctx) }));
+    const failures = claimed.flatMap(({ req, result }) => ('reason' in result ? [{ ...result, family: req.family }] : []));
+    const allocations = claimed.flatMap(({ result }) => ('reason' in result ? (result.kept === undefined ? [] : [result.kept]) : [result]));
+    if (plan.requireBoth && allocations.length < 2) {
+      return this.#revert(key, before, failures, `RequireDualStack: spec.ipFamilyPolicy is RequireDualStack, but no VirtualIPPool this Service may use gives it both families (${failures.map((f) => `${f.family}: ${failureNote(f)}`).join('; ')}). Use PreferDualStack, or have a cluster admin add the missing family to a pool's spec.allocation.`);
+    }
+    if (allocations.length === 0) return { allocations: before, failures, kept: before.length > 0, refusal: undefined };
+    const kept = claimed.some(({ result }) => 'reason' in result && result.kept !== undefined);
+    if (!kept) {
+      for (const b of before) if (!allocations.some((a) => a.address === b.address)) this.allocator.release(key, familyOf(b.address));
+    }
+    return { allocations, failures, kept, refusal: undefined };
+  }
+
+  /** Puts the Service's allocations back to `before` (same synchronous step: nobody else took them). */
+  #revert(key: string, before: readonly Allocation[], failures: AllocationOutcome['failures'], refusal: string): AllocationOutcome {
+    this.allocator.release(key);
+    for (const b of before) this.allocator.record(key, b);
+    return { allocations: before, failures, kept: before.length > 0, refusal };
   }
 
   /** An address was freed: Services still waiting for one try again. */
@@ -116,27 +158,27 @@ export class ServiceReconciler {
     const released = this.allocator.release(key);
     this.#waiting.delete(key);
     // A gone Service is reconciled again when its last derived VirtualIP is removed: only then is the address usable.
-    if (released !== undefined || raw === undefined) this.#freed();
+    if (released.length > 0 || raw === undefined) this.#freed();
     const derived = this.#o.cache.derivedVips(key).filter((v) => svc === undefined || derivedFrom(v, svc.metadata));
-    const addresses = new Set<string>([...(released === undefined ? [] : [released.address]),
+    const addresses = new Set<string>([...released.map((r) => r.address),
       ...derived.map((v) => (v['spec'] as { address?: string } | undefined)?.address).filter((a): a is string => a !== undefined)]);
     await this.#removeVips(key, svc, new Set());
     if (raw !== undefined && svc !== undefined && svc.status?.loadBalancer?.ingress?.some((i) => i.ip !== undefined && addresses.has(i.ip)) === true) {
-      await this.#writeIngress(svc, undefined);
+      await this.#writeIngress(svc, []);
     }
-    if (released !== undefined && raw !== undefined) {
-      this.#event(raw, key, { type: 'Normal', reason: EventReason.IPReleased, note: `Released IP ["${released.address}"]: the Service is no longer of type LoadBalancer with loadBalancerClass ${this.#o.settings.loadBalancerClass}` });
+    if (released.length > 0 && raw !== undefined) {
+      this.#event(raw, key, { type: 'Normal', reason: EventReason.IPReleased, note: `Released IP [${released.map((r) => `"${r.address}"`).join(',')}]: the Service is no longer of type LoadBalancer with loadBalancerClass ${this.#o.settings.loadBalancerClass}` });
     }
     if (raw === undefined) this.#lastEvent.delete(key);
   }
 
-  /** Writes (or, with no address, removes) the ingress entry when it differs. */
-  async #writeIngress(svc: Service, address: string | undefined): Promise<void> {
+  /** Writes (or, with no address, removes) the ingress entries when they differ. */
+  async #writeIngress(svc: Service, addresses: readonly string[]): Promise<void> {
     const ingress = svc.status?.loadBalancer?.ingress ?? [];
-    const want = address === undefined ? [] : [{ ip: address, ipMode: 'VIP' }];
+    const want = addresses.map((ip) => ({ ip, ipMode: 'VIP' }));
     if (JSON.stringify(ingress.map((i) => ({ ip: i.ip, ipMode: i.ipMode }))) === JSON.stringify(want)) return;
     const written = await this.#o.client.patchStatus(Resources.service, svc.metadata.name,
-      { loadBalancer: address === undefined ? null : { ingress: want } }, svc.metadata.namespace);
+      { loadBalancer: want.length === 0 ? null : { ingress: want } }, svc.metadata.namespace);
     this.#o.cache.services.upsert(written);
   }
 
@@ -179,4 +221,18 @@ function sameSpec(existing: KubeObject, body: KubeObject): boolean {
   const b = body['spec'] as Record<string, unknown>;
   const ref = (s: Record<string, unknown> | undefined): string => JSON.stringify(s?.['backendRef'] ?? null);
   return a?.['address'] === b['address'] && a?.['port'] === b['port'] && a?.['protocol'] === b['protocol'] && ref(a) === ref(b);
+}
+
+interface AllocationOutcome {
+  /** What the Service is served at, primary family first. */
+  readonly allocations: readonly Allocation[];
+  readonly failures: readonly (AllocationFailure & { readonly family: string })[];
+  /** Serving what it held because the request cannot be met. */
+  readonly kept: boolean;
+  /** The request as a whole is refused (RequireDualStack without both families, two addresses of one family). */
+  readonly refusal: string | undefined;
+}
+
+function failureNote(f: AllocationFailure | undefined): string {
+  return f === undefined ? '' : `${f.reason}: ${f.message}`;
 }
