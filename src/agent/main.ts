@@ -22,12 +22,14 @@ import { openConnectionTables } from './dataplane/flows.ts';
 import { watchFlows } from './dataplane/flow-watch.ts';
 import { createAgentMetrics, type AgentMetrics } from './metrics.ts';
 import { buildRing, ringFingerprint } from './plan/maglev.ts';
+import { ringPool } from './plan/ring-pool.ts';
 import type { Log } from '../common/log.ts';
 import { AgentRuntime } from './runtime.ts';
 import { startHealthChecks, type HealthChecks } from './health/checks.ts';
 import { healthFilePath } from './health/snapshot-file.ts';
 import { probeSource } from './health/tunnel.ts';
 import { fileSource } from './sources/file.ts';
+import type { PrefetchedLoad } from './sources/off-thread.ts';
 import type { NodeFacts } from './sources/kubernetes.ts';
 import type { DesiredStateSource } from './sources/types.ts';
 import type { XdpMode } from '../libbpf/xdp.ts';
@@ -37,7 +39,7 @@ import { manifestPeers } from './announce/peers.ts';
 
 /** Where desired state comes from: manifests on disk, or the cluster. */
 export type AgentSourceOptions =
-  | { readonly kind: 'manifests'; readonly path: string }
+  | { readonly kind: 'manifests'; readonly path: string; readonly prefetched?: PrefetchedLoad | undefined }
   | { readonly kind: 'kubernetes'; readonly nodeName: string; readonly kubeconfig?: string | undefined };
 
 export interface AgentOptions {
@@ -164,12 +166,14 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
           // Standalone decides locally; in a cluster every node must keep the same ring, so the controller decides.
           decide: options.source.kind === 'kubernetes' ? 'fleet' : 'local',
         });
+  const rings = ringPool();
   const runtime: AgentRuntime = new AgentRuntime({
     source,
     io: new MapsIO(dataplane.maps, dataplane.limits),
     limits: dataplane.limits,
     buildRing,
     fingerprint: ringFingerprint,
+    ringPool: rings,
     log,
     resyncMs: options.resyncMs,
     beforeResync: async () => void (await gateway.refresh()),
@@ -244,6 +248,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     await flows;
     await server?.close();
     health?.close();
+    await rings.close();
     dataplane.close();
   }
   log.info({}, 'agent stopped');
@@ -327,7 +332,7 @@ async function openSource(
   log: Log,
   facts: () => NodeFacts,
 ): Promise<DesiredStateSource> {
-  if (options.kind === 'manifests') return fileSource(options.path);
+  if (options.kind === 'manifests') return fileSource(options.path, { prefetched: options.prefetched });
   // Loaded only in cluster mode: standalone hosts never load the Kubernetes client.
   const { kubernetesSource } = await import('./sources/kubernetes.ts');
   return kubernetesSource({ nodeName: options.nodeName, kubeconfig: options.kubeconfig, log, facts });
