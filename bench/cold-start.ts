@@ -16,7 +16,7 @@ import { AgentRunner, parseLogLine, waitForApplied, type LogRecord } from '../te
 import { createBpffsDir } from '../test/support/e2e/bpffs.ts';
 import { NODE_BIN, REPO_ROOT } from '../test/support/exec.ts';
 import { Topology } from '../test/support/e2e/topology.ts';
-import { MANIFEST_BACKENDS, MANIFEST_DOCUMENTS, MANIFEST_VIPS, writeManifestSet } from './lib/manifest-set.ts';
+import { MANIFEST_BACKENDS, MANIFEST_DOCUMENTS, MANIFEST_VIPS, writeManifestSet } from '../test/support/e2e/manifest-set.ts';
 
 interface Answer {
   readonly at: number;
@@ -31,7 +31,7 @@ try {
   const manifests = join(t.scratch, 'manifests');
   await mkdir(manifests);
   writeManifestSet(manifests);
-  const poller = t.processes.start([NODE_BIN, join(REPO_ROOT, 'bench/lib/healthz-poller.ts'), 'http://127.0.0.1:9464/healthz'], { name: 'healthz-poller', netns: t.lb.netns });
+  const poller = t.processes.start([NODE_BIN, join(REPO_ROOT, 'test/support/e2e/healthz-poller.ts'), 'http://127.0.0.1:9464/healthz'], { name: 'healthz-poller', netns: t.lb.netns });
   const profDir = process.env['BENCH_CPU_PROF'];
   const agent = new AgentRunner(t, {
     manifests,

@@ -25,7 +25,7 @@ import { RingCache } from '../../src/agent/plan/rings.ts';
 import { ringPool } from '../../src/agent/plan/ring-pool.ts';
 import { fileSource } from '../../src/agent/sources/file.ts';
 import { AgentRuntime, type ApplyRecord } from '../../src/agent/runtime.ts';
-import { MANIFEST_BACKENDS, MANIFEST_DOCUMENTS, MANIFEST_VIPS, writeManifestSet } from './manifest-set.ts';
+import { MANIFEST_BACKENDS, MANIFEST_DOCUMENTS, MANIFEST_VIPS, writeManifestSet } from '../../test/support/e2e/manifest-set.ts';
 
 type Row = [string, string, string, string];
 

@@ -177,6 +177,7 @@ export class AgentRuntime {
   async #apply(vips: readonly DesiredVip[], reason: ApplyReason, origin: string, generation: number): Promise<void> {
     const { io, log } = this.#o;
     const started = performance.now();
+    log.debug({ generation, origin, reason, vips: vips.length }, 'applying');
     try {
       if (reason === 'source') this.#o.overlay?.accepted?.(vips);
       const programmed = this.#o.overlay?.apply(vips) ?? vips;

@@ -1,6 +1,7 @@
-// The standalone cold-start input of issue 15 §5: 512 VIPs x 100 Backends as
-// 51,712 YAML documents, one file per VIP (the VIP and its Backends), the way
-// a GitOps directory of plain manifests looks.
+// A large standalone manifest set: by default the cold-start input of issue
+// 15 §5, 512 VIPs x 100 Backends as 51,712 YAML documents, one file per VIP
+// (the VIP and its Backends), the way a GitOps directory of plain manifests
+// looks. Used by bench/agent.ts, bench/cold-start.ts and the cold-start e2e test.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -9,8 +10,8 @@ export const MANIFEST_BACKENDS = 100;
 export const MANIFEST_DOCUMENTS = MANIFEST_VIPS * (MANIFEST_BACKENDS + 1);
 
 /** Writes the manifest set into `dir` (which must exist); returns the file count. */
-export function writeManifestSet(dir: string): number {
-  for (let v = 0; v < MANIFEST_VIPS; v++) {
+export function writeManifestSet(dir: string, vips = MANIFEST_VIPS): number {
+  for (let v = 0; v < vips; v++) {
     const docs = [`apiVersion: sterlet.dev/v1alpha1\nkind: VirtualIP\nmetadata:\n  name: vip-${v}\n  namespace: default\nspec:\n  address: 10.200.${v >> 8}.${v & 255}\n  port: 80\n  protocol: TCP\n  backendSelector:\n    matchLabels:\n      app: app-${v}\n`];
     for (let b = 0; b < MANIFEST_BACKENDS; b++) {
       const n = v * MANIFEST_BACKENDS + b;
@@ -18,5 +19,5 @@ export function writeManifestSet(dir: string): number {
     }
     writeFileSync(join(dir, `vip-${String(v).padStart(3, '0')}.yaml`), docs.join('---\n'));
   }
-  return MANIFEST_VIPS;
+  return vips;
 }

@@ -1,11 +1,11 @@
-// Runs inside the balancer's network namespace during the cold-start bench:
+// Runs inside the balancer's network namespace (cold-start bench and test):
 // asks the agent's /healthz over and over (a new request as soon as the last
 // one answered, at most one every 10 ms) and prints one JSON line per answer:
 // wall-clock time sent, latency, HTTP status (0 = no answer yet: not
-// listening). The bench reads the lines to find the slowest answer while the
-// agent starts. Stops on SIGTERM.
+// listening). The caller reads the lines to see how /healthz answered while
+// the agent started. Stops on SIGTERM.
 //
-//   node bench/lib/healthz-poller.ts http://127.0.0.1:9464/healthz
+//   node test/support/e2e/healthz-poller.ts http://127.0.0.1:9464/healthz
 import { request } from 'node:http';
 
 const url = process.argv[2] ?? 'http://127.0.0.1:9464/healthz';
