@@ -34,8 +34,7 @@ import type { NodeFacts } from './sources/kubernetes.ts';
 import type { DesiredStateSource } from './sources/types.ts';
 import type { XdpMode } from '../libbpf/xdp.ts';
 import type { Announcer } from './announce/announcer.ts';
-import { nodeAnnouncer, type AnnounceOptions } from './announce/node.ts';
-import { manifestPeers } from './announce/peers.ts';
+import type { AnnounceOptions } from './announce/node.ts';
 
 /** Where desired state comes from: manifests on disk, or the cluster. */
 export type AgentSourceOptions =
@@ -266,8 +265,11 @@ async function announcerFor(
 ): Promise<Announcing | undefined> {
   const announce = options.announce;
   if (announce === undefined) return undefined;
+  // Loaded only when announcing: the gRPC client is hundreds of modules a cold start need not load.
+  const { nodeAnnouncer } = await import('./announce/node.ts');
   const base = { announce, interface: options.interface, log: options.log, ...dataplane };
   if (options.source.kind === 'manifests') {
+    const { manifestPeers } = await import('./announce/peers.ts');
     const announcer = nodeAnnouncer({ ...base, peers: manifestPeers(options.source.path) });
     return { announcer, run: (signal) => announcer.run(signal) };
   }

@@ -5,8 +5,8 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
 import { CORE_SCHEMA, loadAll } from 'js-yaml';
-import { parseAllDocuments } from 'yaml';
 import type { z } from 'zod';
 import { Backend } from '../api/backend.ts';
 import { BGPPeer } from '../api/bgp-peer.ts';
@@ -163,6 +163,8 @@ export function parseYamlDocuments(text: string, source: string): { documents: Y
   if (fast !== undefined) return { documents: fast.map((raw, documentIndex) => ({ raw, documentIndex })), errors: [] };
   const documents: YamlDocument[] = [];
   const errors: ManifestError[] = [];
+  // Loaded on the first invalid text only: ~70 modules the valid path never needs.
+  const { parseAllDocuments } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
   parseAllDocuments(text).forEach((doc, documentIndex) => {
     if (doc.errors.length > 0) {
       const first = doc.errors[0];
