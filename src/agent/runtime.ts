@@ -179,7 +179,6 @@ export class AgentRuntime {
     const started = performance.now();
     log.debug({ generation, origin, reason, vips: vips.length }, 'applying');
     try {
-      if (reason === 'source') this.#o.overlay?.accepted?.(vips);
       const programmed = this.#o.overlay?.apply(vips) ?? vips;
       await this.#prebuildRings(programmed, origin);
       const result = await reconcileAsync(programmed, io, {
@@ -195,6 +194,8 @@ export class AgentRuntime {
       });
       this.#live = result.live;
       this.#hint = undefined;
+      // After the apply: probing 51,200 backends from the start slowed a cold start's apply (same CPU, same thread).
+      if (reason === 'source') this.#o.overlay?.accepted?.(vips);
       this.#lastGood = vips;
       this.#lastGoodGeneration = generation;
       this.#fingerprints = result.fingerprints;
