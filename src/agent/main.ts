@@ -22,22 +22,23 @@ import { openConnectionTables } from './dataplane/flows.ts';
 import { watchFlows } from './dataplane/flow-watch.ts';
 import { createAgentMetrics, type AgentMetrics } from './metrics.ts';
 import { buildRing, ringFingerprint } from './plan/maglev.ts';
+import { ringPool } from './plan/ring-pool.ts';
 import type { Log } from '../common/log.ts';
 import { AgentRuntime } from './runtime.ts';
 import { startHealthChecks, type HealthChecks } from './health/checks.ts';
 import { healthFilePath } from './health/snapshot-file.ts';
 import { probeSource } from './health/tunnel.ts';
 import { fileSource } from './sources/file.ts';
+import type { PrefetchedLoad } from './sources/off-thread.ts';
 import type { NodeFacts } from './sources/kubernetes.ts';
 import type { DesiredStateSource } from './sources/types.ts';
 import type { XdpMode } from '../libbpf/xdp.ts';
 import type { Announcer } from './announce/announcer.ts';
-import { nodeAnnouncer, type AnnounceOptions } from './announce/node.ts';
-import { manifestPeers } from './announce/peers.ts';
+import type { AnnounceOptions } from './announce/node.ts';
 
 /** Where desired state comes from: manifests on disk, or the cluster. */
 export type AgentSourceOptions =
-  | { readonly kind: 'manifests'; readonly path: string }
+  | { readonly kind: 'manifests'; readonly path: string; readonly prefetched?: PrefetchedLoad | undefined }
   | { readonly kind: 'kubernetes'; readonly nodeName: string; readonly kubeconfig?: string | undefined };
 
 export interface AgentOptions {
@@ -164,12 +165,14 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
           // Standalone decides locally; in a cluster every node must keep the same ring, so the controller decides.
           decide: options.source.kind === 'kubernetes' ? 'fleet' : 'local',
         });
+  const rings = ringPool();
   const runtime: AgentRuntime = new AgentRuntime({
     source,
     io: new MapsIO(dataplane.maps, dataplane.limits),
     limits: dataplane.limits,
     buildRing,
     fingerprint: ringFingerprint,
+    ringPool: rings,
     log,
     resyncMs: options.resyncMs,
     beforeResync: async () => void (await gateway.refresh()),
@@ -244,6 +247,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     await flows;
     await server?.close();
     health?.close();
+    await rings.close();
     dataplane.close();
   }
   log.info({}, 'agent stopped');
@@ -261,8 +265,11 @@ async function announcerFor(
 ): Promise<Announcing | undefined> {
   const announce = options.announce;
   if (announce === undefined) return undefined;
+  // Loaded only when announcing: the gRPC client is hundreds of modules a cold start need not load.
+  const { nodeAnnouncer } = await import('./announce/node.ts');
   const base = { announce, interface: options.interface, log: options.log, ...dataplane };
   if (options.source.kind === 'manifests') {
+    const { manifestPeers } = await import('./announce/peers.ts');
     const announcer = nodeAnnouncer({ ...base, peers: manifestPeers(options.source.path) });
     return { announcer, run: (signal) => announcer.run(signal) };
   }
@@ -327,7 +334,7 @@ async function openSource(
   log: Log,
   facts: () => NodeFacts,
 ): Promise<DesiredStateSource> {
-  if (options.kind === 'manifests') return fileSource(options.path);
+  if (options.kind === 'manifests') return fileSource(options.path, { prefetched: options.prefetched });
   // Loaded only in cluster mode: standalone hosts never load the Kubernetes client.
   const { kubernetesSource } = await import('./sources/kubernetes.ts');
   return kubernetesSource({ nodeName: options.nodeName, kubeconfig: options.kubeconfig, log, facts });

@@ -5,10 +5,11 @@
 
 import { errorText, isSterletError } from '../common/errors.ts';
 import type { Log } from '../common/log.ts';
-import { reconcile, type DataplaneIO } from './plan/apply.ts';
+import { reconcileAsync, type DataplaneIO } from './plan/apply.ts';
 import type { DesiredVip, Limits, LiveState } from './plan/model.ts';
 import type { RingBuilder, RingFingerprinter } from './plan/rings.ts';
 import { RingCache } from './plan/rings.ts';
+import type { RingPool } from './plan/ring-pool.ts';
 import { FreedReals } from './plan/reals.ts';
 import type { DesiredStateSource, SourceProblem, VipHealthReport } from './sources/types.ts';
 import type { Rejection } from './plan/admit.ts';
@@ -51,6 +52,8 @@ export interface RuntimeOptions {
   readonly limits: Limits;
   readonly buildRing: RingBuilder;
   readonly fingerprint?: RingFingerprinter;
+  /** Builds the rings a plan needs off the event loop, as maglev.ts buildRing does (absent: plan() builds them on this thread). */
+  readonly ringPool?: RingPool;
   readonly log: Log;
   /** Read the maps back and reconcile the last good state this often; 0 = never. Default 60 s. */
   readonly resyncMs?: number;
@@ -149,19 +152,19 @@ export class AgentRuntime {
 
   /** Re-reads the maps and reconciles the last good state (repairs any drift). */
   resync(): Promise<void> {
-    return this.#serial(() => {
+    return this.#serial(async () => {
       if (this.#lastGood === undefined) return;
       this.#hint = this.#live;
       this.#live = undefined;
-      this.#apply(this.#lastGood, 'resync', 'resync', this.#lastGoodGeneration);
+      await this.#apply(this.#lastGood, 'resync', 'resync', this.#lastGoodGeneration);
     });
   }
 
   /** Re-applies the last good state through the overlay (health changed); keeps the live cache. */
   reapply(): Promise<void> {
-    return this.#serial(() => {
+    return this.#serial(async () => {
       if (this.#lastGood === undefined) return;
-      this.#apply(this.#lastGood, 'health', 'health', this.#lastGoodGeneration);
+      await this.#apply(this.#lastGood, 'health', 'health', this.#lastGoodGeneration);
     });
   }
 
@@ -171,13 +174,14 @@ export class AgentRuntime {
     return next;
   }
 
-  #apply(vips: readonly DesiredVip[], reason: ApplyReason, origin: string, generation: number): void {
+  async #apply(vips: readonly DesiredVip[], reason: ApplyReason, origin: string, generation: number): Promise<void> {
     const { io, log } = this.#o;
     const started = performance.now();
+    log.debug({ generation, origin, reason, vips: vips.length }, 'applying');
     try {
-      if (reason === 'source') this.#o.overlay?.accepted?.(vips);
       const programmed = this.#o.overlay?.apply(vips) ?? vips;
-      const result = reconcile(programmed, io, {
+      await this.#prebuildRings(programmed, origin);
+      const result = await reconcileAsync(programmed, io, {
         limits: this.#o.limits,
         buildRing: this.#o.buildRing,
         ...(this.#o.fingerprint === undefined ? {} : { fingerprint: this.#o.fingerprint }),
@@ -190,6 +194,8 @@ export class AgentRuntime {
       });
       this.#live = result.live;
       this.#hint = undefined;
+      // After the apply: probing 51,200 backends from the start slowed a cold start's apply (same CPU, same thread).
+      if (reason === 'source') this.#o.overlay?.accepted?.(vips);
       this.#lastGood = vips;
       this.#lastGoodGeneration = generation;
       this.#fingerprints = result.fingerprints;
@@ -236,6 +242,19 @@ export class AgentRuntime {
       log.error({ err: errorJson(error), origin, reason }, `apply failed, keeping the last good state: ${errorText(error)}`);
       this.#o.onApply?.({ ok: false, generation, reason, durationMs, vips: vips.length, writes: 0, attempts: 0, error });
       void this.#o.source.report?.({ ok: false, vips: [], error: errorText(error) });
+    }
+  }
+
+  /** Rings the cache lacks, built by the pool; on failure plan() builds them here (slower, same rings). */
+  async #prebuildRings(vips: readonly DesiredVip[], origin: string): Promise<void> {
+    const pool = this.#o.ringPool;
+    if (pool === undefined) return;
+    const missing = this.#cache.missing(vips, this.#o.limits.ringSize);
+    if (missing.length === 0) return;
+    try {
+      this.#cache.addPrebuilt(await pool.build(missing, this.#o.limits.ringSize));
+    } catch (err) {
+      this.#o.log.warn({ err: errorJson(err), origin, rings: missing.length }, 'building rings off the event loop failed; building them on it');
     }
   }
 

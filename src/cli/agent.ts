@@ -3,7 +3,7 @@
 // the agent and leaves the dataplane attached: traffic does not notice.
 // This file only maps flags to options; runAgent (src/agent/main.ts) does the work.
 
-import { runAgent, type AgentSourceOptions } from '../agent/main.ts';
+import type { AgentSourceOptions } from '../agent/main.ts';
 import { AGENT_SIZES } from '../agent/dataplane/layout.ts';
 import type { AnnounceOptions } from '../agent/announce/node.ts';
 import { DEFAULT_BPFFS } from '../agent/dataplane/pin-layout.ts';
@@ -111,7 +111,11 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
 
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
-  await runAgent(options, controller.signal);
+  // The manifests are read and compiled on a worker thread while this one
+  // loads the agent's modules and the dataplane: on a cold start both take seconds.
+  const prefetched = source.kind === 'manifests' ? { ...source, prefetched: (await import('../agent/sources/off-thread.ts')).prefetchManifests(source.path) } : source;
+  const { runAgent } = await import('../agent/main.ts');
+  await runAgent({ ...options, source: prefetched }, controller.signal);
   return 0;
 }
 

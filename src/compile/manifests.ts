@@ -5,8 +5,8 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
 import { CORE_SCHEMA, loadAll } from 'js-yaml';
-import { parseAllDocuments } from 'yaml';
 import type { z } from 'zod';
 import { Backend } from '../api/backend.ts';
 import { BGPPeer } from '../api/bgp-peer.ts';
@@ -139,23 +139,17 @@ function dedupe(
   return kept;
 }
 
-/** Parses one multi-document YAML text; `source` names it in errors (a path or "stdin"). */
-export function parseManifests(text: string, source: string): ManifestSet {
-  const objects: SterletObject[] = [];
-  const errors: ManifestError[] = [];
-  let ignored = 0;
-  const add = (raw: unknown, details: { source: string; documentIndex: number }): void => {
-    if (raw === null || raw === undefined) return; // empty document
-    // `kubectl get vip,be -o yaml` writes one List: a cluster snapshot works as standalone input.
-    const list = asList(raw);
-    const entries = list === undefined ? [{ raw, details }] : list.map((item, itemIndex) => ({ raw: item, details: { ...details, itemIndex } }));
-    for (const entry of entries) {
-      const parsed = parseObject(entry.raw, entry.details);
-      if (parsed === undefined) ignored++;
-      else if (parsed instanceof ManifestError) errors.push(parsed);
-      else objects.push(parsed);
-    }
-  };
+/** One parsed YAML document of a text (0-based index in the text). */
+export interface YamlDocument {
+  readonly raw: unknown;
+  readonly documentIndex: number;
+}
+
+/**
+ * The first half of parseManifests: the YAML documents of one text, and the
+ * documents that are not valid YAML (one error each, with its line number).
+ */
+export function parseYamlDocuments(text: string, source: string): { documents: YamlDocument[]; errors: ManifestError[] } {
   // js-yaml (YAML 1.2 core schema, like the yaml package's default) parses
   // valid input ~5x faster: 51,712 documents took 30 s with the yaml
   // package's document model. Invalid YAML is parsed again with that model,
@@ -166,22 +160,48 @@ export function parseManifests(text: string, source: string): ManifestSet {
   } catch {
     fast = undefined;
   }
-  if (fast !== undefined) {
-    fast.forEach((raw, documentIndex) => add(raw, { source, documentIndex }));
-    return { objects: dedupe(objects, source, new Map(), errors), errors, ignored };
-  }
+  if (fast !== undefined) return { documents: fast.map((raw, documentIndex) => ({ raw, documentIndex })), errors: [] };
+  const documents: YamlDocument[] = [];
+  const errors: ManifestError[] = [];
+  // Loaded on the first invalid text only: ~70 modules the valid path never needs.
+  const { parseAllDocuments } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
   parseAllDocuments(text).forEach((doc, documentIndex) => {
-    const details = { source, documentIndex };
     if (doc.errors.length > 0) {
       const first = doc.errors[0];
       const line = first?.linePos?.[0];
-      errors.push(new ManifestError(ManifestErrorCode.YAML, details,
+      errors.push(new ManifestError(ManifestErrorCode.YAML, { source, documentIndex },
         `${line === undefined ? '' : `line ${line.line}: `}${first?.message ?? 'invalid YAML'}`));
       return;
     }
-    add(doc.toJS(), details);
+    documents.push({ raw: doc.toJS(), documentIndex });
   });
+  return { documents, errors };
+}
+
+/** The second half of parseManifests: validates parsed documents into Sterlet objects (schemas, duplicates). */
+export function objectsOfDocuments(documents: readonly YamlDocument[], source: string, errors: ManifestError[] = []): ManifestSet {
+  const objects: SterletObject[] = [];
+  let ignored = 0;
+  for (const { raw, documentIndex } of documents) {
+    if (raw === null || raw === undefined) continue; // empty document
+    const details = { source, documentIndex };
+    // `kubectl get vip,be -o yaml` writes one List: a cluster snapshot works as standalone input.
+    const list = asList(raw);
+    const entries = list === undefined ? [{ raw, details }] : list.map((item, itemIndex) => ({ raw: item, details: { ...details, itemIndex } }));
+    for (const entry of entries) {
+      const parsed = parseObject(entry.raw, entry.details);
+      if (parsed === undefined) ignored++;
+      else if (parsed instanceof ManifestError) errors.push(parsed);
+      else objects.push(parsed);
+    }
+  }
   return { objects: dedupe(objects, source, new Map(), errors), errors, ignored };
+}
+
+/** Parses one multi-document YAML text; `source` names it in errors (a path or "stdin"). */
+export function parseManifests(text: string, source: string): ManifestSet {
+  const { documents, errors } = parseYamlDocuments(text, source);
+  return objectsOfDocuments(documents, source, errors);
 }
 
 async function yamlFiles(dir: string): Promise<string[]> {

@@ -1,8 +1,9 @@
 // apply.ts on its own: executeOps calls the DataplaneIO once per op in plan
 // order and records freed reals; reconcile retries a failed apply from a
-// fresh read-back until it converges, and gives up with a coded error.
+// fresh read-back until it converges, and gives up with a coded error;
+// reconcileAsync does the same while letting the event loop run in between.
 import { describe, expect, it } from 'vitest';
-import { executeOps, reconcile, type DataplaneIO } from './apply.ts';
+import { executeOps, reconcile, reconcileAsync, type DataplaneIO } from './apply.ts';
 import { MemoryDataplane } from './memory-io.ts';
 import type { DesiredBackend, DesiredVip, Limits, LiveState } from './model.ts';
 import { emptyLive } from './model.ts';
@@ -115,5 +116,59 @@ describe('reconcile', () => {
     const live: LiveState = mem.readLive();
     expect([...live.vips.values()].map((v) => v.key.address)).toEqual(['10.200.0.2']);
     expect([...live.reals.values()].map((x) => x.address)).toEqual(['10.0.9.1']);
+  });
+});
+
+describe('reconcileAsync', () => {
+  const state = [vip('ns/a', '10.200.0.1', [be('10.0.0.1'), be('10.0.0.2')]), vip('ns/b', '10.200.0.2', [be('10.0.0.3')])];
+
+  it('programs what reconcile programs', async () => {
+    const sync = new MemoryDataplane(limits);
+    const async = new MemoryDataplane(limits);
+    const a = reconcile(state, sync, options);
+    const b = await reconcileAsync(state, async, options);
+    expect(b.writes).toBe(a.writes);
+    expect(async.readLive()).toEqual(sync.readLive());
+  });
+
+  it('lets callbacks already queued run before its map writes (reconcile runs in one piece)', async () => {
+    const writesSeen = async (run: (io: DataplaneIO) => Promise<unknown>): Promise<boolean[]> => {
+      let ran = false;
+      setImmediate(() => (ran = true));
+      const seen: boolean[] = [];
+      const { io } = recording(new MemoryDataplane(limits));
+      const spy = new Proxy(io, {
+        get: (target, prop, receiver) => {
+          const value = Reflect.get(target, prop, receiver) as unknown;
+          if (prop !== 'writeRing' || typeof value !== 'function') return value;
+          return (...args: unknown[]) => {
+            seen.push(ran);
+            return (value as (...a: unknown[]) => unknown)(...args);
+          };
+        },
+      });
+      await run(spy);
+      return seen;
+    };
+    expect(await writesSeen(async (io) => reconcile(state, io, options))).toEqual([false, false]);
+    expect(await writesSeen((io) => reconcileAsync(state, io, { ...options, sliceMs: 0 }))).toEqual([true, true]);
+  });
+
+  it('retries a failed op from a fresh read-back, like reconcile', async () => {
+    const mem = new MemoryDataplane(limits);
+    let failures = 1;
+    const flaky = new Proxy(mem, {
+      get: (target, prop, receiver) => {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          if (prop === 'putVips' && failures-- > 0) throw new Error('EINTR on vips');
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const r = await reconcileAsync(state, flaky, { ...options, sliceMs: 0 });
+    expect(r.attempts).toBe(2);
+    expect([...mem.readLive().vips.values()].map((v) => v.key.address).sort()).toEqual(['10.200.0.1', '10.200.0.2']);
   });
 });

@@ -6,7 +6,7 @@
 
 import { SterletError, errorText } from '../../common/errors.ts';
 import type { DesiredVip, LiveReal, LiveState, LiveVip, QuicEntry, Ring } from './model.ts';
-import { plan as makePlan, type Op, type Plan, type PlanOptions } from './plan.ts';
+import { planSteps, type Op, type Plan, type PlanOptions } from './plan.ts';
 import type { FreedReals } from './reals.ts';
 import type { Rejection } from './admit.ts';
 
@@ -33,7 +33,13 @@ export interface DataplaneIO {
 
 /** `freed` learns which real indices were deleted, in order (for FIFO reuse). */
 export function executeOps(io: DataplaneIO, ops: readonly Op[], freed?: FreedReals): void {
+  for (const _ of executeSteps(io, ops, freed));
+}
+
+/** executeOps one op at a time: pauses after each (reconcileAsync lets the event loop run there). */
+function* executeSteps(io: DataplaneIO, ops: readonly Op[], freed?: FreedReals): Generator<void, void, void> {
   for (const op of ops) {
+    yield;
     switch (op.kind) {
       case 'vip-remove':
         io.deleteVips(op.vips);
@@ -92,8 +98,40 @@ export interface ReconcileResult {
 }
 
 export function reconcile(desired: readonly DesiredVip[], io: DataplaneIO, options: ReconcileOptions): ReconcileResult {
+  const steps = reconcileSteps(desired, io, options);
+  for (;;) {
+    const step = steps.next();
+    if (step.done === true) return step.value;
+  }
+}
+
+/**
+ * reconcile, giving the event loop a turn whenever `sliceMs` passed since the
+ * last one (between map operations; plan() itself runs in one piece). Every
+ * intermediate state is servable, and the runtime applies one state at a time.
+ */
+export async function reconcileAsync(
+  desired: readonly DesiredVip[],
+  io: DataplaneIO,
+  options: ReconcileOptions & { readonly sliceMs?: number },
+): Promise<ReconcileResult> {
+  const sliceMs = options.sliceMs ?? 20;
+  const steps = reconcileSteps(desired, io, options);
+  let since = performance.now();
+  for (;;) {
+    const step = steps.next();
+    if (step.done === true) return step.value;
+    if (performance.now() - since >= sliceMs) {
+      await new Promise((resolve) => setImmediate(resolve));
+      since = performance.now();
+    }
+  }
+}
+
+function* reconcileSteps(desired: readonly DesiredVip[], io: DataplaneIO, options: ReconcileOptions): Generator<void, ReconcileResult, void> {
   const maxAttempts = options.maxAttempts ?? 5;
   let live = options.live ?? io.readLive(options.hint);
+  yield;
   let first: Plan | undefined;
   let writes = 0;
   let lastError: unknown;
@@ -102,10 +140,10 @@ export function reconcile(desired: readonly DesiredVip[], io: DataplaneIO, optio
   while (attempts < maxAttempts) {
     attempts++;
     // A VIP that cannot be programmed is left out by plan() and reported, never thrown.
-    const p = makePlan(desired, live, options);
+    const p = yield* planSteps(desired, live, options);
     first ??= p;
     try {
-      executeOps(io, p.ops, options.freed);
+      yield* executeSteps(io, p.ops, options.freed);
     } catch (error) {
       lastError = error;
       options.onRetry?.(error, attempts);

@@ -69,9 +69,19 @@ interface Resolved extends Admitted {
 }
 
 export function plan(desired: readonly DesiredVip[], live: LiveState, options: PlanOptions): Plan {
+  const steps = planSteps(desired, live, options);
+  for (;;) {
+    const step = steps.next();
+    if (step.done === true) return step.value;
+  }
+}
+
+/** plan() pausing after each VIP's ring (reconcileAsync lets the event loop run there). */
+export function* planSteps(desired: readonly DesiredVip[], live: LiveState, options: PlanOptions): Generator<void, Plan, void> {
   const { limits } = options;
   const cache = options.cache ?? new RingCache();
   const admission = admit(desired, limits);
+  yield;
   const rejected = [...admission.rejected];
   let resolved: Resolved[] = admission.admitted.map((a) => ({ ...a, live: live.vips.get(a.keyId) }));
 
@@ -86,7 +96,9 @@ export function plan(desired: readonly DesiredVip[], live: LiveState, options: P
   // Reals: every backend address of every desired VIP, drained ones included.
   const wanted = new Map<string, IpFamily>();
   for (const r of resolved) for (const b of r.backends) wanted.set(b.address, b.family);
+  yield;
   const reals = assignReals(wanted, live, { maxReals: limits.maxReals, freed: options.freed });
+  yield;
   if (reals.deferred.length > 0) {
     const later = new Set(reals.deferred);
     resolved = resolved.map((r) => ({ ...r, backends: r.backends.filter((b) => !later.has(b.address)) }));
@@ -119,6 +131,7 @@ export function plan(desired: readonly DesiredVip[], live: LiveState, options: P
     expectedVips.set(r.keyId, vip);
     expectedRings.set(index, built.ring);
     summaries.push(summarizeVip({ vip: r.vip, live: r.live, liveRing, ring: built.ring, changed: slots }, live, reals.byAddress));
+    yield;
   }
   cache.retainUsed();
 

@@ -10,7 +10,7 @@ import { readlink, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute } from 'node:path';
 import type { Labels } from '../../api/meta.ts';
 import { watchDirectories, type DirWatch } from './dir-watch.ts';
-import { offThreadLoader } from './off-thread.ts';
+import { offThreadLoader, type LoadResult, type PrefetchedLoad } from './off-thread.ts';
 import type { DesiredStateSource, SourceEvent } from './types.ts';
 
 export interface FileSourceOptions {
@@ -22,6 +22,8 @@ export interface FileSourceOptions {
   readonly sighup?: boolean;
   /** Keep only VIPs whose nodeSelector matches this node. */
   readonly node?: { name: string; labels: Labels };
+  /** The first read, started early (off-thread.ts prefetchManifests, same path, no node filter). */
+  readonly prefetched?: PrefetchedLoad | undefined;
 }
 
 export function fileSource(path: string, options: FileSourceOptions = {}): DesiredStateSource {
@@ -59,7 +61,10 @@ async function* watchManifests(path: string, options: FileSourceOptions, signal:
   const onAbort = (): void => wake?.();
 
   let watcher: DirWatch | undefined;
-  const loader = offThreadLoader();
+  const prefetched = options.prefetched?.path === path && options.node === undefined ? options.prefetched : undefined;
+  const loader = prefetched?.loader ?? offThreadLoader();
+  loader.hold();
+  let first: Promise<LoadResult> | undefined = prefetched?.first;
   try {
     const isDir = (await stat(path).catch(() => undefined))?.isDirectory() ?? false;
     // Watch the directory, never the file: editors replace files by rename and
@@ -83,7 +88,15 @@ async function* watchManifests(path: string, options: FileSourceOptions, signal:
         await watcher.rearm();
         if (!isDir) fileNames = await namesOf(path);
         // Parsing and validating run on a worker thread: the event loop (and /healthz) stays responsive.
-        const result = await loader.load(path, { node: options.node, unlessDigest: force ? undefined : lastDigest });
+        let result: LoadResult;
+        if (first === undefined) {
+          result = await loader.load(path, { node: options.node, unlessDigest: force ? undefined : lastDigest });
+        } else {
+          result = await first;
+          first = undefined;
+          // That read began before the watch was armed: read again (the digest alone when nothing changed).
+          pending = true;
+        }
         if (signal.aborted) return;
         lastDigest = result.digest;
         const { load } = result;

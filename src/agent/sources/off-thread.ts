@@ -4,9 +4,9 @@
 // file source, started on first use, unref'd while idle.
 
 import { Worker } from 'node:worker_threads';
+import { siblingWorker } from '../../common/worker-url.ts';
 import type { Labels } from '../../api/meta.ts';
-import { readManifestTexts } from '../../compile/manifests.ts';
-import { compileManifestTexts, type ManifestLoad } from './manifests.ts';
+import type { ManifestLoad } from './manifests.ts';
 
 export interface LoadRequest {
   readonly id: number;
@@ -26,19 +26,40 @@ export interface LoadResult {
   readonly load?: ManifestLoad | undefined;
 }
 
+export interface LoadOptions {
+  readonly node?: { name: string; labels: Labels } | undefined;
+  readonly unlessDigest?: string | undefined;
+  /** Do not keep the process alive for this load (a prefetch nobody may wait for); hold() does later. */
+  readonly background?: boolean;
+}
+
 export interface OffThreadLoader {
-  load(path: string, options: { node?: { name: string; labels: Labels } | undefined; unlessDigest?: string | undefined }): Promise<LoadResult>;
+  load(path: string, options: LoadOptions): Promise<LoadResult>;
+  /** Keeps the process alive until the loads in flight finish (someone now waits for them). */
+  hold(): void;
   close(): Promise<void>;
 }
 
-// The worker is this module's sibling: load-worker.ts from source (Node 24
-// strips types), load-worker.js from dist/.
-const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './load-worker.ts' : './load-worker.js', import.meta.url);
-/** A runtime that cannot load .ts in a worker (vitest under an older node) loads on this thread instead. */
-const WORKERS_OK = !import.meta.url.endsWith('.ts') || Boolean((process.features as { typescript?: unknown }).typescript);
+/** A first load started early (before the agent loads the rest of its modules and the dataplane), and its loader. */
+export interface PrefetchedLoad {
+  readonly path: string;
+  readonly loader: OffThreadLoader;
+  readonly first: Promise<LoadResult>;
+}
+
+/** Starts reading, parsing and compiling `path` on the worker thread now; fileSource takes the result as its first read. */
+export function prefetchManifests(path: string): PrefetchedLoad {
+  const loader = offThreadLoader();
+  const first = loader.load(path, { background: true });
+  // Seen by whoever consumes it; a prefetch nobody took must not be an unhandled rejection.
+  first.catch(() => undefined);
+  return { path, loader, first };
+}
+
+const WORKER_URL = siblingWorker(import.meta.url, 'load-worker');
 
 export function offThreadLoader(): OffThreadLoader {
-  if (!WORKERS_OK) return inThreadLoader();
+  if (WORKER_URL === undefined) return inThreadLoader();
   let worker: Worker | undefined;
   let nextId = 1;
   const pending = new Map<number, { resolve: (r: LoadResult) => void; reject: (e: Error) => void }>();
@@ -69,11 +90,15 @@ export function offThreadLoader(): OffThreadLoader {
       worker ??= start();
       const w = worker;
       const id = nextId++;
-      w.ref();
+      if (options.background === true) w.unref();
+      else w.ref();
       return new Promise<LoadResult>((resolve, reject) => {
         pending.set(id, { resolve, reject });
         w.postMessage({ id, path, node: options.node, unlessDigest: options.unlessDigest } satisfies LoadRequest);
       });
+    },
+    hold: () => {
+      if (pending.size > 0) worker?.ref();
     },
     close: async () => {
       const w = worker;
@@ -86,10 +111,13 @@ export function offThreadLoader(): OffThreadLoader {
 function inThreadLoader(): OffThreadLoader {
   return {
     load: async (path, options) => {
+      const { readManifestTexts } = await import('../../compile/manifests.ts');
+      const { compileManifestTexts } = await import('./manifests.ts');
       const texts = await readManifestTexts(path);
       if (texts.digest === options.unlessDigest) return { digest: texts.digest };
       return { digest: texts.digest, load: compileManifestTexts(texts, options.node === undefined ? {} : { node: options.node }) };
     },
+    hold: () => undefined,
     close: async () => undefined,
   };
 }
