@@ -93,6 +93,8 @@ describe('promtool check metrics on real scrapes', () => {
     expect(text.split('\n').filter((l) => l.startsWith('sterlet_packets_total{'))).toHaveLength(VERDICT_STATS.length);
     expect(text).toContain('sterlet_dataplane_events_total{event="conntrack_repicked_backend_removed"} 0');
     expect(text).not.toMatch(/\bvip="/);
+    // Health series name the VirtualIP like every other per-VIP series.
+    expect(text).toMatch(/sterlet_agent_backend_healthy\{namespace="shop",name="web",address="10\.0\.1\.11"\} [01]/);
     expect(text).toContain("sterlet_agent_ready 1");
 
     // The counters are the program's: a value written into the stats map shows up.

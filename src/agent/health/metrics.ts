@@ -1,21 +1,28 @@
 // Health-check metrics: probe results and latency, healthy gauge per (VIP,
-// backend), transitions, fail-open VIPs, missed intervals.
+// backend address), transitions, fail-open VIPs, missed intervals. VIPs are
+// labelled namespace + name like the agent's other per-VIP series.
 
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { HealthProber, ProberHooks } from './prober.ts';
+
+/** The VirtualIP of a VIP id ("namespace/name"), labelled as every other per-VIP series is. */
+function vipLabels(id: string): { namespace: string; name: string } {
+  const slash = id.indexOf('/');
+  return slash < 0 ? { namespace: '', name: id } : { namespace: id.slice(0, slash), name: id.slice(slash + 1) };
+}
 
 export function healthMetrics(registry: Registry, prober: () => HealthProber | undefined): ProberHooks {
   const registers = [registry];
   const probes = new Counter({
     name: 'sterlet_agent_health_probes_total',
     help: 'Health probes through the tunnel, by VIP and result (success | failure).',
-    labelNames: ['vip', 'result'] as const,
+    labelNames: ['namespace', 'name', 'result'] as const,
     registers,
   });
   const latency = new Histogram({
     name: 'sterlet_agent_health_probe_duration_seconds',
     help: 'Time from connect to a completed health check, per VIP.',
-    labelNames: ['vip'] as const,
+    labelNames: ['namespace', 'name'] as const,
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers,
   });
@@ -23,23 +30,23 @@ export function healthMetrics(registry: Registry, prober: () => HealthProber | u
   new Gauge({
     name: 'sterlet_agent_backend_healthy',
     help: '1 when the backend passes its health check from this node (as probed), 0 when not.',
-    labelNames: ['vip', 'backend'] as const,
+    labelNames: ['namespace', 'name', 'address'] as const,
     registers,
     collect() {
       this.reset();
-      prober()?.forEachProbed((vip, backend, ok) => this.set({ vip, backend }, ok ? 1 : 0));
+      prober()?.forEachProbed((vip, backend, ok) => this.set({ ...vipLabels(vip), address: backend }, ok ? 1 : 0));
     },
   });
   const transitions = new Counter({
     name: 'sterlet_agent_health_transitions_total',
     help: 'Backends that became healthy or unhealthy, by VIP and direction (to = healthy | unhealthy).',
-    labelNames: ['vip', 'to'] as const,
+    labelNames: ['namespace', 'name', 'to'] as const,
     registers,
   });
   const failOpen = new Gauge({
     name: 'sterlet_agent_vip_fail_open',
     help: '1 while every backend of the VIP is unhealthy and all are kept in the ring (fail open).',
-    labelNames: ['vip'] as const,
+    labelNames: ['namespace', 'name'] as const,
     registers,
   });
   new Gauge({
@@ -53,14 +60,14 @@ export function healthMetrics(registry: Registry, prober: () => HealthProber | u
   let open = new Set<string>();
   return {
     onProbe: (vip, _backend, result) => {
-      probes.inc({ vip, result: result.ok ? 'success' : 'failure' });
-      if (result.ok) latency.observe({ vip }, result.latencyMs / 1000);
+      probes.inc({ ...vipLabels(vip), result: result.ok ? 'success' : 'failure' });
+      if (result.ok) latency.observe(vipLabels(vip), result.latencyMs / 1000);
     },
-    onTransition: (vip, _backend, isHealthy) => transitions.inc({ vip, to: isHealthy ? 'healthy' : 'unhealthy' }),
+    onTransition: (vip, _backend, isHealthy) => transitions.inc({ ...vipLabels(vip), to: isHealthy ? 'healthy' : 'unhealthy' }),
     onFailOpen: (ids) => {
       const now = new Set(ids);
-      for (const id of open) if (!now.has(id)) failOpen.set({ vip: id }, 0);
-      for (const id of now) failOpen.set({ vip: id }, 1);
+      for (const id of open) if (!now.has(id)) failOpen.set(vipLabels(id), 0);
+      for (const id of now) failOpen.set(vipLabels(id), 1);
       open = now;
     },
   };
