@@ -45,6 +45,8 @@ export interface AgentOptions {
   readonly source: AgentSourceOptions;
   readonly bpffs: string;
   readonly xdpMode: XdpMode;
+  /** Run as the last stage of an XDP chain behind a filter (dataplane/chain.ts). */
+  readonly xdpChain?: boolean | undefined;
   /** Program build to run (default build/bpf/balancer.bpf.o). */
   readonly objectPath?: string | undefined;
   readonly sizes: BalancerSizes;
@@ -128,6 +130,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     sizes: options.sizes,
     forwardingCpus: cpus.map((c) => ({ cpu: c.cpu, numaNode: c.node })),
     settings,
+    chain: options.xdpChain,
     log,
   });
   running = dataplane;
