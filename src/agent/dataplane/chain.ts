@@ -47,6 +47,8 @@ export interface ChainTarget {
   readonly balancerPin: string;
   /** Default build/bpf/chain.bpf.o. */
   readonly chainObject?: string | undefined;
+  /** True for the balancer of these pins running alone (moved into the chain); anything else must be a stage. */
+  readonly isOwnBalancer: (attached: ProgramInfo) => boolean;
   readonly log: Log;
 }
 
@@ -80,7 +82,7 @@ export function installInChain(o: ChainTarget, balancer: BpfProgram): ChainInsta
       const slot = putBalancer(pinned, balancer, o.balancerPin);
       return { ...slot, root: 'kept', rootId: info.id, upstream: upstreamOf(pinned), mode };
     }
-    const found = info === undefined ? undefined : stageMapOf(info, o.interfaceName);
+    const found = info === undefined || o.isOwnBalancer(info) ? undefined : stageMapOf(info, o.interfaceName);
     stages = found ?? pinned ?? createStages();
     if (pinned === undefined || pinned.info().id !== stages.info().id) {
       unpin(pins.stages);
@@ -111,15 +113,14 @@ function isRootOn(info: ProgramInfo, stages: BpfMap): boolean {
   return info.name === CHAIN_PROGRAM && info.mapIds.includes(stages.info().id);
 }
 
-/** The stage array of an attached program, or undefined when it is our own balancer (no array: the chain starts empty). */
-function stageMapOf(info: ProgramInfo, iface: string): BpfMap | undefined {
+/** The stage array of an attached program that is not ours; refused when it has none. */
+function stageMapOf(info: ProgramInfo, iface: string): BpfMap {
   for (const id of info.mapIds) {
     const m = BpfMap.fromId(id);
     const mi = m.info();
     if (mi.type === MapType.PROG_ARRAY && mi.name === STAGES_MAP) return m;
     m.close();
   }
-  if (info.name === 'balancer_ingress') return undefined;
   const dispatcher = info.name === 'xdp_dispatcher';
   throw new SterletError('AGENT_XDP_NOT_A_STAGE', `interface ${iface} runs XDP program ${info.name} (id ${info.id}), which cannot be chained before the balancer`, {
     why: dispatcher

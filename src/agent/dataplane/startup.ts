@@ -115,7 +115,8 @@ function create(o: StartBalancerOptions, pins: BalancerPins): RunningBalancer {
     for (const name of BALANCER_PINNED_MAPS) if (name !== 'settings') balancer.maps[name]?.pin(pins.map(name));
     const program = balancer.program();
     if (o.chain === true) {
-      const chained = installInChain(chainTarget(o, pins), program);
+      // Maps were just created: a balancer attached here belongs to someone else and is not a stage.
+      const chained = installInChain(chainTarget(o, pins, () => false), program);
       balancer.maps.settings.pin(pins.marker);
       o.log.info({ bpffs: pins.dir, programId: chained.balancerId, tag: chained.balancerTag, mode: chained.mode, cpus: o.forwardingCpus, chain: chainFields(chained) }, 'dataplane created and attached');
       return running(pins, o.sizes, 'created', chained.balancerId, chained.balancerTag, chained.mode);
@@ -236,7 +237,7 @@ interface Swap {
 /** Puts the freshly loaded program in place of the attached one: kept if the same build, else an atomic replace. */
 function swapIn(o: StartBalancerOptions, pins: BalancerPins, vips: BpfMap, balancer: Balancer): Swap {
   const fresh = balancer.program();
-  if (o.chain === true) return swapInChain(o, pins, fresh);
+  if (o.chain === true) return swapInChain(o, pins, vips, fresh);
   if (isChained(pins.dir)) {
     throw new SterletError('AGENT_XDP_CHAIN_MODE', `the dataplane pinned under ${pins.dir} runs as the last stage of an XDP chain`, {
       why: 'it was started with --xdp-chain; attaching the balancer alone would take the filter in front of it off the interface',
@@ -276,15 +277,16 @@ function swapIn(o: StartBalancerOptions, pins: BalancerPins, vips: BpfMap, balan
 }
 
 /** The balancer slot of the chain gets this build: kept when it is the same, else one atomic slot update. */
-function swapInChain(o: StartBalancerOptions, pins: BalancerPins, fresh: BpfProgram): Swap {
-  const c = installInChain(chainTarget(o, pins), fresh);
+function swapInChain(o: StartBalancerOptions, pins: BalancerPins, vips: BpfMap, fresh: BpfProgram): Swap {
+  const vipsId = vips.info().id;
+  const c = installInChain(chainTarget(o, pins, (attached) => attached.mapIds.includes(vipsId)), fresh);
   const outcome: StartOutcome = c.root === 'kept' ? (c.slot === 'kept' ? 'adopted' : 'upgraded') : c.slot === 'kept' ? 'reattached' : 'upgraded';
   if (outcome === 'upgraded') o.log.info({ to: { id: c.balancerId, tag: c.balancerTag }, chain: chainFields(c) }, 'program replaced atomically (balancer slot of the XDP chain)');
   return { outcome, id: c.balancerId, tag: c.balancerTag, mode: c.mode };
 }
 
-function chainTarget(o: StartBalancerOptions, pins: BalancerPins): ChainTarget {
-  return { interfaceName: o.interfaceName, ifindex: o.ifindex, bpffs: pins.dir, xdpMode: o.xdpMode, balancerPin: pins.program, chainObject: o.chainObject, log: o.log };
+function chainTarget(o: StartBalancerOptions, pins: BalancerPins, isOwnBalancer: ChainTarget['isOwnBalancer']): ChainTarget {
+  return { interfaceName: o.interfaceName, ifindex: o.ifindex, bpffs: pins.dir, xdpMode: o.xdpMode, balancerPin: pins.program, chainObject: o.chainObject, isOwnBalancer, log: o.log };
 }
 
 function chainFields(c: ChainInstall): object {
