@@ -8,10 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { captureMapsOf, type CaptureMaps } from '../../src/agent/capture/record.ts';
-import { parseClient, verdictMask } from '../../src/agent/capture/filter.ts';
+import { decapVerdictMask, parseClient, verdictMask } from '../../src/agent/capture/filter.ts';
 import { runCapture } from '../../src/agent/capture/session.ts';
 import { build } from '../../src/packet/build.ts';
 import { BalancerEnv } from './harness/balancer-env.ts';
+import { DecapEnv, LOCAL4 } from './harness/decap-env.ts';
+import type { EthLayer } from '../../src/packet/types.ts';
 import { clientFrame, flowTo } from './harness/frames.ts';
 
 const C4 = '192.0.2.7';
@@ -28,6 +30,43 @@ function readPcap(b: Buffer): { ts: number; data: Buffer; origLen: number }[] {
   }
   return out;
 }
+
+describe('capture (sterlet dump --decap) on the loaded decap program', () => {
+  let decap: DecapEnv | undefined;
+  let maps: CaptureMaps | undefined;
+  afterEach(() => {
+    maps?.close();
+    decap?.close();
+    decap = undefined;
+    maps = undefined;
+  });
+
+  const tunnel = (dst: string, sport: number): EthLayer => ({
+    kind: 'eth', src: '02:00:00:00:00:0a', dst: '02:00:00:00:00:0b',
+    payload: { kind: 'ipv4', src: '172.16.1.2', dst, payload: { kind: 'ipv4', src: C4, dst: '10.200.0.10', payload: { kind: 'tcp', sport, dport: 80, flags: 'A' } } },
+  });
+
+  it('writes the frames the decap program passes on, decapsulated, for the chosen verdicts only', async () => {
+    decap = new DecapEnv();
+    maps = captureMapsOf(decap.decap.program.info().mapIds, 'decap');
+    decap.run(build(tunnel(LOCAL4, 47000))); // off: nothing recorded
+    const chunks: Buffer[] = [];
+    const session = runCapture(maps, (c) => chunks.push(c), {
+      snaplen: 512, verdicts: decapVerdictMask('decapsulated'), rate: 0, filter: { client: parseClient(C4) }, guePort: 6080, sent: false, count: 2, pollMs: 5,
+    });
+    const outputs = [47001, 47002].map((sport) => {
+      decap!.run(build(tunnel('10.0.1.99', sport + 100))); // not local: passNotLocal, not chosen
+      const r = decap!.run(build(tunnel(LOCAL4, sport)));
+      expect(r.retval).toBe(2);
+      return r.data;
+    });
+    expect(await session).toEqual({ packets: 2, filtered: 0, lost: 0, limited: 0 });
+    const recs = readPcap(Buffer.concat(chunks));
+    expect(recs.map((r) => r.data.toString('hex'))).toEqual(outputs.map((o) => o.toString('hex')));
+    expect(decapVerdictMask('dropped')).toBe((1 << 8) | (1 << 9));
+    expect(() => decapVerdictMask('forwarded')).toThrow(/--verdict "forwarded" is not a verdict.*decapsulated/s);
+  });
+});
 
 describe('capture (sterlet dump) on the loaded balancer', () => {
   let env: BalancerEnv | undefined;

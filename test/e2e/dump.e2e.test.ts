@@ -61,4 +61,33 @@ describe('sterlet dump end to end (netns, native XDP, real TCP, read back with t
     expect(atLb.every((l) => l.startsWith(`IP ${CLIENT_ADDRESS}.`))).toBe(true);
     expect(readFileSync(lbPcap).readUInt32LE(0)).toBe(0xa1b2c3d4);
   });
+
+  // tcpdump on a backend sees what XDP passes on: the decap program's output.
+  it('--decap on a backend captures the client packets the decap program passed on, as its own tcpdump sees them', async () => {
+    const backend = w.be[0]!;
+    const decapPcap = join(w.t.scratch, 'decap-dump.pcap');
+    const backendPcap = join(w.t.scratch, 'backend-seen.pcap');
+    const filter = `ip src ${CLIENT_ADDRESS} and ip dst ${w.t.vip} and tcp dst port 80`;
+    const sniffer = w.t.processes.start(['tcpdump', '-i', LEAF_IFACE, '-nn', '-U', '--immediate-mode', '-Z', 'root', '-w', backendPcap, filter], {
+      name: 'tcpdump backend', netns: backend.netns, logFile: join(w.t.scratch, 'tcpdump-backend.log'),
+    });
+    await sniffer.waitForLine(/listening on/, { what: 'tcpdump listening' });
+    const dump = w.t.processes.start(
+      [NODE_BIN, STERLET_CLI, 'dump', '--decap', '--bpffs', join(w.bpffs.path, backend.name), '--client', CLIENT_ADDRESS, '--vip', `${w.t.vip}:80/tcp`, '--verdict', 'decapsulated', '--write', decapPcap],
+      { name: 'sterlet dump --decap', netns: backend.netns, logFile: join(w.t.scratch, 'sterlet-dump-decap.log') },
+    );
+    await dump.waitForLine(/capturing from/, { what: 'the capture start line' });
+    const stats = await w.client.burst(30, { concurrency: 4 });
+    expect(stats.ok).toBe(30);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await dump.stop('SIGINT', 10_000)).toBe(0);
+    await dump.waitForLine(/packets captured/, { what: 'the summary line' });
+    await sniffer.stop('SIGINT', 10_000);
+
+    const atDecap = await summaries(decapPcap);
+    const seen = await summaries(backendPcap);
+    console.log(`sterlet dump --decap: ${atDecap.length} packets, ${seen.length} seen by tcpdump on ${backend.name}`);
+    expect(seen.length, `${backend.name} served some of the 30 connections`).toBeGreaterThan(0);
+    expect(atDecap).toEqual(seen);
+  });
 });

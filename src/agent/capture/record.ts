@@ -61,7 +61,7 @@ export function captureMissed(cpuMap: BpfMap): { lost: number; limited: number }
 }
 
 /** The capture maps among a program's maps (by id), or a clear error for a build without capture. */
-export function captureMapsOf(mapIds: readonly number[]): CaptureMaps {
+export function captureMapsOf(mapIds: readonly number[], program = 'balancer'): CaptureMaps {
   const found = new Map<string, BpfMap>();
   for (const id of mapIds) {
     const m = BpfMap.fromId(id);
@@ -76,9 +76,9 @@ export function captureMapsOf(mapIds: readonly number[]): CaptureMaps {
   const ring = found.get('capture_ring');
   if (cfg === undefined || cpu === undefined || ring === undefined) {
     close();
-    throw new SterletError('CAPTURE_UNSUPPORTED', 'the attached balancer program has no capture maps', {
-      why: 'it was built before sterlet dump existed',
-      fix: 'upgrade the agent (its program build carries the capture hook), then run sterlet dump again',
+    throw new SterletError('CAPTURE_UNSUPPORTED', `the attached ${program} program has no capture maps`, {
+      why: `it was built before sterlet dump${program === 'decap' ? ' --decap' : ''} existed`,
+      fix: `upgrade the ${program === 'decap' ? 'decap program (run sterlet decap of this version)' : 'agent (its program build carries the capture hook)'}, then run sterlet dump again`,
     });
   }
   return { cfg, cpu, ring, close };
