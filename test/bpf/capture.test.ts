@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { captureMapsOf, type CaptureMaps } from '../../src/agent/capture/record.ts';
-import { decapVerdictMask, parseClient, verdictMask } from '../../src/agent/capture/filter.ts';
+import { captureMapsOf, captureMissed, type CaptureMaps } from '../../src/agent/capture/record.ts';
+import { decapVerdictMask, parseClient, parseVip, verdictMask } from '../../src/agent/capture/filter.ts';
 import { runCapture } from '../../src/agent/capture/session.ts';
 import { build } from '../../src/packet/build.ts';
 import { BalancerEnv } from './harness/balancer-env.ts';
@@ -127,6 +127,30 @@ describe('capture (sterlet dump) on the loaded balancer', () => {
     expect(lines[0]).toContain('192.0.2.7.45001 > 10.200.0.10.80: Flags [.]');
     expect(lines[1]).toMatch(/IP 172\.16\.\d+\.\d+ > 10\.0\.1\.\d+: IP 192\.0\.2\.7\.45001 > 10\.200\.0\.10\.80/);
     expect(lines[4]).toContain('192.0.2.7.45004 > 10.200.0.10.81');
+  });
+
+  it('filters in the kernel before the ring buffer: other clients and other VIPs never reach it, tunnels are seen through', async () => {
+    env = new BalancerEnv();
+    maps = captureMapsOf(env.lb.program().info().mapIds);
+    expect(maps.cfg.valueSize).toBe(64);
+    const chunks: Buffer[] = [];
+    const kernelBefore = captureMissed(maps.cpu).filtered;
+    const session = runCapture(maps, (c) => chunks.push(c), {
+      snaplen: 128, verdicts: verdictMask(undefined), rate: 0, filter: { client: parseClient('192.0.2.0/24'), vip: parseVip('10.200.0.15:80/tcp') }, guePort: 6080, sent: false, count: 2, pollMs: 5,
+    });
+    const others = [
+      flowTo('gue4', '198.51.100.1', 48000), // another client, same VIP (GUE): filtered on the inner source
+      flowTo('web4', C4, 48001), // this client, another VIP (IPIP): filtered on the inner destination
+      flowTo('gue4', C4, 48002, 81), // this client, the VIP address on another port: passed, filtered on the port
+    ];
+    for (let i = 0; i < 3; i++) for (const f of others) env.run(build(clientFrame(f, { flags: 'A' })));
+    const mine = [flowTo('gue4', C4, 48003), flowTo('gue4', '192.0.2.200', 48004)].map((f) => build(clientFrame(f, { flags: 'A' })));
+    for (const frame of mine) expect(env.run(frame).retval).toBe(3);
+    const summary = await session;
+    expect(summary).toEqual({ packets: 2, filtered: 9, lost: 0, limited: 0 });
+    expect(captureMissed(maps.cpu).filtered - kernelBefore, 'all 9 were dropped in the kernel, before the ring buffer').toBe(9);
+    const recs = readPcap(Buffer.concat(chunks));
+    expect(recs.map((r) => r.data.subarray(14).toString('hex'))).toEqual(mine.map((m) => m.subarray(14).toString('hex')));
   });
 
   it('counts what the ring cannot take, and the rate bound', async () => {
