@@ -4,8 +4,7 @@
 // upgrade and kept on restart, the two modes are not mixed by accident, a
 // program that cannot chain is refused untouched, and detach hands the
 // interface back to the filter.
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -18,6 +17,7 @@ import { startBalancer, type RunningBalancer, type StartBalancerOptions } from '
 import type { Log } from '../../src/common/log.ts';
 import { build } from '../../src/packet/build.ts';
 import { clientFrame } from './harness/frames.ts';
+import { addVeth, compileBpf, removeVeth } from './harness/veth.ts';
 
 const tag = `${process.pid}${Math.random().toString(36).slice(2, 6)}`;
 const veth = `stch${tag}`.slice(0, 15);
@@ -50,34 +50,19 @@ const options = (extra: Partial<StartBalancerOptions> = {}): StartBalancerOption
   ...extra,
 });
 
-function clang(source: string, out: string, cpu = 'v3'): string {
-  const arch = execFileSync('gcc', ['-dumpmachine']).toString().trim();
-  execFileSync('clang', ['-O2', '-g', '-target', 'bpf', `-mcpu=${cpu}`, '-Wno-unused-function', '-I', 'bpf/include', '-I', 'build/libbpf/include', '-I', `/usr/include/${arch}`, '-c', source, '-o', out]);
-  return out;
-}
-
 beforeAll(() => {
   scratch = mkdtempSync(join(tmpdir(), 'sterlet-chain-'));
-  variant = clang('bpf/balancer.bpf.c', join(scratch, 'balancer-v2.bpf.o'), 'v2');
-  filterObject = clang('test/e2e/progs/xdp_filter_stage.bpf.c', join(scratch, 'filter.bpf.o'));
-  plainObject = clang('test/e2e/progs/xdp_pass.bpf.c', join(scratch, 'xdp_pass.bpf.o'));
+  variant = compileBpf('bpf/balancer.bpf.c', join(scratch, 'balancer-v2.bpf.o'), 'v2');
+  filterObject = compileBpf('test/e2e/progs/xdp_filter_stage.bpf.c', join(scratch, 'filter.bpf.o'));
+  plainObject = compileBpf('test/e2e/progs/xdp_pass.bpf.c', join(scratch, 'xdp_pass.bpf.o'));
 });
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 beforeEach(() => {
-  execFileSync('ip', ['link', 'add', veth, 'type', 'veth', 'peer', 'name', peer]);
-  execFileSync('ip', ['link', 'set', veth, 'up']);
-  execFileSync('ip', ['link', 'set', peer, 'up']);
-  ifindex = Number(execFileSync('cat', [`/sys/class/net/${veth}/ifindex`]).toString());
+  ifindex = addVeth(veth, peer);
   bpffs = join('/sys/fs/bpf', `sterlet-chain-${tag}`);
 });
-afterEach(() => {
-  try {
-    execFileSync('ip', ['link', 'del', veth]);
-  } finally {
-    rmSync(bpffs, { recursive: true, force: true });
-  }
-});
+afterEach(() => removeVeth(veth, bpffs));
 
 /** Loads an XDP object and attaches its one program alone, as xdp-loader or `ip link` would. */
 function attachAlone(path: string): number {
@@ -92,6 +77,15 @@ function attachAlone(path: string): number {
     return id;
   } finally {
     obj.close(); // the attachment keeps the program (and its maps) alive
+  }
+}
+
+function attachedName(): string {
+  const attached = BpfProgram.fromId(xdpQuery(ifindex).progId);
+  try {
+    return attached.info().name;
+  } finally {
+    attached.close();
   }
 }
 
@@ -125,9 +119,7 @@ describe('XDP chain (--xdp-chain)', () => {
     const b = startBalancer(options());
     try {
       expect(b.outcome).toBe('created');
-      const root = BpfProgram.fromId(xdpQuery(ifindex).progId);
-      expect(root.info().name).toBe('xdp_chain');
-      root.close();
+      expect(attachedName()).toBe('xdp_chain');
       expect(slotProgram(UPSTREAM_SLOT)).toBe(filterId);
       expect(slotProgram(BALANCER_SLOT)).toBe(b.programId);
 
@@ -143,7 +135,7 @@ describe('XDP chain (--xdp-chain)', () => {
     const left = detachDataplane({ interfaceName: veth, ifindex, bpffs });
     expect(left.restored).toEqual({ id: filterId, name: 'xdp_filter' });
     expect(xdpQuery(ifindex).progId, 'the filter runs alone again').toBe(filterId);
-    expect(existsSync(bpffs) ? execFileSync('ls', [bpffs]).toString().trim() : '').toBe('');
+    expect(existsSync(bpffs) ? readdirSync(bpffs) : []).toEqual([]);
     expect(runAttached('10.111.0.66')).toBe(XdpAction.DROP);
     expect(runAttached('192.0.2.7'), 'with the balancer slot emptied the filter passes').toBe(XdpAction.PASS);
   });
@@ -183,9 +175,7 @@ describe('XDP chain (--xdp-chain)', () => {
     const chained = startBalancer(options());
     try {
       expect(chained.outcome).toBe('upgraded');
-      const root = BpfProgram.fromId(xdpQuery(ifindex).progId);
-      expect(root.info().name).toBe('xdp_chain');
-      root.close();
+      expect(attachedName()).toBe('xdp_chain');
       expect(slotProgram(BALANCER_SLOT)).toBe(chained.programId);
       expect(slotProgram(UPSTREAM_SLOT)).toBeUndefined();
     } finally {

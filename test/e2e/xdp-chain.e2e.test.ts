@@ -9,7 +9,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BpfMap, BpfProgram, MapType } from '../../src/libbpf/libbpf.ts';
 import { parseLogLine, sterlet, waitForApplied, xdpOf, XDP_MODE_NATIVE, type LogRecord } from '../support/e2e/agent.ts';
 import { buildFilterStage, buildVariantBalancer } from '../support/e2e/bpf-build.ts';
-import { sameBackends, type TrafficStats } from '../support/e2e/client.ts';
+import { sameBackends } from '../support/e2e/client.ts';
+import { stopLoadHitless } from '../support/e2e/load-check.ts';
 import { ip, NODE_BIN, run } from '../support/exec.ts';
 import { createAgentWorld, type AgentWorld } from '../support/e2e/world.ts';
 import { VIP_PORT } from '../support/e2e/addressing.ts';
@@ -99,10 +100,7 @@ s.on('error', (e) => console.log(e.code));`;
       await w.client.waitForLoadProgress(100);
       expect((await xdpOf(w.t.lb.netns, w.t.lb.iface))?.id).toBe(rootBefore?.id);
     } finally {
-      const stats = await w.client.stopLoad();
-      w.figures['load across kill -9 + restart'] = loadFigures(stats);
-      expect(stats.failures, w.failureReport(stats)).toBe(0);
-      expect(stats.resets).toBe(0);
+      await stopLoadHitless(w, 'load across kill -9 + restart');
     }
   });
 
@@ -122,11 +120,7 @@ s.on('error', (e) => console.log(e.code));`;
       expect((await xdpOf(w.t.lb.netns, w.t.lb.iface))?.id, 'the interface keeps the chain root').toBe(rootBefore?.id);
       w.figures['upgrade'] = { programId: parseLogLine(upgraded.line)?.programId, root: rootBefore?.id };
     } finally {
-      const stats = await w.client.stopLoad();
-      w.figures['load across upgrade'] = loadFigures(stats);
-      expect(stats.failures, w.failureReport(stats)).toBe(0);
-      expect(stats.resets).toBe(0);
-      expect(stats.slow, `requests slower than 900 ms: ${w.failureReport(stats)}`).toBe(0);
+      await stopLoadHitless(w, 'load across upgrade');
     }
     expect(await w.client.round(), 'the new build uses the same connection table').toEqual(sameBackends(held));
     await w.client.closeAll();
@@ -164,9 +158,4 @@ function filterDrops(programId: number): number {
     prog.close();
   }
   throw new Error(`E2E_NO_FILTER_COUNTER: program ${String(programId)} has no filter_drops map`);
-}
-
-function loadFigures(stats: TrafficStats): object {
-  const { total, ok, failures, resets, slow, maxLatencyMs, durationMs } = stats;
-  return { total, ok, failures, resets, slowOver900ms: slow, maxLatencyMs, durationMs };
 }
