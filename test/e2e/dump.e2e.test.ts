@@ -4,7 +4,7 @@
 // ended with Ctrl-C, is a valid pcap that tcpdump reads, and it holds
 // exactly the packets the client sent to the VIP, none of the IPv6 client's
 // traffic that ran at the same time.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLIENT_ADDRESS } from '../support/e2e/addressing.ts';
@@ -17,6 +17,17 @@ import { createAgentWorld, type AgentWorld } from '../support/e2e/world.ts';
 async function summaries(file: string): Promise<string[]> {
   const r = await run(['tcpdump', '-nn', '-S', '-t', '-r', file], { timeoutMs: 30_000 });
   return r.stdout.trim().split('\n').filter((l) => l !== '').sort();
+}
+
+/** Waits until `file` has not grown for 500 ms (at most 15 s). */
+async function untilQuiet(file: string): Promise<void> {
+  let size = -1;
+  for (let quietMs = 0, waitedMs = 0; quietMs < 500 && waitedMs < 15_000; waitedMs += 100) {
+    await new Promise((r) => setTimeout(r, 100));
+    const now = statSync(file).size;
+    quietMs = now === size ? quietMs + 100 : 0;
+    size = now;
+  }
 }
 
 describe('sterlet dump end to end (netns, native XDP, real TCP, read back with tcpdump)', () => {
@@ -79,7 +90,8 @@ describe('sterlet dump end to end (netns, native XDP, real TCP, read back with t
     await dump.waitForLine(/capturing from/, { what: 'the capture start line' });
     const stats = await w.client.burst(30, { concurrency: 4 });
     expect(stats.ok).toBe(30);
-    await new Promise((r) => setTimeout(r, 300));
+    // Under load the connections' last ACKs trail the burst: stop both captures only once the backend sees no more.
+    await untilQuiet(backendPcap);
     expect(await dump.stop('SIGINT', 10_000)).toBe(0);
     await dump.waitForLine(/packets captured/, { what: 'the summary line' });
     await sniffer.stop('SIGINT', 10_000);
