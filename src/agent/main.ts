@@ -209,7 +209,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     options.metrics === undefined
       ? undefined
       : await startEndpoints({ ...options.metrics, registry: metrics.registry, ready: () => runtime.ready, signal: stop.signal });
-  const announcing = await announcerFor(options, { ifindex: env.link.ifindex, programId: dataplane.programId, runtime });
+  const announcing = await announcerFor(options, { ifindex: env.link.ifindex, programId: dataplane.interfaceProgramId, runtime });
   const announcer = announcing?.announcer;
   const onAbort = (): void => {
     if (announcer === undefined) return stop.abort();

@@ -120,6 +120,8 @@ describe('XDP chain (--xdp-chain)', () => {
     try {
       expect(b.outcome).toBe('created');
       expect(attachedName()).toBe('xdp_chain');
+      expect(b.interfaceProgramId, 'what "still attached" checks (BGP withdrawal) look for').toBe(xdpQuery(ifindex).progId);
+      expect(b.programId).not.toBe(b.interfaceProgramId);
       expect(slotProgram(UPSTREAM_SLOT)).toBe(filterId);
       expect(slotProgram(BALANCER_SLOT)).toBe(b.programId);
 
@@ -149,6 +151,7 @@ describe('XDP chain (--xdp-chain)', () => {
     const again = startBalancer(options());
     expect(again.outcome).toBe('adopted');
     expect(again.programId).toBe(first.programId);
+    expect(again.interfaceProgramId).toBe(rootId);
     again.close();
 
     const upgraded = startBalancer(options({ objectPath: variant }));

@@ -56,6 +56,8 @@ export interface RunningBalancer {
   readonly outcome: StartOutcome;
   readonly programId: number;
   readonly programTag: string;
+  /** The program on the interface: the balancer, or with --xdp-chain the chain's root (what "still attached" checks look for). */
+  readonly interfaceProgramId: number;
   readonly xdpMode: XdpMode;
   /** Closes this process's fds; the pinned, attached dataplane stays. */
   close(): void;
@@ -119,7 +121,7 @@ function create(o: StartBalancerOptions, pins: BalancerPins): RunningBalancer {
       const chained = installInChain(chainTarget(o, pins, () => false), program);
       balancer.maps.settings.pin(pins.marker);
       o.log.info({ bpffs: pins.dir, programId: chained.balancerId, tag: chained.balancerTag, mode: chained.mode, cpus: o.forwardingCpus, chain: chainFields(chained) }, 'dataplane created and attached');
-      return running(pins, o.sizes, 'created', chained.balancerId, chained.balancerTag, chained.mode);
+      return running(pins, o.sizes, 'created', chained.balancerId, chained.balancerTag, chained.mode, chained.rootId);
     }
     const mode = expectedOld === undefined ? o.xdpMode : attached.mode === 'none' ? o.xdpMode : attached.mode;
     xdpAttach(o.ifindex, program.fd, { mode, ...(expectedOld === undefined ? {} : { expectedOldFd: expectedOld.fd }) });
@@ -171,7 +173,7 @@ function adopt(o: StartBalancerOptions, pins: BalancerPins): RunningBalancer {
     } else {
       o.log.info({ bpffs: pins.dir, outcome: swap.outcome, programId: swap.id, tag: swap.tag, mode: swap.mode }, `dataplane ${swap.outcome}`);
     }
-    return running(pins, sizes, swap.outcome, swap.id, swap.tag, swap.mode);
+    return running(pins, sizes, swap.outcome, swap.id, swap.tag, swap.mode, swap.interfaceId);
   } finally {
     balancer?.close();
     for (const name of BALANCER_PINNED_MAPS) maps[name]?.close();
@@ -220,7 +222,7 @@ function upgradeV1(o: StartBalancerOptions, pins: BalancerPins): RunningBalancer
       { bpffs: pins.dir, outcome: swap.outcome, from: LAYOUT_V1, to: LAYOUT_VERSION, quicEntriesCopied: copied, programId: swap.id, tag: swap.tag, mode: swap.mode },
       `dataplane ${swap.outcome}; map layout upgraded from ${LAYOUT_V1} to ${LAYOUT_VERSION} (QUIC server ids per VIP; vip_buckets mirror of vips)`,
     );
-    return running(pins, sizes, swap.outcome, swap.id, swap.tag, swap.mode);
+    return running(pins, sizes, swap.outcome, swap.id, swap.tag, swap.mode, swap.interfaceId);
   } finally {
     balancer?.close();
     v1.close();
@@ -232,6 +234,8 @@ interface Swap {
   readonly id: number;
   readonly tag: string;
   readonly mode: XdpMode;
+  /** The chain's root with --xdp-chain; else the balancer itself. */
+  readonly interfaceId?: number;
 }
 
 /** Puts the freshly loaded program in place of the attached one: kept if the same build, else an atomic replace. */
@@ -282,7 +286,7 @@ function swapInChain(o: StartBalancerOptions, pins: BalancerPins, vips: BpfMap, 
   const c = installInChain(chainTarget(o, pins, (attached) => attached.mapIds.includes(vipsId)), fresh);
   const outcome: StartOutcome = c.root === 'kept' ? (c.slot === 'kept' ? 'adopted' : 'upgraded') : c.slot === 'kept' ? 'reattached' : 'upgraded';
   if (outcome === 'upgraded') o.log.info({ to: { id: c.balancerId, tag: c.balancerTag }, chain: chainFields(c) }, 'program replaced atomically (balancer slot of the XDP chain)');
-  return { outcome, id: c.balancerId, tag: c.balancerTag, mode: c.mode };
+  return { outcome, id: c.balancerId, tag: c.balancerTag, mode: c.mode, interfaceId: c.rootId };
 }
 
 function chainTarget(o: StartBalancerOptions, pins: BalancerPins, isOwnBalancer: ChainTarget['isOwnBalancer']): ChainTarget {
@@ -326,7 +330,7 @@ function ensureConnTables(maps: Pick<KeptMaps, 'connTables'>, sizes: BalancerSiz
   }
 }
 
-function running(pins: BalancerPins, sizes: BalancerSizes, outcome: StartOutcome, programId: number, programTag: string, xdpMode: XdpMode): RunningBalancer {
+function running(pins: BalancerPins, sizes: BalancerSizes, outcome: StartOutcome, programId: number, programTag: string, xdpMode: XdpMode, interfaceProgramId = programId): RunningBalancer {
   const maps = openPinned(pins);
   return {
     maps,
@@ -335,6 +339,7 @@ function running(pins: BalancerPins, sizes: BalancerSizes, outcome: StartOutcome
     outcome,
     programId,
     programTag,
+    interfaceProgramId,
     xdpMode,
     close: () => {
       for (const name of BALANCER_PINNED_MAPS) maps[name]?.close();
