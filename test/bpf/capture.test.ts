@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { captureMapsOf, captureMissed, type CaptureMaps } from '../../src/agent/capture/record.ts';
-import { decapVerdictMask, parseClient, parseVip, verdictMask } from '../../src/agent/capture/filter.ts';
+import { decapVerdictMask, parseClient, parsePort, parseProto, parseVip, verdictMask } from '../../src/agent/capture/filter.ts';
 import { runCapture } from '../../src/agent/capture/session.ts';
 import { build } from '../../src/packet/build.ts';
 import { BalancerEnv } from './harness/balancer-env.ts';
@@ -151,6 +151,20 @@ describe('capture (sterlet dump) on the loaded balancer', () => {
     expect(captureMissed(maps.cpu).filtered - kernelBefore, 'all 9 were dropped in the kernel, before the ring buffer').toBe(9);
     const recs = readPcap(Buffer.concat(chunks));
     expect(recs.map((r) => r.data.subarray(14).toString('hex'))).toEqual(mine.map((m) => m.subarray(14).toString('hex')));
+  });
+
+  it('filters on --port and --proto in the kernel too', async () => {
+    env = new BalancerEnv();
+    maps = captureMapsOf(env.lb.program().info().mapIds);
+    const kernelBefore = captureMissed(maps.cpu).filtered;
+    const session = runCapture(maps, () => undefined, {
+      snaplen: 64, verdicts: verdictMask(undefined), rate: 0, filter: { port: parsePort(45555, '--port'), proto: parseProto('udp', '--proto') }, guePort: 6080, sent: false, count: 1, pollMs: 5,
+    });
+    env.run(build(clientFrame(flowTo('web4', C4, 45555), { flags: 'A' }))); // the port, but TCP
+    env.run(build(clientFrame(flowTo('dns4', C4, 45556)))); // UDP, another port
+    env.run(build(clientFrame(flowTo('dns4', C4, 45555)))); // both
+    expect(await session).toEqual({ packets: 1, filtered: 2, lost: 0, limited: 0 });
+    expect(captureMissed(maps.cpu).filtered - kernelBefore).toBe(2);
   });
 
   it('counts what the ring cannot take, and the rate bound', async () => {
