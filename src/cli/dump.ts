@@ -63,9 +63,10 @@ export async function dumpCommand(argv: readonly string[]): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    process.stderr.write(`capturing from ${bpffs} to ${target === '-' ? 'stdout' : target} (Ctrl-C to stop)\n`);
+    // Said once the hook copies packets, so whoever waits for it misses none.
+    const onStart = (): void => void process.stderr.write(`capturing from ${bpffs} to ${target === '-' ? 'stdout' : target} (Ctrl-C to stop)\n`);
     const summary = await runCapture(maps, (chunk) => void writeSync(fd, chunk), {
-      snaplen, verdicts, rate, filter, guePort, sent: f.bool('sent'), count, durationMs: duration === undefined ? undefined : duration * 1000, signal: stop.signal,
+      snaplen, verdicts, rate, filter, guePort, sent: f.bool('sent'), count, durationMs: duration === undefined ? undefined : duration * 1000, signal: stop.signal, onStart,
     });
     process.stderr.write(
       `${summary.packets} packets captured; ${summary.filtered} seen but filtered out; ${summary.lost} lost (ring buffer full); ${summary.limited} over the --rate bound\n`,

@@ -26,6 +26,8 @@ export interface CaptureOptions {
   readonly durationMs?: number | undefined;
   readonly pollMs?: number;
   readonly signal?: AbortSignal;
+  /** Called once the program copies packets: what a "capturing" message waits for. */
+  readonly onStart?: () => void;
 }
 
 export interface CaptureSummary {
@@ -74,6 +76,7 @@ export async function runCapture(maps: CaptureMaps, write: (chunk: Buffer) => vo
   // The kernel drops what the filter rejects before the ring buffer; user space still checks every record (older builds filter nothing).
   const size = maps.cfg.valueSize;
   maps.cfg.update(key, encodeCaptureConfig({ on: true, snaplen: o.snaplen, verdicts: o.verdicts, rate: o.rate, filter: o.filter, guePort: o.guePort }, size));
+  o.onStart?.();
   const deadline = o.durationMs === undefined ? Infinity : Date.now() + o.durationMs;
   try {
     while (!done() && Date.now() < deadline && o.signal?.aborted !== true) {
