@@ -15,13 +15,14 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { XdpAction } from '../src/libbpf/libbpf.ts';
+import { XdpAction, type BpfProgram } from '../src/libbpf/libbpf.ts';
 import { encodeFlowKey } from '../src/agent/dataplane/codec.ts';
 import type { StatName } from '../src/agent/dataplane/counters.ts';
 import { build } from '../src/packet/build.ts';
 import type { Layer } from '../src/packet/types.ts';
 import { BENCH_OBJECT, Rig, VIP, type ProgramName } from './lib/dataplane-rig.ts';
 import { printSteps, printTable, printXlated, type Row } from './lib/dataplane-report.ts';
+import { CAPTURE_COPY_REPEAT, withCapture, type CaptureMode } from './lib/capture-bench.ts';
 
 const cpu = Number(process.env.BENCH_CPU ?? availableParallelism() - 1);
 const runs = Number(process.env.BENCH_RUNS ?? 9);
@@ -81,6 +82,8 @@ interface Case {
   readonly warm?: (rig: Rig) => void;
   /** Whether the frame's flow must be in the table when timing starts. */
   readonly entry?: { readonly key: Buffer; readonly present: boolean };
+  /** `sterlet dump` running during the run (bench/lib/capture-bench.ts). */
+  readonly capture?: CaptureMode;
 }
 
 /** Run `frame` through the pipeline `n` times (restoring `frame` itself, so it is what the table sees). */
@@ -147,6 +150,8 @@ const allCases: Case[] = [
   { name: 'v4 QUIC short header routed by server id', program: 'balancer', frame: frames.quicById, retval: XdpAction.TX, expect: ['txForward', 'evQuicCidHit'] },
   { name: 'v4 QUIC unknown server id -> ring, LRU hit', program: 'balancer', frame: frames.quicUnknownId, retval: XdpAction.TX, expect: ['txForward', 'evQuicCidMiss', 'evLruHit'], warm: warmWith(frames.quicUnknownId) },
   { name: 'non-VIP pass', program: 'balancer', frame: frames.nonVip, retval: XdpAction.PASS, expect: ['passNotVip'] },
+  { ...hit('v4 TCP LRU hit, capture on (every packet copied)', frames.tcp4, keys.tcp4), capture: 'copy' },
+  { ...hit('v4 TCP LRU hit, capture on, kernel-filtered out', frames.tcp4, keys.tcp4), capture: 'filtered' },
   ...STEPS.map(([p, what]) => step('v4', p, what)),
   ...STEPS.map(([p, what]) => step('v6', p, what)),
 ];
@@ -161,13 +166,22 @@ function sample(rig: Rig, c: Case): number {
   if (c.entry && (rig.lruEntry(c.entry.key) !== undefined) !== c.entry.present) {
     throw new Error(`${c.name}: the flow is ${c.entry.present ? 'not ' : ''}in the connection table before timing: the class would not measure its path`);
   }
+  const n = c.capture === 'copy' ? Math.min(repeat, CAPTURE_COPY_REPEAT) : repeat;
   const before = rig.counters();
-  const r = rig.program(c.program).testRun({ data: c.frame, repeat });
+  let r: ReturnType<BpfProgram['testRun']> | undefined;
+  const program = rig.program(c.program);
+  if (c.capture === undefined) r = program.testRun({ data: c.frame, repeat: n });
+  else {
+    const cap = withCapture(program, c.capture, () => void (r = program.testRun({ data: c.frame, repeat: n })));
+    const want = c.capture === 'copy' ? { recorded: n, filtered: 0, lost: 0 } : { recorded: 0, filtered: n, lost: 0 };
+    if (JSON.stringify(cap) !== JSON.stringify(want)) throw new Error(`${c.name}: capture ${JSON.stringify(cap)}, expected ${JSON.stringify(want)}`);
+  }
+  if (r === undefined) throw new Error(`${c.name}: no test run`);
   const after = rig.counters();
   if (r.retval !== c.retval) throw new Error(`${c.name}: verdict ${r.retval}, expected ${c.retval}`);
   for (const name of c.expect) {
     const d = after[name] - before[name];
-    if (d !== BigInt(repeat)) throw new Error(`${c.name}: counter ${name} moved by ${d}, expected ${repeat}: not every run took the measured path`);
+    if (d !== BigInt(n)) throw new Error(`${c.name}: counter ${name} moved by ${d}, expected ${n}: not every run took the measured path`);
   }
   for (const name of Object.keys(after) as StatName[]) {
     if ((name.startsWith('drop') || name === 'evLruInsertFail') && after[name] !== before[name]) {

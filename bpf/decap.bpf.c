@@ -13,6 +13,7 @@
 #include "parsing.h"
 #include "stats.h"
 #include "decap_maps.h"
+#include "capture.h"
 
 /* Outer headers of a tunnel packet: where the inner packet starts and what it is. */
 struct tunnel {
@@ -141,6 +142,7 @@ int decap_ingress(struct xdp_md *ctx)
 	int st = process_decap(ctx);
 
 	stat_add(&decap_stats, st, bytes);
+	capture(ctx, st); /* sterlet dump --decap (capture.h); off: one load and a branch */
 	return st == DSTAT_DROP_TRUNCATED || st == DSTAT_DROP_ADJUST ? XDP_DROP : XDP_PASS;
 }
 

@@ -12,9 +12,10 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 # tests; openssl: cluster.sh keys; python3: a test holds a port bound but not
 # listening; util-linux: flock, setsid; nftables: nft, which the kube-proxy
 # (nftables mode) of the Service test runs and bench-pps loads its rule set
-# with; tcpdump: the sterlet dump tests read its pcap back.
+# with; tcpdump: the sterlet dump tests read its pcap back; xdp-tools: the
+# --xdp-chain test loads its filter with xdp-loader, as an operator would.
 packages=(clang llvm bpftool gcc libc6-dev libelf-dev zlib1g-dev pkg-config make iproute2 ethtool iputils-ping
-  procps curl ca-certificates lua5.1 lua-cjson npm golang-go openssl python3 util-linux nftables bird2 tcpdump)
+  procps curl ca-certificates lua5.1 lua-cjson npm golang-go openssl python3 util-linux nftables bird2 tcpdump xdp-tools)
 # A package whose command the host already has from elsewhere is not needed:
 # npm ships inside other Node builds (whose nodejs package conflicts with
 # Debian's npm), and a Go on PATH or in /usr/local/go is what testbin.sh uses.

@@ -46,6 +46,8 @@ export interface AgentOptions {
   readonly source: AgentSourceOptions;
   readonly bpffs: string;
   readonly xdpMode: XdpMode;
+  /** Run as the last stage of an XDP chain behind a filter (dataplane/chain.ts). */
+  readonly xdpChain?: boolean | undefined;
   /** Program build to run (default build/bpf/balancer.bpf.o). */
   readonly objectPath?: string | undefined;
   readonly sizes: BalancerSizes;
@@ -129,6 +131,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     sizes: options.sizes,
     forwardingCpus: cpus.map((c) => ({ cpu: c.cpu, numaNode: c.node })),
     settings,
+    chain: options.xdpChain,
     log,
   });
   running = dataplane;
@@ -209,7 +212,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     options.metrics === undefined
       ? undefined
       : await startEndpoints({ ...options.metrics, registry: metrics.registry, ready: () => runtime.ready, signal: stop.signal });
-  const announcing = await announcerFor(options, { ifindex: env.link.ifindex, programId: dataplane.programId, runtime });
+  const announcing = await announcerFor(options, { ifindex: env.link.ifindex, programId: dataplane.interfaceProgramId, runtime });
   const announcer = announcing?.announcer;
   const onAbort = (): void => {
     if (announcer === undefined) return stop.abort();

@@ -18,6 +18,7 @@ export const AGENT_FLAGS: readonly FlagSpec[] = [
   { name: 'node-name', type: 'string', help: 'this node\'s LoadBalancerNode name (cluster mode)' },
   { name: 'bpffs', type: 'string', short: 'b', help: 'bpffs directory for the pins', default: DEFAULT_BPFFS },
   XDP_MODE_FLAG,
+  { name: 'xdp-chain', type: 'boolean', help: 'run as the last stage of a chain of XDP programs: a filter already on the interface keeps running first (see docs/operations.md)', default: false },
   { name: 'forwarding-cpus', type: 'string', help: 'CPUs that get a connection table, e.g. "0-3,6" (default: the CPUs the interface\'s receive-queue interrupts go to; all online for veth)' },
   { name: 'sysfs-root', type: 'string', help: 'sysfs to read CPU/NUMA topology and the interface\'s interrupts from', default: '/sys' },
   { name: 'procfs-root', type: 'string', help: 'procfs to read interrupt affinity from', default: '/proc' },
@@ -81,6 +82,7 @@ export async function agentCommand(argv: readonly string[]): Promise<number> {
     source,
     bpffs: f.str('bpffs') ?? DEFAULT_BPFFS,
     xdpMode: xdpMode(f.str('xdp-mode')),
+    xdpChain: f.bool('xdp-chain'),
     objectPath: f.str('bpf-object'),
     sizes: {
       maxVips: positive(f.num('max-vips'), '--max-vips'),

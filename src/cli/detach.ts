@@ -21,8 +21,9 @@ export async function detachCommand(argv: readonly string[]): Promise<number> {
   const result = detachDataplane({ interfaceName: iface, ifindex: await ifindexOf(iface), bpffs });
   // The names describe what was pinned there: they go with the pins.
   rmSync(namesFilePath(bpffs), { force: true });
+  const restored = result.restored === undefined ? '' : `; ${result.restored.name} (id ${result.restored.id}) runs alone on ${iface} again`;
   process.stdout.write(
-    `${result.detachedProgramId === undefined ? `no Sterlet program was attached to ${iface}` : `detached program ${result.detachedProgramId} from ${iface}`}; removed ${result.removedPins.length} pin(s) under ${bpffs}\n`,
+    `${result.detachedProgramId === undefined ? `no Sterlet program was attached to ${iface}` : `detached program ${result.detachedProgramId} from ${iface}`}${restored}; removed ${result.removedPins.length} pin(s) under ${bpffs}\n`,
   );
   return 0;
 }

@@ -56,12 +56,7 @@ export async function statsCommand(argv: readonly string[]): Promise<number> {
 
 function decapStats(bpffs: string, json: boolean): number {
   const pins = decapPins(bpffs);
-  if (!isComplete(pins) || !existsSync(pins.map('stats'))) {
-    throw new SterletError('DECAP_NOT_RUNNING', `no decap program is pinned under ${bpffs}`, {
-      why: 'sterlet decap pins its maps there when it attaches',
-      fix: 'run sterlet decap first, or pass the --bpffs it uses',
-    });
-  }
+  if (!isComplete(pins) || !existsSync(pins.map('stats'))) throw decapNotPinned(bpffs);
   const stats = BpfMap.fromPinned(pins.map('stats'));
   try {
     const snapshot = readDecapStats(stats);
@@ -75,6 +70,13 @@ function decapStats(bpffs: string, json: boolean): number {
 function recentSeconds(n: number | undefined): number {
   if (n === undefined || !Number.isFinite(n) || n < 0) throw new UsageError(`--recent ${String(n)} is not a number of seconds`, 'pass seconds >= 0, e.g. --recent 60');
   return n;
+}
+
+export function decapNotPinned(bpffs: string): SterletError {
+  return new SterletError('DECAP_NOT_RUNNING', `no decap program is pinned under ${bpffs}`, {
+    why: 'sterlet decap pins its maps there when it attaches',
+    fix: 'run sterlet decap first, or pass the --bpffs it uses',
+  });
 }
 
 export function notPinned(bpffs: string): SterletError {

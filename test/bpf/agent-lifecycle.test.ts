@@ -34,6 +34,7 @@ import { balancerPins, type BalancerPins } from '../../src/agent/dataplane/pin-l
 import type { Log } from '../../src/agent/runtime.ts';
 import { forwardingCpus, readTopology } from '../../src/agent/host/topology.ts';
 import { BpfMap } from '../../src/libbpf/libbpf.ts';
+import { addVeth, compileBpf, removeVeth } from './harness/veth.ts';
 
 /** The last commit of map layout 1 (global quic_servers); its bpf/ is built for the upgrade test (needs a full clone). */
 const LAYOUT_V1_COMMIT = 'd3128faa3f734679e7ce05f8d3e0adc103b9692a';
@@ -73,26 +74,15 @@ const options = (extra: Partial<StartBalancerOptions> = {}): StartBalancerOption
 beforeAll(() => {
   scratch = mkdtempSync(join(tmpdir(), 'sterlet-lifecycle-'));
   // "Another build" of the balancer: same source, other instruction set level -> other tag.
-  variant = join(scratch, 'balancer-v2.bpf.o');
-  const arch = execFileSync('gcc', ['-dumpmachine']).toString().trim();
-  execFileSync('clang', ['-O2', '-g', '-target', 'bpf', '-mcpu=v2', '-Wno-unused-function', '-I', 'bpf/include', '-I', 'build/libbpf/include', '-I', `/usr/include/${arch}`, '-c', 'bpf/balancer.bpf.c', '-o', variant]);
+  variant = compileBpf('bpf/balancer.bpf.c', join(scratch, 'balancer-v2.bpf.o'), 'v2');
 });
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 beforeEach(() => {
-  execFileSync('ip', ['link', 'add', veth, 'type', 'veth', 'peer', 'name', peer]);
-  execFileSync('ip', ['link', 'set', veth, 'up']);
-  execFileSync('ip', ['link', 'set', peer, 'up']);
-  ifindex = Number(execFileSync('cat', [`/sys/class/net/${veth}/ifindex`]).toString());
+  ifindex = addVeth(veth, peer);
   bpffs = join('/sys/fs/bpf', `sterlet-test-${tag}`);
 });
-afterEach(() => {
-  try {
-    execFileSync('ip', ['link', 'del', veth]);
-  } finally {
-    rmSync(bpffs, { recursive: true, force: true });
-  }
-});
+afterEach(() => removeVeth(veth, bpffs));
 
 function insertFlow(lruId: number): Buffer {
   const key = encodeFlowKey({ protocol: 'TCP', src: { address: '192.0.2.7', port: 5555 }, dst: { address: '10.200.0.10', port: 80 } });

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseLogLine, sterlet, waitForApplied, waitForRejected, xdpOf, XDP_MODE_NATIVE } from '../support/e2e/agent.ts';
 import { buildVariantBalancer } from '../support/e2e/bpf-build.ts';
-import { sameBackends, type TrafficStats } from '../support/e2e/client.ts';
+import { sameBackends } from '../support/e2e/client.ts';
+import { stopLoadHitless } from '../support/e2e/load-check.ts';
 import { createAgentWorld, type AgentWorld } from '../support/e2e/world.ts';
 
 describe('sterlet agent end to end: lifecycle under load (netns, native XDP, real TCP)', () => {
@@ -49,12 +50,7 @@ describe('sterlet agent end to end: lifecycle under load (netns, native XDP, rea
       await w.client.waitForLoadProgress(100);
       expect((await xdpOf(w.t.lb.netns, w.t.lb.iface))?.id, 'restart adopts the attached program').toBe(progId);
     } finally {
-      const stats = await w.client.stopLoad();
-      w.figures['load across kill -9 + restart'] = loadFigures(stats);
-      expect(stats.failures, w.failureReport(stats)).toBe(0);
-      expect(stats.resets).toBe(0);
-      // A dropped SYN or segment costs a >= 1 s retransmission: none may be that slow.
-      expect(stats.slow, `requests slower than 900 ms: ${w.failureReport(stats)}`).toBe(0);
+      await stopLoadHitless(w, 'load across kill -9 + restart');
     }
     expect(await w.client.round()).toEqual(sameBackends(held));
     await w.client.closeAll();
@@ -78,12 +74,7 @@ describe('sterlet agent end to end: lifecycle under load (netns, native XDP, rea
       expect(after?.id, 'a new program is attached').not.toBe(before?.id);
       expect(after?.mode).toBe(XDP_MODE_NATIVE);
     } finally {
-      const stats = await w.client.stopLoad();
-      w.figures['load across upgrade'] = loadFigures(stats);
-      expect(stats.failures, w.failureReport(stats)).toBe(0);
-      expect(stats.resets).toBe(0);
-      // A dropped SYN or segment costs a >= 1 s retransmission: none may be that slow.
-      expect(stats.slow, `requests slower than 900 ms: ${w.failureReport(stats)}`).toBe(0);
+      await stopLoadHitless(w, 'load across upgrade');
     }
     expect(await w.client.round(), 'the new program uses the same connection table').toEqual(sameBackends(held));
     await w.client.closeAll();
@@ -130,11 +121,6 @@ describe('sterlet agent end to end: lifecycle under load (netns, native XDP, rea
     expect(await readdir(join(w.bpffs.hostPath, 'lb')).catch(() => [])).toEqual([]);
   });
 });
-
-function loadFigures(stats: TrafficStats): object {
-  const { total, ok, failures, resets, slow, maxLatencyMs, durationMs } = stats;
-  return { total, ok, failures, resets, slowOver900ms: slow, maxLatencyMs, durationMs };
-}
 
 function withWeight(doc: object, weight: number): object {
   const copy = structuredClone(doc) as { spec: Record<string, unknown> };

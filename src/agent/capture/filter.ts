@@ -4,7 +4,7 @@
 
 import { canonicalIp, cidrContains, parseCidr, parseIp, type ParsedCidr } from '../../api/ip.ts';
 import { SterletError } from '../../common/errors.ts';
-import { Stat, type StatName } from '../dataplane/counters.ts';
+import { DecapStat, Stat, type StatName } from '../dataplane/counters.ts';
 import type { FlowView } from './frame-view.ts';
 
 const VERDICT_NAMES = (Object.keys(Stat) as StatName[]).filter((n) => /^(tx|pass|drop)/.test(n));
@@ -15,16 +15,33 @@ const GROUPS: Readonly<Record<string, readonly StatName[]>> = {
   dropped: VERDICT_NAMES.filter((n) => n.startsWith('drop')),
 };
 
+// The decap program's verdicts (`sterlet dump --decap`): every DSTAT_* counter is one.
+const DECAP_NAMES = Object.keys(DecapStat) as (keyof typeof DecapStat)[];
+const DECAP_GROUPS: Readonly<Record<string, readonly string[]>> = {
+  decapsulated: DECAP_NAMES.filter((n) => !/^(pass|drop)/.test(n)),
+  passed: DECAP_NAMES.filter((n) => n.startsWith('pass')),
+  dropped: DECAP_NAMES.filter((n) => n.startsWith('drop')),
+};
+
 /** Verdict counter numbers of a list like "forwarded,dropNoReal"; empty/undefined = every verdict. */
 export function verdictMask(list: string | undefined): number {
-  const names = (list ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
-  const chosen = names.length === 0 ? VERDICT_NAMES : names.flatMap((n) => GROUPS[n] ?? (VERDICT_NAMES.includes(n as StatName) ? [n as StatName] : unknownVerdict(n)));
-  return chosen.reduce((m, n) => m | (1 << Stat[n]), 0) >>> 0;
+  return mask(list, Stat, VERDICT_NAMES, GROUPS);
 }
 
-function unknownVerdict(name: string): never {
+/** The same for the decap program: "decapsulated,passNotLocal"; empty/undefined = every verdict. */
+export function decapVerdictMask(list: string | undefined): number {
+  return mask(list, DecapStat, DECAP_NAMES, DECAP_GROUPS);
+}
+
+function mask(list: string | undefined, numbers: Readonly<Record<string, number>>, names: readonly string[], groups: Readonly<Record<string, readonly string[]>>): number {
+  const given = (list ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const chosen = given.length === 0 ? names : given.flatMap((n) => groups[n] ?? (names.includes(n) ? [n] : unknownVerdict(n, names, groups)));
+  return chosen.reduce((m, n) => m | (1 << (numbers[n] ?? 0)), 0) >>> 0;
+}
+
+function unknownVerdict(name: string, names: readonly string[], groups: Readonly<Record<string, readonly string[]>>): never {
   throw new SterletError('DUMP_BAD_VERDICT', `--verdict ${JSON.stringify(name)} is not a verdict`, {
-    fix: `use ${Object.keys(GROUPS).join(', ')}, or a counter name: ${VERDICT_NAMES.join(', ')}`,
+    fix: `use ${Object.keys(groups).join(', ')}, or a counter name: ${names.join(', ')}`,
   });
 }
 

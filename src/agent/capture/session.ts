@@ -26,11 +26,13 @@ export interface CaptureOptions {
   readonly durationMs?: number | undefined;
   readonly pollMs?: number;
   readonly signal?: AbortSignal;
+  /** Called once the program copies packets: what a "capturing" message waits for. */
+  readonly onStart?: () => void;
 }
 
 export interface CaptureSummary {
   readonly packets: number;
-  /** Records the kernel handed over that the user-space filters dropped. */
+  /** Packets of the chosen verdicts that the filters dropped (in the kernel, or in user space for a record the kernel handed over). */
   readonly filtered: number;
   /** Ring buffer full: the reader was behind. */
   readonly lost: number;
@@ -71,7 +73,10 @@ export async function runCapture(maps: CaptureMaps, write: (chunk: Buffer) => vo
   write(pcapFileHeader(o.snaplen));
   const reader = new RingBufferReader(maps.ring, (b) => onRecord(decodeCaptureRecord(b)));
   const key = Buffer.alloc(4);
-  maps.cfg.update(key, encodeCaptureConfig({ on: true, snaplen: o.snaplen, verdicts: o.verdicts, rate: o.rate }));
+  // The kernel drops what the filter rejects before the ring buffer; user space still checks every record (older builds filter nothing).
+  const size = maps.cfg.valueSize;
+  maps.cfg.update(key, encodeCaptureConfig({ on: true, snaplen: o.snaplen, verdicts: o.verdicts, rate: o.rate, filter: o.filter, guePort: o.guePort }, size));
+  o.onStart?.();
   const deadline = o.durationMs === undefined ? Infinity : Date.now() + o.durationMs;
   try {
     while (!done() && Date.now() < deadline && o.signal?.aborted !== true) {
@@ -79,11 +84,11 @@ export async function runCapture(maps: CaptureMaps, write: (chunk: Buffer) => vo
       await sleep(o.pollMs ?? 20).catch(() => undefined);
     }
   } finally {
-    maps.cfg.update(key, encodeCaptureConfig({ on: false, snaplen: 0, verdicts: 0, rate: 0 }));
+    maps.cfg.update(key, encodeCaptureConfig({ on: false, snaplen: 0, verdicts: 0, rate: 0 }, size));
     reader.consume();
     reader.close();
   }
   if (writeError !== undefined && (writeError as { code?: unknown }).code !== 'EPIPE') throw writeError;
   const after = captureMissed(maps.cpu);
-  return { packets, filtered, lost: after.lost - before.lost, limited: after.limited - before.limited };
+  return { packets, filtered: filtered + after.filtered - before.filtered, lost: after.lost - before.lost, limited: after.limited - before.limited };
 }

@@ -1,19 +1,27 @@
 // `sterlet detach`: take the XDP program off the interface and remove the pins
 // (balancer or decap: whichever program pin the directory holds). Detaching
 // uses the pinned program as the expected one, so a program someone else
-// attached in the meantime is never removed by mistake.
+// attached in the meantime is never removed by mistake. A chain (--xdp-chain)
+// hands the interface back to the filter that ran in front of the balancer.
 
 import { existsSync } from 'node:fs';
 import { SterletError } from '../../common/errors.ts';
 import { BpfProgram, xdpDetach, xdpQuery } from '../../libbpf/libbpf.ts';
+import { isChained, leaveChain } from './chain.ts';
 import { balancerPins, decapPins, removePins } from './pin-layout.ts';
 
 export interface DetachResult {
   readonly detachedProgramId: number | undefined;
+  /** --xdp-chain: the filter put back on the interface in place of the chain's root. */
+  readonly restored?: { readonly id: number; readonly name: string } | undefined;
   readonly removedPins: readonly string[];
 }
 
 export function detachDataplane(o: { interfaceName: string; ifindex: number; bpffs: string }): DetachResult {
+  if (isChained(o.bpffs)) {
+    const left = leaveChain(o);
+    return { detachedProgramId: left.rootId, restored: left.restored, removedPins: removePins(o.bpffs) };
+  }
   const candidates = [balancerPins(o.bpffs).program, decapPins(o.bpffs).program].filter((p) => existsSync(p));
   const q = xdpQuery(o.ifindex);
   let detached: number | undefined;

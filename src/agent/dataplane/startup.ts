@@ -11,6 +11,8 @@
 // (upgradeV1); pins of layout 2 get layout 3's vip_buckets on the way
 // (adopt). Any other LAYOUT_VERSION, or maps sized differently from the
 // configuration, is refused with an explanation: never silently recreated.
+// With --xdp-chain the same three cases hold, but "attach" and "replace" are
+// done on the balancer slot of the chain's stage array (chain.ts).
 
 import { SterletError } from '../../common/errors.ts';
 import { BpfMap, BpfProgram, xdpAttach, xdpQuery, type XdpMode } from '../../libbpf/libbpf.ts';
@@ -21,6 +23,7 @@ import { createConnTable, openBalancer, type Balancer, type BalancerMaps, type B
 import type { Limits } from '../plan/model.ts';
 import { BALANCER_PINNED_MAPS, balancerPins, ensureDir, isComplete, removePins, repinProgram, type BalancerPins } from './pin-layout.ts';
 import { createRingMap, limitsOf, openPinned, pinnedLayout, pinnedSizes } from './open-pinned.ts';
+import { installInChain, isChained, type ChainInstall, type ChainTarget } from './chain.ts';
 
 export { createRingMap, limitsOf, openPinnedBalancer } from './open-pinned.ts';
 import type { Log } from '../../common/log.ts';
@@ -36,6 +39,10 @@ export interface StartBalancerOptions {
   readonly forwardingCpus: readonly ForwardingCpu[];
   /** Runtime settings; written on every start (the layout version is kept). */
   readonly settings: Settings;
+  /** --xdp-chain: run as the last stage of a chain of XDP programs (chain.ts) instead of alone. */
+  readonly chain?: boolean | undefined;
+  /** Root program build of the chain (default build/bpf/chain.bpf.o). */
+  readonly chainObject?: string | undefined;
   readonly log: Log;
 }
 
@@ -49,6 +56,8 @@ export interface RunningBalancer {
   readonly outcome: StartOutcome;
   readonly programId: number;
   readonly programTag: string;
+  /** The program on the interface: the balancer, or with --xdp-chain the chain's root (what "still attached" checks look for). */
+  readonly interfaceProgramId: number;
   readonly xdpMode: XdpMode;
   /** Closes this process's fds; the pinned, attached dataplane stays. */
   close(): void;
@@ -63,7 +72,8 @@ export function startBalancer(o: StartBalancerOptions): RunningBalancer {
 function create(o: StartBalancerOptions, pins: BalancerPins): RunningBalancer {
   const attached = xdpQuery(o.ifindex);
   let expectedOld: BpfProgram | undefined;
-  if (attached.progId !== 0) {
+  // In a chain, what is attached is a filter to keep in front (or a root left by a died start): chain.ts decides.
+  if (attached.progId !== 0 && o.chain !== true) {
     const prog = BpfProgram.fromId(attached.progId);
     // A start that died after attaching but before pinning the marker left its
     // maps pinned here; its program uses them and may be replaced. Anything
@@ -106,6 +116,13 @@ function create(o: StartBalancerOptions, pins: BalancerPins): RunningBalancer {
     balancer.maps.settings.update(u32(0), encodeSettings({ ...o.settings, layoutVersion: LAYOUT_VERSION }));
     for (const name of BALANCER_PINNED_MAPS) if (name !== 'settings') balancer.maps[name]?.pin(pins.map(name));
     const program = balancer.program();
+    if (o.chain === true) {
+      // Maps were just created: a balancer attached here belongs to someone else and is not a stage.
+      const chained = installInChain(chainTarget(o, pins, () => false), program);
+      balancer.maps.settings.pin(pins.marker);
+      o.log.info({ bpffs: pins.dir, programId: chained.balancerId, tag: chained.balancerTag, mode: chained.mode, cpus: o.forwardingCpus, chain: chainFields(chained) }, 'dataplane created and attached');
+      return running(pins, o.sizes, 'created', chained.balancerId, chained.balancerTag, chained.mode, chained.rootId);
+    }
     const mode = expectedOld === undefined ? o.xdpMode : attached.mode === 'none' ? o.xdpMode : attached.mode;
     xdpAttach(o.ifindex, program.fd, { mode, ...(expectedOld === undefined ? {} : { expectedOldFd: expectedOld.fd }) });
     repinProgram(program, pins.program);
@@ -156,7 +173,7 @@ function adopt(o: StartBalancerOptions, pins: BalancerPins): RunningBalancer {
     } else {
       o.log.info({ bpffs: pins.dir, outcome: swap.outcome, programId: swap.id, tag: swap.tag, mode: swap.mode }, `dataplane ${swap.outcome}`);
     }
-    return running(pins, sizes, swap.outcome, swap.id, swap.tag, swap.mode);
+    return running(pins, sizes, swap.outcome, swap.id, swap.tag, swap.mode, swap.interfaceId);
   } finally {
     balancer?.close();
     for (const name of BALANCER_PINNED_MAPS) maps[name]?.close();
@@ -205,7 +222,7 @@ function upgradeV1(o: StartBalancerOptions, pins: BalancerPins): RunningBalancer
       { bpffs: pins.dir, outcome: swap.outcome, from: LAYOUT_V1, to: LAYOUT_VERSION, quicEntriesCopied: copied, programId: swap.id, tag: swap.tag, mode: swap.mode },
       `dataplane ${swap.outcome}; map layout upgraded from ${LAYOUT_V1} to ${LAYOUT_VERSION} (QUIC server ids per VIP; vip_buckets mirror of vips)`,
     );
-    return running(pins, sizes, swap.outcome, swap.id, swap.tag, swap.mode);
+    return running(pins, sizes, swap.outcome, swap.id, swap.tag, swap.mode, swap.interfaceId);
   } finally {
     balancer?.close();
     v1.close();
@@ -217,11 +234,20 @@ interface Swap {
   readonly id: number;
   readonly tag: string;
   readonly mode: XdpMode;
+  /** The chain's root with --xdp-chain; else the balancer itself. */
+  readonly interfaceId?: number;
 }
 
 /** Puts the freshly loaded program in place of the attached one: kept if the same build, else an atomic replace. */
 function swapIn(o: StartBalancerOptions, pins: BalancerPins, vips: BpfMap, balancer: Balancer): Swap {
   const fresh = balancer.program();
+  if (o.chain === true) return swapInChain(o, pins, vips, fresh);
+  if (isChained(pins.dir)) {
+    throw new SterletError('AGENT_XDP_CHAIN_MODE', `the dataplane pinned under ${pins.dir} runs as the last stage of an XDP chain`, {
+      why: 'it was started with --xdp-chain; attaching the balancer alone would take the filter in front of it off the interface',
+      fix: 'start the agent with --xdp-chain again, or leave the chain first: sterlet detach (drops connection state), then start without it',
+    });
+  }
   const freshInfo = fresh.info();
   const q = xdpQuery(o.ifindex);
   if (q.progId === 0 || q.mode === 'none') {
@@ -252,6 +278,23 @@ function swapIn(o: StartBalancerOptions, pins: BalancerPins, vips: BpfMap, balan
   } finally {
     attachedProg.close();
   }
+}
+
+/** The balancer slot of the chain gets this build: kept when it is the same, else one atomic slot update. */
+function swapInChain(o: StartBalancerOptions, pins: BalancerPins, vips: BpfMap, fresh: BpfProgram): Swap {
+  const vipsId = vips.info().id;
+  const c = installInChain(chainTarget(o, pins, (attached) => attached.mapIds.includes(vipsId)), fresh);
+  const outcome: StartOutcome = c.root === 'kept' ? (c.slot === 'kept' ? 'adopted' : 'upgraded') : c.slot === 'kept' ? 'reattached' : 'upgraded';
+  if (outcome === 'upgraded') o.log.info({ to: { id: c.balancerId, tag: c.balancerTag }, chain: chainFields(c) }, 'program replaced atomically (balancer slot of the XDP chain)');
+  return { outcome, id: c.balancerId, tag: c.balancerTag, mode: c.mode, interfaceId: c.rootId };
+}
+
+function chainTarget(o: StartBalancerOptions, pins: BalancerPins, isOwnBalancer: ChainTarget['isOwnBalancer']): ChainTarget {
+  return { interfaceName: o.interfaceName, ifindex: o.ifindex, bpffs: pins.dir, xdpMode: o.xdpMode, balancerPin: pins.program, chainObject: o.chainObject, isOwnBalancer, log: o.log };
+}
+
+function chainFields(c: ChainInstall): object {
+  return { rootId: c.rootId, root: c.root, slot: c.slot, upstream: c.upstream ?? null };
 }
 
 function checkSizes(maps: KeptMaps, o: StartBalancerOptions, pins: BalancerPins): BalancerSizes {
@@ -287,7 +330,7 @@ function ensureConnTables(maps: Pick<KeptMaps, 'connTables'>, sizes: BalancerSiz
   }
 }
 
-function running(pins: BalancerPins, sizes: BalancerSizes, outcome: StartOutcome, programId: number, programTag: string, xdpMode: XdpMode): RunningBalancer {
+function running(pins: BalancerPins, sizes: BalancerSizes, outcome: StartOutcome, programId: number, programTag: string, xdpMode: XdpMode, interfaceProgramId = programId): RunningBalancer {
   const maps = openPinned(pins);
   return {
     maps,
@@ -296,6 +339,7 @@ function running(pins: BalancerPins, sizes: BalancerSizes, outcome: StartOutcome
     outcome,
     programId,
     programTag,
+    interfaceProgramId,
     xdpMode,
     close: () => {
       for (const name of BALANCER_PINNED_MAPS) maps[name]?.close();

@@ -4,7 +4,8 @@
 // - a second build of the balancer for the upgrade test, with another BPF
 //   target CPU version (-mcpu=v2: no 32-bit jumps), so it is a genuinely
 //   different instruction stream, not a byte-identical copy;
-// - the harness's own XDP_PASS program (test/e2e/progs).
+// - the harness's own XDP_PASS program and the filter stage of the XDP chain
+//   test (test/e2e/progs).
 import { join } from 'node:path';
 import { REPO_ROOT, run } from '../exec.ts';
 
@@ -51,4 +52,9 @@ export function buildVariantBalancer(scratch: string, options: { cpu?: string } 
 /** test/e2e/progs/xdp_pass.bpf.c -> <scratch>/xdp_pass.bpf.o */
 export function buildXdpPass(scratch: string): Promise<string> {
   return compile(join(REPO_ROOT, 'test/e2e/progs/xdp_pass.bpf.c'), join(scratch, 'xdp_pass.bpf.o'));
+}
+
+/** test/e2e/progs/xdp_filter_stage.bpf.c -> <scratch>/xdp_filter_stage.bpf.o (built against bpf/include/xdp_stage.h) */
+export function buildFilterStage(scratch: string): Promise<string> {
+  return compile(join(REPO_ROOT, 'test/e2e/progs/xdp_filter_stage.bpf.c'), join(scratch, 'xdp_filter_stage.bpf.o'));
 }

@@ -44,6 +44,10 @@ export interface AgentWorldOptions {
    * its gateway first, as the agent's own error message tells operators to.
    */
   readonly discoverGateway?: boolean;
+  /** More agent flags (e.g. --xdp-chain). */
+  readonly agentArgs?: readonly string[];
+  /** Runs after the network and bpffs exist, before the agent first starts (e.g. attach another XDP program). */
+  readonly beforeAgent?: (t: Topology, bpffs: BpffsDir) => Promise<void>;
 }
 
 export async function createAgentWorld(options: AgentWorldOptions): Promise<AgentWorld> {
@@ -75,7 +79,9 @@ export async function createAgentWorld(options: AgentWorldOptions): Promise<Agen
     await copyFile(process.env.STERLET_E2E_BALANCER_OBJECT ?? join(REPO_ROOT, 'build/bpf/balancer.bpf.o'), bpfObject);
     if (options.discoverGateway === true) await run(['ping', '-c', '1', '-W', '2', t.lb.gateway], { netns: t.lb.netns });
     const gatewayMac = options.discoverGateway === true ? {} : { gatewayMac: await t.gatewayMac() };
-    const agent = new AgentRunner(t, { manifests: manifests.dir, bpffs: lbBpffs, bpfObject, ...gatewayMac });
+    await options.beforeAgent?.(t, bpffs);
+    const extraArgs = options.agentArgs === undefined ? {} : { extraArgs: options.agentArgs };
+    const agent = new AgentRunner(t, { manifests: manifests.dir, bpffs: lbBpffs, bpfObject, ...gatewayMac, ...extraArgs });
     await waitForApplied(agent.start(), 0, { changed: true, timeoutMs: 60_000 });
     const client = await TrafficClient.start(t);
     const figures: Record<string, unknown> = {};
