@@ -20,7 +20,11 @@
 // Then established connections under a flood (bench/lib/flood-established.ts):
 // real TCP connections through the VIP while the SYN flood runs, per
 // dataplane: failures, latency with and without the flood, entries kept.
-// Usage: make bench-pps   env: BENCH_SECONDS (3), BENCH_RUNS (3),
+// Two generators (BENCH_GEN): xdp (default) runs bench/pktgen/gen.bpf.c with
+// BPF_PROG_TEST_RUN's live frames, so a packet is an xdp_frame, not an skb,
+// until a dataplane without XDP makes it one; packet is the AF_PACKET TX
+// ring, which pays an skb per packet and caps every dataplane near its cost.
+// Usage: make bench-pps   env: BENCH_GEN (xdp), BENCH_SECONDS (3), BENCH_RUNS (3),
 //   BENCH_MODE (one-core), BENCH_GEN_CPU (0), BENCH_FWD_CPU (1, two-core only),
 //   BENCH_PART (all | rates | established), BENCH_FLOOD_SECONDS (8),
 //   BENCH_CONNECTIONS (50)
@@ -44,6 +48,11 @@ if (mode !== 'one-core' && mode !== 'two-core') {
   console.error(`BENCH_MODE must be one-core or two-core, got ${JSON.stringify(mode)}`);
   process.exit(2);
 }
+const generator = process.env.BENCH_GEN ?? 'xdp';
+if (generator !== 'xdp' && generator !== 'packet') {
+  console.error(`BENCH_GEN must be xdp or packet, got ${JSON.stringify(generator)}`);
+  process.exit(2);
+}
 const part = process.env.BENCH_PART ?? 'all';
 if (part !== 'all' && part !== 'rates' && part !== 'established') {
   console.error(`BENCH_PART must be all, rates or established, got ${JSON.stringify(part)}`);
@@ -62,6 +71,9 @@ if (!Number.isInteger(connections) || connections < 1 || connections > 1000) {
 const fwdCpu = mode === 'one-core' ? genCpu : Number(process.env.BENCH_FWD_CPU ?? 1);
 const CLK_TCK = 100;
 const PKTGEN = join(REPO_ROOT, 'build/bench/pktgen');
+const GEN_XDP = join(REPO_ROOT, 'build/bench/gen.bpf.o');
+/** pktgen's generator flag: --xdp OBJ, or nothing for the AF_PACKET ring. */
+const GEN_ARGS = generator === 'xdp' ? ['--xdp', GEN_XDP] : [];
 const LRU_FLOWS = 1024;
 
 type Dataplane = 'sterlet' | 'nftables' | 'forward';
@@ -79,7 +91,7 @@ interface Result {
   readonly busyPct: number;
 }
 
-for (const [what, path] of [['pktgen', PKTGEN], ['sink XDP object', SINK_OBJECT]] as const) {
+for (const [what, path] of [['pktgen', PKTGEN], ['sink XDP object', SINK_OBJECT], ['generator XDP object', GEN_XDP]] as const) {
   if (!existsSync(path)) {
     console.error(`${path} (${what}) is missing: run \`make bench-pps\`, which builds it`);
     process.exit(1);
@@ -186,7 +198,7 @@ async function framesFor(traffic: Traffic, pair: PpsPair): Promise<string> {
 
 async function measure(pair: PpsPair, traffic: Traffic): Promise<Result> {
   const frames = await framesFor(traffic, pair);
-  const gen = ['ip', 'netns', 'exec', pair.names.router, PKTGEN, '--iface', pair.names.routerIf, '--frames', frames, '--cpu', String(genCpu)];
+  const gen = ['ip', 'netns', 'exec', pair.names.router, PKTGEN, '--iface', pair.names.routerIf, '--frames', frames, '--cpu', String(genCpu), ...GEN_ARGS];
   const flood = traffic === 'lru-hit' ? [] : ['--flood'];
   if (traffic === 'lru-hit') await run([...gen, '--seconds', '0.2']); // warm: every flow has its entry
   await new Promise((r) => setTimeout(r, 200));
@@ -254,7 +266,7 @@ async function survival(pair: PpsPair, dp: Dataplane): Promise<Survival> {
   const lru = await framesFor('lru-hit', pair);
   const syn = await framesFor('syn-flood', pair);
   const gen = (file: string, extra: string[]): Promise<{ stdout: string }> =>
-    run(['ip', 'netns', 'exec', pair.names.router, PKTGEN, '--iface', pair.names.routerIf, '--frames', file, '--cpu', String(genCpu), ...extra], { timeoutMs: (seconds + 30) * 1000 });
+    run(['ip', 'netns', 'exec', pair.names.router, PKTGEN, '--iface', pair.names.routerIf, '--frames', file, '--cpu', String(genCpu), ...GEN_ARGS, ...extra], { timeoutMs: (seconds + 30) * 1000 });
   const warm0 = dp === 'sterlet' ? await sterletLru(pair) : undefined;
   await gen(lru, ['--seconds', '5', '--count', String(LRU_FLOWS)]);
   await new Promise((r) => setTimeout(r, 300));
@@ -287,7 +299,7 @@ try {
   if (part !== 'rates') {
     for (let r = 0; r < runs; r++) {
       for (const dp of ['sterlet', 'nftables'] as const) {
-        floods.push(await establishedUnderFlood(dp, { connections, baselineSeconds: 3, floodSeconds, log: (l) => process.stderr.write(`run ${String(r + 1)}/${String(runs)} ${l}\n`), onTeardown: (d) => void worlds.push(d) }));
+        floods.push(await establishedUnderFlood(dp, { connections, baselineSeconds: 3, floodSeconds, genXdp: generator === 'xdp' ? GEN_XDP : undefined, log: (l) => process.stderr.write(`run ${String(r + 1)}/${String(runs)} ${l}\n`), onTeardown: (d) => void worlds.push(d) }));
       }
     }
   }
@@ -325,7 +337,7 @@ async function rates(): Promise<void> {
 const f = (x: number, d: number): string => (Number.isNaN(x) ? '-' : x.toFixed(d));
 const layout = mode === 'one-core' ? `generator and balancer on CPU ${String(genCpu)} (forwarding = its NET_RX softirq time)` : `generator on CPU ${String(genCpu)}, balancer poll thread on CPU ${String(fwdCpu)} (forwarding = the thread's CPU time)`;
 if (part !== 'established') {
-  console.log(`\nbench-pps ${mode}: ${String(runs)} runs x ${String(seconds)} s per case, medians; ${layout}`);
+  console.log(`\nbench-pps ${mode}, generator ${generator === 'xdp' ? 'xdp (live XDP frames, no skb per packet)' : 'packet (AF_PACKET TX ring)'}: ${String(runs)} runs x ${String(seconds)} s per case, medians; ${layout}`);
   console.log('| dataplane | traffic | sent Mpps | forwarded Mpps | forwarding ns/pkt | forwarding CPU% | core softirq% | core busy% | Mpps vs nftables | ns/pkt nftables ÷ this |');
   console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const traffic of TRAFFIC) {
