@@ -6,10 +6,12 @@
  * stamps the next flow's IPv4 source and TCP source port and patches both
  * checksums, then redirects out of the router's veth toward the balancer.
  *
- * A recycled page keeps what the previous run wrote (the kernel only resets
- * the frame's pointers, not its bytes), so every varying field is written
- * whole and the checksums are derived from the template's values in the
- * config, never from what is in the frame. */
+ * A recycled page keeps its bytes: the kernel initialises a page from the
+ * template once and later only resets the frame's pointers. What the last
+ * packet on that page went through stays: the kernel's forwarding rewrites
+ * MACs and TTL in place, Sterlet writes its IPIP header over the front. So
+ * every run copies the whole template back first, then stamps the flow, with
+ * checksums derived from the template's values in the config. */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
@@ -51,6 +53,25 @@ int gen(struct xdp_md *ctx)
 
 	if (data + GEN_L4 + 20 > end)
 		return XDP_ABORTED;
+	/* cfg is read-only: the verifier knows cfg.len and drops the dead iterations. */
+#pragma unroll
+	for (int i = 0; i + 8 <= GEN_MAX_LEN; i += 8) {
+		if (i + 8 > cfg.len)
+			break;
+		if (data + i + 8 > end)
+			return XDP_ABORTED;
+		*(__u64 *)(data + i) = *(const volatile __u64 *)&cfg.frame[i];
+	}
+#pragma unroll
+	for (int i = 0; i < 8; i++) {
+		__u32 at = (cfg.len & ~7u) + i;
+
+		if (at >= cfg.len || at >= GEN_MAX_LEN)
+			break;
+		if (data + at + 1 > end)
+			return XDP_ABORTED;
+		*(__u8 *)(data + at) = cfg.frame[at];
+	}
 	if (cfg.flood) {
 		/* Same stamp as pktgen.c's --flood: low 24 bits of the source and the port. */
 		saddr = bpf_htonl((bpf_ntohl(cfg.saddr) & 0xff000000) | (n & 0xffffff));

@@ -8,6 +8,8 @@
 /* Offsets the program writes at: Ethernet, IPv4 without options, TCP. */
 #define GEN_IP 14
 #define GEN_L4 34
+/* Longest template: the program rewrites the whole frame every time. */
+#define GEN_MAX_LEN 128
 
 /* Everything in network byte order, as in the template frame. */
 struct gen_config {
@@ -19,6 +21,8 @@ struct gen_config {
 	__u16 ip_check;  /* the template's IPv4 header checksum */
 	__u16 tcp_check; /* the template's TCP checksum */
 	__u16 pad;
+	__u32 len;       /* template length, GEN_L4 + 20 .. GEN_MAX_LEN */
+	__u8 frame[GEN_MAX_LEN]; /* the template frame */
 };
 
 struct gen_flow {

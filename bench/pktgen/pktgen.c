@@ -172,6 +172,8 @@ static struct gen_flow *xdp_flows(unsigned ifindex, int flood, struct gen_config
 
 		if (tcp4_offsets(d, frames[i].len, &ip, &l4) || l4 != GEN_L4)
 			usage("--xdp needs Ethernet/IPv4/TCP frames without IP options");
+		if (frames[i].len > GEN_MAX_LEN)
+			usage("--xdp takes frames of at most 128 bytes (headers only)");
 		if (frames[i].len != frames[0].len)
 			usage("--xdp needs frames of one length (they differ only in source address and port)");
 		for (unsigned j = 0, v = 0; j < frames[i].len; j++) {
@@ -186,6 +188,8 @@ static struct gen_flow *xdp_flows(unsigned ifindex, int flood, struct gen_config
 		memcpy(&flows[i].sport, d + GEN_L4, 2);
 	}
 	*cfg = (struct gen_config){ .ifindex = ifindex, .nflows = nframes, .flood = flood };
+	cfg->len = frames[0].len;
+	memcpy(cfg->frame, t, frames[0].len);
 	memcpy(&cfg->saddr, t + GEN_IP + 12, 4);
 	memcpy(&cfg->sport, t + GEN_L4, 2);
 	memcpy(&cfg->ip_check, t + GEN_IP + 10, 2);
