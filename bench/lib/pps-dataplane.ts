@@ -84,9 +84,9 @@ async function startSterlet(pair: PpsPair, scratch: string): Promise<string> {
   return bpffs;
 }
 
-/** The agent's LRU hit and miss counters (`sterlet stats`). */
-export async function lruStats(pair: PpsPair, bpffs: string): Promise<{ hits: number; misses: number }> {
+/** The agent's LRU hit and miss counters and the packets its VIPs balanced (`sterlet stats`). */
+export async function lruStats(pair: PpsPair, bpffs: string): Promise<{ hits: number; misses: number; vipPackets: number }> {
   const { stdout } = await run([NODE_BIN, STERLET_CLI, 'stats', '--json', '--bpffs', bpffs], { netns: pair.names.lb });
-  const { lru } = JSON.parse(stdout) as { lru: { hits: number; misses: number } };
-  return lru;
+  const { lru, vips } = JSON.parse(stdout) as { lru: { hits: number; misses: number }; vips: { packets: number }[] };
+  return { hits: lru.hits, misses: lru.misses, vipPackets: vips.reduce((sum, v) => sum + v.packets, 0) };
 }
