@@ -135,12 +135,17 @@ bench-dataplane: setup libbpf bpf ## ns/packet of the XDP balancer per packet cl
 	@npm run --silent bench:dataplane
 
 # The AF_PACKET packet generator of bench-pps (host tool, not BPF).
-build/bench/pktgen: bench/pktgen/pktgen.c
+# pktgen links libbpf statically for --xdp (xdpgen.c drives gen.bpf.o).
+build/bench/pktgen: bench/pktgen/pktgen.c bench/pktgen/xdpgen.c bench/pktgen/xdpgen.h bench/pktgen/gen.h $(LIBBPF)
 	@mkdir -p build/bench
-	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
+	$(CC) -O2 -Wall -Wextra -Werror -I build/libbpf/include -o $@ bench/pktgen/pktgen.c bench/pktgen/xdpgen.c \
+		build/libbpf/lib/libbpf.a -lelf -lz
+build/bench/gen.bpf.o: bench/pktgen/gen.bpf.c bench/pktgen/gen.h $(LIBBPF)
+	@mkdir -p build/bench
+	$(CLANG_BPF) -c $< -o $@
 
 .PHONY: bench-pps
-bench-pps: setup libbpf bpf build/bench/pktgen ## Mpps + CPU per forwarded packet, real packets over veth: Sterlet vs kube-proxy-style nftables DNAT vs kernel forwarding; then 50 real TCP connections under a SYN flood.
+bench-pps: setup libbpf bpf build/bench/pktgen build/bench/gen.bpf.o ## Mpps + CPU per forwarded packet, real packets over veth: Sterlet vs kube-proxy-style nftables DNAT vs kernel forwarding; then 50 real TCP connections under a SYN flood.
 	@$(NODE) bench/pps.ts
 
 .PHONY: bench-maglev

@@ -20,21 +20,24 @@
 // Then established connections under a flood (bench/lib/flood-established.ts):
 // real TCP connections through the VIP while the SYN flood runs, per
 // dataplane: failures, latency with and without the flood, entries kept.
-// Usage: make bench-pps   env: BENCH_SECONDS (3), BENCH_RUNS (3),
+// Two generators (BENCH_GEN): xdp (default) runs bench/pktgen/gen.bpf.c with
+// BPF_PROG_TEST_RUN's live frames, so a packet is an xdp_frame, not an skb,
+// until a dataplane without XDP makes it one; packet is the AF_PACKET TX
+// ring, which pays an skb per packet and caps every dataplane near its cost.
+// Usage: make bench-pps   env: BENCH_GEN (xdp), BENCH_SECONDS (3), BENCH_RUNS (3),
 //   BENCH_MODE (one-core), BENCH_GEN_CPU (0), BENCH_FWD_CPU (1, two-core only),
 //   BENCH_PART (all | rates | established), BENCH_FLOOD_SECONDS (8),
 //   BENCH_CONNECTIONS (50)
 import { existsSync } from 'node:fs';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
-import { NODE_BIN, REPO_ROOT, run, runQuiet, STERLET_CLI } from '../test/support/exec.ts';
+import { REPO_ROOT, run } from '../test/support/exec.ts';
 import { uniqueRunId } from '../test/support/e2e/names.ts';
 import { flowFrames, writeFrameFile } from './lib/frames.ts';
-import { kubeProxyRuleset } from './lib/kube-nft.ts';
+import { lruStats, setUpDataplane, type Dataplane } from './lib/pps-dataplane.ts';
 import { APP_CPU, establishedUnderFlood, FORWARDING_CPU, type FloodOutcome } from './lib/flood-established.ts';
-import { ENDPOINTS, PpsPair, SINK_OBJECT, VIP, VIP_PORT, type Sample } from './lib/pps-rig.ts';
+import { PpsPair, SINK_OBJECT, VIP, VIP_PORT, type Sample } from './lib/pps-rig.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 3);
 const runs = Number(process.env.BENCH_RUNS ?? 3);
@@ -42,6 +45,11 @@ const genCpu = Number(process.env.BENCH_GEN_CPU ?? 0);
 const mode = process.env.BENCH_MODE ?? 'one-core';
 if (mode !== 'one-core' && mode !== 'two-core') {
   console.error(`BENCH_MODE must be one-core or two-core, got ${JSON.stringify(mode)}`);
+  process.exit(2);
+}
+const generator = process.env.BENCH_GEN ?? 'xdp';
+if (generator !== 'xdp' && generator !== 'packet') {
+  console.error(`BENCH_GEN must be xdp or packet, got ${JSON.stringify(generator)}`);
   process.exit(2);
 }
 const part = process.env.BENCH_PART ?? 'all';
@@ -62,9 +70,11 @@ if (!Number.isInteger(connections) || connections < 1 || connections > 1000) {
 const fwdCpu = mode === 'one-core' ? genCpu : Number(process.env.BENCH_FWD_CPU ?? 1);
 const CLK_TCK = 100;
 const PKTGEN = join(REPO_ROOT, 'build/bench/pktgen');
+const GEN_XDP = join(REPO_ROOT, 'build/bench/gen.bpf.o');
+/** pktgen's generator flag: --xdp OBJ, or nothing for the AF_PACKET ring. */
+const GEN_ARGS = generator === 'xdp' ? ['--xdp', GEN_XDP] : [];
 const LRU_FLOWS = 1024;
 
-type Dataplane = 'sterlet' | 'nftables' | 'forward';
 type Traffic = 'lru-hit' | 'new-flows' | 'syn-flood';
 const TRAFFIC: readonly Traffic[] = ['lru-hit', 'new-flows', 'syn-flood'];
 const DATAPLANES: readonly Dataplane[] = ['sterlet', 'nftables', 'forward'];
@@ -79,7 +89,7 @@ interface Result {
   readonly busyPct: number;
 }
 
-for (const [what, path] of [['pktgen', PKTGEN], ['sink XDP object', SINK_OBJECT]] as const) {
+for (const [what, path] of [['pktgen', PKTGEN], ['sink XDP object', SINK_OBJECT], ['generator XDP object', GEN_XDP]] as const) {
   if (!existsSync(path)) {
     console.error(`${path} (${what}) is missing: run \`make bench-pps\`, which builds it`);
     process.exit(1);
@@ -117,64 +127,10 @@ async function newPair(dp: Dataplane): Promise<PpsPair> {
   const pair = new PpsPair({ router: `${id}-r${n}`, lb: `${id}-b${n}`, routerIf: `p${tag}r${n}`, lbIf: `p${tag}b${n}` });
   pairs.push(pair);
   await pair.create();
-  // No kernel forwarding beside Sterlet: a packet its program passed would otherwise be counted as balanced.
-  if (dp === 'sterlet') await run(['sysctl', '-q', '-w', 'net.ipv4.ip_forward=0'], { netns: pair.names.lb });
-  if (dp === 'sterlet') await startSterlet(pair);
-  else await pair.enableGro();
-  if (dp === 'nftables') {
-    const rules = kubeProxyRuleset({
-      table: `sterlet-bench-${tag}`,
-      name: 'bench/web',
-      address: VIP,
-      port: VIP_PORT,
-      clusterCidr: '10.244.0.0/16',
-      endpoints: ENDPOINTS.map((address) => ({ address, port: VIP_PORT })),
-    });
-    const file = join(scratch, `kube-proxy-${n}.nft`);
-    await writeFile(file, rules);
-    await run(['nft', '-f', file], { netns: pair.names.lb });
-  }
+  const bpffs = await setUpDataplane(pair, dp, { scratch, tag, id: n });
+  if (bpffs !== undefined) sterletBpffs.set(pair, bpffs);
   if (mode === 'two-core') await pair.pinPollThreads(fwdCpu, genCpu);
   return pair;
-}
-
-/** The real agent, standalone from manifests, native XDP on the lb veth. */
-async function startSterlet(pair: PpsPair): Promise<void> {
-  const dir = join(scratch, `sterlet-${pair.names.lb}`);
-  const manifests = join(dir, 'manifests');
-  await mkdir(manifests, { recursive: true });
-  const ns = 'bench';
-  const docs = [
-    { apiVersion: 'sterlet.dev/v1alpha1', kind: 'VirtualIP', metadata: { name: 'web', namespace: ns }, spec: { address: VIP, port: VIP_PORT, protocol: 'TCP', backendSelector: { matchLabels: { app: 'web' } }, encapsulation: 'IPIP' } },
-    ...ENDPOINTS.map((address, i) => ({ apiVersion: 'sterlet.dev/v1alpha1', kind: 'Backend', metadata: { name: `web-${String(i)}`, namespace: ns, labels: { app: 'web' } }, spec: { address } })),
-  ];
-  await writeFile(join(manifests, 'web.yaml'), docs.map((d) => stringify(d)).join('---\n'));
-  // `ip netns exec` hides /sys/fs/bpf: bind the run's bpffs directory to a path it keeps.
-  const hostBpffs = join('/sys/fs/bpf', pair.names.lb);
-  const bpffs = join(dir, 'bpffs');
-  await mkdir(hostBpffs);
-  pair.onDestroy(() => rm(hostBpffs, { recursive: true, force: true }));
-  await mkdir(bpffs);
-  await run(['mount', '--bind', hostBpffs, bpffs]);
-  sterletBpffs.set(pair, bpffs);
-  pair.onDestroy(async () => void (await runQuiet(['umount', '-l', bpffs])));
-  const argv = [NODE_BIN, STERLET_CLI, 'agent', '--interface', pair.names.lbIf, '--manifests', manifests, '--bpffs', bpffs,
-    '--xdp-mode', 'native', '--gateway-mac', pair.routerMac, '--metrics-addr', '', '--log-level', 'info'];
-  const child = pair.spawnInLb(argv, join(dir, 'agent.log'));
-  await new Promise<void>((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error(`BENCH_PPS: the agent did not apply the VIP in 60 s; log in ${dir}/agent.log`)), 60_000);
-    child.on('exit', (code) => reject(new Error(`BENCH_PPS: the agent exited (${String(code)}) before applying; log in ${dir}/agent.log`)));
-    const onData = (d: Buffer): void => {
-      buf += d.toString();
-      if (buf.split("\n").some((l) => l.includes('"msg":"applied"') && /"changes":[1-9]/.test(l))) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-  });
 }
 
 async function framesFor(traffic: Traffic, pair: PpsPair): Promise<string> {
@@ -186,7 +142,7 @@ async function framesFor(traffic: Traffic, pair: PpsPair): Promise<string> {
 
 async function measure(pair: PpsPair, traffic: Traffic): Promise<Result> {
   const frames = await framesFor(traffic, pair);
-  const gen = ['ip', 'netns', 'exec', pair.names.router, PKTGEN, '--iface', pair.names.routerIf, '--frames', frames, '--cpu', String(genCpu)];
+  const gen = ['ip', 'netns', 'exec', pair.names.router, PKTGEN, '--iface', pair.names.routerIf, '--frames', frames, '--cpu', String(genCpu), ...GEN_ARGS];
   const flood = traffic === 'lru-hit' ? [] : ['--flood'];
   if (traffic === 'lru-hit') await run([...gen, '--seconds', '0.2']); // warm: every flow has its entry
   await new Promise((r) => setTimeout(r, 200));
@@ -227,9 +183,7 @@ const sterletBpffs = new Map<PpsPair, string>();
 async function sterletLru(pair: PpsPair): Promise<{ hits: number; misses: number }> {
   const bpffs = sterletBpffs.get(pair);
   if (bpffs === undefined) throw new Error('BENCH_PPS: not a Sterlet pair');
-  const { stdout } = await run([NODE_BIN, STERLET_CLI, 'stats', '--json', '--bpffs', bpffs], { netns: pair.names.lb });
-  const { lru } = JSON.parse(stdout) as { lru: { hits: number; misses: number } };
-  return lru;
+  return lruStats(pair, bpffs);
 }
 
 /** Conntrack entries of the established flows (sources 198.18.x.y, ports from 10000) and of everything. */
@@ -254,7 +208,7 @@ async function survival(pair: PpsPair, dp: Dataplane): Promise<Survival> {
   const lru = await framesFor('lru-hit', pair);
   const syn = await framesFor('syn-flood', pair);
   const gen = (file: string, extra: string[]): Promise<{ stdout: string }> =>
-    run(['ip', 'netns', 'exec', pair.names.router, PKTGEN, '--iface', pair.names.routerIf, '--frames', file, '--cpu', String(genCpu), ...extra], { timeoutMs: (seconds + 30) * 1000 });
+    run(['ip', 'netns', 'exec', pair.names.router, PKTGEN, '--iface', pair.names.routerIf, '--frames', file, '--cpu', String(genCpu), ...GEN_ARGS, ...extra], { timeoutMs: (seconds + 30) * 1000 });
   const warm0 = dp === 'sterlet' ? await sterletLru(pair) : undefined;
   await gen(lru, ['--seconds', '5', '--count', String(LRU_FLOWS)]);
   await new Promise((r) => setTimeout(r, 300));
@@ -287,7 +241,7 @@ try {
   if (part !== 'rates') {
     for (let r = 0; r < runs; r++) {
       for (const dp of ['sterlet', 'nftables'] as const) {
-        floods.push(await establishedUnderFlood(dp, { connections, baselineSeconds: 3, floodSeconds, log: (l) => process.stderr.write(`run ${String(r + 1)}/${String(runs)} ${l}\n`), onTeardown: (d) => void worlds.push(d) }));
+        floods.push(await establishedUnderFlood(dp, { connections, baselineSeconds: 3, floodSeconds, ...(generator === 'xdp' ? { genXdp: GEN_XDP } : {}), log: (l) => process.stderr.write(`run ${String(r + 1)}/${String(runs)} ${l}\n`), onTeardown: (d) => void worlds.push(d) }));
       }
     }
   }
@@ -325,7 +279,7 @@ async function rates(): Promise<void> {
 const f = (x: number, d: number): string => (Number.isNaN(x) ? '-' : x.toFixed(d));
 const layout = mode === 'one-core' ? `generator and balancer on CPU ${String(genCpu)} (forwarding = its NET_RX softirq time)` : `generator on CPU ${String(genCpu)}, balancer poll thread on CPU ${String(fwdCpu)} (forwarding = the thread's CPU time)`;
 if (part !== 'established') {
-  console.log(`\nbench-pps ${mode}: ${String(runs)} runs x ${String(seconds)} s per case, medians; ${layout}`);
+  console.log(`\nbench-pps ${mode}, generator ${generator === 'xdp' ? 'xdp (live XDP frames, no skb per packet)' : 'packet (AF_PACKET TX ring)'}: ${String(runs)} runs x ${String(seconds)} s per case, medians; ${layout}`);
   console.log('| dataplane | traffic | sent Mpps | forwarded Mpps | forwarding ns/pkt | forwarding CPU% | core softirq% | core busy% | Mpps vs nftables | ns/pkt nftables ÷ this |');
   console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const traffic of TRAFFIC) {

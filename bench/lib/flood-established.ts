@@ -42,6 +42,8 @@ export interface FloodOptions {
   readonly floodSeconds: number;
   /** The generator binary (build/bench/pktgen). */
   readonly pktgen?: string;
+  /** The generator XDP program (build/bench/gen.bpf.o): send with pktgen --xdp, no skb per packet. */
+  readonly genXdp?: string;
   /** Progress lines (stderr in the bench). */
   readonly log?: (line: string) => void;
   /** Called with the world's teardown once it exists (a Ctrl-C handler can run it; it is idempotent). */
@@ -144,7 +146,7 @@ export async function establishedUnderFlood(dp: FloodDataplane, options: FloodOp
     const drops0 = await linkDrops(t);
     const stat0 = cpuTimes(await readProcStat(), cpu);
     const gen = await run(
-      ['ip', 'netns', 'exec', t.router.netns, options.pktgen ?? DEFAULT_PKTGEN, '--iface', t.lb.routerPort, '--frames', frames, '--cpu', String(cpu), '--flood', '--seconds', String(options.floodSeconds)],
+      ['ip', 'netns', 'exec', t.router.netns, options.pktgen ?? DEFAULT_PKTGEN, '--iface', t.lb.routerPort, '--frames', frames, '--cpu', String(cpu), '--flood', '--seconds', String(options.floodSeconds), ...(options.genXdp === undefined ? [] : ['--xdp', options.genXdp])],
       { timeoutMs: (options.floodSeconds + 30) * 1000 },
     );
     const stat1 = cpuTimes(await readProcStat(), cpu);

@@ -3,8 +3,8 @@
  * out of one interface as fast as one CPU can, through an AF_PACKET TX ring
  * with PACKET_QDISC_BYPASS (no qdisc, no copy per send call).
  *
- *   pktgen --iface IF --frames FILE --seconds S [--cpu N] [--flood] [--count N]
- *   pktgen --frames FILE --dump N [--flood]      (print N frames as hex, no socket)
+ *   pktgen --iface IF --frames FILE --seconds S [--cpu N] [--flood] [--count N] [--xdp OBJ]
+ *   pktgen --frames FILE --dump N [--flood] [--xdp OBJ]  (print N frames as hex, no socket)
  *
  * FILE holds records of [u16 little-endian length][frame bytes] (written by
  * bench/lib/frames.ts). Frames are sent round-robin. --flood makes every
@@ -12,6 +12,10 @@
  * source port come from a per-packet counter, with both checksums patched
  * incrementally (RFC 1624), so a kernel that checks them (conntrack) accepts
  * the packet. --count stops after N packets (tests).
+ * --xdp OBJ (gen.bpf.o) sends the same packets without a socket: the XDP
+ * program OBJ stamps them in page-pool frames that BPF_PROG_TEST_RUN's live
+ * mode transmits (xdpgen.c); the frames must then differ only in the IPv4
+ * source and TCP source port, and carry no IP options.
  * Prints one JSON line: {"sent":N,"seconds":S}. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -29,6 +33,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include "xdpgen.h"
 
 #define MAX_FRAMES 65536
 #define FRAME_SIZE 2048
@@ -50,8 +55,8 @@ static void die(const char *what)
 
 static void usage(const char *why)
 {
-	fprintf(stderr, "pktgen: %s\nusage: pktgen --iface IF --frames FILE --seconds S [--cpu N] [--flood] [--count N]\n"
-			"       pktgen --frames FILE --dump N [--flood]\n", why);
+	fprintf(stderr, "pktgen: %s\nusage: pktgen --iface IF --frames FILE --seconds S [--cpu N] [--flood] [--count N] [--xdp OBJ]\n"
+			"       pktgen --frames FILE --dump N [--flood] [--xdp OBJ]\n", why);
 	exit(2);
 }
 
@@ -151,9 +156,72 @@ static void dump(unsigned n, int flood)
 	}
 }
 
+/* The --xdp program's config and flows from the frames: frame 0 is the
+ * template, every frame must equal it but for source address, port and sums. */
+static struct gen_flow *xdp_flows(unsigned ifindex, int flood, struct gen_config *cfg)
+{
+	static const unsigned varying[][2] = { { GEN_IP + 10, 6 }, { GEN_L4, 2 }, { GEN_L4 + 16, 2 } };
+	struct gen_flow *flows = calloc(nframes, sizeof(*flows));
+	const uint8_t *t = frames[0].data;
+	unsigned ip, l4;
+
+	if (!flows)
+		die("calloc");
+	for (unsigned i = 0; i < nframes; i++) {
+		const uint8_t *d = frames[i].data;
+
+		if (tcp4_offsets(d, frames[i].len, &ip, &l4) || l4 != GEN_L4)
+			usage("--xdp needs Ethernet/IPv4/TCP frames without IP options");
+		if (frames[i].len > GEN_MAX_LEN)
+			usage("--xdp takes frames of at most 128 bytes (headers only)");
+		if (frames[i].len != frames[0].len)
+			usage("--xdp needs frames of one length (they differ only in source address and port)");
+		for (unsigned j = 0, v = 0; j < frames[i].len; j++) {
+			if (v < 3 && j == varying[v][0]) {
+				j += varying[v++][1] - 1;
+				continue;
+			}
+			if (d[j] != t[j])
+				usage("--xdp needs frames that differ only in IPv4 source, TCP source port and checksums");
+		}
+		memcpy(&flows[i].saddr, d + GEN_IP + 12, 4);
+		memcpy(&flows[i].sport, d + GEN_L4, 2);
+	}
+	*cfg = (struct gen_config){ .ifindex = ifindex, .nflows = nframes, .flood = flood };
+	cfg->len = frames[0].len;
+	memcpy(cfg->frame, t, frames[0].len);
+	memcpy(&cfg->saddr, t + GEN_IP + 12, 4);
+	memcpy(&cfg->sport, t + GEN_L4, 2);
+	memcpy(&cfg->ip_check, t + GEN_IP + 10, 2);
+	memcpy(&cfg->tcp_check, t + GEN_L4 + 16, 2);
+	return flows;
+}
+
+/* --xdp: dump or send through the generator XDP program; returns main's exit code. */
+static int xdp_main(const char *obj, const char *iface, double seconds, int flood, long dump_n, uint64_t count)
+{
+	struct gen_config cfg;
+	unsigned ifindex = 1; /* dumps never transmit: any device will do */
+	double elapsed = 0;
+
+	if (dump_n < 0 && !(ifindex = if_nametoindex(iface)))
+		die(iface);
+	struct gen_flow *flows = xdp_flows(ifindex, flood, &cfg);
+	int fd = xdpgen_load(obj, &cfg, flows);
+
+	free(flows);
+	if (dump_n >= 0) {
+		xdpgen_dump(fd, frames[0].data, frames[0].len, dump_n);
+		return 0;
+	}
+	uint64_t sent = xdpgen_send(fd, frames[0].data, frames[0].len, seconds, count, &elapsed);
+	printf("{\"sent\":%llu,\"seconds\":%.6f}\n", (unsigned long long)sent, elapsed);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	const char *iface = NULL, *path = NULL;
+	const char *iface = NULL, *path = NULL, *xdp = NULL;
 	double seconds = 0;
 	int cpu = -1, flood = 0;
 	long dump_n = -1;
@@ -171,12 +239,15 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--cpu")) cpu = atoi(v);
 		else if (!strcmp(a, "--dump")) dump_n = atol(v);
 		else if (!strcmp(a, "--count")) count = strtoull(v, NULL, 10);
+		else if (!strcmp(a, "--xdp")) xdp = v;
 		else usage("unknown option");
 		i++;
 	}
 	if (!path)
 		usage("--frames is required");
 	load_frames(path);
+	if (xdp && dump_n >= 0)
+		return xdp_main(xdp, NULL, 0, flood, dump_n, count);
 	if (dump_n >= 0) {
 		dump(dump_n, flood);
 		return 0;
@@ -191,6 +262,8 @@ int main(int argc, char **argv)
 		if (sched_setaffinity(0, sizeof(set), &set))
 			die("sched_setaffinity (--cpu)");
 	}
+	if (xdp)
+		return xdp_main(xdp, iface, seconds, flood, -1, count);
 
 	int fd = socket(AF_PACKET, SOCK_RAW, 0), one = 1, ver = TPACKET_V2;
 	unsigned ifindex = if_nametoindex(iface);
