@@ -24,7 +24,7 @@ function checkout(): string {
   const root = mkdtempSync(join(tmpdir(), 'sterlet-checkout-'));
   roots.push(root);
   mkdirSync(join(root, 'scripts/lib'), { recursive: true });
-  for (const f of ['cluster.sh', 'testbin.sh', 'lib/proc.sh']) cpSync(join(REPO_ROOT, 'scripts', f), join(root, 'scripts', f));
+  for (const f of ['cluster.sh', 'testbin.sh', 'lib/proc.sh', 'lib/cache-build.sh']) cpSync(join(REPO_ROOT, 'scripts', f), join(root, 'scripts', f));
   return root;
 }
 
