@@ -116,6 +116,12 @@ export const DesiredVip = z.strictObject({
 });
 export type DesiredVip = z.infer<typeof DesiredVip>;
 
+/** The namespace and name in a DesiredVip id ("namespace/name"; an id without a slash is a name alone). */
+export function vipIdParts(id: string): { namespace: string; name: string } {
+  const slash = id.indexOf('/');
+  return slash < 0 ? { namespace: '', name: id } : { namespace: id.slice(0, slash), name: id.slice(slash + 1) };
+}
+
 export const DesiredState = z.strictObject({
   version: z.literal(DESIRED_STATE_VERSION),
   /** Sorted by id. */

@@ -7,6 +7,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { DesiredVip } from '../plan/model.ts';
 import { vipKeyId } from '../plan/model.ts';
+import { vipIdParts } from '../../api/desired-state.ts';
 
 /** VIP key id (`TCP 10.0.0.1:80`) -> namespace/name; backend address -> namespace/name of the Backends using it. */
 export interface StatsNames {
@@ -27,7 +28,7 @@ export function statsNames(desired: readonly DesiredVip[]): StatsNames {
   const backends = new Map<string, Set<string>>();
   for (const v of desired) {
     vips[vipKeyId(v.key)] = v.id;
-    const namespace = v.id.slice(0, Math.max(0, v.id.indexOf('/')));
+    const { namespace } = vipIdParts(v.id);
     for (const b of v.backends) {
       if (b.name === undefined) continue;
       const set = backends.get(b.address) ?? new Set<string>();

@@ -11,6 +11,7 @@ import type { DataplaneCounters } from '../metrics.ts';
 import type { DesiredVip, LiveState, Ring, VipKey } from '../plan/model.ts';
 import { ringMembers } from '../plan/reals.ts';
 import { vipKeyId } from '../plan/model.ts';
+import { vipIdParts } from '../../api/desired-state.ts';
 
 export interface CounterRow {
   readonly packets: number;
@@ -179,9 +180,7 @@ function vipBackendPairs(desired: readonly DesiredVip[], live: LiveState): VipBa
 }
 
 function splitId(id: string | undefined): { namespace: string; name: string } {
-  if (id === undefined) return { namespace: '', name: '' };
-  const slash = id.indexOf('/');
-  return slash < 0 ? { namespace: '', name: id } : { namespace: id.slice(0, slash), name: id.slice(slash + 1) };
+  return id === undefined ? { namespace: '', name: '' } : vipIdParts(id);
 }
 
 /** The shape metrics.ts exposes to Prometheus. */

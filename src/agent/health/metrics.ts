@@ -3,13 +3,8 @@
 // labelled namespace + name like the agent's other per-VIP series.
 
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { vipIdParts } from '../../api/desired-state.ts';
 import type { HealthProber, ProberHooks } from './prober.ts';
-
-/** The VirtualIP of a VIP id ("namespace/name"), labelled as every other per-VIP series is. */
-function vipLabels(id: string): { namespace: string; name: string } {
-  const slash = id.indexOf('/');
-  return slash < 0 ? { namespace: '', name: id } : { namespace: id.slice(0, slash), name: id.slice(slash + 1) };
-}
 
 export function healthMetrics(registry: Registry, prober: () => HealthProber | undefined): ProberHooks {
   const registers = [registry];
@@ -34,7 +29,7 @@ export function healthMetrics(registry: Registry, prober: () => HealthProber | u
     registers,
     collect() {
       this.reset();
-      prober()?.forEachProbed((vip, backend, ok) => this.set({ ...vipLabels(vip), address: backend }, ok ? 1 : 0));
+      prober()?.forEachProbed((vip, backend, ok) => this.set({ ...vipIdParts(vip), address: backend }, ok ? 1 : 0));
     },
   });
   const transitions = new Counter({
@@ -60,14 +55,14 @@ export function healthMetrics(registry: Registry, prober: () => HealthProber | u
   let open = new Set<string>();
   return {
     onProbe: (vip, _backend, result) => {
-      probes.inc({ ...vipLabels(vip), result: result.ok ? 'success' : 'failure' });
-      if (result.ok) latency.observe(vipLabels(vip), result.latencyMs / 1000);
+      probes.inc({ ...vipIdParts(vip), result: result.ok ? 'success' : 'failure' });
+      if (result.ok) latency.observe(vipIdParts(vip), result.latencyMs / 1000);
     },
-    onTransition: (vip, _backend, isHealthy) => transitions.inc({ ...vipLabels(vip), to: isHealthy ? 'healthy' : 'unhealthy' }),
+    onTransition: (vip, _backend, isHealthy) => transitions.inc({ ...vipIdParts(vip), to: isHealthy ? 'healthy' : 'unhealthy' }),
     onFailOpen: (ids) => {
       const now = new Set(ids);
-      for (const id of open) if (!now.has(id)) failOpen.set(vipLabels(id), 0);
-      for (const id of now) failOpen.set(vipLabels(id), 1);
+      for (const id of open) if (!now.has(id)) failOpen.set(vipIdParts(id), 0);
+      for (const id of now) failOpen.set(vipIdParts(id), 1);
       open = now;
     },
   };
