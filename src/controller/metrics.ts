@@ -6,6 +6,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { registerProcessMetrics } from '../common/process-metrics.ts';
 import { SterletError } from '../common/errors.ts';
 import { parseHostPort, startEndpoints } from '../common/http-endpoints.ts';
+import { vipIdParts } from '../api/desired-state.ts';
 
 export class ControllerMetrics {
   readonly registry = new Registry();
@@ -66,14 +67,14 @@ export class ControllerMetrics {
 
   /** Records when a VIP's ring mismatch began (RFC 3339); `undefined` removes its series (rings agree, or VIP gone). */
   setRingMismatch(key: string, since: string | undefined): void {
-    const id = vipLabels(key);
+    const id = vipIdParts(key);
     if (since === undefined) this.ringMismatchStart.remove(id);
     else this.ringMismatchStart.set(id, Date.parse(since) / 1000);
   }
 
   /** Records a VIP's node counts; `undefined` removes its series (VIP gone). */
   setVipNodes(key: string, counts: { selected: number; programmed: number } | undefined): void {
-    const id = vipLabels(key);
+    const id = vipIdParts(key);
     if (counts === undefined) {
       this.vipNodes.remove({ ...id, state: 'selected' });
       this.vipNodes.remove({ ...id, state: 'programmed' });
@@ -86,12 +87,6 @@ export class ControllerMetrics {
   constructor() {
     registerProcessMetrics(this.registry, 'sterlet_controller_');
   }
-}
-
-/** "namespace/name" -> the labels of a per-VIP series. */
-function vipLabels(key: string): { namespace: string; name: string } {
-  const slash = key.indexOf('/');
-  return { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
 }
 
 export interface MetricsServer {
