@@ -36,6 +36,7 @@ import { REPO_ROOT, run } from '../test/support/exec.ts';
 import { uniqueRunId } from '../test/support/e2e/names.ts';
 import { flowFrames, writeFrameFile } from './lib/frames.ts';
 import { lruStats, setUpDataplane, type Dataplane } from './lib/pps-dataplane.ts';
+import { xdpGeneratorAllowed } from './lib/xdp-generator.ts';
 import { APP_CPU, establishedUnderFlood, FORWARDING_CPU, type FloodOutcome } from './lib/flood-established.ts';
 import { PpsPair, SINK_OBJECT, VIP, VIP_PORT, type Sample } from './lib/pps-rig.ts';
 
@@ -47,9 +48,9 @@ if (mode !== 'one-core' && mode !== 'two-core') {
   console.error(`BENCH_MODE must be one-core or two-core, got ${JSON.stringify(mode)}`);
   process.exit(2);
 }
-const generator = process.env.BENCH_GEN ?? 'xdp';
-if (generator !== 'xdp' && generator !== 'packet') {
-  console.error(`BENCH_GEN must be xdp or packet, got ${JSON.stringify(generator)}`);
+const requestedGenerator = process.env.BENCH_GEN ?? 'xdp';
+if (requestedGenerator !== 'xdp' && requestedGenerator !== 'packet') {
+  console.error(`BENCH_GEN must be xdp or packet, got ${JSON.stringify(requestedGenerator)}`);
   process.exit(2);
 }
 const part = process.env.BENCH_PART ?? 'all';
@@ -71,8 +72,10 @@ const fwdCpu = mode === 'one-core' ? genCpu : Number(process.env.BENCH_FWD_CPU ?
 const CLK_TCK = 100;
 const PKTGEN = join(REPO_ROOT, 'build/bench/pktgen');
 const GEN_XDP = join(REPO_ROOT, 'build/bench/gen.bpf.o');
+/** The generator in use: xdp unless asked for packet or the kernel refuses live frames (probed below). */
+let generator: 'xdp' | 'packet' = requestedGenerator;
 /** pktgen's generator flag: --xdp OBJ, or nothing for the AF_PACKET ring. */
-const GEN_ARGS = generator === 'xdp' ? ['--xdp', GEN_XDP] : [];
+const genArgs = (): string[] => (generator === 'xdp' ? ['--xdp', GEN_XDP] : []);
 const LRU_FLOWS = 1024;
 
 type Traffic = 'lru-hit' | 'new-flows' | 'syn-flood';
@@ -142,7 +145,7 @@ async function framesFor(traffic: Traffic, pair: PpsPair): Promise<string> {
 
 async function measure(pair: PpsPair, traffic: Traffic): Promise<Result> {
   const frames = await framesFor(traffic, pair);
-  const gen = ['ip', 'netns', 'exec', pair.names.router, PKTGEN, '--iface', pair.names.routerIf, '--frames', frames, '--cpu', String(genCpu), ...GEN_ARGS];
+  const gen = ['ip', 'netns', 'exec', pair.names.router, PKTGEN, '--iface', pair.names.routerIf, '--frames', frames, '--cpu', String(genCpu), ...genArgs()];
   const flood = traffic === 'lru-hit' ? [] : ['--flood'];
   if (traffic === 'lru-hit') await run([...gen, '--seconds', '0.2']); // warm: every flow has its entry
   await new Promise((r) => setTimeout(r, 200));
@@ -208,7 +211,7 @@ async function survival(pair: PpsPair, dp: Dataplane): Promise<Survival> {
   const lru = await framesFor('lru-hit', pair);
   const syn = await framesFor('syn-flood', pair);
   const gen = (file: string, extra: string[]): Promise<{ stdout: string }> =>
-    run(['ip', 'netns', 'exec', pair.names.router, PKTGEN, '--iface', pair.names.routerIf, '--frames', file, '--cpu', String(genCpu), ...GEN_ARGS, ...extra], { timeoutMs: (seconds + 30) * 1000 });
+    run(['ip', 'netns', 'exec', pair.names.router, PKTGEN, '--iface', pair.names.routerIf, '--frames', file, '--cpu', String(genCpu), ...genArgs(), ...extra], { timeoutMs: (seconds + 30) * 1000 });
   const warm0 = dp === 'sterlet' ? await sterletLru(pair) : undefined;
   await gen(lru, ['--seconds', '5', '--count', String(LRU_FLOWS)]);
   await new Promise((r) => setTimeout(r, 300));
@@ -237,6 +240,10 @@ const survivals: Survival[] = [];
 let ok = false;
 const floods: FloodOutcome[] = [];
 try {
+  if (generator === 'xdp' && !(await xdpGeneratorWorks())) {
+    generator = 'packet';
+    process.stderr.write('bench-pps: this kernel refuses BPF_PROG_TEST_RUN live frames; falling back to the AF_PACKET generator (BENCH_GEN=packet)\n');
+  }
   if (part !== 'established') await rates();
   if (part !== 'rates') {
     for (let r = 0; r < runs; r++) {
@@ -250,6 +257,20 @@ try {
   await cleanup();
   if (ok) await rm(scratch, { recursive: true, force: true });
   else console.error(`bench-pps failed; logs kept in ${scratch}`);
+}
+
+/** One frame from a throwaway pair: does the kernel let pktgen --xdp send? */
+async function xdpGeneratorWorks(): Promise<boolean> {
+  const n = String(serial++);
+  const pair = new PpsPair({ router: `${id}-r${n}`, lb: `${id}-b${n}`, routerIf: `p${tag}r${n}`, lbIf: `p${tag}b${n}` });
+  pairs.push(pair);
+  await pair.create();
+  try {
+    return await xdpGeneratorAllowed(PKTGEN, GEN_XDP, pair.names.router, pair.names.routerIf, await framesFor('syn-flood', pair));
+  } finally {
+    await pair.destroy();
+    pairs.splice(pairs.indexOf(pair), 1);
+  }
 }
 
 /** The Mpps table and the 1024-flow survival check. */
@@ -279,7 +300,8 @@ async function rates(): Promise<void> {
 const f = (x: number, d: number): string => (Number.isNaN(x) ? '-' : x.toFixed(d));
 const layout = mode === 'one-core' ? `generator and balancer on CPU ${String(genCpu)} (forwarding = its NET_RX softirq time)` : `generator on CPU ${String(genCpu)}, balancer poll thread on CPU ${String(fwdCpu)} (forwarding = the thread's CPU time)`;
 if (part !== 'established') {
-  console.log(`\nbench-pps ${mode}, generator ${generator === 'xdp' ? 'xdp (live XDP frames, no skb per packet)' : 'packet (AF_PACKET TX ring)'}: ${String(runs)} runs x ${String(seconds)} s per case, medians; ${layout}`);
+  const fellBack = generator !== requestedGenerator ? ', the kernel refused live frames' : '';
+  console.log(`\nbench-pps ${mode}, generator ${generator === 'xdp' ? 'xdp (live XDP frames, no skb per packet)' : `packet (AF_PACKET TX ring${fellBack})`}: ${String(runs)} runs x ${String(seconds)} s per case, medians; ${layout}`);
   console.log('| dataplane | traffic | sent Mpps | forwarded Mpps | forwarding ns/pkt | forwarding CPU% | core softirq% | core busy% | Mpps vs nftables | ns/pkt nftables ÷ this |');
   console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const traffic of TRAFFIC) {

@@ -97,6 +97,13 @@ uint64_t xdpgen_send(int prog_fd, const uint8_t *tmpl, unsigned len, double seco
 			    .repeat = (__u32)(left < chunk ? left : chunk), .flags = BPF_F_TEST_XDP_LIVE_FRAMES);
 		int err = bpf_prog_test_run_opts(prog_fd, &opts);
 
+		if (err == -EPERM && sent == 0) {
+			/* Some kernels refuse live frames to root (seen on a 6.18 build in
+			 * lockdown=integrity): say which generator still works. */
+			fprintf(stderr, "pktgen --xdp: this kernel refuses BPF_PROG_TEST_RUN live frames (EPERM);"
+					" send with the AF_PACKET ring instead (no --xdp; BENCH_GEN=packet)\n");
+			exit(XDPGEN_REFUSED);
+		}
 		if (err)
 			fail("BPF_PROG_TEST_RUN (live frames)", err);
 		sent += opts.repeat;

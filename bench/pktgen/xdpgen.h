@@ -5,6 +5,9 @@
 #include <stdint.h>
 #include "gen.h"
 
+/* pktgen's exit code when the kernel refuses live frames: the caller may fall back to AF_PACKET. */
+#define XDPGEN_REFUSED 3
+
 /* Loads gen.bpf.o with cfg and cfg->nflows flows; returns the program's fd (exits on error). */
 int xdpgen_load(const char *path, const struct gen_config *cfg, const struct gen_flow *flows);
 
