@@ -86,7 +86,7 @@ uninstall: ## Remove the PREFIX/bin/sterlet link that `make install` made.
 
 ##@ Demo
 .PHONY: demo
-demo: build testbin ## The whole system locally: apiserver, controller, agent (XDP), 3 backends, 100 requests. DEMO_ARGS=--keep leaves it running.
+demo: build ## The whole system locally: the standalone agent first (the Kubernetes binaries build meanwhile on a first run), then apiserver, controller, agent (XDP), 3 backends, 100 requests each. DEMO_ARGS=--keep leaves it running.
 	@$(NODE) scripts/demo.ts $(DEMO_ARGS)
 
 ##@ Test

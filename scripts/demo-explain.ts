@@ -44,3 +44,10 @@ export function painter(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = pr
   const on = stream.isTTY === true && env['NO_COLOR'] === undefined && env['TERM'] !== 'dumb';
   return (code, text) => (on ? `\x1b[${code}m${text}\x1b[0m` : text);
 }
+
+/** Requests per backend as a bar chart, one line per backend. */
+export function requestTable(counts: Readonly<Record<string, number>>): string {
+  const rows = Object.entries(counts).sort(([a], [b]) => a.localeCompare(b));
+  const width = Math.max(...rows.map(([, n]) => n), 1);
+  return rows.map(([name, n]) => `  ${name.padEnd(10)} ${String(n).padStart(4)}  ${'#'.repeat(Math.round((n / width) * 40))}`).join('\n');
+}

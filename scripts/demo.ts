@@ -7,17 +7,25 @@
 // a client namespace then sends 100 HTTP requests to it and the replies come
 // straight back from the backends (DSR).
 //
+// Two acts on one topology: first the standalone agent from a manifest
+// directory (no Kubernetes; on a first run the Kubernetes test binaries build
+// meanwhile, about 25 minutes, their output in a log file), then the same VIP
+// through the API server and the controller.
+//
 // Usage: node scripts/demo.ts [--keep]   (--keep: leave it running until Ctrl-C)
 import { join } from 'node:path';
 import { readManifests } from '../src/compile/manifests.ts';
-import { backendNames, painter, spreadNote, statsNote } from './demo-explain.ts';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { backendNames, painter, requestTable, spreadNote, statsNote } from './demo-explain.ts';
+import { standaloneAct } from './demo-standalone.ts';
 import { attachDecap, cleanEnv, sterlet } from '../test/support/e2e/agent.ts';
 import { createBpffsDir } from '../test/support/e2e/bpffs.ts';
 import { TrafficClient } from '../test/support/e2e/client.ts';
-import { NODE_BIN, REPO_ROOT, run, STERLET_CLI } from '../test/support/exec.ts';
+import { NODE_BIN, REPO_ROOT, run, runQuiet, STERLET_CLI } from '../test/support/exec.ts';
 import { startHttpServers } from '../test/support/e2e/servers.ts';
 import { Topology } from '../test/support/e2e/topology.ts';
-import { CLUSTER_SCRIPT, kubeconfigPath, kubectl } from '../test/support/kube/index.ts';
+import { CLUSTER_SCRIPT, kubeconfigPath, kubectl, TESTBIN_SCRIPT } from '../test/support/kube/index.ts';
 import { installCrds } from '../test/support/kube/crds.ts';
 import { Proxy } from '../test/support/kube/proxy.ts';
 
@@ -46,13 +54,25 @@ async function teardown(): Promise<void> {
   for (const cleanup of cleanups.reverse()) await cleanup().catch((e: unknown) => console.error(`cleanup: ${String(e)}`));
 }
 
+/** Starts scripts/testbin.sh when a binary is missing; its progress lines go to the terminal. */
+async function buildTestbinIfMissing(): Promise<{ done: Promise<void> } | undefined> {
+  if (await runQuiet([TESTBIN_SCRIPT, '--check'])) return undefined;
+  step('the Kubernetes test binaries are not built yet: building them in the background while act 1 runs (once, then cached)');
+  const child = spawn(TESTBIN_SCRIPT, [], { stdio: ['ignore', 'ignore', 'pipe'] });
+  cleanups.push(async () => void (child.exitCode === null && child.kill('SIGTERM')));
+  // testbin.sh prints an estimate, the log file's path and a line per binary.
+  createInterface({ input: child.stderr }).on('line', (line) => step(`  ${line}`));
+  const done = new Promise<void>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`scripts/testbin.sh exited ${String(code)} (its lines above name the log)`))));
+  });
+  // Rejections surface where it is awaited, after act 1.
+  done.catch(() => undefined);
+  return { done };
+}
+
 async function main(): Promise<void> {
-  step('starting (or joining) a local kube-apiserver + etcd on loopback (scripts/cluster.sh acquire)');
-  // acquire/release: the cluster stops when its last user leaves, unless `make cluster-up` started it.
-  await run([CLUSTER_SCRIPT, 'acquire', String(process.pid)], { timeoutMs: 120_000 });
-  cleanups.push(() => run([CLUSTER_SCRIPT, 'release', String(process.pid)], { timeoutMs: 60_000 }));
-  step('installing the CRDs (VirtualIP, Backend, VirtualIPPool, LoadBalancerNode)');
-  await installCrds();
+  const testbin = await buildTestbinIfMissing();
 
   step('building the network: client -- router -- load balancer, router -- 3 backends (namespaces + veths)');
   // --keep also keeps the logs (controller.log, agent.log) after Ctrl-C.
@@ -63,6 +83,20 @@ async function main(): Promise<void> {
   step('attaching the XDP decap program on every backend (`sterlet decap`)');
   for (const b of t.backends) await attachDecap(b, bpffs.path);
   await t.routeVipToBalancer();
+  const traffic = await TrafficClient.start(t);
+
+  await standaloneAct(t, traffic, bpffs.path, REQUESTS, { step, section });
+
+  if (testbin !== undefined) {
+    step('act 2 needs kube-apiserver and etcd: waiting for their build to finish');
+    await testbin.done;
+  }
+  step('act 2, Kubernetes: starting (or joining) a local kube-apiserver + etcd on loopback (scripts/cluster.sh acquire)');
+  // acquire/release: the cluster stops when its last user leaves, unless `make cluster-up` started it.
+  await run([CLUSTER_SCRIPT, 'acquire', String(process.pid)], { timeoutMs: 120_000 });
+  cleanups.push(() => run([CLUSTER_SCRIPT, 'release', String(process.pid)], { timeoutMs: 60_000 }));
+  step('installing the CRDs (VirtualIP, Backend, VirtualIPPool, LoadBalancerNode)');
+  await installCrds();
 
   step('starting the controller (`sterlet controller`)');
   const controller = t.processes.start(
@@ -103,15 +137,12 @@ async function main(): Promise<void> {
   }
 
   step(`sending ${String(REQUESTS)} HTTP requests from the client namespace to ${t.vip}:80 (a new TCP connection each)`);
-  const traffic = await TrafficClient.start(t);
   const stats = await traffic.burst(REQUESTS, { concurrency: 4 });
-  const rows = Object.entries(stats.counts).sort(([a], [b]) => a.localeCompare(b));
-  const width = Math.max(...rows.map(([, n]) => n), 1);
   section(
-    `Requests per backend (${String(stats.ok)}/${String(REQUESTS)} answered, ${String(stats.failures)} failed, ${String(stats.resets)} reset):`,
-    rows.map(([name, n]) => `  ${name.padEnd(10)} ${String(n).padStart(4)}  ${'#'.repeat(Math.round((n / width) * 40))}`).join('\n'),
+    `Act 2, requests per backend (${String(stats.ok)}/${String(REQUESTS)} answered, ${String(stats.failures)} failed, ${String(stats.resets)} reset):`,
+    requestTable(stats.counts),
   );
-  console.log(spreadNote(REQUESTS, rows.length));
+  console.log(spreadNote(REQUESTS, Object.keys(stats.counts).length));
   const objects = (await readManifests(EXAMPLES[1] ?? '')).objects.flatMap((o) => (o.kind === 'Backend' ? [{ name: o.metadata.name, address: o.spec.address }] : []));
   section('One backend, three names (the HTTP answer, the Backend object, its address):', backendNames(t.backends, objects));
   section('$ kubectl get vip,be -n default', (await kubectl(['get', 'vip,be', '-n', 'default'])).stdout);

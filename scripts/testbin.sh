@@ -8,6 +8,7 @@
 #
 #   scripts/testbin.sh          build what is missing (idempotent, quick when cached)
 #   scripts/testbin.sh --dir    print the cache directory (builds nothing)
+#   scripts/testbin.sh --check  exit 0 when every binary is cached, 1 when a build is due
 #   scripts/testbin.sh --kube-proxy  also build kube-proxy (same pinned Kubernetes
 #                               module, its own binary in the same cache directory,
 #                               so the others are not rebuilt)
@@ -98,6 +99,10 @@ EOF
   echo "$tc/bin/go"
 }
 
+if [[ "${1:-}" == "--check" ]]; then
+  have_all
+  exit
+fi
 if [[ "${1:-}" == "--go" ]]; then
   find_go
   exit
