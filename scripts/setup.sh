@@ -7,8 +7,9 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 
 # gcc + libc6-dev: the Makefile asks `gcc -dumpmachine` for the include path and
 # libbpf builds with them; npm: `npm ci` below (it brings the pinned Node 24);
-# golang-go: Debian's Go 1.19, only used by testbin.sh to fetch the pinned Go
-# 1.26 toolchain module (testbin.sh, gobgp.sh); bird2: the router of the BGP
+# golang-go: Debian's Go 1.19, used by testbin.sh to fetch the pinned Go 1.26
+# toolchain module where no newer Go is installed (installed even beside one:
+# test/k8s/testbin-go.test.ts proves that bootstrap with it); bird2: the router of the BGP
 # tests; openssl: cluster.sh keys; python3: a test holds a port bound but not
 # listening; util-linux: flock, setsid; nftables: nft, which the kube-proxy
 # (nftables mode) of the Service test runs and bench-pps loads its rule set
@@ -18,11 +19,10 @@ packages=(clang llvm bpftool gcc libc6-dev libelf-dev zlib1g-dev pkg-config make
   procps curl ca-certificates lua5.1 lua-cjson npm golang-go openssl python3 util-linux nftables bird2 tcpdump xdp-tools)
 # A package whose command the host already has from elsewhere is not needed:
 # npm ships inside other Node builds (whose nodejs package conflicts with
-# Debian's npm), and a Go on PATH or in /usr/local/go is what testbin.sh uses.
+# Debian's npm).
 provided_by() {
   case "$1" in
     npm) command -v npm ;;
-    golang-go) command -v go || command -v /usr/local/go/bin/go ;;
     *) return 1 ;;
   esac
 }
