@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BpfProgram } from '../../src/libbpf/libbpf.ts';
 import { u32 } from '../../src/agent/dataplane/codec.ts';
-import { encodeHcReal, encodeHcSettings, HcStat, loadProbeProgram, MARK_BASE, type ProbeProgram } from '../../src/agent/health/tunnel.ts';
+import { encodeHcReal, encodeHcSettings, HcStat, loadProbeProgram, MARK_BASE, MarkTable, syncMarks, type ProbeProgram, type RealRef } from '../../src/agent/health/tunnel.ts';
 import { eth, gue, ipv4, ipv6, tcp, udp } from '../../src/packet/index.ts';
 import { build } from '../../src/packet/build.ts';
 import { verifyChecksums } from '../../src/packet/parse.ts';
@@ -163,5 +163,28 @@ describe('healthcheck tc egress program', () => {
     const back = decap.run(out.data);
     expect(back.retval).toBe(2); // XDP_PASS to the backend's stack
     expect(back.data.subarray(12).toString('hex')).toBe(build(probeFrame()).subarray(12).toString('hex'));
+  });
+
+  it('syncs marks into the kernel map in batches: every wanted real under its mark, nothing else', () => {
+    prog = loadProbeProgram();
+    const reals = prog.reals;
+    const table = new MarkTable();
+    const real = (n: number, encapsulation: RealRef['encapsulation'] = 'IPIP'): RealRef => ({ address: `10.${1 + (n >> 16)}.${(n >> 8) & 255}.${n & 255}`, encapsulation });
+    const inMap = (): Map<number, string> => {
+      const all = reals.lookupBatch();
+      return new Map(Array.from({ length: all.count }, (_, i) => [all.keys.readUInt32LE(i * 4), all.values.subarray(i * 20, i * 20 + 20).toString('hex')]));
+    };
+    const expectMapIs = (wanted: readonly RealRef[]): void => {
+      const got = inMap();
+      expect(got.size).toBe(wanted.length);
+      for (const r of wanted) expect(got.get(table.markFor(r) ?? -1), r.address).toBe(encodeHcReal(r).toString('hex'));
+    };
+    // More than one batch of 4096, IPv4 and IPv6, IPIP and GUE.
+    const first = [...Array.from({ length: 9000 }, (_, n) => real(n)), real(7, 'GUE'), { address: 'fd00::7', encapsulation: 'IPIP' as const }];
+    syncMarks(table, reals, first);
+    expectMapIs(first);
+    const second = [...first.slice(4000), ...Array.from({ length: 100 }, (_, n) => real(20_000 + n))];
+    syncMarks(table, reals, second);
+    expectMapIs(second);
   });
 });
