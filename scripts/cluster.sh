@@ -17,16 +17,20 @@
 #   scripts/cluster.sh token NS SA [DUR] create ServiceAccount NS/SA if missing, print a token
 #
 # State lives in build/cluster/ (data, certs, keys, logs, pids, ports);
-# the admin kubeconfig is build/kubeconfig. Test runs, the demo and anything
+# the admin kubeconfig is build/kubeconfig ($STERLET_CLUSTER_DIR instead of
+# build/: another, independent cluster). Test runs, the demo and anything
 # else that shares the cluster use acquire/release, so one finishing never
 # stops the cluster under another; a cluster started with plain `up` (make
 # cluster-up) is never stopped by a release.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
-state="$root/build/cluster"
-kubeconfig="$root/build/kubeconfig"
-users="$root/build/cluster-users" # one file per live acquirer, named by its pid
+# STERLET_CLUSTER_DIR gives a cluster of its own in another directory (the
+# demo uses build/demo-cluster: its controller must not reconcile a test run's objects).
+base="${STERLET_CLUSTER_DIR:-$root/build}"
+state="$base/cluster"
+kubeconfig="$base/kubeconfig"
+users="$base/cluster-users" # one file per live acquirer, named by its pid
 bin="$("$root/scripts/testbin.sh" --dir)"
 ready_timeout="${STERLET_CLUSTER_READY_TIMEOUT:-60}"
 

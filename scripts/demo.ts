@@ -29,6 +29,11 @@ import { CLUSTER_SCRIPT, kubeconfigPath, kubectl, TESTBIN_SCRIPT } from '../test
 import { installCrds } from '../test/support/kube/crds.ts';
 import { Proxy } from '../test/support/kube/proxy.ts';
 
+// A control plane of the demo's own (scripts/cluster.sh): its controller runs
+// without leader election and would reconcile a test run's objects on a shared one.
+process.env['STERLET_CLUSTER_DIR'] ??= join(REPO_ROOT, 'build/demo-cluster');
+delete process.env['STERLET_KUBECONFIG'];
+
 const keep = process.argv.includes('--keep');
 const EXAMPLES = [join(REPO_ROOT, 'examples/pool.yaml'), join(REPO_ROOT, 'examples/basic.yaml')];
 const NODE_NAME = 'demo-lb-1';
@@ -91,7 +96,7 @@ async function main(): Promise<void> {
     step('act 2 needs kube-apiserver and etcd: waiting for their build to finish');
     await testbin.done;
   }
-  step('act 2, Kubernetes: starting (or joining) a local kube-apiserver + etcd on loopback (scripts/cluster.sh acquire)');
+  step('act 2, Kubernetes: starting a local kube-apiserver + etcd of the demo\'s own on loopback (scripts/cluster.sh acquire, state in build/demo-cluster)');
   // acquire/release: the cluster stops when its last user leaves, unless `make cluster-up` started it.
   await run([CLUSTER_SCRIPT, 'acquire', String(process.pid)], { timeoutMs: 120_000 });
   cleanups.push(() => run([CLUSTER_SCRIPT, 'release', String(process.pid)], { timeoutMs: 60_000 }));
@@ -122,6 +127,8 @@ async function main(): Promise<void> {
       '--bpffs', agentBpffs, '--xdp-mode', 'native', '--gateway-mac', await t.gatewayMac(), '--metrics-addr', '127.0.0.1:9464'],
     { name: 'agent', netns: t.lb.netns, logFile: join(t.scratch, 'agent.log'), env: cleanEnv() },
   );
+  // Before the cluster stops: kube-apiserver waits for its open watches on shutdown (13 s with these two running).
+  cleanups.push(() => Promise.all([agent.stop('SIGTERM'), controller.stop('SIGTERM')]));
   cleanups.push(() => kubectl(['delete', 'loadbalancernode', NODE_NAME, '--ignore-not-found', '--wait=false'], { allowFail: true }));
 
   step('kubectl apply -f examples/pool.yaml -f examples/basic.yaml');

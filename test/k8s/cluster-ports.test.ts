@@ -1,10 +1,10 @@
 // scripts/cluster.sh port choice across checkouts: each checkout (and the
-// demo) has its own build/cluster, so only a host-wide lock keeps two starts
+// demo, STERLET_CLUSTER_DIR=build/demo-cluster) has its own cluster directory, so only a host-wide lock keeps two starts
 // woken together from picking the same free ports, and a port taken between
 // the free-port check and the bind must be retried on others. Real etcd and
 // kube-apiserver, started from two throwaway copies of the scripts.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,8 @@ interface Run {
 
 const roots: string[] = [];
 const holders: ChildProcess[] = [];
+/** STERLET_CLUSTER_DIR clusters a test started (stopped in afterAll even when it failed half way). */
+const ownDirs: string[] = [];
 
 /** A copy of the scripts a checkout needs to run cluster.sh (same binary cache). */
 function checkout(): string {
@@ -48,8 +50,8 @@ function freePort(): Promise<number> {
   });
 }
 
-function ports(root: string): Record<string, number> {
-  const text = readFileSync(join(root, 'build/cluster/ports'), 'utf8');
+function ports(root: string, base = join(root, 'build')): Record<string, number> {
+  const text = readFileSync(join(base, 'cluster/ports'), 'utf8');
   return Object.fromEntries(text.trim().split('\n').map((l) => [l.split('=')[0] ?? '', Number(l.split('=')[1])]));
 }
 
@@ -66,7 +68,10 @@ async function holdInvisibly(port: number): Promise<void> {
 
 afterAll(async () => {
   for (const h of holders) h.kill('SIGKILL');
-  await Promise.all(roots.map((r) => cluster(r, ['down'])));
+  await Promise.all([
+    ...roots.map((r) => cluster(r, ['down'])),
+    ...ownDirs.map((dir) => cluster(roots[0] ?? REPO_ROOT, ['down'], { STERLET_CLUSTER_DIR: dir })),
+  ]);
   for (const r of roots) rmSync(r, { recursive: true, force: true });
 });
 
@@ -93,6 +98,25 @@ describe('cluster.sh ports', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain(`etcd could not bind port ${String(taken)} (taken after the free-port check); retrying on other ports`);
     expect(ports(root)['etcd']).not.toBe(taken);
+    expect((await cluster(root, ['status'])).code).toBe(0);
+    expect((await cluster(root, ['down'])).code).toBe(0);
+  }, 240_000);
+
+  it('gives STERLET_CLUSTER_DIR a cluster of its own beside the checkout\'s (the demo\'s), started and released independently', async () => {
+    const root = checkout();
+    const own = join(root, 'build/demo-cluster');
+    const env = { STERLET_CLUSTER_DIR: own };
+    ownDirs.push(own);
+    expect((await cluster(root, ['up'])).code).toBe(0);
+    const acquired = await cluster(root, ['acquire', String(process.pid)], env);
+    expect(acquired.code, acquired.stderr).toBe(0);
+    expect(acquired.stderr).toContain(`kubeconfig ${own}/kubeconfig`);
+    expect(new Set([...Object.values(ports(root)), ...Object.values(ports(root, own))]).size).toBe(6);
+    expect(readFileSync(join(own, 'kubeconfig'), 'utf8')).not.toBe(readFileSync(join(root, 'build/kubeconfig'), 'utf8'));
+    // Releasing the own cluster stops and removes it; the checkout's keeps running.
+    expect((await cluster(root, ['release', String(process.pid)], env)).code).toBe(0);
+    expect(existsSync(join(own, 'cluster'))).toBe(false);
+    expect((await cluster(root, ['status'], env)).code).not.toBe(0);
     expect((await cluster(root, ['status'])).code).toBe(0);
     expect((await cluster(root, ['down'])).code).toBe(0);
   }, 240_000);

@@ -8,9 +8,9 @@ export { REPO_ROOT };
 export const TESTBIN_SCRIPT: string = resolve(REPO_ROOT, 'scripts/testbin.sh');
 export const CLUSTER_SCRIPT: string = resolve(REPO_ROOT, 'scripts/cluster.sh');
 
-/** The admin kubeconfig: $STERLET_KUBECONFIG when set, else build/kubeconfig. */
+/** The admin kubeconfig: $STERLET_KUBECONFIG when set, else the cluster directory's (cluster.sh: $STERLET_CLUSTER_DIR or build/). */
 export function kubeconfigPath(): string {
-  return process.env['STERLET_KUBECONFIG'] ?? resolve(REPO_ROOT, 'build/kubeconfig');
+  return process.env['STERLET_KUBECONFIG'] ?? resolve(process.env['STERLET_CLUSTER_DIR'] ?? resolve(REPO_ROOT, 'build'), 'kubeconfig');
 }
 
 let cachedBinDir: string | undefined;
