@@ -41,7 +41,7 @@ describe('sterlet agent end to end: traffic (netns, native XDP, real TCP)', () =
     for (const backend of w.be) expect((await xdpOf(backend.netns, backend.iface))?.mode).toBe(XDP_MODE_NATIVE);
   });
 
-  it(`${String(NEW_CONNECTIONS)} new connections all succeed and spread over 3 backends within ±35%`, async () => {
+  it(`${String(NEW_CONNECTIONS)} new connections all succeed and spread over 3 backends within ±35% or 5 sigma`, async () => {
     const fromClient0 = await w.t.routerCounters(w.t.router.clientPort);
     const fromLb0 = await w.t.routerCounters(w.t.router.lbPort);
     const stats = await w.client.burst(NEW_CONNECTIONS, { concurrency: 8 });
