@@ -96,7 +96,7 @@ async function main(): Promise<void> {
     step('act 2 needs kube-apiserver and etcd: waiting for their build to finish');
     await testbin.done;
   }
-  step('act 2, Kubernetes: starting a local kube-apiserver + etcd of the demo\'s own on loopback (scripts/cluster.sh acquire, state in build/demo-cluster)');
+  step(`act 2, Kubernetes: starting a local kube-apiserver + etcd of the demo's own on loopback (scripts/cluster.sh acquire, state in ${String(process.env['STERLET_CLUSTER_DIR'])})`);
   // acquire/release: the cluster stops when its last user leaves, unless `make cluster-up` started it.
   await run([CLUSTER_SCRIPT, 'acquire', String(process.pid)], { timeoutMs: 120_000 });
   cleanups.push(() => run([CLUSTER_SCRIPT, 'release', String(process.pid)], { timeoutMs: 60_000 }));
