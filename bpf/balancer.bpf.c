@@ -14,6 +14,7 @@
 #include "icmp.h"
 #include "quic.h"
 #include "capture.h"
+#include "clock.h"
 
 /*
  * The vips value of key k: from its vip_buckets entry (an inlined array read
@@ -122,7 +123,7 @@ static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_met
 	 * writes (a hit, an insert), so a SYN flood never does.
 	 */
 	if (udp)
-		now = bpf_ktime_get_coarse_ns() >> ATIME_SHIFT;
+		now = atime_now();
 	/*
 	 * One call site per map, chosen by a flag the verifier can follow: it does
 	 * not inline a lookup whose call site may see two maps (that lookup would
@@ -143,7 +144,7 @@ static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_met
 		*real = live_real(ridx);
 		if (*real) {
 			if (!udp)
-				now = bpf_ktime_get_coarse_ns() >> ATIME_SHIFT;
+				now = atime_now();
 			if (v->atime != now) {
 				w->v = v;
 				w->nv.real = ridx;
@@ -181,7 +182,7 @@ static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_met
 	if (!v && syn)
 		return ridx;
 	if (!udp)
-		now = bpf_ktime_get_coarse_ns() >> ATIME_SHIFT;
+		now = atime_now();
 	w->nv.real = ridx;
 	w->nv.atime = now;
 	/* An existing entry (SYN on a reused port, expired UDP, real gone) is corrected in place. */

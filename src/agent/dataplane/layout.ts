@@ -35,6 +35,9 @@ export const BalancerMap = {
   rodata: '.rodata',
 } as const;
 
+/** Global data holding jiffy_ns (bpf/include/clock.h); not pinned, set per load. */
+export const CLOCK_RODATA = '.rodata.clock';
+
 /** Maps of older layouts, still named when their pins are migrated. */
 export const LegacyMap = {
   /** Layout 1: u32 server id -> u32 real index, one ARRAY for all VIPs. */

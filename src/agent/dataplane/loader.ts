@@ -7,9 +7,10 @@
 import { fileURLToPath } from 'node:url';
 import { SterletError } from '../../common/errors.ts';
 import { BPF_F_NO_COMMON_LRU, BpfMap, BpfObject, BpfProgram, isBpfError, MapType, possibleCpus } from '../../libbpf/libbpf.ts';
+import { hostTickNs } from '../host/kernel-hz.ts';
 import { encodeLimits, u32 } from './codec.ts';
 import { statsEntries } from './counters.ts';
-import { BALANCER_PROGRAM, BalancerMap, DECAP_PROGRAM, DecapMap, Defaults, LAYOUT_V1, LAYOUT_V2, LAYOUT_VERSION, LegacyMap, Size } from './layout.ts';
+import { BALANCER_PROGRAM, BalancerMap, CLOCK_RODATA, DECAP_PROGRAM, DecapMap, Defaults, LAYOUT_V1, LAYOUT_V2, LAYOUT_VERSION, LegacyMap, Size } from './layout.ts';
 
 export interface BalancerSizes {
   readonly maxVips: number;
@@ -53,6 +54,11 @@ export interface OpenBalancerOptions {
    * global `quic_servers` ARRAY (u32 server id -> u32 real). Default: refused.
    */
   readonly legacyLayout?: boolean;
+  /**
+   * Nanoseconds per jiffy for the connection-table clock (bpf/include/clock.h);
+   * 0 = read the clock with a helper call. Default: this host's (CONFIG_HZ).
+   */
+  readonly tickNs?: number;
 }
 
 export interface BalancerMaps {
@@ -160,6 +166,8 @@ export function openBalancer(options: OpenBalancerOptions = {}): Balancer {
     }
     for (const name of obj.programs()) obj.program(name).setAutoload(wanted.has(name));
     obj.map(BalancerMap.rodata).setInitialValue(encodeLimits(sizes));
+    // Objects built before the jiffies clock have no such section.
+    if (names.includes(CLOCK_RODATA)) obj.map(CLOCK_RODATA).setInitialValue(u32(options.tickNs ?? hostTickNs()));
     // Each VIP plus at most one address entry per VIP.
     obj.map(BalancerMap.vips).setMaxEntries(sizes.maxVips * 2);
     obj.map(BalancerMap.reals).setMaxEntries(sizes.maxReals);
