@@ -7,6 +7,7 @@ import { trimHeap } from '../libbpf/libc.ts';
 import { isSterletError } from '../common/errors.ts';
 import { encodeSettings, u32, type Settings } from './dataplane/codec.ts';
 import { LAYOUT_VERSION, secondsToAtime } from './dataplane/layout.ts';
+import { hostTickNs } from './host/kernel-hz.ts';
 import type { BalancerSizes } from './dataplane/loader.ts';
 import { MapsIO, readLive } from './dataplane/maps-io.ts';
 import { startBalancer, type RunningBalancer } from './dataplane/startup.ts';
@@ -102,6 +103,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   const topology = await readTopology({ sysfsRoot: options.sysfsRoot });
   const cpus = forwardingCpus(topology, await forwardingCpuList(options, topology));
   if (topology.cpusWithoutNode.length > 0) log.warn({ cpus: topology.cpusWithoutNode }, 'CPUs without a NUMA node in sysfs: their tables go to node 0');
+  if (hostTickNs() === 0) log.warn({}, 'CONFIG_HZ unknown (no /proc/config.gz or /boot/config-RELEASE): the connection-table clock uses a helper call per packet');
 
   // The source first: a bad kubeconfig or path fails before anything is attached.
   let running: RunningBalancer | undefined;
