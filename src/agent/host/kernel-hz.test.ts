@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { jiffyNs, readKernelHz } from './kernel-hz.ts';
+import { readKernelHz, tickNsForHz } from './kernel-hz.ts';
 
 describe('readKernelHz on fake /proc and /boot trees', () => {
   let root: string | undefined;
@@ -41,12 +41,12 @@ describe('readKernelHz on fake /proc and /boot trees', () => {
   });
 });
 
-describe('jiffyNs', () => {
+describe('tickNsForHz', () => {
   it('is the kernel TICK_NSEC, rounded as the kernel rounds it', () => {
-    expect(jiffyNs(100)).toBe(10_000_000);
-    expect(jiffyNs(250)).toBe(4_000_000);
-    expect(jiffyNs(300)).toBe(3_333_333);
-    expect(jiffyNs(1000)).toBe(1_000_000);
-    expect(jiffyNs(1024)).toBe(976_563);
+    expect(tickNsForHz(100)).toBe(10_000_000);
+    expect(tickNsForHz(250)).toBe(4_000_000);
+    expect(tickNsForHz(300)).toBe(3_333_333);
+    expect(tickNsForHz(1000)).toBe(1_000_000);
+    expect(tickNsForHz(1024)).toBe(976_563);
   });
 });

@@ -30,24 +30,24 @@ export function readKernelHz(options: KernelHzOptions = {}): number | undefined 
     } catch {
       continue; // absent or unreadable: try the next source
     }
-    const m = /^CONFIG_HZ=(\d+)$/m.exec(text);
-    if (m !== null && Number(m[1]) > 0) return Number(m[1]);
+    const hz = Number(/^CONFIG_HZ=(\d+)$/m.exec(text)?.[1]);
+    if (hz > 0) return hz;
   }
   return undefined;
 }
 
 /** The kernel's TICK_NSEC for a tick rate: nanoseconds jiffies advance by per tick (rounded like the kernel). */
-export function jiffyNs(hz: number): number {
+export function tickNsForHz(hz: number): number {
   return Math.floor((1e9 + Math.floor(hz / 2)) / hz);
 }
 
-let hostJiffyNs: number | undefined;
+let cachedHostTickNs: number | undefined;
 
 /** TICK_NSEC of this host, 0 when CONFIG_HZ is unknown (the balancer then reads the clock with a helper). */
 export function hostTickNs(): number {
-  if (hostJiffyNs === undefined) {
+  if (cachedHostTickNs === undefined) {
     const hz = readKernelHz();
-    hostJiffyNs = hz === undefined ? 0 : jiffyNs(hz);
+    cachedHostTickNs = hz === undefined ? 0 : tickNsForHz(hz);
   }
-  return hostJiffyNs;
+  return cachedHostTickNs;
 }
