@@ -22,6 +22,7 @@ import { build } from '../src/packet/build.ts';
 import type { Layer } from '../src/packet/types.ts';
 import { BENCH_OBJECT, Rig, VIP, type ProgramName } from './lib/dataplane-rig.ts';
 import { printSteps, printTable, printXlated, type Row } from './lib/dataplane-report.ts';
+import { median, medianRatio } from './lib/paired.ts';
 import { CAPTURE_COPY_REPEAT, withCapture, type CaptureMode } from './lib/capture-bench.ts';
 
 const cpu = Number(process.env.BENCH_CPU ?? availableParallelism() - 1);
@@ -158,8 +159,20 @@ const allCases: Case[] = [
 
 const cases = allCases.filter((c) => !only || c.name.startsWith('floor') || only.test(c.name));
 
-/** One measured run of a case, from a fresh connection table; returns ns/packet. */
-function sample(rig: Rig, c: Case): number {
+const FLOORS: ReadonlySet<ProgramName> = new Set(['trivial', 'restore', 'encap']);
+
+interface Sample {
+  readonly ns: number;
+  /** The restore + parse + encap floor measured right before it (none for the floors themselves). */
+  readonly floorNs?: number;
+}
+
+/**
+ * One measured run of a case, from a fresh connection table, in ns/packet.
+ * The floor runs just before it, after the warm-up: this machine's speed
+ * drifts within milliseconds (docs/dataplane.md), and a pair shares it.
+ */
+function sample(rig: Rig, c: Case): Sample {
   rig.freshTable();
   c.warm?.(rig);
   rig.setFrame(c.frame, c.seqOffset ?? 0);
@@ -167,6 +180,12 @@ function sample(rig: Rig, c: Case): number {
     throw new Error(`${c.name}: the flow is ${c.entry.present ? 'not ' : ''}in the connection table before timing: the class would not measure its path`);
   }
   const n = c.capture === 'copy' ? Math.min(repeat, CAPTURE_COPY_REPEAT) : repeat;
+  let floorNs: number | undefined;
+  if (!FLOORS.has(c.program)) {
+    rig.setFrame(frames.tcp4);
+    floorNs = rig.program('encap').testRun({ data: frames.tcp4, repeat: n }).durationNs;
+    rig.setFrame(c.frame, c.seqOffset ?? 0);
+  }
   const before = rig.counters();
   let r: ReturnType<BpfProgram['testRun']> | undefined;
   const program = rig.program(c.program);
@@ -188,22 +207,21 @@ function sample(rig: Rig, c: Case): number {
       throw new Error(`${c.name}: counter ${name} moved by ${after[name] - before[name]}`);
     }
   }
-  return r.durationNs;
+  return floorNs === undefined ? { ns: r.durationNs } : { ns: r.durationNs, floorNs };
 }
-
-const median = (s: number[]): number => [...s].sort((a, b) => a - b)[Math.floor(s.length / 2)]!;
 
 /** Rounds interleave classes and builds (run 1 of every class on each build, then run 2, ...) so a noisy moment hits all alike. */
 function measureAll(rigs: readonly Rig[]): Row[] {
-  const samples = cases.map(() => rigs.map(() => [] as number[]));
+  const samples = cases.map(() => rigs.map(() => [] as Sample[]));
   for (let i = 0; i < runs; i++) {
     cases.forEach((c, j) => rigs.forEach((rig, k) => rig.programs.has(c.program) && samples[j]![k]!.push(sample(rig, c))));
   }
   return cases.map((c, j) => {
-    const [mine, other] = samples[j]!;
+    const [mine, other] = samples[j]!.map((k) => k.map((x) => x.ns));
     const s = [...mine!].sort((a, b) => a - b);
-    const paired = other?.length ? { compare: median(other), compareMin: Math.min(...other), pairedRatio: median(other.map((o, i) => mine![i]! / o)) } : {};
-    return { name: c.name, program: c.program, median: median(s), min: s[0]!, max: s[s.length - 1]!, ...paired };
+    const paired = other?.length ? { compare: median(other), compareMin: Math.min(...other), pairedRatio: medianRatio(mine!, other)! } : {};
+    const floorRatio = medianRatio(mine!, samples[j]![0]!.map((x) => x.floorNs));
+    return { name: c.name, program: c.program, median: median(s), min: s[0]!, max: s[s.length - 1]!, ...paired, ...(floorRatio === undefined ? {} : { floorRatio }) };
   });
 }
 

@@ -16,6 +16,12 @@ export interface Row {
   readonly compareMin?: number;
   /** Median over rounds of this build's sample / the compare build's sample of the same round (load drift cancels). */
   readonly pairedRatio?: number;
+  /**
+   * Median over rounds of the sample / the restore + parse + encap floor sampled
+   * right before it. Medians of class and floor taken apart can come from
+   * different speed states of the machine; a pair milliseconds apart shares one.
+   */
+  readonly floorRatio?: number;
 }
 
 /** Hits must cost at most this many times the restore + parse + encap floor (issue 17's target). */
@@ -35,22 +41,24 @@ export function printTable(rows: readonly Row[]): void {
   const encap = byName(rows, 'floor: restore + parse').median;
   const cmp = rows.some((r) => r.compare !== undefined);
   console.log('x trivial / x restore / x floor = median over this run\'s trivial program / restore-only / restore + parse + IPIP encap (no lookups) medians');
-  console.log('x floor is the physical-limit measure: what the class costs over the steps every forwarded packet needs\n');
+  console.log('x floor is the physical-limit measure: what the class costs over the steps every forwarded packet needs');
+  console.log('adj floor = median over rounds of (sample / the floor sampled right before it): the same measure, immune to the machine changing speed between samples\n');
   console.log(
-    `${'class'.padEnd(48)} ${pad('median', 6)} ${pad('min', 5)} ${pad('max', 5)} ${pad('x trivial', 9)} ${pad('x restore', 9)} ${pad('x floor', 8)}${cmp ? `  ${pad('compare', 7)} ${pad('delta', 6)} ${pad('cmp min', 7)} ${pad('paired', 6)}` : ''}`,
+    `${'class'.padEnd(48)} ${pad('median', 6)} ${pad('min', 5)} ${pad('max', 5)} ${pad('x trivial', 9)} ${pad('x restore', 9)} ${pad('x floor', 8)} ${pad('adj floor', 9)}${cmp ? `  ${pad('compare', 7)} ${pad('delta', 6)} ${pad('cmp min', 7)} ${pad('paired', 6)}` : ''}`,
   );
   for (const r of rows.filter((x) => !x.name.startsWith('step '))) {
     const c =
       r.compare === undefined
         ? ''
         : `  ${pad(r.compare, 7)} ${pad((r.median - r.compare > 0 ? '+' : '') + (r.median - r.compare), 6)} ${pad(r.compareMin ?? '-', 7)} ${pad(r.pairedRatio === undefined ? '-' : r.pairedRatio.toFixed(2), 6)}`;
-    console.log(`${r.name.padEnd(48)} ${pad(r.median, 6)} ${pad(r.min, 5)} ${pad(r.max, 5)} ${pad(ratio(r.median, trivial), 9)} ${pad(ratio(r.median, restore), 9)} ${pad(ratio(r.median, encap), 8)}${cmp ? c : ''}`);
+    console.log(`${r.name.padEnd(48)} ${pad(r.median, 6)} ${pad(r.min, 5)} ${pad(r.max, 5)} ${pad(ratio(r.median, trivial), 9)} ${pad(ratio(r.median, restore), 9)} ${pad(ratio(r.median, encap), 8)} ${pad(r.floorRatio === undefined ? '-' : `${r.floorRatio.toFixed(2)}x`, 9)}${cmp ? c : ''}`);
   }
   for (const name of ['v4 TCP LRU hit', 'v6 TCP LRU hit']) {
     const r = rows.find((x) => x.name === name);
     if (!r) continue;
-    const ok = r.median <= HIT_TARGET * encap;
-    console.log(`${ok ? 'ok  ' : 'MISS'} ${name}: ${r.median} ns = ${ratio(r.median, encap)} the floor (target <= ${HIT_TARGET}x = ${(HIT_TARGET * encap).toFixed(0)} ns)`);
+    const adj = r.floorRatio ?? r.median / encap;
+    const ok = r.median <= HIT_TARGET * encap && adj <= HIT_TARGET;
+    console.log(`${ok ? 'ok  ' : 'MISS'} ${name}: ${r.median} ns = ${ratio(r.median, encap)} the floor's median, ${adj.toFixed(2)}x the adjacent floor (target <= ${HIT_TARGET}x both; ${(HIT_TARGET * encap).toFixed(0)} ns)`);
   }
   console.log('');
 }
