@@ -37,6 +37,11 @@ build/bpf/bench/%.bpf.o: bpf/bench/%.bpf.c bpf/balancer.bpf.c $(BPF_HDR) $(LIBBP
 	@mkdir -p build/bpf/bench
 	$(CLANG_BPF) -c $< -o $@
 
+# This tree's bench object without the flow cache (BENCH_COMPARE: what the cache costs or buys per class).
+build/bpf/bench/no-flow-cache.bpf.o: bpf/bench/bench.bpf.c bpf/balancer.bpf.c $(BPF_HDR) $(LIBBPF)
+	@mkdir -p build/bpf/bench
+	$(CLANG_BPF) -DFLOW_CACHE_SLOTS=0 -c $< -o $@
+
 # bpf/ of another commit (git archive), compiled with this Makefile's flags and libbpf headers.
 build/bpf/rev/%/balancer.bpf.o build/bpf/rev/%/decap.bpf.o: $(LIBBPF)
 	@rm -rf build/bpf/rev/$*/src && mkdir -p build/bpf/rev/$*/src

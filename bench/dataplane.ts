@@ -76,6 +76,8 @@ interface Case {
   readonly program: ProgramName;
   readonly frame: Buffer;
   readonly seqOffset?: number;
+  /** With program balancerFlows: the sequence number wraps after this many runs (that many flows in turn). */
+  readonly flows?: number;
   readonly retval: number;
   /** Counters that must grow by exactly `repeat` per run. */
   readonly expect: readonly StatName[];
@@ -88,9 +90,9 @@ interface Case {
 }
 
 /** Run `frame` through the pipeline `n` times (restoring `frame` itself, so it is what the table sees). */
-function through(rig: Rig, frame: Buffer, n = 1, seqOffset = 0): void {
-  rig.setFrame(frame, seqOffset);
-  rig.program('balancer').testRun({ data: frame, repeat: n });
+function through(rig: Rig, frame: Buffer, n = 1, seqOffset = 0, flows = 0): void {
+  rig.setFrame(frame, seqOffset, flows);
+  rig.program(flows ? 'balancerFlows' : 'balancer').testRun({ data: frame, repeat: n });
 }
 const warmWith = (frame: Buffer) => (rig: Rig): void => through(rig, frame);
 /** Insert `n` new flows through the program itself (same CPU, same path as traffic). */
@@ -104,6 +106,17 @@ const hit = (name: string, frame: Buffer, key?: Buffer): Case => ({
   expect: ['txForward', 'evLruHit'],
   warm: warmWith(frame),
   ...(key ? { entry: { key, present: true } } : {}),
+});
+/** Established flows taking turns: every packet a table hit, the flow cache holding few or none of them. */
+const flowsInTurn = (flows: number, what: string): Case => ({
+  name: `v4 TCP LRU hit, ${flows} flows in turn${what}`,
+  program: 'balancerFlows',
+  frame: frames.tcp4,
+  seqOffset: SRC4,
+  flows,
+  retval: XdpAction.TX,
+  expect: ['txForward', 'evLruHit'],
+  warm: (rig) => through(rig, frames.tcp4, flows, SRC4, flows),
 });
 const newFlow = (name: string, warm?: (rig: Rig) => void): Case => ({
   name,
@@ -141,6 +154,8 @@ const allCases: Case[] = [
   hit('v4 TCP LRU hit', frames.tcp4, keys.tcp4),
   hit('v6 TCP LRU hit', frames.tcp6, keys.tcp6),
   hit('v4 UDP LRU hit', frames.udp4),
+  flowsInTurn(64, ''),
+  flowsInTurn(16384, ' (flow cache: every packet misses)'),
   // The warm-up ACK creates the entry; the SYN then finds it (and re-picks in place).
   { name: 'v4 SYN, same flow every run, entry exists', program: 'balancer', frame: frames.syn4, retval: XdpAction.TX, expect: ['txForward', 'evLruSkip'], warm: warmWith(frames.tcp4), entry: { key: keys.tcp4, present: true } },
   { name: 'v4 SYN, same flow every run, no entry', program: 'balancer', frame: frames.syn4, retval: XdpAction.TX, expect: ['txForward', 'evLruSkip'], entry: { key: keys.tcp4, present: false } },
@@ -184,7 +199,7 @@ function sample(rig: Rig, c: Case): Sample {
     rig.setFrame(frames.tcp4);
     floorNs = rig.program('encap').testRun({ data: frames.tcp4, repeat: n }).durationNs;
   }
-  rig.setFrame(c.frame, c.seqOffset ?? 0);
+  rig.setFrame(c.frame, c.seqOffset ?? 0, c.flows ?? 0);
   const before = rig.counters();
   let r: ReturnType<BpfProgram['testRun']> | undefined;
   const program = rig.program(c.program);

@@ -15,6 +15,7 @@
 #include "quic.h"
 #include "capture.h"
 #include "clock.h"
+#include "flow_cache.h"
 
 /*
  * The vips value of key k: from its vip_buckets entry (an inlined array read
@@ -81,17 +82,19 @@ struct lru_write {
 	void *lru;	    /* insert nv into this table; NULL = no insert */
 	struct lru_val *v;  /* or rewrite this existing entry with nv; NULL = none */
 	struct lru_val nv;
+	__u8 fill; /* a table hit on a CPU with its own table: nv goes to the flow cache */
 };
 
 /*
- * Real index from the connection table or the VIP's ring, with its present
- * real in *real; 0 = none. An entry naming a real that is gone (backend
- * removed) is not trusted: the ring re-picks and the entry is overwritten.
- * Reads only; the write it decides on goes to *w.
+ * Real index from the flow cache, the connection table or the VIP's ring,
+ * with its present real in *real; 0 = none. An entry naming a real that is
+ * gone (backend removed) is not trusted: the ring re-picks and the entry is
+ * overwritten. Reads the table only; the write it decides on goes to *w.
+ * `ohash` is the flow's outer hash (its cache slot).
  */
 static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_meta *vip,
-				       const struct lb_settings *cfg, struct real_def **real,
-				       struct lru_write *w)
+				       const struct lb_settings *cfg, __u32 ohash,
+				       struct real_def **real, struct lru_write *w)
 {
 	__u8 syn =
 	    p->flow.proto == IPPROTO_TCP_ && (p->tcp_flags & (TCP_F_SYN | TCP_F_ACK)) == TCP_F_SYN;
@@ -99,7 +102,7 @@ static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_met
 	struct lru_val *v = NULL;
 	void *lru = NULL, *inner = NULL;
 	__u8 fallback = 0, ring_first = syn || (vip->flags & VIP_F_NO_LRU);
-	__u32 slot, *r, now = 0, ridx, hash = 0;
+	__u32 ring_slot, *r, now = 0, ridx, hash = 0;
 
 	/*
 	 * A SYN, or a VIP without connection tracking, ends at the ring: hash now,
@@ -119,11 +122,33 @@ static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_met
 	}
 	/*
 	 * Every entry carries its last-seen time: UDP ages out by it, the agent
-	 * counts recent flows per real by it. TCP reads the clock only where it
-	 * writes (a hit, an insert), so a SYN flood never does.
+	 * counts recent flows per real by it, the flow cache trusts a slot for
+	 * the unit it was written in. A SYN reads the clock only where it writes,
+	 * so a SYN flood never does.
 	 */
-	if (udp)
+	if (udp || (inner && !syn))
 		now = atime_now();
+	/*
+	 * The flow cache (flow_cache.h). A slot of this flow that cannot answer
+	 * (stale, a SYN, a real gone) is dropped: the table path decides, and
+	 * only a table hit fills the slot again.
+	 */
+	if (inner) {
+		struct flow_cache_slot *slot = flow_cache_slot(ohash);
+
+		if (slot && flow_cache_holds(slot, &p->flow)) {
+			if (!syn && flow_cache_fresh(slot, now)) {
+				ridx = slot->real;
+				*real = live_real(ridx);
+				if (*real) {
+					stat_add(&stats, STAT_EV_LRU_HIT, 0);
+					stat_add(&stats, STAT_EV_FLOW_CACHE_HIT, 0);
+					return ridx;
+				}
+			}
+			slot->real = 0;
+		}
+	}
 	/*
 	 * One call site per map, chosen by a flag the verifier can follow: it does
 	 * not inline a lookup whose call site may see two maps (that lookup would
@@ -143,13 +168,13 @@ static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_met
 		ridx = v->real;
 		*real = live_real(ridx);
 		if (*real) {
-			if (!udp)
+			if (!inner && !udp)
 				now = atime_now();
-			if (v->atime != now) {
+			if (v->atime != now)
 				w->v = v;
-				w->nv.real = ridx;
-				w->nv.atime = now;
-			}
+			w->nv.real = ridx;
+			w->nv.atime = now;
+			w->fill = !!inner;
 			stat_add(&stats, STAT_EV_LRU_HIT, 0);
 			return ridx;
 		}
@@ -163,8 +188,8 @@ static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_met
 
 	if (!ring_first)
 		hash = flow_hash(&p->flow, vip->flags);
-	slot = vip->index * limits.ring_size + hash % limits.ring_size;
-	r = bpf_map_lookup_elem(&ring, &slot);
+	ring_slot = vip->index * limits.ring_size + hash % limits.ring_size;
+	r = bpf_map_lookup_elem(&ring, &ring_slot);
 	if (!r || !*r)
 		return 0;
 	ridx = *r;
@@ -181,7 +206,7 @@ static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_met
 	 */
 	if (!v && syn)
 		return ridx;
-	if (!udp)
+	if (!udp && !(inner && !syn))
 		now = atime_now();
 	w->nv.real = ridx;
 	w->nv.atime = now;
@@ -194,15 +219,21 @@ static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_met
 	return ridx;
 }
 
-/* Do the connection-table write pick_real decided on. */
-static __always_inline void lru_commit(const struct pkt *p, struct lru_write *w)
+/* Do the connection-table write pick_real decided on, and mirror a hit in the flow cache. */
+static __always_inline void lru_commit(const struct pkt *p, struct lru_write *w, __u32 ohash)
 {
+	struct flow_cache_slot *slot;
+
 	if (w->v) {
 		w->v->real = w->nv.real;
 		w->v->atime = w->nv.atime;
 	} else if (w->lru && bpf_map_update_elem(w->lru, &p->flow, &w->nv, BPF_ANY)) {
 		stat_add(&stats, STAT_EV_LRU_INSERT_FAIL, 0);
+		return;
 	}
+	/* Looked up again rather than kept: a pointer live across the table call costs a spill. */
+	if (w->fill && (slot = flow_cache_slot(ohash)))
+		flow_cache_fill(slot, &p->flow, w->nv.real, w->nv.atime);
 }
 
 /* Send a VIP packet to its real: pick, check size, encapsulate, then write the table, count. */
@@ -212,7 +243,7 @@ static __always_inline int forward(struct xdp_md *ctx, const struct pkt *p,
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	__u32 bytes = data_end - data;
-	__u32 zero = 0, ridx = 0, olen;
+	__u32 zero = 0, ridx = 0, olen, ohash;
 	struct lb_settings *cfg;
 	struct real_def *real = NULL;
 	struct lru_write w = {};
@@ -228,8 +259,9 @@ static __always_inline int forward(struct xdp_md *ctx, const struct pkt *p,
 		return STAT_DROP_BAD_IP;
 	if ((vip->flags & VIP_F_QUIC) && p->flow.proto == IPPROTO_UDP_ && !p->icmp_err)
 		ridx = quic_pick_real(data, data_end, p, vip, &real);
+	ohash = outer_hash(&p->flow);
 	if (!ridx)
-		ridx = pick_real(p, vip, cfg, &real, &w);
+		ridx = pick_real(p, vip, cfg, ohash, &real, &w);
 	if (!ridx || !real)
 		return STAT_DROP_NO_REAL;
 
@@ -248,10 +280,10 @@ static __always_inline int forward(struct xdp_md *ctx, const struct pkt *p,
 	 * The outer source, GUE source port and flow label spread flows over the
 	 * backend's RSS queues: a per-flow hash whatever the VIP's ring hash mode.
 	 */
-	st = encap(ctx, p, real, cfg, outer_hash(&p->flow), vip->flags);
+	st = encap(ctx, p, real, cfg, ohash, vip->flags);
 	if (st)
 		return st;
-	lru_commit(p, &w);
+	lru_commit(p, &w, ohash);
 	stat_add(&stats, STAT_VIP_BASE + vip->index, bytes);
 	stat_add(&stats, STAT_VIP_BASE + limits.max_vips + ridx, bytes);
 	return p->icmp_err ? STAT_TX_ICMP_ERR_FWD : STAT_TX_FORWARD;

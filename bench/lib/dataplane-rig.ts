@@ -25,6 +25,7 @@ export const Programs = {
   restore: 'bench_restore_only',
   encap: 'bench_encap_only',
   balancer: 'bench_balancer',
+  balancerFlows: 'bench_balancer_flows',
   stepParse: 'bench_step_parse',
   stepVip: 'bench_step_vip',
   stepHash: 'bench_step_hash',
@@ -115,13 +116,17 @@ export class Rig {
     if (m.vipBuckets) syncVipBuckets(m.vips, m.vipBuckets); // as the agent does after writing vips
   }
 
-  /** The frame every run restores; `seqOffset` gets a fresh u32 per run (a new flow). */
-  setFrame(frame: Buffer, seqOffset = 0): void {
+  /**
+   * The frame every run restores; `seqOffset` gets a fresh u32 per run (a new
+   * flow), which bench_balancer_flows wraps after `flows` runs (flows in turn).
+   */
+  setFrame(frame: Buffer, seqOffset = 0, flows = 0): void {
     if (frame.length > FRAME_MAX) throw new RangeError(`bench frames are at most ${FRAME_MAX} bytes`);
     const v = Buffer.alloc(FRAME_VALUE);
     v.writeUInt32LE(frame.length, 0);
     v.writeUInt32LE(seqOffset, 4);
     v.writeUInt32LE(0x0a000000, 8);
+    v.writeUInt32LE(flows, 12);
     frame.copy(v, 16);
     this.#frames.update(u32(0), v);
   }
@@ -130,6 +135,7 @@ export class Rig {
   freshTable(): void {
     const t = BpfMap.create({ type: MapType.LRU_HASH, name: 'bench_lru', keySize: Size.flowKey, valueSize: Size.lruVal, maxEntries: this.options.lruSize, ...(this.options.noCommonLru ? { flags: BPF_F_NO_COMMON_LRU } : { numaNode: 0 }) });
     this.lb.maps.connTables.update(u32(this.options.cpu), u32(t.fd));
+    this.lb.invalidateFlowCache();
     this.#table?.close();
     this.#table = t;
   }

@@ -15,7 +15,7 @@ struct bench_frame {
 	__u32 len;	/* bytes of data to restore */
 	__u32 seq_off;	/* offset of a u32 set to a per-run sequence number; 0 = none */
 	__u32 seq_base; /* first sequence number */
-	__u32 pad;
+	__u32 flows;	/* bench_balancer_flows: sequence numbers wrap after this many (flows in turn) */
 	__u8 data[BENCH_FRAME_MAX];
 };
 
@@ -35,7 +35,7 @@ struct {
 	__uint(max_entries, 1);
 } bench_seq SEC(".maps");
 
-static __always_inline int bench_restore(struct xdp_md *ctx)
+static __always_inline int bench_restore_wrapping(struct xdp_md *ctx, int wrap)
 {
 	struct bench_frame *f;
 	__u32 zero = 0, len, *seq, n;
@@ -58,11 +58,17 @@ static __always_inline int bench_restore(struct xdp_md *ctx)
 	if (bpf_xdp_store_bytes(ctx, 0, f->data, len))
 		return -1;
 	if (f->seq_off) {
-		n = f->seq_base + (*seq)++;
+		n = f->seq_base + (wrap && f->flows ? *seq % f->flows : *seq);
+		(*seq)++;
 		if (bpf_xdp_store_bytes(ctx, f->seq_off, &n, sizeof(n)))
 			return -1;
 	}
 	return 0;
+}
+
+static __always_inline int bench_restore(struct xdp_md *ctx)
+{
+	return bench_restore_wrapping(ctx, 0);
 }
 
 /* Floor: the cost of running any XDP program through test_run. */
@@ -100,14 +106,13 @@ int bench_encap_only(struct xdp_md *ctx)
 }
 
 /* The balancer pipeline on the restored frame, counted exactly like balancer_ingress. */
-SEC("xdp")
-int bench_balancer(struct xdp_md *ctx)
+static __always_inline int bench_pipeline(struct xdp_md *ctx, int wrap)
 {
 	void *data, *data_end;
 	__u32 bytes;
 	int st;
 
-	if (bench_restore(ctx))
+	if (bench_restore_wrapping(ctx, wrap))
 		return XDP_ABORTED;
 	data = (void *)(long)ctx->data;
 	data_end = (void *)(long)ctx->data_end;
@@ -116,6 +121,19 @@ int bench_balancer(struct xdp_md *ctx)
 	stat_add(&stats, st, bytes);
 	capture(ctx, st); /* as in balancer_ingress */
 	return stat_action(st);
+}
+
+SEC("xdp")
+int bench_balancer(struct xdp_md *ctx)
+{
+	return bench_pipeline(ctx, 0);
+}
+
+/* The pipeline over `flows` flows in turn (established ones: hits that the flow cache may not hold). */
+SEC("xdp")
+int bench_balancer_flows(struct xdp_md *ctx)
+{
+	return bench_pipeline(ctx, 1);
 }
 
 /*

@@ -40,6 +40,7 @@
 #define STAT_EV_LRU_REAL_GONE	26 /* entry named a real that is gone: re-picked, overwritten */
 #define STAT_EV_QUIC_REAL_GONE	27 /* server id names a real that is gone: ring */
 #define STAT_EV_QUIC_FAMILY	28 /* server id names an IPv4 real for an IPv6 VIP: ring */
+#define STAT_EV_FLOW_CACHE_HIT	29 /* of the STAT_EV_LRU_HIT, answered by the flow cache */
 #define STAT_GLOBAL_NR		32
 #define STAT_VIP_BASE		STAT_GLOBAL_NR
 

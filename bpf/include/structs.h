@@ -47,7 +47,7 @@ struct vip_bucket {
 	__u32 state; /* VIP_BUCKET_* */
 };
 
-/* Connection-table key: the client -> VIP direction of a flow. */
+/* Connection-table key: the client -> VIP direction of a flow (8-aligned: compared as u64s). */
 struct flow_key {
 	union addr src;
 	union addr dst;
@@ -56,7 +56,7 @@ struct flow_key {
 	__u8 proto;
 	__u8 family;
 	__u16 pad;
-};
+} __attribute__((aligned(8)));
 
 /* Connection-table value. */
 struct lru_val {

@@ -34,6 +34,7 @@ export const Stat = {
   evLruRealGone: 26,
   evQuicRealGone: 27,
   evQuicFamily: 28,
+  evFlowCacheHit: 29,
 } as const;
 export type StatName = keyof typeof Stat;
 
@@ -128,6 +129,7 @@ export const EVENT_SERIES: Readonly<Record<Exclude<Extract<StatName, `ev${string
   evLruExpired: 'conntrack_expired',
   evLruInsertFail: 'conntrack_insert_failed',
   evLruRealGone: 'conntrack_repicked_backend_removed',
+  evFlowCacheHit: 'conntrack_hit_flow_cache',
   evIcmpGenerated: 'icmp_generated',
 };
 

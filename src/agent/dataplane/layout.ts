@@ -38,6 +38,9 @@ export const BalancerMap = {
 /** Global data holding jiffy_ns (bpf/include/clock.h); not pinned, set per load. */
 export const CLOCK_RODATA = '.rodata.clock';
 
+/** Global data holding flow_cache_epoch (bpf/include/flow_cache.h); bumped to drop every flow-cache slot. */
+export const FLOW_CACHE_DATA = '.data.flow_cache';
+
 /** Maps of older layouts, still named when their pins are migrated. */
 export const LegacyMap = {
   /** Layout 1: u32 server id -> u32 real index, one ARRAY for all VIPs. */

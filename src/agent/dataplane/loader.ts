@@ -10,7 +10,7 @@ import { BPF_F_NO_COMMON_LRU, BpfMap, BpfObject, BpfProgram, isBpfError, MapType
 import { hostTickNs } from '../host/kernel-hz.ts';
 import { encodeLimits, u32 } from './codec.ts';
 import { statsEntries } from './counters.ts';
-import { BALANCER_PROGRAM, BalancerMap, CLOCK_RODATA, DECAP_PROGRAM, DecapMap, Defaults, LAYOUT_V1, LAYOUT_V2, LAYOUT_VERSION, LegacyMap, Size } from './layout.ts';
+import { BALANCER_PROGRAM, BalancerMap, CLOCK_RODATA, DECAP_PROGRAM, FLOW_CACHE_DATA, DecapMap, Defaults, LAYOUT_V1, LAYOUT_V2, LAYOUT_VERSION, LegacyMap, Size } from './layout.ts';
 
 export interface BalancerSizes {
   readonly maxVips: number;
@@ -84,6 +84,12 @@ export interface Balancer {
   readonly lrus: ReadonlyMap<number, BpfMap>;
   /** A loaded program of the object (default balancer_ingress); valid until close(). */
   program(name?: string): BpfProgram;
+  /**
+   * Drops every flow-cache slot (bpf/include/flow_cache.h): needed after user
+   * space swaps a connection table or deletes entries under a running program,
+   * which the cache would otherwise mirror for up to one atime unit.
+   */
+  invalidateFlowCache(): void;
   /** Closes the object and the tables it created (pinned/attached ones stay alive). */
   close(): void;
 }
@@ -207,6 +213,13 @@ export function openBalancer(options: OpenBalancerOptions = {}): Balancer {
       maps,
       lrus,
       program: (name = BALANCER_PROGRAM) => new BpfProgram(obj.program(name).fd, { owned: false }),
+      invalidateFlowCache: () => {
+        // Objects built before the flow cache have no such section, and nothing to drop.
+        if (!names.includes(FLOW_CACHE_DATA)) return;
+        const epoch = borrow(FLOW_CACHE_DATA);
+        const now = epoch.lookup(u32(0));
+        if (now !== undefined) epoch.update(u32(0), u32((now.readUInt32LE(0) + 1) >>> 0));
+      },
       close: () => {
         for (const m of lrus.values()) m.close();
         obj.close();

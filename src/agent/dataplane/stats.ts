@@ -38,6 +38,8 @@ export interface StatsSnapshot {
   readonly drops: readonly { reason: string; packets: number }[];
   readonly lru: {
     readonly hits: number;
+    /** Of the hits, those answered by the per-CPU flow cache without a table lookup (evFlowCacheHit). */
+    readonly flowCacheHits: number;
     readonly misses: number;
     readonly fallback: number;
     /** Hits whose backend had been removed: re-picked from the ring (evLruRealGone; also counted as misses). */
@@ -130,6 +132,7 @@ export function readStats(maps: BalancerMaps, live: LiveState, options: ReadStat
     drops,
     lru: {
       hits,
+      flowCacheHits: counters.evFlowCacheHit.packets,
       misses,
       fallback: counters.evLruFallback.packets,
       repickedAfterBackendRemoval: counters.evLruRealGone.packets,
@@ -218,7 +221,7 @@ export function formatStats(s: StatsSnapshot): string {
   );
   const ratio = s.lru.hitRatio === null ? 'n/a' : `${(s.lru.hitRatio * 100).toFixed(1)}%`;
   lines.push(
-    `LRU: ${s.lru.hits} hits, ${s.lru.misses} misses, hit ratio ${ratio}, fallback table used ${s.lru.fallback} times, re-picked after backend removal ${s.lru.repickedAfterBackendRemoval}`,
+    `LRU: ${s.lru.hits} hits (${s.lru.flowCacheHits} from the flow cache), ${s.lru.misses} misses, hit ratio ${ratio}, fallback table used ${s.lru.fallback} times, re-picked after backend removal ${s.lru.repickedAfterBackendRemoval}`,
   );
   const c = s.counters;
   lines.push(

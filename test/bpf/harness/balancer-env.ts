@@ -87,9 +87,10 @@ export class BalancerEnv {
     return [...this.lb.lrus.values(), this.lb.maps.fallbackLru];
   }
 
-  /** Put a flow in every connection table. */
+  /** Put a flow in every connection table (and drop flow-cache slots, as any user-space table write must). */
   pinFlow(f: Flow, real: number, atime = 0): void {
     for (const t of this.tables()) t.update(flowKey(f), encodeLruVal(real, atime));
+    this.lb.invalidateFlowCache();
   }
 
   /** The flow's entry in whichever table holds it. */
