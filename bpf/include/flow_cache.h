@@ -18,16 +18,17 @@
  * A slot is only trusted within the atime unit it was written in (~1 s): the
  * first packet of a flow in each new unit takes the table path, which keeps
  * the entry's last-seen time (UDP expiry, the agent's flow ages) and the LRU's
- * reference bit as they would be without the cache. Every table write of the
- * program rewrites the flow's slot too (lru_commit), and a packet that went to
- * the ring without writing the table (a SYN or RST without an entry) drops it,
- * so a slot never disagrees with the table it mirrors except after an eviction,
- * where it keeps the flow on the real its evicted entry named for the rest of
- * the unit. Only CPUs with their own table use it (the fallback table is shared).
- * User space that changes a table under a running program (swaps one in,
- * deletes entries) bumps flow_cache_epoch, which drops every slot at once.
- */
-/*
+ * reference bit as they would be without the cache. Only a table hit fills a
+ * slot (lru_commit, once the packet is forwarded); a packet of the flow that
+ * cannot use its slot (a SYN, a stale slot, a real gone) drops it before the
+ * table path runs, so whatever that path writes (a re-pick, an insert) is
+ * what the next packet sees. A slot therefore never disagrees with the table
+ * except after an eviction, where it keeps the flow on the real its evicted
+ * entry named for the rest of the unit. Only CPUs with their own table use it
+ * (the fallback table is shared by CPUs). User space that changes a table
+ * under a running program (swaps one in, writes or deletes entries) bumps
+ * flow_cache_epoch, which drops every slot at once.
+ *
  * 512 slots (32 KiB per CPU, one chunk) stay in the CPU's caches: with 4096
  * the probe of a new flow missed them, and new flows got 4-11% slower.
  * 0 builds the balancer without the cache (bench comparisons).
@@ -96,10 +97,18 @@ static __always_inline int flow_cache_holds(const struct flow_cache_slot *s,
 static __always_inline void flow_cache_fill(struct flow_cache_slot *s, const struct flow_key *f,
 					    __u32 real, __u32 atime)
 {
+	/*
+	 * The real goes last, after a 0: a packet that preempts this write on the
+	 * same CPU (PREEMPT_RT runs XDP in a preemptible thread) finds no real,
+	 * never the new key with the previous flow's real.
+	 */
+	s->real = 0;
+	asm volatile("" ::: "memory");
 	__builtin_memcpy(&s->key, f, sizeof(*f));
-	s->real = real;
 	s->atime = atime;
 	s->epoch = flow_cache_epoch;
+	asm volatile("" ::: "memory");
+	s->real = real;
 }
 
 #endif

@@ -52,8 +52,14 @@ describe('flow cache', () => {
   const table = () => env!.lb.lrus.get(CPU)!;
   /** A ring that sends every flow of web4 to `real`. */
   const ringAll = (real: number) => env!.setRing(VIPS.web4, Array.from({ length: SIZES.ringSize }, () => real));
-  /** A web4 real the flow's ring slot does not pick. */
-  const otherThan = (real: number) => VIPS.web4.reals.find((r) => r !== real)!;
+  /** A fresh balancer with web4 flow `sport` cached (three ACKs), and a real its ring slot does not pick. */
+  function cachedFlow(sport: number): { f: Flow; old: number; moved: number } {
+    env = new BalancerEnv();
+    const f = flowTo('web4', C4, sport);
+    for (let i = 0; i < 3; i++) send(ack(f));
+    const old = ringReal('web4', f);
+    return { f, old, moved: VIPS.web4.reals.find((r) => r !== old)! };
+  }
 
   it('answers the packets after a table hit from the cache, with the table hit’s bytes', () => {
     env = new BalancerEnv();
@@ -76,11 +82,7 @@ describe('flow cache', () => {
   });
 
   it('follows the table when a SYN on a reused port re-picks the real of an entry', () => {
-    env = new BalancerEnv();
-    const f = flowTo('web4', C4, 50002);
-    const old = ringReal('web4', f);
-    for (let i = 0; i < 3; i++) send(ack(f));
-    const moved = otherThan(old);
+    const { f, moved } = cachedFlow(50002);
     ringAll(moved);
     expect(send(syn(f)).real, 'the SYN goes to the ring').toBe(moved);
     expect(decodeLruVal(table().lookup(flowKey(f))!).real, 'and rewrote the entry').toBe(moved);
@@ -90,13 +92,9 @@ describe('flow cache', () => {
   });
 
   it('drops the slot when a SYN finds no entry (an evicted flow) and goes to the ring', () => {
-    env = new BalancerEnv();
-    const f = flowTo('web4', C4, 50003);
-    const old = ringReal('web4', f);
-    for (let i = 0; i < 3; i++) send(ack(f));
+    const { f, moved } = cachedFlow(50003);
     // As an eviction would: the entry leaves the table, the cache is not told.
     table().delete(flowKey(f));
-    const moved = otherThan(old);
     ringAll(moved);
     expect(send(syn(f)).real).toBe(moved);
     expect(table().lookup(flowKey(f)), 'a SYN creates no entry').toBeUndefined();
@@ -106,13 +104,9 @@ describe('flow cache', () => {
   });
 
   it('does not serve a real that is gone: the ring re-picks and the entry is rewritten', () => {
-    env = new BalancerEnv();
-    const f = flowTo('web4', C4, 50004);
-    const old = ringReal('web4', f);
-    for (let i = 0; i < 3; i++) send(ack(f));
-    const moved = otherThan(old);
+    const { f, old, moved } = cachedFlow(50004);
     ringAll(moved);
-    env.lb.maps.reals.update(u32(old), Buffer.alloc(Size.realDef)); // the backend is removed
+    env!.lb.maps.reals.update(u32(old), Buffer.alloc(Size.realDef)); // the backend is removed
     const next = send(ack(f));
     expect(next.real).toBe(moved);
     expect(next.moved).toMatchObject({ evLruRealGone: 1, evFlowCacheHit: 0 });
@@ -121,17 +115,13 @@ describe('flow cache', () => {
   });
 
   it('mirrors a user-space table write only once invalidateFlowCache() is called', () => {
-    env = new BalancerEnv();
-    const f = flowTo('web4', C4, 50005);
-    const old = ringReal('web4', f);
-    for (let i = 0; i < 3; i++) send(ack(f));
-    const moved = otherThan(old);
+    const { f, old, moved } = cachedFlow(50005);
     const entry = decodeLruVal(table().lookup(flowKey(f))!);
     table().update(flowKey(f), encodeLruVal(moved, entry.atime));
     // Within the atime unit the slot still answers (the documented mirror delay) ...
     const stale = send(ack(f));
     expect(stale.real, 'the slot, unless a new unit began').toBe(stale.moved.evFlowCacheHit === 1 ? old : moved);
-    env.lb.invalidateFlowCache();
+    env!.lb.invalidateFlowCache();
     // ... and after the epoch bump the table does.
     const next = send(ack(f));
     expect(next.real).toBe(moved);
