@@ -101,7 +101,7 @@ static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_met
 	__u8 udp = p->flow.proto == IPPROTO_UDP_;
 	struct lru_val *v = NULL;
 	void *lru = NULL, *inner = NULL;
-	__u8 fallback = 0, ring_first = syn || (vip->flags & VIP_F_NO_LRU);
+	__u8 fallback = 0, ring_first = syn || (vip->flags & VIP_F_NO_LRU), clocked;
 	__u32 ring_slot, *r, now = 0, ridx, hash = 0;
 
 	/*
@@ -126,7 +126,8 @@ static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_met
 	 * the unit it was written in. A SYN reads the clock only where it writes,
 	 * so a SYN flood never does.
 	 */
-	if (udp || (inner && !syn))
+	clocked = udp || (inner && !syn);
+	if (clocked)
 		now = atime_now();
 	/*
 	 * The flow cache (flow_cache.h). A slot of this flow that cannot answer
@@ -168,7 +169,7 @@ static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_met
 		ridx = v->real;
 		*real = live_real(ridx);
 		if (*real) {
-			if (!inner && !udp)
+			if (!clocked)
 				now = atime_now();
 			if (v->atime != now)
 				w->v = v;
@@ -206,7 +207,7 @@ static __always_inline __u32 pick_real(const struct pkt *p, const struct vip_met
 	 */
 	if (!v && syn)
 		return ridx;
-	if (!udp && !(inner && !syn))
+	if (!clocked)
 		now = atime_now();
 	w->nv.real = ridx;
 	w->nv.atime = now;

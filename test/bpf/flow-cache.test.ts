@@ -67,11 +67,10 @@ describe('flow cache', () => {
     const first = env.run(ack(f));
     const second = send(ack(f));
     expect(second.moved).toMatchObject({ evLruHit: 1, evFlowCacheHit: 0 });
-    const outputs = [first.data, env.run(ack(f)).data];
-    const third = send(ack(f));
-    expect(third.moved, 'the third packet skipped the table lookup').toMatchObject({ evLruHit: 1, evFlowCacheHit: 1, txForward: 1 });
-    expect(third.real).toBe(ringReal('web4', f));
-    for (const out of outputs) expect(out.equals(first.data), 'same output as the table path').toBe(true);
+    expect(env.run(ack(f)).data.equals(first.data), 'a cached packet leaves as the table path sent it').toBe(true);
+    const fourth = send(ack(f));
+    expect(fourth.moved, 'it skipped the table lookup').toMatchObject({ evLruHit: 1, evFlowCacheHit: 1, txForward: 1 });
+    expect(fourth.real).toBe(ringReal('web4', f));
     const before = env.snapshot();
 
     for (let i = 0; i < 20; i++) {

@@ -206,6 +206,8 @@ export function openBalancer(options: OpenBalancerOptions = {}): Balancer {
       stats: borrow(BalancerMap.stats),
     };
     for (const [cpu, m] of lrus) maps.connTables.update(u32(cpu), u32(m.fd));
+    // Objects built before the flow cache have no such section, and nothing to drop.
+    const flowCacheEpoch = names.includes(FLOW_CACHE_DATA) ? borrow(FLOW_CACHE_DATA) : undefined;
     return {
       object: obj,
       layout,
@@ -214,11 +216,8 @@ export function openBalancer(options: OpenBalancerOptions = {}): Balancer {
       lrus,
       program: (name = BALANCER_PROGRAM) => new BpfProgram(obj.program(name).fd, { owned: false }),
       invalidateFlowCache: () => {
-        // Objects built before the flow cache have no such section, and nothing to drop.
-        if (!names.includes(FLOW_CACHE_DATA)) return;
-        const epoch = borrow(FLOW_CACHE_DATA);
-        const now = epoch.lookup(u32(0));
-        if (now !== undefined) epoch.update(u32(0), u32((now.readUInt32LE(0) + 1) >>> 0));
+        const now = flowCacheEpoch?.lookup(u32(0));
+        if (now !== undefined) flowCacheEpoch!.update(u32(0), u32((now.readUInt32LE(0) + 1) >>> 0));
       },
       close: () => {
         for (const m of lrus.values()) m.close();
